@@ -1,0 +1,108 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// DefaultSocket is where an installed kilnd listens.
+const DefaultSocket = "/run/kiln/kiln.sock"
+
+// Client talks to kilnd over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(socket string) *Client {
+	return &Client{
+		socket: socket,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", socket)
+			},
+		}},
+	}
+}
+
+// RequestError is an error answer from the daemon.
+type RequestError struct {
+	Status  int
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+// Submit queues one job and returns it once it is durable.
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (*Job, error) {
+	var j Job
+	if err := c.do(ctx, http.MethodPost, Version+"/jobs", req, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Job returns a job. With wait > 0 the daemon holds the answer until the job
+// has finished (succeeded, dead or cancelled) or wait has passed.
+func (c *Client) Job(ctx context.Context, id string, wait time.Duration) (*Job, error) {
+	path := Version + "/jobs/" + url.PathEscape(id)
+	if wait > 0 {
+		path += "?wait=" + url.QueryEscape(wait.String())
+	}
+	var j Job
+	if err := c.do(ctx, http.MethodGet, path, nil, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	if err := c.do(ctx, http.MethodGet, Version+"/status", nil, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd *bytes.Reader
+	if body != nil {
+		buf, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(buf)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://kiln"+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("connect to kilnd at %s: %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e Error
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == "" {
+			e.Error = resp.Status
+		}
+		return &RequestError{Status: resp.StatusCode, Message: e.Error}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("read answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"kiln/api"
+)
+
+// jobCommand shows one job.
+type jobCommand struct {
+	id   string
+	json bool
+}
+
+func (c *jobCommand) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("job", flag.ContinueOnError)
+	fs.BoolVar(&c.json, "json", false, "print the job as JSON")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return errors.New("usage: kilnctl job [-json] ID")
+	}
+	c.id = rest[0]
+	return nil
+}
+
+func (c *jobCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
+	j, err := client.Job(ctx, c.id, 0)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return json.NewEncoder(stdout).Encode(j)
+	}
+	printJob(stdout, j)
+	return nil
+}
+
+// printJob shows a job for a person: identity, state, and, for image jobs,
+// where each output went.
+func printJob(w io.Writer, j *api.Job) {
+	fmt.Fprintf(w, "job       %s\n", j.ID)
+	fmt.Fprintf(w, "state     %s\n", j.State)
+	fmt.Fprintf(w, "queue     %s (%s)\n", j.Queue, j.Type)
+	fmt.Fprintf(w, "attempts  %d of %d\n", j.Attempts, j.MaxAttempts)
+	fmt.Fprintf(w, "created   %s\n", j.CreatedAt.Local().Format(time.RFC3339))
+	var payload bytes.Buffer
+	if json.Compact(&payload, j.Payload) != nil {
+		payload.Write(j.Payload)
+	}
+	fmt.Fprintf(w, "payload   %s\n", payload.String())
+	if j.LastError != "" {
+		fmt.Fprintf(w, "error     %s\n", j.LastError)
+	}
+	var result struct {
+		Outputs []struct {
+			Variant       string
+			Path          string
+			Width, Height int
+			Bytes         int
+		}
+		ElapsedMS int64 `json:"elapsed_ms"`
+	}
+	if len(j.Result) > 0 && json.Unmarshal(j.Result, &result) == nil && len(result.Outputs) > 0 {
+		fmt.Fprintf(w, "outputs   (%d ms)\n", result.ElapsedMS)
+		for _, o := range result.Outputs {
+			fmt.Fprintf(w, "  %-10s %4dx%-4d %8d B  %s\n", o.Variant, o.Width, o.Height, o.Bytes, o.Path)
+		}
+	}
+}

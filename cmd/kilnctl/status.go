@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"kiln/api"
+	"kiln/worker"
+)
+
+// statusCommand prints the daemon's queues by state.
+type statusCommand struct {
+	json bool
+}
+
+func (c *statusCommand) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.BoolVar(&c.json, "json", false, "print the status as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
+	s, err := client.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return json.NewEncoder(stdout).Encode(s)
+	}
+	fmt.Fprintf(stdout, "kilnd %s, pid %d, up %s, config %s\n", s.Version, s.PID, time.Since(s.StartedAt).Round(time.Second), s.Config)
+	fmt.Fprintf(stdout, "running %d; since start: %d succeeded, %d failed attempts\n\n", s.Running, s.Succeeded, s.Failed)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "QUEUE\t")
+	for _, st := range worker.States {
+		fmt.Fprintf(tw, "%s\t", st)
+	}
+	fmt.Fprintln(tw)
+	names := make([]string, 0, len(s.Queues))
+	for n := range s.Queues {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(tw, "%s\t", n)
+		for _, st := range worker.States {
+			fmt.Fprintf(tw, "%d\t", s.Queues[n][st])
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}

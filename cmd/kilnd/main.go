@@ -1,0 +1,35 @@
+// Command kilnd is the kiln daemon: a durable job queue and its workers.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"kiln/daemon"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	fs := flag.NewFlagSet("kilnd", flag.ContinueOnError)
+	opts := daemon.Options{Version: version, Args: os.Args, Stdout: os.Stdout, Stderr: os.Stderr}
+	fs.StringVar(&opts.ConfigPath, "config", daemon.DefaultConfigPath, "config file")
+	fs.BoolVar(&opts.Dev, "dev", false, "use the embedded development config (state under ./var, logs on stderr)")
+	fs.BoolVar(&opts.CheckConfig, "check-config", false, "validate the config, print \"config OK\" or the errors, and exit")
+	fs.BoolVar(&opts.Detach, "daemon", false, "detach from the terminal (for hosts without systemd); exits once the daemon is ready")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(daemon.ExitUsage)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "kilnd: unexpected argument %q\n", fs.Arg(0))
+		os.Exit(daemon.ExitUsage)
+	}
+	if *showVersion {
+		fmt.Println("kilnd", version)
+		return
+	}
+	os.Exit(daemon.Run(opts))
+}

@@ -1,0 +1,275 @@
+// Package daemon is kilnd being a Linux daemon: configuration, the
+// single-instance pidfile, detaching, sd_notify and the watchdog, signals,
+// logging and the control socket. The queue and the jobs are package
+// worker's business.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"kiln/api"
+	"kiln/worker"
+	"kiln/worker/image"
+	"kiln/worker/queue/local"
+)
+
+// Exit codes, after sysexits.h, so that a unit can refuse to restart on a
+// config error (RestartPreventExitStatus=78).
+const (
+	ExitOK       = 0
+	ExitFailure  = 1
+	ExitUsage    = 64
+	ExitConfig   = 78
+	ExitNotReady = 69 // EX_UNAVAILABLE: another instance runs
+)
+
+// Options are kilnd's command-line settings.
+type Options struct {
+	ConfigPath  string
+	Dev         bool // use the embedded development config
+	CheckConfig bool
+	Detach      bool
+	Version     string
+	Args        []string // the full command line, for re-exec when detaching
+	Stdout      io.Writer
+	Stderr      io.Writer
+}
+
+// daemonState is what the running daemon's parts share.
+type daemonState struct {
+	cfg     atomic.Pointer[Config]
+	queue   *local.Store
+	pool    *worker.Pool
+	images  *image.Handler
+	started time.Time
+	version string
+}
+
+func (d *daemonState) config() *Config { return d.cfg.Load() }
+
+func (d *daemonState) status(ctx context.Context) (*api.Status, error) {
+	counts, err := d.queue.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for name := range d.config().Queues {
+		if counts[name] == nil {
+			counts[name] = map[worker.State]int{}
+		}
+	}
+	st := d.pool.Stats()
+	return &api.Status{
+		Version: d.version, PID: os.Getpid(), StartedAt: d.started, Config: d.config().Source,
+		Queues: counts, Running: st.Running, Succeeded: st.Succeeded, Failed: st.Failed,
+	}, nil
+}
+
+// statusLine is the one-line summary for systemd's STATUS=.
+func (d *daemonState) statusLine(ctx context.Context) string {
+	s, err := d.status(ctx)
+	if err != nil {
+		return "status unavailable: " + err.Error()
+	}
+	var queued, dead int
+	for _, byState := range s.Queues {
+		queued += byState[worker.StateQueued] + byState[worker.StateRetrying] + byState[worker.StateScheduled]
+		dead += byState[worker.StateDead]
+	}
+	return fmt.Sprintf("%d running, %d queued, %d dead", s.Running, queued, dead)
+}
+
+func loadConfig(opts Options) (*Config, error) {
+	if opts.Dev {
+		base := os.Getenv(envBaseDir)
+		if base == "" {
+			var err error
+			if base, err = os.Getwd(); err != nil {
+				return nil, err
+			}
+		}
+		return DevConfig(base)
+	}
+	return LoadConfig(opts.ConfigPath)
+}
+
+// Run is kilnd's main; it returns the process exit code.
+func Run(opts Options) int {
+	if opts.CheckConfig {
+		if _, err := loadConfig(opts); err != nil {
+			fmt.Fprintln(opts.Stderr, err)
+			return ExitConfig
+		}
+		fmt.Fprintln(opts.Stdout, "config OK")
+		return ExitOK
+	}
+	if opts.Detach && !isDetachedChild() {
+		return detachParent(opts.Args, opts.Stderr)
+	}
+	detached := isDetachedChild()
+	if detached {
+		if err := detachChild(); err != nil {
+			fmt.Fprintf(opts.Stderr, "kilnd: %v\n", err)
+			return ExitFailure
+		}
+	} else {
+		syscall.Umask(0o027)
+	}
+
+	notify := newNotifier()
+	fail := func(code int, err error) int {
+		notify.failed(err)
+		fmt.Fprintf(opts.Stderr, "kilnd: %v\n", err)
+		return code
+	}
+
+	cfg, err := loadConfig(opts)
+	if err != nil {
+		return fail(ExitConfig, err)
+	}
+	logging, err := newLogging(cfg.Log, detached, opts.Stderr)
+	if err != nil {
+		return fail(ExitConfig, err)
+	}
+	defer logging.Close()
+	log := logging.Logger
+	fatal := func(code int, err error) int {
+		log.Error("cannot start", "err", err)
+		return fail(code, err)
+	}
+
+	pid, err := AcquirePidfile(cfg.Daemon.Pidfile)
+	if err != nil {
+		var running *AlreadyRunningError
+		if errors.As(err, &running) {
+			return fatal(ExitNotReady, err)
+		}
+		return fatal(ExitFailure, err)
+	}
+	defer pid.Release()
+
+	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o750); err != nil {
+		return fatal(ExitFailure, fmt.Errorf("create state directory: %w", err))
+	}
+	store, err := local.Open(cfg.StorePath())
+	if err != nil {
+		return fatal(ExitFailure, err)
+	}
+	defer store.Close()
+
+	d := &daemonState{queue: store, started: time.Now(), version: opts.Version}
+	d.cfg.Store(cfg)
+	d.images = image.NewHandler(cfg.Pipelines)
+	d.pool = worker.NewPool(store, map[string]worker.Handler{image.JobType: d.images}, log)
+
+	ln, err := listenControl(cfg.Daemon.Socket)
+	if err != nil {
+		return fatal(ExitFailure, err)
+	}
+	server := newControlServer(d, log)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- server.serve(ln) }()
+
+	log.Info("starting", "version", opts.Version, "pid", os.Getpid(), "config", cfg.Source,
+		"store", store.Path(), "socket", cfg.Daemon.Socket, "log", logging.Target)
+
+	poolCtx, stopPool := context.WithCancel(context.Background())
+	defer stopPool()
+	poolDone := make(chan error, 1)
+	started := make(chan struct{})
+	wd := watchdogInterval()
+	go func() {
+		poolDone <- d.pool.Run(poolCtx, cfg.QueueSettings(), worker.RunOptions{
+			Drain:          time.Duration(cfg.Daemon.ShutdownTimeout),
+			Heartbeat:      notify.watchdog,
+			HeartbeatEvery: wd,
+			Started:        func() { close(started) },
+		})
+	}()
+	<-started
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(signals)
+
+	notify.ready(d.statusLine(context.Background()))
+	if detached {
+		notify.detach()
+	}
+	log.Info("ready", "queues", len(cfg.Queues), "pipelines", len(cfg.Pipelines), "watchdog", wd)
+
+	statusTick := time.NewTicker(5 * time.Second)
+	defer statusTick.Stop()
+	for {
+		select {
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGHUP:
+				d.reload(opts, logging, notify)
+			case syscall.SIGUSR1:
+				log.Info("status", "summary", d.statusLine(context.Background()), "config", d.config().Source)
+			default:
+				log.Info("stopping", "signal", sig.String())
+				return d.stop(stopPool, poolDone, server, notify, log)
+			}
+		case <-statusTick.C:
+			notify.status(d.statusLine(context.Background()))
+		case err := <-poolDone:
+			// The pool only returns on its own when it has failed.
+			return fatal(ExitFailure, fmt.Errorf("dispatch loop ended: %v", err))
+		case err := <-serveErr:
+			return fatal(ExitFailure, fmt.Errorf("control socket: %v", err))
+		}
+	}
+}
+
+// reload applies a new config; a bad one is refused and the old one stays.
+func (d *daemonState) reload(opts Options, logging *Logging, notify *notifier) {
+	log := logging.Logger
+	notify.reloading()
+	defer notify.ready(d.statusLine(context.Background()))
+	next, err := loadConfig(opts)
+	if err != nil {
+		log.Error("reload refused: config is invalid; the running config stays in effect", "err", err)
+		return
+	}
+	old := d.config()
+	if next.Daemon != old.Daemon || next.Log.Target != old.Log.Target || next.Log.SyslogAddress != old.Log.SyslogAddress || next.Log.SyslogFacility != old.Log.SyslogFacility {
+		log.Warn("reload: [daemon] and log target settings take effect only at restart")
+		next.Daemon = old.Daemon
+	}
+	if err := logging.SetLevel(next.Log.Level); err != nil {
+		log.Error("reload: log level", "err", err)
+	}
+	d.images.SetPipelines(next.Pipelines)
+	d.pool.Reconfigure(next.QueueSettings())
+	d.cfg.Store(next)
+	log.Info("reloaded", "config", next.Source, "queues", len(next.Queues), "pipelines", len(next.Pipelines), "level", next.Log.Level)
+}
+
+// stop takes no new work, lets running jobs finish within the shutdown
+// timeout, and leaves everything else queued.
+func (d *daemonState) stop(stopPool context.CancelFunc, poolDone <-chan error, server *controlServer, notify *notifier, log *slog.Logger) int {
+	notify.stopping()
+	stopPool()
+	err := <-poolDone
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := server.shutdown(ctx); serr != nil {
+		log.Warn("control socket did not close cleanly", "err", serr)
+	}
+	if err != nil {
+		log.Error("stopped with jobs still running", "err", err)
+		return ExitFailure
+	}
+	log.Info("stopped")
+	return ExitOK
+}

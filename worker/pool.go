@@ -1,0 +1,293 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync/atomic"
+	"time"
+)
+
+// QueueConfig is how one queue's jobs are run.
+type QueueConfig struct {
+	Concurrency int           // jobs of this queue running at once (its bulkhead)
+	MaxAttempts int           // default for jobs submitted without their own
+	BackoffBase time.Duration // wait after the first failure; doubles per attempt
+	BackoffMax  time.Duration
+	Timeout     time.Duration // per attempt; zero means none
+}
+
+// stopGrace is how long handlers get to return after their context has been
+// cancelled at the end of a drain; a job still running after that stays
+// leased and is recovered as interrupted at the next start.
+const stopGrace = 5 * time.Second
+
+// Pool leases jobs from a Queue and runs them. One goroutine, the dispatch
+// loop, owns all scheduling decisions; handlers run in goroutines of their
+// own and report back to it.
+type Pool struct {
+	queue    Queue
+	handlers map[string]Handler
+	log      *slog.Logger
+
+	reconfigure chan map[string]QueueConfig
+	finished    chan string // queue name of a job that has finished
+
+	running   atomic.Int64
+	succeeded atomic.Int64
+	failed    atomic.Int64
+}
+
+// RunOptions tune Run.
+type RunOptions struct {
+	// Drain is how long running jobs may take to finish once ctx is done.
+	Drain time.Duration
+	// Heartbeat, if set, is called every HeartbeatEvery from the dispatch
+	// loop itself, so that a stuck loop stops the calls (the systemd
+	// watchdog is fed from here).
+	Heartbeat      func()
+	HeartbeatEvery time.Duration
+	// Started, if set, is called once the loop is about to take jobs.
+	Started func()
+}
+
+// NewPool returns a pool; Run starts it.
+func NewPool(q Queue, handlers map[string]Handler, log *slog.Logger) *Pool {
+	return &Pool{
+		queue:       q,
+		handlers:    handlers,
+		log:         log,
+		reconfigure: make(chan map[string]QueueConfig, 1),
+		finished:    make(chan string, 64),
+	}
+}
+
+// Reconfigure replaces the queue settings; running jobs are unaffected.
+func (p *Pool) Reconfigure(queues map[string]QueueConfig) {
+	queues = maps.Clone(queues)
+	for {
+		select {
+		case p.reconfigure <- queues:
+			return
+		case <-p.reconfigure: // drop a newer-but-unapplied one; ours wins
+		}
+	}
+}
+
+// Stats is a snapshot of the pool's activity since start.
+type Stats struct {
+	Running, Succeeded, Failed int64
+}
+
+// Stats returns counters for status lines.
+func (p *Pool) Stats() Stats {
+	return Stats{Running: p.running.Load(), Succeeded: p.succeeded.Load(), Failed: p.failed.Load()}
+}
+
+// queueState is the dispatch loop's view of one queue.
+type queueState struct {
+	cfg      QueueConfig
+	running  int
+	dueCheck bool      // something may be due: ask the store
+	nextDue  time.Time // earliest known future job
+}
+
+// Run dispatches until ctx is done, then drains. It returns an error only when
+// it could not drain in time.
+func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunOptions) error {
+	// Handlers get a context that survives ctx: stopping means "take no new
+	// work", and running jobs are only cancelled when the drain runs out.
+	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+
+	states := map[string]*queueState{}
+	apply := func(cfgs map[string]QueueConfig) {
+		for name, cfg := range cfgs {
+			st := states[name]
+			if st == nil {
+				st = &queueState{}
+				states[name] = st
+			}
+			st.cfg = cfg
+			st.dueCheck = true
+		}
+		for name, st := range states {
+			if _, ok := cfgs[name]; !ok {
+				st.cfg = QueueConfig{} // no new leases; running ones finish
+			}
+		}
+	}
+	apply(queues)
+
+	var heartbeat <-chan time.Time
+	if opts.Heartbeat != nil && opts.HeartbeatEvery > 0 {
+		t := time.NewTicker(opts.HeartbeatEvery)
+		defer t.Stop()
+		heartbeat = t.C
+		opts.Heartbeat()
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	if opts.Started != nil {
+		opts.Started()
+	}
+
+	for {
+		wake := p.dispatch(handlerCtx, states)
+		timer.Reset(time.Until(wake))
+		select {
+		case <-ctx.Done():
+			return p.drain(opts.Drain, cancelHandlers)
+		case <-p.queue.Ready():
+			for _, st := range states {
+				st.dueCheck = true
+			}
+		case q := <-p.finished:
+			if st := states[q]; st != nil {
+				st.running--
+				st.dueCheck = true
+			}
+		case <-timer.C:
+			now := time.Now()
+			for _, st := range states {
+				if !st.nextDue.IsZero() && !st.nextDue.After(now) {
+					st.dueCheck = true
+				}
+			}
+		case cfgs := <-p.reconfigure:
+			apply(cfgs)
+		case <-heartbeat:
+			opts.Heartbeat()
+		}
+	}
+}
+
+// dispatch leases work for every queue with free slots and something due,
+// and returns when the loop should next look on its own.
+func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time.Time {
+	wake := time.Now().Add(time.Minute)
+	for name, st := range states {
+		free := st.cfg.Concurrency - st.running
+		if st.dueCheck && free > 0 {
+			leaseFor := st.cfg.Timeout
+			if leaseFor <= 0 {
+				leaseFor = time.Hour
+			}
+			jobs, next, err := p.queue.Lease(ctx, name, free, leaseFor+stopGrace)
+			if err != nil {
+				// The store may be out of space or failing; try again soon
+				// rather than spin.
+				p.log.Error("lease failed", "queue", name, "err", err)
+				st.nextDue = time.Now().Add(time.Second)
+			} else {
+				st.dueCheck = len(jobs) == free // a full lease may have left more
+				st.nextDue = next
+				for _, j := range jobs {
+					st.running++
+					p.running.Add(1)
+					go p.runJob(ctx, j, st.cfg)
+				}
+			}
+		}
+		if !st.nextDue.IsZero() && st.nextDue.Before(wake) {
+			wake = st.nextDue
+		}
+	}
+	return wake
+}
+
+func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
+	defer func() {
+		p.running.Add(-1)
+		p.finished <- j.Queue
+	}()
+	log := p.log.With("job", j.ID, "queue", j.Queue, "type", j.Type, "attempt", j.Attempts)
+	log.Debug("job started")
+	start := time.Now()
+
+	runCtx := ctx
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+	}
+	result, err := p.handle(runCtx, j)
+	if err == nil {
+		err = p.queue.Complete(context.Background(), j.ID, result)
+		if err != nil {
+			log.Error("job finished but its completion could not be stored; it will run again", "err", err)
+			return
+		}
+		p.succeeded.Add(1)
+		log.Info("job succeeded", "elapsed", time.Since(start).Round(time.Millisecond))
+		return
+	}
+	if ctx.Err() != nil {
+		// The daemon is stopping and ran out of drain time: hand the job
+		// back uncounted.
+		if rerr := p.queue.Release(context.Background(), j.ID); rerr != nil {
+			log.Error("release of interrupted job failed; it is recovered at next start", "err", rerr)
+		}
+		log.Warn("job interrupted by shutdown, returned to the queue")
+		return
+	}
+	if runCtx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("timed out after %s: %w", cfg.Timeout, err)
+	}
+	p.failed.Add(1)
+	var retryAt time.Time
+	if !IsPermanent(err) && j.Attempts < j.MaxAttempts {
+		retryAt = time.Now().Add(Backoff(j.Attempts, cfg.BackoffBase, cfg.BackoffMax))
+	}
+	if ferr := p.queue.Fail(context.Background(), j.ID, err.Error(), retryAt); ferr != nil {
+		log.Error("job failed and its failure could not be stored; it will run again", "err", err, "store_err", ferr)
+		return
+	}
+	if retryAt.IsZero() {
+		log.Error("job dead", "err", err, "attempts", j.Attempts)
+	} else {
+		log.Warn("job failed, will retry", "err", err, "retry_in", time.Until(retryAt).Round(time.Millisecond))
+	}
+}
+
+// handle runs the job's handler, turning a panic into a failed attempt
+// rather than a dead daemon.
+func (p *Pool) handle(ctx context.Context, j *Job) (result []byte, err error) {
+	h := p.handlers[j.Type]
+	if h == nil {
+		return nil, Permanent(fmt.Errorf("no handler for job type %q", j.Type))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return h.Handle(ctx, j)
+}
+
+func (p *Pool) drain(timeout time.Duration, cancelHandlers context.CancelFunc) error {
+	n := p.running.Load()
+	if n == 0 {
+		return nil
+	}
+	p.log.Info("stopping: waiting for running jobs", "running", n, "timeout", timeout)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	cancelled := false
+	for p.running.Load() > 0 {
+		select {
+		case <-p.finished:
+		case <-deadline.C:
+			if cancelled {
+				return errors.New("running jobs did not stop; they will be recovered at next start")
+			}
+			p.log.Warn("stopping: drain timeout reached, cancelling running jobs", "running", p.running.Load())
+			cancelHandlers()
+			cancelled = true
+			deadline.Reset(stopGrace)
+		}
+	}
+	return nil
+}

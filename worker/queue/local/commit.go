@@ -1,0 +1,100 @@
+package local
+
+import (
+	"context"
+	"errors"
+
+	"go.etcd.io/bbolt"
+)
+
+// maxBatch bounds how many changes share one commit, so one commit's latency
+// stays bounded under a flood.
+const maxBatch = 512
+
+// writeRequest is one change waiting for a commit. fn must leave the
+// transaction untouched when it returns an error: the batch is then rolled
+// back and run again without it.
+type writeRequest struct {
+	fn   func(tx *bbolt.Tx) error
+	done chan error
+}
+
+var errBatchMemberFailed = errors.New("batch member failed")
+
+// write runs fn in a write transaction shared with whatever other changes are
+// waiting, and returns once that transaction is durable. Nothing waits for a
+// batch to fill: while one commit syncs, the next batch gathers.
+func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	req := &writeRequest{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, the change may commit; the caller must learn whether it
+	// did, so this wait ignores ctx.
+	return <-req.done
+}
+
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	batch := make([]*writeRequest, 0, maxBatch)
+	for {
+		select {
+		case req := <-s.writes:
+			batch = append(batch[:0], req)
+		case <-s.quit:
+			s.drainWrites()
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case req := <-s.writes:
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// drainWrites refuses what is still queued at close.
+func (s *Store) drainWrites() {
+	for {
+		select {
+		case req := <-s.writes:
+			req.done <- ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+func (s *Store) commit(batch []*writeRequest) {
+	for len(batch) > 0 {
+		failed := -1
+		var failErr error
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			for i, req := range batch {
+				if err := req.fn(tx); err != nil {
+					failed, failErr = i, err
+					return errBatchMemberFailed
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			batch[failed].done <- failErr
+			batch = append(batch[:failed], batch[failed+1:]...)
+			continue
+		}
+		for _, req := range batch {
+			req.done <- err
+		}
+		return
+	}
+}
