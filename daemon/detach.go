@@ -169,4 +169,3 @@ next:
 	}
 	return out
 }
-

@@ -432,4 +432,3 @@ func splitPendingKey(k []byte, prefixLen int) (time.Time, string, error) {
 func hasPrefix(k, prefix []byte) bool {
 	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
 }
-
