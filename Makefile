@@ -1,0 +1,57 @@
+# kiln: `make run` starts the daemon on its embedded dev config; `make test`
+# runs every test. See README.md for what each target covers.
+
+GO        ?= go
+VERSION   ?= 0.1.0
+ARCH      := $(shell $(GO) env GOARCH)
+LDFLAGS   := -X main.version=$(VERSION)
+NFPM      := $(GO) tool -modfile=tools/go.mod nfpm
+
+# Debian packages each step needs; tools/need-packages installs them as root
+# or prints the apt-get line.
+BUILD_DEPS := libvips-dev pkg-config
+TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools
+E2E_DEPS   := debootstrap systemd-container
+
+.PHONY: all build run test check go-test e2e packages deps-build deps-test clean
+
+all: build
+
+deps-build:
+	@tools/need-packages $(BUILD_DEPS)
+
+deps-test:
+	@tools/need-packages $(TEST_DEPS)
+
+build: deps-build
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/kilnd ./cmd/kilnctl
+
+run: build
+	./bin/kilnd -dev
+
+# The whole suite: static checks, Go tests with the race detector (unit tests
+# and the tests that drive the real kilnd binary), then the end-to-end test
+# under real systemd.
+test: check go-test e2e
+
+check: deps-build
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+go-test: deps-test build
+	$(GO) test -race -count=1 ./...
+
+packages: build
+	mkdir -p dist
+	KILN_VERSION=$(VERSION) KILN_ARCH=$(ARCH) $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/
+	KILN_VERSION=$(VERSION) KILN_ARCH=$(ARCH) $(NFPM) package -f packaging/nfpm.yaml -p rpm -t dist/
+
+# Installs the .deb into a Debian 12 root booted under systemd-nspawn and
+# drives it with systemctl, kilnctl and journalctl. Needs root.
+e2e: packages
+	@tools/need-packages $(E2E_DEPS)
+	e2e/nspawn.sh dist/kiln_$(VERSION)-1_$(ARCH).deb
+
+clean:
+	rm -rf bin dist var
