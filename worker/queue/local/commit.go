@@ -92,6 +92,9 @@ func (s *Store) commit(batch []*writeRequest) {
 			batch = append(batch[:failed], batch[failed+1:]...)
 			continue
 		}
+		if err == nil {
+			s.commits.Add(1)
+		}
 		for _, req := range batch {
 			req.done <- err
 		}

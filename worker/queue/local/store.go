@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -43,7 +44,8 @@ type Store struct {
 	quit   chan struct{}
 	wg     sync.WaitGroup
 
-	ready chan struct{}
+	ready   chan struct{}
+	commits atomic.Int64 // transactions committed, for tests and stats
 
 	mu      sync.Mutex
 	changed chan struct{}
