@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -147,15 +148,7 @@ func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
 
 	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			msg := perr.Message
-			if perr.LastKey != "" {
-				return nil, &ConfigError{Problems: []string{fmt.Sprintf("%s:%d: %s: %s", name, perr.Position.Line, perr.LastKey, msg)}}
-			}
-			return nil, &ConfigError{Problems: []string{fmt.Sprintf("%s:%d: %s", name, perr.Position.Line, msg)}}
-		}
-		return nil, &ConfigError{Problems: []string{fmt.Sprintf("%s: %v", name, err)}}
+		return nil, &ConfigError{Problems: []string{decodeProblem(name, err)}}
 	}
 	for _, k := range md.Undecoded() {
 		report(k.String(), "unknown key")
@@ -167,6 +160,26 @@ func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
 	}
 	cfg.resolvePaths(baseDir)
 	return &cfg, nil
+}
+
+// typeProblem is how the TOML decoder words a value of the wrong type.
+var typeProblem = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): (.*)$`)
+
+// decodeProblem rewords a TOML decoding error as file:line: key: message.
+func decodeProblem(name string, err error) string {
+	var perr toml.ParseError
+	if errors.As(err, &perr) {
+		// A syntax error's LastKey is merely the last key read before it,
+		// which would mislead; a bad value's message names its key itself.
+		if strings.HasPrefix(perr.Message, "invalid duration") && perr.LastKey != "" {
+			return fmt.Sprintf("%s:%d: %s: %s", name, perr.Position.Line, perr.LastKey, perr.Message)
+		}
+		return fmt.Sprintf("%s:%d: syntax error: %s", name, perr.Position.Line, perr.Message)
+	}
+	if m := typeProblem.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Sprintf("%s:%s: %s: %s", name, m[1], m[2], m[3])
+	}
+	return fmt.Sprintf("%s: %v", name, err)
 }
 
 func (c *Config) validate(md toml.MetaData, report func(key, msg string)) {

@@ -1,0 +1,176 @@
+package daemon
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const validConfig = `
+[daemon]
+state_dir = "state"
+pidfile = "/run/kiln-test/kilnd.pid"
+socket = "/run/kiln-test/kiln.sock"
+shutdown_timeout = "5s"
+
+[log]
+target = "stderr"
+
+[queues.images]
+concurrency = 3
+
+[pipelines.web]
+queue = "images"
+output_dir = "/srv/out"
+
+[[pipelines.web.variants]]
+name = "w800"
+width = 800
+format = "jpeg"
+quality = 85
+
+[[pipelines.web.variants]]
+name = "thumb"
+width = 200
+height = 200
+format = "webp"
+`
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kiln.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadValidConfig(t *testing.T) {
+	t.Parallel()
+	path := writeConfig(t, validConfig)
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(path), "state"); cfg.Daemon.StateDir != want {
+		t.Errorf("state_dir = %q, want %q (relative to the config file)", cfg.Daemon.StateDir, want)
+	}
+	if time.Duration(cfg.Daemon.ShutdownTimeout) != 5*time.Second {
+		t.Errorf("shutdown_timeout = %v", cfg.Daemon.ShutdownTimeout)
+	}
+	q := cfg.Queues["images"]
+	if q.Concurrency != 3 || q.MaxAttempts != defaultQueue().MaxAttempts {
+		t.Errorf("queue images = %+v; want concurrency 3 and default max_attempts", q)
+	}
+	if _, ok := cfg.Queues[DefaultQueue]; !ok {
+		t.Error("the default queue is missing")
+	}
+	if p := cfg.Pipelines["web"]; len(p.Variants) != 2 || p.Variants[1].Height != 200 {
+		t.Errorf("pipeline web = %+v", p)
+	}
+}
+
+// The file the packages ship and the embedded dev config must both load.
+func TestShippedConfigsLoad(t *testing.T) {
+	t.Parallel()
+	if _, err := LoadConfig("../etc/kiln.toml"); err != nil {
+		t.Errorf("etc/kiln.toml: %v", err)
+	}
+	cfg, err := DevConfig("/base")
+	if err != nil {
+		t.Fatalf("dev config: %v", err)
+	}
+	if cfg.Daemon.StateDir != "/base/var/lib" || cfg.Pipelines["web"].OutputDir != "/base/var/out/web" {
+		t.Errorf("dev paths not under /base/var: %+v", cfg.Daemon)
+	}
+}
+
+func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		edit func(string) string
+		want []string
+	}{
+		{
+			name: "unknown key",
+			edit: func(s string) string { return strings.Replace(s, `state_dir = "state"`, `stat_dir = "state"`, 1) },
+			want: []string{":3: daemon.stat_dir: unknown key"},
+		},
+		{
+			name: "wrong type",
+			edit: func(s string) string { return strings.Replace(s, "concurrency = 3", `concurrency = "three"`, 1) },
+			want: []string{":12: queues.images.concurrency: incompatible types"},
+		},
+		{
+			name: "bad duration",
+			edit: func(s string) string { return strings.Replace(s, `"5s"`, `"soon"`, 1) },
+			want: []string{":6: daemon.shutdown_timeout:", `invalid duration "soon"`},
+		},
+		{
+			name: "missing output_dir",
+			edit: func(s string) string { return strings.Replace(s, `output_dir = "/srv/out"`, "", 1) },
+			want: []string{":14: pipelines.web.output_dir: is required"},
+		},
+		{
+			name: "variant width zero",
+			edit: func(s string) string { return strings.Replace(s, "width = 800", "width = 0", 1) },
+			want: []string{":20: pipelines.web.variants[0].width: width or height must be set"},
+		},
+		{
+			name: "unknown format in second variant",
+			edit: func(s string) string { return strings.Replace(s, `format = "webp"`, `format = "bmp"`, 1) },
+			want: []string{":28: pipelines.web.variants[1].format:", `"bmp" is not one of`},
+		},
+		{
+			name: "unknown key in a variant",
+			edit: func(s string) string { return strings.Replace(s, "height = 200", "hieght = 200", 1) },
+			want: []string{":27: pipelines.web.variants.hieght: unknown key"},
+		},
+		{
+			name: "queue not configured",
+			edit: func(s string) string { return strings.Replace(s, `queue = "images"`, `queue = "imgs"`, 1) },
+			want: []string{":15: pipelines.web.queue:", `queue "imgs" is not configured`},
+		},
+		{
+			name: "bad log target",
+			edit: func(s string) string { return strings.Replace(s, `target = "stderr"`, `target = "paper"`, 1) },
+			want: []string{":9: log.target:", `"paper"`},
+		},
+		{
+			name: "syntax error",
+			edit: func(s string) string { return strings.Replace(s, "[log]", "[log", 1) },
+			want: []string{": syntax error: expected '.' or ']' to end table name"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeConfig(t, tc.edit(validConfig))
+			_, err := LoadConfig(path)
+			var cerr *ConfigError
+			if !errors.As(err, &cerr) {
+				t.Fatalf("err = %v, want a ConfigError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if !strings.HasPrefix(err.Error(), path+":") {
+				t.Errorf("error %q does not start with the file name", err)
+			}
+		})
+	}
+}
+
+func TestMissingConfigFile(t *testing.T) {
+	t.Parallel()
+	_, err := LoadConfig("/nonexistent/kiln.toml")
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/kiln.toml") {
+		t.Fatalf("err = %v", err)
+	}
+}
