@@ -147,6 +147,9 @@ func render(ctx context.Context, input string, variants []Variant, outDir string
 	if err := makeDir(outDir); err != nil {
 		return nil, err
 	}
+	if err := removeStaleTemps(outDir); err != nil {
+		return nil, err
+	}
 	outputs := make([]Output, 0, len(variants))
 	for _, v := range variants {
 		if err := ctx.Err(); err != nil {

@@ -213,3 +213,21 @@ func TestPipelineCheck(t *testing.T) {
 		}
 	}
 }
+
+// A worker killed mid-write leaves a temp file; the next attempt of the same
+// job clears it, so the output directory ends up holding only outputs.
+func TestRerunClearsTempFilesOfAKilledAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Variant{Name: "a", Width: 50, Format: "png"})
+	in := writeJPEG(t, b.dir, 100, 100)
+	dir := filepath.Join(b.out, "job")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, ".a.png.tmp123"), []byte("half"), 0o644)
+	if _, err := b.run(t, "job", in); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "a.png" {
+		t.Fatalf("output dir holds %v, want only a.png", entries)
+	}
+}

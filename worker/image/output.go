@@ -36,6 +36,26 @@ func writeAtomic(path string, data []byte) error {
 	return syncDir(dir)
 }
 
+// tempPattern matches writeAtomic's temp files, so an interrupted attempt's
+// leftovers can be found.
+const tempPattern = ".*.tmp*"
+
+// removeStaleTemps deletes temp files an earlier attempt left when its
+// process was killed mid-write. The caller holds the job's lease, so no
+// live writer owns them.
+func removeStaleTemps(dir string) error {
+	stale, err := filepath.Glob(filepath.Join(dir, tempPattern))
+	if err != nil {
+		return err
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove leftover %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"kiln/api"
+	"kiln/worker"
+)
+
+// Jobs accepted before a kill -9 all complete after a restart, each with
+// exactly one set of outputs; only the jobs running at the moment of a kill
+// run again.
+func TestKill9AndRestartLosesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const jobs, cycles = 24, 3
+	pics := make([]string, 4)
+	for i := range pics {
+		pics[i] = e.picture(t, "p"+itoa(i)+".jpg", 1600, 1200)
+	}
+
+	d := e.start(t)
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < jobs; i++ {
+		// Enough attempts that a job caught by every kill still succeeds.
+		j, err := e.client().Submit(ctx, api.SubmitRequest{Pipeline: "web", Input: pics[i%len(pics)], MaxAttempts: cycles + 2})
+		if err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+		ids = append(ids, j.ID) // acknowledged: must not be lost
+	}
+
+	for c := 0; c < cycles; c++ {
+		// Kill while work is under way: once a few more jobs are done and
+		// some are running.
+		target := (c + 1) * jobs / (cycles + 2)
+		waitProgress(t, e, target)
+		d.kill(t)
+		d = e.start(t)
+	}
+
+	reruns := 0
+	for _, id := range ids {
+		j := e.finished(t, id)
+		if j.State != worker.StateSucceeded {
+			t.Errorf("job %s ended %s: %s", id, j.State, j.LastError)
+			continue
+		}
+		if j.Attempts > 1 {
+			reruns++
+		}
+		entries, err := os.ReadDir(filepath.Join(e.out, id))
+		if err != nil {
+			t.Errorf("job %s: outputs: %v", id, err)
+			continue
+		}
+		var names []string
+		for _, en := range entries {
+			names = append(names, en.Name())
+		}
+		sort.Strings(names)
+		if strings.Join(names, ",") != "thumb.webp,w400.jpg" {
+			t.Errorf("job %s: output dir holds %v, want exactly thumb.webp and w400.jpg", id, names)
+		}
+	}
+	dirs, _ := os.ReadDir(e.out)
+	if len(dirs) != jobs {
+		t.Errorf("%d output dirs for %d jobs", len(dirs), jobs)
+	}
+	// At most the jobs running at each kill (concurrency 2) ran twice.
+	if reruns > 2*cycles {
+		t.Errorf("%d jobs ran more than once; at most %d were running at the kills", reruns, 2*cycles)
+	}
+	t.Logf("%d jobs, %d kill -9 cycles: all succeeded; %d ran again after being interrupted", jobs, cycles, reruns)
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// waitProgress waits until at least n jobs have succeeded.
+func waitProgress(t *testing.T, e *env, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := e.client().Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Queues["images"][worker.StateSucceeded] >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d jobs done, waiting for %d", st.Queues["images"][worker.StateSucceeded], n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, not timing
+	}
+}

@@ -1,0 +1,395 @@
+// These tests drive the real kilnd and kilnctl binaries, built once in
+// TestMain, each against its own state, socket and pidfile in a temp dir.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"kiln/api"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kilnd-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	args := []string{"build", "-o", dir + "/"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "kiln/cmd/kilnd", "kiln/cmd/kilnctl")
+	build := exec.Command("go", args...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build kilnd and kilnctl:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func kilndPath() string   { return filepath.Join(binDir, "kilnd") }
+func kilnctlPath() string { return filepath.Join(binDir, "kilnctl") }
+
+// syncBuffer collects a process's output while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is one test's directory layout and config.
+type env struct {
+	dir    string
+	config string
+	socket string
+	pid    string
+	state  string
+	out    string
+	pics   string
+}
+
+// configText returns a config for this env; extra is appended (more
+// pipelines, or a [log] table).
+func (e *env) configText(logTable string, extra string) string {
+	if logTable == "" {
+		logTable = "[log]\ntarget = \"stderr\"\nlevel = \"debug\"\n"
+	}
+	return fmt.Sprintf(`[daemon]
+state_dir = %q
+pidfile = %q
+socket = %q
+shutdown_timeout = "10s"
+
+%s
+[queues.images]
+concurrency = 2
+max_attempts = 3
+backoff_base = "10ms"
+backoff_max = "50ms"
+
+[pipelines.web]
+queue = "images"
+output_dir = %q
+
+[[pipelines.web.variants]]
+name = "w400"
+width = 400
+format = "jpeg"
+quality = 80
+
+[[pipelines.web.variants]]
+name = "thumb"
+width = 100
+height = 100
+format = "webp"
+%s`, e.state, e.pid, e.socket, logTable, e.out, extra)
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	// Unix socket paths are limited to 108 bytes: keep the dir short.
+	dir, err := os.MkdirTemp("", "kt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	e := &env{
+		dir:    dir,
+		config: filepath.Join(dir, "kiln.toml"),
+		socket: filepath.Join(dir, "run", "kiln.sock"),
+		pid:    filepath.Join(dir, "run", "kilnd.pid"),
+		state:  filepath.Join(dir, "state"),
+		out:    filepath.Join(dir, "out"),
+		pics:   filepath.Join(dir, "pics"),
+	}
+	os.MkdirAll(e.pics, 0o755)
+	e.writeConfig(t, e.configText("", ""))
+	return e
+}
+
+func (e *env) writeConfig(t *testing.T, text string) {
+	t.Helper()
+	if err := os.WriteFile(e.config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// picture writes a w x h JPEG and returns its path.
+func (e *env) picture(t *testing.T, name string, w, h int) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x ^ y), uint8(x * 255 / w), uint8(y * 255 / h), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(e.pics, name)
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// kilnd is a running kilnd.
+type kilnd struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	notify *notifyListener
+	exited chan struct{}
+	err    error
+}
+
+// notifyListener plays the service manager's part of sd_notify.
+type notifyListener struct {
+	path string
+	conn *net.UnixConn
+	msgs chan string
+}
+
+func listenNotify(t *testing.T, dir string) *notifyListener {
+	t.Helper()
+	path := filepath.Join(dir, "notify.sock")
+	os.Remove(path)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &notifyListener{path: path, conn: conn, msgs: make(chan string, 256)}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				close(n.msgs)
+				return
+			}
+			n.msgs <- string(buf[:k])
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	return n
+}
+
+// waitFor reads notifications until one has the given line, and returns
+// that message.
+func (n *notifyListener) waitFor(t *testing.T, line string) string {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case m, ok := <-n.msgs:
+			if !ok {
+				t.Fatalf("notify socket closed while waiting for %s", line)
+			}
+			if hasLine(m, line) {
+				return m
+			}
+		case <-timeout:
+			t.Fatalf("no %s notification", line)
+		}
+	}
+}
+
+// start runs kilnd on the env's config and returns once it has sent
+// READY=1; extraEnv is added to its environment.
+func (e *env) start(t *testing.T, extraEnv ...string) *kilnd {
+	t.Helper()
+	n := listenNotify(t, e.dir)
+	d := &kilnd{stderr: &syncBuffer{}, notify: n, exited: make(chan struct{})}
+	d.cmd = exec.Command(kilndPath(), "-config", e.config)
+	d.cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+n.path), extraEnv...)
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.exited
+		if t.Failed() {
+			t.Logf("kilnd stderr:\n%s", d.stderr.String())
+		}
+	})
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case m, ok := <-n.msgs:
+			if !ok {
+				t.Fatal("notify socket closed")
+			}
+			if hasLine(m, "READY=1") {
+				return d
+			}
+		case <-d.exited:
+			t.Fatalf("kilnd exited before READY=1: %v\n%s", d.err, d.stderr.String())
+		case <-timeout:
+			t.Fatal("kilnd not ready after 30s")
+		}
+	}
+}
+
+func hasLine(msg, line string) bool {
+	for _, l := range strings.Split(msg, "\n") {
+		if l == line {
+			return true
+		}
+	}
+	return false
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (d *kilnd) stop(t *testing.T) int {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	return d.wait(t)
+}
+
+func (d *kilnd) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-d.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("kilnd did not exit")
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+// kill sends SIGKILL, as a crash would, and waits for the process to go.
+func (d *kilnd) kill(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Kill()
+	<-d.exited
+}
+
+// waitLog waits until kilnd's stderr holds text.
+func (d *kilnd) waitLog(t *testing.T, text string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(d.stderr.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("kilnd never logged %q; log:\n%s", text, d.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, not timing
+	}
+}
+
+// result is what a command did.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (e *env) kilnctl(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(kilnctlPath(), args...)
+	cmd.Env = append(os.Environ(), "KILN_SOCKET="+e.socket)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	return result{out.String(), errOut.String(), cmd.ProcessState.ExitCode()}
+}
+
+func (e *env) client() *api.Client { return api.NewClient(e.socket) }
+
+// jobState waits for a job to finish and returns it.
+func (e *env) finished(t *testing.T, id string) *api.Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		j, err := e.client().Job(ctx, id, 30*time.Second)
+		if err != nil {
+			t.Fatalf("job %s: %v", id, err)
+		}
+		if j.State.Terminal() {
+			return j
+		}
+	}
+}
+
+func decodeJSONLines[T any](t *testing.T, s string) []T {
+	t.Helper()
+	var out []T
+	dec := json.NewDecoder(strings.NewReader(s))
+	for dec.More() {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("decode %q: %v", s, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// execKilnd runs kilnd to completion and returns its combined output.
+func execKilnd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(kilndPath(), args...)
+	cmd.Env = withoutNotify(os.Environ())
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func withoutNotify(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func itoa(n int) string { return fmt.Sprint(n) }

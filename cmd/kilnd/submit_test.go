@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"kiln/api"
+	"kiln/worker"
+)
+
+func TestSubmitWaitWritesEveryVariant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := e.start(t)
+	pic := e.picture(t, "cat.jpg", 1200, 900)
+
+	r := e.kilnctl(t, "submit", "-pipeline", "web", pic, "-wait")
+	if r.code != 0 {
+		t.Fatalf("kilnctl submit -wait: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"state     succeeded", "w400", "400x300", "thumb", "100x75"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	r = e.kilnctl(t, "submit", "-json", "-pipeline", "web", pic)
+	jobs := decodeJSONLines[api.Job](t, r.stdout)
+	if r.code != 0 || len(jobs) != 1 || jobs[0].ID == "" {
+		t.Fatalf("submit -json: exit %d, %q", r.code, r.stdout)
+	}
+	j := e.finished(t, jobs[0].ID)
+	if j.State != worker.StateSucceeded {
+		t.Fatalf("job %s: %s %s", j.ID, j.State, j.LastError)
+	}
+	for _, f := range []string{"w400.jpg", "thumb.webp"} {
+		if st, err := os.Stat(filepath.Join(e.out, j.ID, f)); err != nil || st.Size() == 0 {
+			t.Errorf("output %s: %v", f, err)
+		}
+	}
+
+	r = e.kilnctl(t, "job", "-json", j.ID)
+	var shown api.Job
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || shown.State != worker.StateSucceeded {
+		t.Fatalf("kilnctl job -json: %q (%v)", r.stdout, err)
+	}
+	r = e.kilnctl(t, "status")
+	if r.code != 0 || !strings.Contains(r.stdout, "images") {
+		t.Fatalf("kilnctl status: %d %q", r.code, r.stdout)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("kilnd exit code after SIGTERM = %d", code)
+	}
+	if _, err := os.Stat(e.pid); !os.IsNotExist(err) {
+		t.Errorf("pidfile left after a clean stop: %v", err)
+	}
+}
+
+func TestBadSubmitsAreRefusedAndQueueNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	pic := e.picture(t, "ok.jpg", 64, 64)
+	notPicture := filepath.Join(e.pics, "notes.jpg")
+	os.WriteFile(notPicture, []byte("just text"), 0o644)
+
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"missing file":     {[]string{"submit", "-pipeline", "web", filepath.Join(e.pics, "nope.jpg")}, "no such file or directory"},
+		"not a picture":    {[]string{"submit", "-pipeline", "web", notPicture}, "is not a picture kiln reads"},
+		"unknown pipeline": {[]string{"submit", "-pipeline", "mobile", pic}, `unknown pipeline "mobile"`},
+		"no pipeline":      {[]string{"submit", pic}, "-pipeline is required"},
+	} {
+		r := e.kilnctl(t, tc.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want non-zero and %q", name, r.code, r.stderr, tc.want)
+		}
+	}
+
+	// Applications using the socket directly get a 4xx naming the field.
+	httpc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
+	}}}
+	for body, want := range map[string]string{
+		`{"pipeline":"web","input":"` + pic + `","priority":"high"}`: `unknown field \"priority\"`,
+		`{"pipeline":"web","input":42}`:                               `input: must be a string`,
+		`{"pipeline":"web"`:                                           `invalid JSON`,
+	} {
+		resp, err := httpc.Post("http://kiln/v1/jobs", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), want) {
+			t.Errorf("POST %s: %d %s; want 400 with %q", body, resp.StatusCode, msg, want)
+		}
+	}
+
+	st, err := e.client().Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, byState := range st.Queues {
+		for s, n := range byState {
+			if n != 0 {
+				t.Errorf("queue %s has %d %s jobs after refused submits", q, n, s)
+			}
+		}
+	}
+}
+
+// A picture that passes the submit check but that libvips cannot decode
+// ends dead with the decoder's reason, and the daemon carries on.
+func TestUndecodablePictureEndsDeadAndDaemonServes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	bad := filepath.Join(e.pics, "bad.jpg")
+	os.WriteFile(bad, append([]byte{0xff, 0xd8, 0xff, 0xe0}, make([]byte, 200)...), 0o644)
+
+	r := e.kilnctl(t, "submit", "-wait", "-json", "-pipeline", "web", bad)
+	jobs := decodeJSONLines[api.Job](t, r.stdout)
+	if r.code == 0 || len(jobs) != 1 {
+		t.Fatalf("submit -wait of a broken picture: exit %d, %q", r.code, r.stdout)
+	}
+	if jobs[0].State != worker.StateDead || jobs[0].Attempts != 1 || !strings.Contains(jobs[0].LastError, "VipsJpeg") {
+		t.Fatalf("broken picture job: state %s attempts %d error %q", jobs[0].State, jobs[0].Attempts, jobs[0].LastError)
+	}
+	good := e.picture(t, "good.jpg", 300, 200)
+	r = e.kilnctl(t, "submit", "-wait", "-pipeline", "web", good)
+	if r.code != 0 || !strings.Contains(r.stdout, "succeeded") {
+		t.Fatalf("daemon did not carry on: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestSecondInstanceIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := e.start(t)
+	out, err := execKilnd(t, "-config", e.config)
+	if err == nil {
+		t.Fatal("second kilnd started")
+	}
+	want := "another kilnd is already running (pid " + itoa(d.cmd.Process.Pid) + " holds " + e.pid + ")"
+	if !strings.Contains(out, want) {
+		t.Fatalf("second kilnd said %q, want %q", out, want)
+	}
+	if code := exitCode(err); code != 69 {
+		t.Fatalf("second kilnd exit code %d, want 69", code)
+	}
+	// The first one is unharmed.
+	if r := e.kilnctl(t, "status"); r.code != 0 {
+		t.Fatalf("first kilnd no longer answers: %q", r.stderr)
+	}
+}
+
+func TestConfigErrorsExit78(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	out, err := execKilnd(t, "-check-config", "-config", e.config)
+	if err != nil || strings.TrimSpace(out) != "config OK" {
+		t.Fatalf("-check-config on a good file: %q, %v", out, err)
+	}
+	bad := strings.Replace(e.configText("", ""), "width = 400", "width = -4", 1)
+	bad = strings.Replace(bad, "[daemon]\n", "[daemon]\nworkers = 3\n", 1)
+	e.writeConfig(t, bad)
+	for _, args := range [][]string{{"-check-config", "-config", e.config}, {"-config", e.config}} {
+		out, err := execKilnd(t, args...)
+		if code := exitCode(err); code != 78 {
+			t.Errorf("kilnd %v: exit %d, want 78", args, code)
+		}
+		for _, want := range []string{e.config + ":2: daemon.workers: unknown key", e.config + ":24: pipelines.web.variants[0].width:"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("kilnd %v said %q, want %q", args, out, want)
+			}
+		}
+	}
+}
