@@ -92,8 +92,8 @@ func TestBadSubmitsAreRefusedAndQueueNothing(t *testing.T) {
 	}}}
 	for body, want := range map[string]string{
 		`{"pipeline":"web","input":"` + pic + `","priority":"high"}`: `unknown field \"priority\"`,
-		`{"pipeline":"web","input":42}`:                               `input: must be a string`,
-		`{"pipeline":"web"`:                                           `invalid JSON`,
+		`{"pipeline":"web","input":42}`:                              `input: must be a string`,
+		`{"pipeline":"web"`:                                          `invalid JSON`,
 	} {
 		resp, err := httpc.Post("http://kiln/v1/jobs", "application/json", strings.NewReader(body))
 		if err != nil {
