@@ -11,7 +11,7 @@ NFPM      := $(GO) tool -modfile=tools/go.mod nfpm
 # or prints the apt-get line.
 BUILD_DEPS := libvips-dev pkg-config
 TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools
-E2E_DEPS   := debootstrap systemd-container
+E2E_DEPS   := debootstrap systemd-container libvips-tools
 
 .PHONY: all build run test check go-test e2e packages deps-build deps-test clean
 
