@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -98,12 +97,8 @@ func detachParent(args []string, stderr io.Writer) int {
 				msgs = nil
 				continue
 			}
-			for _, line := range strings.Split(m, "\n") {
-				if s, ok := strings.CutPrefix(line, "STATUS="); ok {
-					lastStatus = s
-				}
-			}
-			if bytes.Contains([]byte("\n"+m+"\n"), []byte("\nREADY=1\n")) {
+			lastStatus = statusIn(m, lastStatus)
+			if strings.Contains("\n"+m+"\n", "\nREADY=1\n") {
 				return 0
 			}
 		case code := <-exited:
@@ -115,11 +110,7 @@ func detachParent(args []string, stderr io.Writer) int {
 						drained = true
 						break
 					}
-					for _, line := range strings.Split(m, "\n") {
-						if s, ok := strings.CutPrefix(line, "STATUS="); ok {
-							lastStatus = s
-						}
-					}
+					lastStatus = statusIn(m, lastStatus)
 				case <-time.After(100 * time.Millisecond):
 					drained = true
 				}
@@ -137,6 +128,17 @@ func detachParent(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
+}
+
+// statusIn returns the STATUS= of an sd_notify message, or prev if it has
+// none.
+func statusIn(msg, prev string) string {
+	for _, line := range strings.Split(msg, "\n") {
+		if s, ok := strings.CutPrefix(line, "STATUS="); ok {
+			prev = s
+		}
+	}
+	return prev
 }
 
 // absConfigArgs makes a relative -config path absolute for a child that
