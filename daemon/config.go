@@ -67,21 +67,8 @@ type QueueConfig struct {
 	Timeout     Duration `toml:"timeout"`
 }
 
-// Duration is a time.Duration written as a string such as "30s" or "5m".
-type Duration time.Duration
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q (use e.g. \"30s\", \"5m\")", b)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+// Duration is a duration written as a string such as "30s".
+type Duration = worker.Duration
 
 // ConfigError lists every problem found in a config file, each with its
 // file, line and key.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -38,7 +39,19 @@ type Pool struct {
 	running   atomic.Int64
 	succeeded atomic.Int64
 	failed    atomic.Int64
+	rates     rateCounter
+
+	mu      sync.Mutex
+	cancels map[string]context.CancelCauseFunc // running jobs, by ID
 }
+
+// errCancelRequested is the cause of a running job's context cancellation
+// when someone cancelled the job.
+var errCancelRequested = errors.New("cancelled by request")
+
+// leaseCheckEvery is how often the pool looks for leases that have run out
+// (a handler that ignored its context past the timeout).
+const leaseCheckEvery = 10 * time.Second
 
 // RunOptions tune Run.
 type RunOptions struct {
@@ -61,6 +74,7 @@ func NewPool(q Queue, handlers map[string]Handler, log *slog.Logger) *Pool {
 		log:         log,
 		reconfigure: make(chan map[string]QueueConfig, 1),
 		finished:    make(chan string, 64),
+		cancels:     map[string]context.CancelCauseFunc{},
 	}
 }
 
@@ -79,11 +93,27 @@ func (p *Pool) Reconfigure(queues map[string]QueueConfig) {
 // Stats is a snapshot of the pool's activity since start.
 type Stats struct {
 	Running, Succeeded, Failed int64
+	// Per second over the last minute, per queue.
+	SucceededPerSec, FailedPerSec map[string]float64
 }
 
 // Stats returns counters for status lines.
 func (p *Pool) Stats() Stats {
-	return Stats{Running: p.running.Load(), Succeeded: p.succeeded.Load(), Failed: p.failed.Load()}
+	ok, failed := p.rates.perSecond(time.Now())
+	return Stats{Running: p.running.Load(), Succeeded: p.succeeded.Load(), Failed: p.failed.Load(),
+		SucceededPerSec: ok, FailedPerSec: failed}
+}
+
+// Cancel cancels the handler of a job running in this pool, and reports
+// whether it was running here.
+func (p *Pool) Cancel(id string) bool {
+	p.mu.Lock()
+	cancel := p.cancels[id]
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel(errCancelRequested)
+	}
+	return cancel != nil
 }
 
 // queueState is the dispatch loop's view of one queue.
@@ -130,6 +160,8 @@ func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunO
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	leaseCheck := time.NewTicker(leaseCheckEvery)
+	defer leaseCheck.Stop()
 	if opts.Started != nil {
 		opts.Started()
 	}
@@ -160,6 +192,12 @@ func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunO
 			apply(cfgs)
 		case <-heartbeat:
 			opts.Heartbeat()
+		case <-leaseCheck.C:
+			if n, err := p.queue.RecoverExpired(ctx); err != nil {
+				p.log.Error("recovering expired leases failed", "err", err)
+			} else if n > 0 {
+				p.log.Warn("jobs overran their lease and were returned to their queues", "jobs", n)
+			}
 		}
 	}
 }
@@ -207,12 +245,29 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 	log.Debug("job started")
 	start := time.Now()
 
-	runCtx := ctx
-	if cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
-		defer cancel()
+	timeout := cfg.Timeout
+	if j.Timeout > 0 {
+		timeout = j.Timeout.Std()
 	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	p.mu.Lock()
+	p.cancels[j.ID] = cancel
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.cancels, j.ID)
+		p.mu.Unlock()
+	}()
+	if j.CancelRequested {
+		cancel(errCancelRequested)
+	}
+	if timeout > 0 {
+		var cancelTimeout context.CancelFunc
+		runCtx, cancelTimeout = context.WithTimeout(runCtx, timeout)
+		defer cancelTimeout()
+	}
+
 	result, err := p.handle(runCtx, j)
 	if err == nil {
 		err = p.queue.Complete(context.Background(), j.ID, result)
@@ -221,6 +276,7 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 			return
 		}
 		p.succeeded.Add(1)
+		p.rates.add(j.Queue, true, time.Now())
 		log.Info("job succeeded", "elapsed", time.Since(start).Round(time.Millisecond))
 		return
 	}
@@ -233,21 +289,28 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 		log.Warn("job interrupted by shutdown, returned to the queue")
 		return
 	}
-	if runCtx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("timed out after %s: %w", cfg.Timeout, err)
+	switch {
+	case errors.Is(context.Cause(runCtx), errCancelRequested):
+		err = errCancelRequested
+	case runCtx.Err() == context.DeadlineExceeded:
+		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
 	p.failed.Add(1)
+	p.rates.add(j.Queue, false, time.Now())
 	var retryAt time.Time
-	if !IsPermanent(err) && j.Attempts < j.MaxAttempts {
+	if !IsPermanent(err) && err != errCancelRequested && j.Attempts < j.MaxAttempts {
 		retryAt = time.Now().Add(Backoff(j.Attempts, cfg.BackoffBase, cfg.BackoffMax))
 	}
 	if ferr := p.queue.Fail(context.Background(), j.ID, err.Error(), retryAt); ferr != nil {
 		log.Error("job failed and its failure could not be stored; it will run again", "err", err, "store_err", ferr)
 		return
 	}
-	if retryAt.IsZero() {
+	switch {
+	case err == errCancelRequested:
+		log.Info("job cancelled while running")
+	case retryAt.IsZero():
 		log.Error("job dead", "err", err, "attempts", j.Attempts)
-	} else {
+	default:
 		log.Warn("job failed, will retry", "err", err, "retry_in", time.Until(retryAt).Round(time.Millisecond))
 	}
 }

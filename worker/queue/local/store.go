@@ -21,15 +21,11 @@ import (
 
 // formatVersion is stored in the file; a file written by a newer kiln is
 // refused rather than misread.
-const formatVersion = 1
+const formatVersion = 2
 
-var (
-	bucketMeta    = []byte("meta")
-	bucketJobs    = []byte("jobs")
-	bucketPending = []byte("pending") // queue \x00 run_at(8) id -> nil
-	bucketRunning = []byte("running") // id -> nil
-	keyVersion    = []byte("version")
-)
+// promoteBatch bounds how many due scheduled jobs one lease moves to the
+// ready index, so that one transaction stays small under a huge backlog.
+const promoteBatch = 4096
 
 // ErrClosed is returned once the store has been closed.
 var ErrClosed = errors.New("queue store closed")
@@ -40,23 +36,29 @@ type Store struct {
 	db   *bbolt.DB
 	ids  *idSource
 
-	writes chan *writeRequest
-	quit   chan struct{}
-	wg     sync.WaitGroup
+	writes    chan *writeRequest
+	quit      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 
 	ready   chan struct{}
 	commits atomic.Int64 // transactions committed, for tests and stats
 
+	limits atomic.Pointer[map[string]int]
+
 	mu      sync.Mutex
 	changed chan struct{}
 }
+
+var _ worker.Queue = (*Store)(nil)
 
 // Open opens or creates the store at path. A crash leaves jobs leased; Open
 // returns them to the queue (their attempt stays counted) or, when their
 // attempts are used up, marks them dead, so a job that kills the daemon
 // cannot make it crash-loop.
 func Open(path string) (*Store, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
 	}
@@ -64,11 +66,12 @@ func Open(path string) (*Store, error) {
 		path:    path,
 		db:      db,
 		ids:     newIDSource(),
-		writes:  make(chan *writeRequest, 1024),
+		writes:  make(chan *writeRequest, 4096),
 		quit:    make(chan struct{}),
 		ready:   make(chan struct{}, 1),
 		changed: make(chan struct{}),
 	}
+	s.limits.Store(&map[string]int{})
 	if err := db.Update(s.prepare); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
@@ -89,57 +92,63 @@ func (s *Store) prepare(tx *bbolt.Tx) error {
 		}
 		if got := binary.BigEndian.Uint64(v); got > formatVersion {
 			return fmt.Errorf("written by a newer kiln (format %d, this one reads up to %d); refusing to touch it", got, formatVersion)
+		} else if got < formatVersion {
+			return fmt.Errorf("written in format %d, which this kiln cannot read (it reads format %d)", got, formatVersion)
 		}
 	} else {
+		if tx.Bucket(bucketJobs) != nil {
+			return fmt.Errorf("has jobs but no format version: not a kiln queue store, or damaged")
+		}
 		if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, formatVersion)); err != nil {
 			return err
 		}
 	}
-	for _, name := range [][]byte{bucketJobs, bucketPending, bucketRunning} {
+	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
 	}
-	return recoverLeases(tx, time.Now())
+	// No worker can hold a lease while the store is being opened.
+	return recoverLeases(txn{tx}, time.Now(), func([]byte) bool { return true })
 }
 
-// recoverLeases runs at open, when no worker can hold a lease.
-func recoverLeases(tx *bbolt.Tx, now time.Time) error {
-	running := tx.Bucket(bucketRunning)
-	var ids [][]byte
-	if err := running.ForEach(func(k, _ []byte) error {
-		ids = append(ids, append([]byte(nil), k...))
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		j, err := getJob(tx, string(id))
+// recoverLeases ends the attempts of running jobs whose lease key passes
+// keep, as interrupted.
+func recoverLeases(t txn, now time.Time, keep func(leaseKey []byte) bool) error {
+	keys := collect(t.b(bucketLeases), nil, 1<<30, keep)
+	for _, k := range keys {
+		j, err := t.get(idOfKey(k, 8))
 		if err != nil {
 			return err
 		}
-		reason := fmt.Sprintf("attempt %d was interrupted: the daemon stopped or crashed while it ran", j.Attempts)
+		reason := fmt.Sprintf("attempt %d was interrupted: the worker stopped, crashed or overran its lease while it ran", j.Attempts)
+		retryAt := now
 		if j.Attempts >= j.MaxAttempts {
-			err = failJob(tx, j, reason, time.Time{}, now)
-		} else {
-			err = failJob(tx, j, reason, now, now)
+			retryAt = time.Time{}
 		}
-		if err != nil {
+		if err := failJob(t, j, reason, retryAt, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Close waits for pending commits and closes the file.
+// Close waits for pending commits and closes the file. Closing twice is
+// harmless.
 func (s *Store) Close() error {
-	close(s.quit)
-	s.wg.Wait()
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		s.wg.Wait()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
 }
 
 // Path is the store file.
 func (s *Store) Path() string { return s.path }
+
+// Commits is the number of transactions committed since Open.
+func (s *Store) Commits() int64 { return s.commits.Load() }
 
 // Ready implements worker.Queue.
 func (s *Store) Ready() <-chan struct{} { return s.ready }
@@ -165,6 +174,15 @@ func (s *Store) signalChanged() {
 	s.mu.Unlock()
 }
 
+// SetLimits implements worker.Queue.
+func (s *Store) SetLimits(limits map[string]int) {
+	cp := make(map[string]int, len(limits))
+	for k, v := range limits {
+		cp[k] = v
+	}
+	s.limits.Store(&cp)
+}
+
 // Submit implements worker.Queue.
 func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) error {
 	now := time.Now()
@@ -185,9 +203,36 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) error {
 			j.MaxAttempts = 1
 		}
 	}
+	// The batch may be run again after a rollback: start from the same
+	// values each time.
+	orig := make([]worker.Job, len(jobs))
+	for i, j := range jobs {
+		orig[i] = *j
+	}
+	limits := *s.limits.Load()
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
-		for _, j := range jobs {
-			if err := putPending(tx, j); err != nil {
+		t := txn{tx}
+		for i, j := range jobs {
+			*j = orig[i]
+			if j.UniqueKey != "" {
+				if id := t.b(bucketUnique).Get(uniqueKey(j)); id != nil {
+					existing, err := t.get(string(id))
+					if err != nil {
+						return err
+					}
+					*j = *existing
+					j.Existing = true
+					continue
+				}
+			}
+			if limit := limits[j.Queue]; limit > 0 {
+				// The counts already include this batch's earlier jobs.
+				waiting := t.countOf(j.Queue, worker.StateQueued) + t.countOf(j.Queue, worker.StateScheduled) + t.countOf(j.Queue, worker.StateRetrying)
+				if waiting+1 > limit {
+					return fmt.Errorf("%w: queue %q holds %d waiting jobs, its max_queued is %d", worker.ErrQueueFull, j.Queue, waiting, limit)
+				}
+			}
+			if err := t.insert(j); err != nil {
 				return err
 			}
 		}
@@ -195,6 +240,9 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) error {
 		return nil
 	})
 	if err != nil {
+		if errors.Is(err, worker.ErrQueueFull) {
+			return err
+		}
 		return fmt.Errorf("submit to %s: %w", s.path, err)
 	}
 	return nil
@@ -207,43 +255,47 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 		next   time.Time
 	)
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		t := txn{tx}
 		leased, next = nil, time.Time{}
+		if t.paused(queue) {
+			return nil
+		}
 		now := time.Now()
-		prefix := append([]byte(queue), 0)
-		c := tx.Bucket(bucketPending).Cursor()
-		var keys [][]byte
-		for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix) && len(keys) < max; k, _ = c.Next() {
-			runAt, id, err := splitPendingKey(k, len(prefix))
+		prefix := queuePrefix(queue)
+		// Scheduled and retrying jobs that have come due join the ready ones.
+		due := collect(t.b(bucketWaiting), prefix, promoteBatch, func(k []byte) bool {
+			return int64(binary.BigEndian.Uint64(k[len(prefix):])) <= now.UnixNano()
+		})
+		for _, k := range due {
+			j, err := t.get(idOfKey(k, len(prefix)+8))
 			if err != nil {
 				return err
 			}
-			if runAt.After(now) {
-				next = runAt
-				break
+			if err := t.change(j, now, func(j *worker.Job) { j.State = worker.StateQueued }); err != nil {
+				return err
 			}
-			keys = append(keys, append([]byte(nil), k...))
-			j, err := getJob(tx, id)
+		}
+		for _, k := range collect(t.b(bucketReady), prefix, max, nil) {
+			j, err := t.get(idOfKey(k, len(prefix)+2))
+			if err != nil {
+				return err
+			}
+			err = t.change(j, now, func(j *worker.Job) {
+				j.State = worker.StateRunning
+				j.Attempts++
+				j.LeaseUntil = now.Add(leaseFor)
+			})
 			if err != nil {
 				return err
 			}
 			leased = append(leased, j)
 		}
-		for i, j := range leased {
-			if err := tx.Bucket(bucketPending).Delete(keys[i]); err != nil {
-				return err
-			}
-			j.State = worker.StateRunning
-			j.Attempts++
-			j.LeaseUntil = now.Add(leaseFor)
-			j.UpdatedAt = now
-			if err := putJob(tx, j); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketRunning).Put([]byte(j.ID), nil); err != nil {
-				return err
-			}
+		if len(due) == promoteBatch {
+			next = now // more came due than one pass moves
+		} else if k, _ := t.b(bucketWaiting).Cursor().Seek(prefix); k != nil && hasPrefix(k, prefix) {
+			next = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):])))
 		}
-		if len(leased) > 0 {
+		if len(leased) > 0 || len(due) > 0 {
 			tx.OnCommit(s.signalChanged)
 		}
 		return nil
@@ -256,21 +308,18 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 
 // Complete implements worker.Queue.
 func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage) error {
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
-		j, err := leasedJob(tx, id)
-		if err != nil {
-			return err
+	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+		if j.State != worker.StateRunning {
+			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
-		if err := tx.Bucket(bucketRunning).Delete([]byte(id)); err != nil {
-			return err
-		}
-		j.State = worker.StateSucceeded
-		j.Result = result
-		j.LastError = ""
-		j.LeaseUntil = time.Time{}
-		j.UpdatedAt = time.Now()
-		tx.OnCommit(s.signalChanged)
-		return putJob(tx, j)
+		return t.change(j, now, func(j *worker.Job) {
+			j.State = worker.StateSucceeded
+			if j.CancelRequested {
+				j.State = worker.StateCancelled
+			}
+			j.Result = result
+			j.LeaseUntil = time.Time{}
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("complete job %s: %w", id, err)
@@ -280,16 +329,14 @@ func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage)
 
 // Fail implements worker.Queue.
 func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time.Time) error {
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
-		j, err := leasedJob(tx, id)
-		if err != nil {
-			return err
+	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+		if j.State != worker.StateRunning {
+			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
-		tx.OnCommit(s.signalChanged)
 		if !retryAt.IsZero() {
-			tx.OnCommit(s.signalReady)
+			t.tx.OnCommit(s.signalReady)
 		}
-		return failJob(tx, j, reason, retryAt, time.Now())
+		return failJob(t, j, reason, retryAt, now)
 	})
 	if err != nil {
 		return fmt.Errorf("fail job %s: %w", id, err)
@@ -297,25 +344,39 @@ func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time
 	return nil
 }
 
+// failJob ends a running job's attempt: retrying at retryAt, dead when
+// retryAt is zero, cancelled when a cancel was requested.
+func failJob(t txn, j *worker.Job, reason string, retryAt, now time.Time) error {
+	return t.change(j, now, func(j *worker.Job) {
+		j.RecordError(now, reason)
+		j.LeaseUntil = time.Time{}
+		switch {
+		case j.CancelRequested:
+			j.State = worker.StateCancelled
+		case retryAt.IsZero():
+			j.State = worker.StateDead
+		default:
+			j.RunAt = retryAt
+			j.State = worker.StateRetrying
+		}
+	})
+}
+
 // Release implements worker.Queue.
 func (s *Store) Release(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
-		j, err := leasedJob(tx, id)
-		if err != nil {
-			return err
+	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+		if j.State != worker.StateRunning {
+			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
-		if err := tx.Bucket(bucketRunning).Delete([]byte(id)); err != nil {
-			return err
-		}
-		if j.Attempts > 0 {
-			j.Attempts--
-		}
-		j.RunAt = time.Now()
-		j.State = worker.StateQueued
-		j.LeaseUntil = time.Time{}
-		j.UpdatedAt = j.RunAt
-		tx.OnCommit(s.signalChanged)
-		return putPending(tx, j)
+		t.tx.OnCommit(s.signalReady)
+		return t.change(j, now, func(j *worker.Job) {
+			if j.Attempts > 0 {
+				j.Attempts--
+			}
+			j.RunAt = now
+			j.State = worker.StateQueued
+			j.LeaseUntil = time.Time{}
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("release job %s: %w", id, err)
@@ -323,114 +384,19 @@ func (s *Store) Release(ctx context.Context, id string) error {
 	return nil
 }
 
-// Get implements worker.Queue.
-func (s *Store) Get(ctx context.Context, id string) (*worker.Job, error) {
-	var j *worker.Job
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		j, err = getJob(tx, id)
-		return err
+// change runs fn on one job in a write transaction shared with other
+// changes, and tells waiters once it is durable.
+func (s *Store) change(ctx context.Context, id string, fn func(t txn, j *worker.Job, now time.Time) error) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error {
+		t := txn{tx}
+		j, err := t.get(id)
+		if err != nil {
+			return err
+		}
+		if err := fn(t, j, time.Now()); err != nil {
+			return err
+		}
+		tx.OnCommit(s.signalChanged)
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("get job %s: %w", id, err)
-	}
-	return j, nil
-}
-
-// Counts implements worker.Queue.
-func (s *Store) Counts(ctx context.Context) (map[string]map[worker.State]int, error) {
-	counts := map[string]map[worker.State]int{}
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketJobs).ForEach(func(_, v []byte) error {
-			var j worker.Job
-			if err := json.Unmarshal(v, &j); err != nil {
-				return err
-			}
-			if counts[j.Queue] == nil {
-				counts[j.Queue] = map[worker.State]int{}
-			}
-			counts[j.Queue][j.State]++
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("count jobs in %s: %w", s.path, err)
-	}
-	return counts, nil
-}
-
-// failJob moves a running job to retrying (at retryAt) or dead (zero retryAt).
-func failJob(tx *bbolt.Tx, j *worker.Job, reason string, retryAt, now time.Time) error {
-	if err := tx.Bucket(bucketRunning).Delete([]byte(j.ID)); err != nil {
-		return err
-	}
-	j.LastError = reason
-	j.LeaseUntil = time.Time{}
-	j.UpdatedAt = now
-	if retryAt.IsZero() {
-		j.State = worker.StateDead
-		return putJob(tx, j)
-	}
-	j.RunAt = retryAt
-	j.State = worker.StateRetrying
-	return putPending(tx, j)
-}
-
-func putPending(tx *bbolt.Tx, j *worker.Job) error {
-	if err := putJob(tx, j); err != nil {
-		return err
-	}
-	return tx.Bucket(bucketPending).Put(pendingKey(j), nil)
-}
-
-func putJob(tx *bbolt.Tx, j *worker.Job) error {
-	buf, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketJobs).Put([]byte(j.ID), buf)
-}
-
-func getJob(tx *bbolt.Tx, id string) (*worker.Job, error) {
-	v := tx.Bucket(bucketJobs).Get([]byte(id))
-	if v == nil {
-		return nil, worker.ErrNotFound
-	}
-	j := new(worker.Job)
-	if err := json.Unmarshal(v, j); err != nil {
-		return nil, fmt.Errorf("decode job record %s: %w", id, err)
-	}
-	return j, nil
-}
-
-// leasedJob returns a job that must currently be running.
-func leasedJob(tx *bbolt.Tx, id string) (*worker.Job, error) {
-	j, err := getJob(tx, id)
-	if err != nil {
-		return nil, err
-	}
-	if j.State != worker.StateRunning {
-		return nil, fmt.Errorf("job is %s, not running", j.State)
-	}
-	return j, nil
-}
-
-func pendingKey(j *worker.Job) []byte {
-	k := make([]byte, 0, len(j.Queue)+1+8+len(j.ID))
-	k = append(k, j.Queue...)
-	k = append(k, 0)
-	k = binary.BigEndian.AppendUint64(k, uint64(j.RunAt.UnixNano()))
-	return append(k, j.ID...)
-}
-
-func splitPendingKey(k []byte, prefixLen int) (time.Time, string, error) {
-	if len(k) < prefixLen+8 {
-		return time.Time{}, "", fmt.Errorf("corrupt pending index key %q", k)
-	}
-	ns := binary.BigEndian.Uint64(k[prefixLen : prefixLen+8])
-	return time.Unix(0, int64(ns)), string(k[prefixLen+8:]), nil
-}
-
-func hasPrefix(k, prefix []byte) bool {
-	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
 }

@@ -268,9 +268,9 @@ func TestFailedChangeDoesNotSpoilItsBatch(t *testing.T) {
 			t.Errorf("submit %d failed: %v", i, err)
 		}
 	}
-	counts, _ := b.store.Counts(ctx)
-	if counts["q"][worker.StateQueued] != 16 {
-		t.Fatalf("queued = %d, want 16", counts["q"][worker.StateQueued])
+	stats, _ := b.store.Stats(ctx)
+	if stats["q"].Counts[worker.StateQueued] != 16 {
+		t.Fatalf("queued = %d, want 16", stats["q"].Counts[worker.StateQueued])
 	}
 }
 
