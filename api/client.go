@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"kiln/worker"
 )
 
 // DefaultSocket is where an installed kilnd listens.
@@ -62,6 +64,80 @@ func (c *Client) Job(ctx context.Context, id string, wait time.Duration) (*Job, 
 		return nil, err
 	}
 	return &j, nil
+}
+
+// SubmitBatch queues several jobs in one durable write: all or none.
+func (c *Client) SubmitBatch(ctx context.Context, reqs []SubmitRequest) ([]*Job, error) {
+	var out JobList
+	if err := c.do(ctx, http.MethodPost, Version+"/jobs/batch", BatchRequest{Jobs: reqs}, &out); err != nil {
+		return nil, err
+	}
+	return out.Jobs, nil
+}
+
+// List returns jobs of a queue and state ("" = any), oldest first.
+func (c *Client) List(ctx context.Context, queue string, state worker.State, limit int) ([]*Job, error) {
+	q := url.Values{}
+	if queue != "" {
+		q.Set("queue", queue)
+	}
+	if state != "" {
+		q.Set("state", string(state))
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	var out JobList
+	if err := c.do(ctx, http.MethodGet, Version+"/jobs?"+q.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Jobs, nil
+}
+
+// Cancel cancels a job; a running one is stopped and ends cancelled.
+func (c *Client) Cancel(ctx context.Context, id string) (*Job, error) {
+	var j Job
+	if err := c.do(ctx, http.MethodPost, Version+"/jobs/"+url.PathEscape(id)+"/cancel", nil, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Retry puts a dead or cancelled job back in its queue.
+func (c *Client) Retry(ctx context.Context, id string) (*Job, error) {
+	var j Job
+	if err := c.do(ctx, http.MethodPost, Version+"/jobs/"+url.PathEscape(id)+"/retry", nil, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// RetryDead retries every dead job of a queue ("" = all queues).
+func (c *Client) RetryDead(ctx context.Context, queue string) (int, error) {
+	var n Count
+	err := c.do(ctx, http.MethodPost, Version+"/dead/retry?"+url.Values{"queue": {queue}}.Encode(), nil, &n)
+	return n.Count, err
+}
+
+// Purge deletes finished jobs in state that finished more than olderThan ago.
+func (c *Client) Purge(ctx context.Context, queue string, state worker.State, olderThan time.Duration) (int, error) {
+	q := url.Values{"state": {string(state)}, "older_than": {olderThan.String()}}
+	if queue != "" {
+		q.Set("queue", queue)
+	}
+	var n Count
+	err := c.do(ctx, http.MethodDelete, Version+"/jobs?"+q.Encode(), nil, &n)
+	return n.Count, err
+}
+
+// Pause stops a queue from starting jobs; Resume starts it again.
+func (c *Client) Pause(ctx context.Context, queue string) error {
+	return c.do(ctx, http.MethodPost, Version+"/queues/"+url.PathEscape(queue)+"/pause", nil, &struct{}{})
+}
+
+// Resume undoes Pause.
+func (c *Client) Resume(ctx context.Context, queue string) error {
+	return c.do(ctx, http.MethodPost, Version+"/queues/"+url.PathEscape(queue)+"/resume", nil, &struct{}{})
 }
 
 // Status returns the daemon's status.

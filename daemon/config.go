@@ -60,11 +60,14 @@ type LogConfig struct {
 
 // QueueConfig is one [queues.NAME] table.
 type QueueConfig struct {
-	Concurrency int      `toml:"concurrency"`
-	MaxAttempts int      `toml:"max_attempts"`
-	BackoffBase Duration `toml:"backoff_base"`
-	BackoffMax  Duration `toml:"backoff_max"`
-	Timeout     Duration `toml:"timeout"`
+	Concurrency   int      `toml:"concurrency"`
+	MaxAttempts   int      `toml:"max_attempts"`
+	BackoffBase   Duration `toml:"backoff_base"`
+	BackoffMax    Duration `toml:"backoff_max"`
+	Timeout       Duration `toml:"timeout"`
+	MaxQueued     int      `toml:"max_queued"`     // 0 = unlimited
+	KeepSucceeded Duration `toml:"keep_succeeded"` // 0 = forever
+	KeepDead      Duration `toml:"keep_dead"`      // 0 = forever
 }
 
 // Duration is a duration written as a string such as "30s".
@@ -97,6 +100,10 @@ func defaultQueue() QueueConfig {
 		BackoffBase: Duration(time.Second),
 		BackoffMax:  Duration(5 * time.Minute),
 		Timeout:     Duration(5 * time.Minute),
+		// Succeeded jobs hold their results a week; dead ones a month for
+		// an operator to look at and retry.
+		KeepSucceeded: Duration(7 * 24 * time.Hour),
+		KeepDead:      Duration(30 * 24 * time.Hour),
 	}
 }
 
@@ -221,8 +228,19 @@ func (c *Config) validate(md toml.MetaData, report func(key, msg string)) {
 		if !md.IsDefined("queues", name, "timeout") {
 			q.Timeout = def.Timeout
 		}
-		if q.BackoffBase < 0 || q.BackoffMax < 0 || q.Timeout < 0 {
-			report(key("timeout"), "durations must not be negative")
+		if !md.IsDefined("queues", name, "keep_succeeded") {
+			q.KeepSucceeded = def.KeepSucceeded
+		}
+		if !md.IsDefined("queues", name, "keep_dead") {
+			q.KeepDead = def.KeepDead
+		}
+		for k, d := range map[string]Duration{"backoff_base": q.BackoffBase, "backoff_max": q.BackoffMax, "timeout": q.Timeout, "keep_succeeded": q.KeepSucceeded, "keep_dead": q.KeepDead} {
+			if d < 0 {
+				report(key(k), "must not be negative")
+			}
+		}
+		if q.MaxQueued < 0 {
+			report(key("max_queued"), "must not be negative (0 means unlimited)")
 		}
 		c.Queues[name] = q
 	}
@@ -276,6 +294,24 @@ func (c *Config) QueueSettings() map[string]worker.QueueConfig {
 			BackoffMax:  time.Duration(q.BackoffMax),
 			Timeout:     time.Duration(q.Timeout),
 		}
+	}
+	return out
+}
+
+// QueueLimits returns each queue's max_queued.
+func (c *Config) QueueLimits() map[string]int {
+	out := make(map[string]int, len(c.Queues))
+	for name, q := range c.Queues {
+		out[name] = q.MaxQueued
+	}
+	return out
+}
+
+// Retention returns each queue's retention policy.
+func (c *Config) Retention() map[string]worker.RetentionPolicy {
+	out := make(map[string]worker.RetentionPolicy, len(c.Queues))
+	for name, q := range c.Queues {
+		out[name] = worker.RetentionPolicy{KeepSucceeded: q.KeepSucceeded.Std(), KeepDead: q.KeepDead.Std()}
 	}
 	return out
 }

@@ -44,32 +44,59 @@ type Options struct {
 	Stderr      io.Writer
 }
 
+// retentionEvery is how often finished jobs past their keep time are
+// deleted.
+const retentionEvery = time.Minute
+
 // daemonState is what the running daemon's parts share.
 type daemonState struct {
-	cfg     atomic.Pointer[Config]
-	queue   *local.Store
-	pool    *worker.Pool
-	images  *image.Handler
-	started time.Time
-	version string
+	cfg      atomic.Pointer[Config]
+	queue    *local.Store
+	pool     *worker.Pool
+	images   *image.Handler
+	handlers map[string]worker.Handler
+	started  time.Time
+	version  string
+	purged   atomic.Int64
 }
 
 func (d *daemonState) config() *Config { return d.cfg.Load() }
 
 func (d *daemonState) status(ctx context.Context) (*api.Status, error) {
-	counts, err := d.queue.Counts(ctx)
+	stats, err := d.queue.Stats(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for name := range d.config().Queues {
-		if counts[name] == nil {
-			counts[name] = map[worker.State]int{}
+	cfg := d.config()
+	ps := d.pool.Stats()
+	now := time.Now()
+	queues := map[string]*api.QueueStatus{}
+	get := func(name string) *api.QueueStatus {
+		if queues[name] == nil {
+			queues[name] = &api.QueueStatus{Counts: map[worker.State]int{}}
+		}
+		return queues[name]
+	}
+	for name, q := range cfg.Queues {
+		get(name).Concurrency = q.Concurrency
+	}
+	for name, st := range stats {
+		qs := get(name)
+		qs.Counts = st.Counts
+		qs.Paused = st.Paused
+		if !st.OldestQueued.IsZero() {
+			qs.OldestQueuedAgeS = now.Sub(st.OldestQueued).Seconds()
 		}
 	}
-	st := d.pool.Stats()
+	for name, r := range ps.SucceededPerSec {
+		get(name).SucceededPerSec = r
+	}
+	for name, r := range ps.FailedPerSec {
+		get(name).FailedPerSec = r
+	}
 	return &api.Status{
-		Version: d.version, PID: os.Getpid(), StartedAt: d.started, Config: d.config().Source,
-		Queues: counts, Running: st.Running, Succeeded: st.Succeeded, Failed: st.Failed,
+		Version: d.version, PID: os.Getpid(), StartedAt: d.started, Config: cfg.Source,
+		Queues: queues, Running: ps.Running, Succeeded: ps.Succeeded, Failed: ps.Failed, Purged: d.purged.Load(),
 	}, nil
 }
 
@@ -80,11 +107,16 @@ func (d *daemonState) statusLine(ctx context.Context) string {
 		return "status unavailable: " + err.Error()
 	}
 	var queued, dead int
-	for _, byState := range s.Queues {
-		queued += byState[worker.StateQueued] + byState[worker.StateRetrying] + byState[worker.StateScheduled]
-		dead += byState[worker.StateDead]
+	for _, q := range s.Queues {
+		queued += q.Counts[worker.StateQueued] + q.Counts[worker.StateRetrying] + q.Counts[worker.StateScheduled]
+		dead += q.Counts[worker.StateDead]
 	}
 	return fmt.Sprintf("%d running, %d queued, %d dead", s.Running, queued, dead)
+}
+
+// enforceRetention deletes finished jobs past their keep time, counting them.
+func (d *daemonState) enforceRetention(ctx context.Context, log *slog.Logger) {
+	d.purged.Add(int64(worker.EnforceRetention(ctx, d.queue, d.config().Retention(), log)))
 }
 
 func loadConfig(opts Options) (*Config, error) {
@@ -165,10 +197,12 @@ func Run(opts Options) int {
 	}
 	defer store.Close()
 
+	store.SetLimits(cfg.QueueLimits())
 	d := &daemonState{queue: store, started: time.Now(), version: opts.Version}
 	d.cfg.Store(cfg)
 	d.images = image.NewHandler(cfg.Pipelines)
-	d.pool = worker.NewPool(store, map[string]worker.Handler{image.JobType: d.images}, log)
+	d.handlers = map[string]worker.Handler{image.JobType: d.images}
+	d.pool = worker.NewPool(store, d.handlers, log)
 
 	ln, err := listenControl(cfg.Daemon.Socket)
 	if err != nil {
@@ -208,6 +242,10 @@ func Run(opts Options) int {
 
 	statusTick := time.NewTicker(5 * time.Second)
 	defer statusTick.Stop()
+	retentionTick := time.NewTicker(retentionEvery)
+	defer retentionTick.Stop()
+	retentionDone := make(chan struct{}, 1)
+	retentionDone <- struct{}{}
 	for {
 		select {
 		case sig := <-signals:
@@ -222,6 +260,15 @@ func Run(opts Options) int {
 			}
 		case <-statusTick.C:
 			notify.status(d.statusLine(context.Background()))
+		case <-retentionTick.C:
+			select {
+			case <-retentionDone: // the previous run has finished
+				go func() {
+					d.enforceRetention(poolCtx, log)
+					retentionDone <- struct{}{}
+				}()
+			default:
+			}
 		case err := <-poolDone:
 			// The pool only returns on its own when it has failed.
 			return fatal(ExitFailure, fmt.Errorf("dispatch loop ended: %v", err))
@@ -250,6 +297,7 @@ func (d *daemonState) reload(opts Options, logging *Logging, notify *notifier) {
 		log.Error("reload: log level", "err", err)
 	}
 	d.images.SetPipelines(next.Pipelines)
+	d.queue.SetLimits(next.QueueLimits())
 	d.pool.Reconfigure(next.QueueSettings())
 	d.cfg.Store(next)
 	log.Info("reloaded", "config", next.Source, "queues", len(next.Queues), "pipelines", len(next.Pipelines), "level", next.Log.Level)

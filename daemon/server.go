@@ -11,16 +11,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"kiln/api"
 	"kiln/worker"
-	"kiln/worker/image"
 )
 
 // maxRequestBody bounds a control request: jobs carry paths, not pictures.
-const maxRequestBody = 1 << 20
+const maxRequestBody = 8 << 20
+
+// maxBatch bounds one batch submit.
+const maxBatch = 10000
 
 // maxWait bounds GET /v1/jobs/{id}?wait=.
 const maxWait = 10 * time.Minute
@@ -56,9 +59,18 @@ func listenControl(path string) (net.Listener, error) {
 func newControlServer(d *daemonState, log *slog.Logger) *controlServer {
 	s := &controlServer{d: d, log: log}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+api.Version+"/jobs", s.submit)
-	mux.HandleFunc("GET "+api.Version+"/jobs/{id}", s.job)
-	mux.HandleFunc("GET "+api.Version+"/status", s.status)
+	v := api.Version
+	mux.HandleFunc("POST "+v+"/jobs", s.submit)
+	mux.HandleFunc("POST "+v+"/jobs/batch", s.submitBatch)
+	mux.HandleFunc("GET "+v+"/jobs", s.list)
+	mux.HandleFunc("DELETE "+v+"/jobs", s.purge)
+	mux.HandleFunc("GET "+v+"/jobs/{id}", s.job)
+	mux.HandleFunc("POST "+v+"/jobs/{id}/cancel", s.cancel)
+	mux.HandleFunc("POST "+v+"/jobs/{id}/retry", s.retry)
+	mux.HandleFunc("POST "+v+"/dead/retry", s.retryDead)
+	mux.HandleFunc("POST "+v+"/queues/{name}/pause", s.pause)
+	mux.HandleFunc("POST "+v+"/queues/{name}/resume", s.resume)
+	mux.HandleFunc("GET "+v+"/status", s.status)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
@@ -78,42 +90,52 @@ func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	cfg := s.d.config()
-	pl, ok := cfg.Pipelines[req.Pipeline]
-	switch {
-	case req.Pipeline == "":
-		writeError(w, http.StatusBadRequest, "pipeline: is required")
-		return
-	case !ok:
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("pipeline: unknown pipeline %q (configured: %s)", req.Pipeline, strings.Join(sortedKeys(cfg.Pipelines), ", ")))
-		return
-	case req.Input == "":
-		writeError(w, http.StatusBadRequest, "input: is required")
-		return
-	case req.MaxAttempts < 0:
-		writeError(w, http.StatusBadRequest, "max_attempts: must not be negative")
-		return
-	}
-	payload, err := json.Marshal(image.Payload{Pipeline: req.Pipeline, Input: req.Input})
+	j, err := s.d.buildJob(req, time.Now())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := s.d.images.Validate(payload); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "input: "+err.Error())
+	if err := s.d.queue.Submit(r.Context(), j); err != nil {
+		s.log.Error("submit refused", "queue", j.Queue, "type", j.Type, "err", err)
+		writeError(w, submitStatus(err), err.Error())
 		return
 	}
-	job := &worker.Job{Queue: pl.Queue, Type: image.JobType, Payload: payload, MaxAttempts: req.MaxAttempts}
-	if job.MaxAttempts == 0 {
-		job.MaxAttempts = cfg.Queues[pl.Queue].MaxAttempts
+	code := http.StatusCreated
+	if j.Existing {
+		code = http.StatusOK
+	} else {
+		s.log.Info("job queued", "job", j.ID, "queue", j.Queue, "type", j.Type, "payload", string(j.Payload))
 	}
-	if err := s.d.queue.Submit(r.Context(), job); err != nil {
-		s.log.Error("submit failed", "pipeline", req.Pipeline, "input", req.Input, "err", err)
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+	writeJSON(w, code, j)
+}
+
+func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
+	var req api.BatchRequest
+	if err := decodeStrict(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	s.log.Info("job queued", "job", job.ID, "queue", job.Queue, "pipeline", req.Pipeline, "input", req.Input)
-	writeJSON(w, http.StatusCreated, job)
+	if len(req.Jobs) == 0 || len(req.Jobs) > maxBatch {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("jobs: a batch holds 1 to %d jobs, not %d", maxBatch, len(req.Jobs)))
+		return
+	}
+	now := time.Now()
+	jobs := make([]*worker.Job, len(req.Jobs))
+	for i, jr := range req.Jobs {
+		j, err := s.d.buildJob(jr, now)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("jobs[%d].%v", i, err))
+			return
+		}
+		jobs[i] = j
+	}
+	if err := s.d.queue.Submit(r.Context(), jobs...); err != nil {
+		s.log.Error("batch submit refused", "jobs", len(jobs), "err", err)
+		writeError(w, submitStatus(err), err.Error())
+		return
+	}
+	s.log.Info("jobs queued", "jobs", len(jobs), "first", jobs[0].ID)
+	writeJSON(w, http.StatusCreated, api.JobList{Jobs: jobs})
 }
 
 func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
@@ -132,12 +154,8 @@ func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
 	for {
 		changed := s.d.queue.Changed()
 		j, err := s.d.queue.Get(ctx, id)
-		if errors.Is(err, worker.ErrNotFound) {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("job %s: not found", id))
-			return
-		}
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
+			s.writeStoreError(w, err)
 			return
 		}
 		if j.State.Terminal() || wait == 0 {
@@ -153,13 +171,137 @@ func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (s *controlServer) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state := worker.State(q.Get("state"))
+	if state != "" && !state.Valid() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not one of %v", state, worker.States))
+		return
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: %q is not a number from 1 to 100000", v))
+			return
+		}
+		limit = n
+	}
+	jobs, err := s.d.queue.List(r.Context(), q.Get("queue"), state, limit)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	if jobs == nil {
+		jobs = []*worker.Job{}
+	}
+	writeJSON(w, http.StatusOK, api.JobList{Jobs: jobs})
+}
+
+func (s *controlServer) purge(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state := worker.State(q.Get("state"))
+	if !state.Terminal() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q: only succeeded, dead or cancelled jobs are purged", state))
+		return
+	}
+	var older time.Duration
+	if v := q.Get("older_than"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("older_than: %q is not a duration", v))
+			return
+		}
+		older = d
+	}
+	n, err := s.d.queue.Purge(r.Context(), q.Get("queue"), state, older)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	s.log.Info("jobs purged on request", "state", state, "queue", q.Get("queue"), "older_than", older, "jobs", n)
+	writeJSON(w, http.StatusOK, api.Count{Count: n})
+}
+
+func (s *controlServer) cancel(w http.ResponseWriter, r *http.Request) {
+	j, err := s.d.queue.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	if j.State == worker.StateRunning {
+		s.d.pool.Cancel(j.ID)
+	}
+	s.log.Info("job cancelled on request", "job", j.ID, "was", j.State)
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (s *controlServer) retry(w http.ResponseWriter, r *http.Request) {
+	j, err := s.d.queue.Retry(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	s.log.Info("job retried on request", "job", j.ID)
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (s *controlServer) retryDead(w http.ResponseWriter, r *http.Request) {
+	queue := r.URL.Query().Get("queue")
+	n, err := s.d.queue.RetryAll(r.Context(), queue)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	s.log.Info("dead jobs retried on request", "queue", queue, "jobs", n)
+	writeJSON(w, http.StatusOK, api.Count{Count: n})
+}
+
+func (s *controlServer) pause(w http.ResponseWriter, r *http.Request) {
+	s.pauseResume(w, r, true)
+}
+
+func (s *controlServer) resume(w http.ResponseWriter, r *http.Request) {
+	s.pauseResume(w, r, false)
+}
+
+func (s *controlServer) pauseResume(w http.ResponseWriter, r *http.Request, pause bool) {
+	name := r.PathValue("name")
+	if _, ok := s.d.config().Queues[name]; !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("queue %q is not configured", name))
+		return
+	}
+	op, err := "resumed", s.d.queue.Resume(r.Context(), name)
+	if pause {
+		op, err = "paused", s.d.queue.Pause(r.Context(), name)
+	}
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	s.log.Info("queue "+op, "queue", name)
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
 func (s *controlServer) status(w http.ResponseWriter, r *http.Request) {
 	st, err := s.d.status(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		s.writeStoreError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *controlServer) writeStoreError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, worker.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, worker.ErrWrongState):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		s.log.Error("store operation failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	}
 }
 
 // decodeStrict reads one JSON object, refusing unknown fields and trailing
@@ -172,7 +314,7 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &typeErr):
-			return fmt.Errorf("%s: must be a %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+			return fmt.Errorf("%s: must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 		case errors.As(err, &tooBig):
 			return fmt.Errorf("request body over %d bytes: jobs carry a path to their input, not the input", tooBig.Limit)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -188,12 +330,27 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// jsonKind names a Go kind as a JSON user knows it.
+func jsonKind(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "an integer"
+	case strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "bool":
+		return "true or false"
+	case kind == "slice":
+		return "an array"
+	case kind == "struct", kind == "map":
+		return "an object"
+	}
+	return "a " + kind
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/worker"
 )
 
 // jobCommand shows one job.
@@ -58,8 +59,20 @@ func printJob(w io.Writer, j *api.Job) {
 		payload.Write(j.Payload)
 	}
 	fmt.Fprintf(w, "payload   %s\n", payload.String())
-	if j.LastError != "" {
-		fmt.Fprintf(w, "error     %s\n", j.LastError)
+	if j.Priority != 0 {
+		fmt.Fprintf(w, "priority  %d\n", j.Priority)
+	}
+	if j.State == worker.StateScheduled || j.State == worker.StateRetrying {
+		fmt.Fprintf(w, "run at    %s\n", j.RunAt.Local().Format(time.RFC3339))
+	}
+	if j.UniqueKey != "" {
+		fmt.Fprintf(w, "unique    %s\n", j.UniqueKey)
+	}
+	if !j.FinishedAt.IsZero() {
+		fmt.Fprintf(w, "finished  %s\n", j.FinishedAt.Local().Format(time.RFC3339))
+	}
+	for _, e := range j.Errors {
+		fmt.Fprintf(w, "error     attempt %d at %s: %s\n", e.Attempt, e.At.Local().Format(time.TimeOnly), e.Error)
 	}
 	var result struct {
 		Outputs []struct {

@@ -17,9 +17,19 @@ import (
 const usage = `usage: kilnctl [-socket PATH] COMMAND [ARGS]
 
 Commands:
-  submit -pipeline NAME [-wait] [-json] FILE...   queue pictures; prints job IDs
-  job [-json] ID                                  show one job
-  status [-json]                                  queue counts by state
+  submit -pipeline NAME [flags] FILE...   queue pictures; prints job IDs
+         flags: -wait -json -queue Q -priority N -at TIME -in DELAY
+                -unique-key K -max-attempts N -timeout-per-attempt D
+  submit -type T [-payload JSON] [flags]  queue one job of another type
+  job [-json] ID                          show one job, with every attempt's error
+  jobs [-queue Q] [-state S] [-limit N]   list jobs, oldest first
+  retry ID | retry -dead [-queue Q]       run dead (or cancelled) jobs again
+  cancel ID                               cancel a job; a running one is stopped
+  pause QUEUE | resume QUEUE              stop or restart starting jobs of a queue
+  purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q]
+  status [-json]                          queues: counts, rates, oldest waiting job
+
+Every command takes -json for scripts.
 
 The socket is -socket, else $KILN_SOCKET, else ` + api.DefaultSocket + `.
 `
@@ -64,6 +74,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmd = &jobCommand{}
 	case "status":
 		cmd = &statusCommand{}
+	case "jobs":
+		cmd = &jobsCommand{}
+	case "retry":
+		cmd = &retryCommand{}
+	case "cancel":
+		cmd = &cancelCommand{}
+	case "pause":
+		cmd = &pauseCommand{}
+	case "resume":
+		cmd = &pauseCommand{resume: true}
+	case "purge":
+		cmd = &purgeCommand{}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -14,7 +14,8 @@ import (
 	"kiln/worker"
 )
 
-// statusCommand prints the daemon's queues by state.
+// statusCommand prints the daemon's queues: counts by state, rates and the
+// age of the oldest waiting job.
 type statusCommand struct {
 	json bool
 }
@@ -22,13 +23,7 @@ type statusCommand struct {
 func (c *statusCommand) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.BoolVar(&c.json, "json", false, "print the status as JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
+	return parseNoArgs(fs, args)
 }
 
 func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
@@ -40,24 +35,44 @@ func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 		return json.NewEncoder(stdout).Encode(s)
 	}
 	fmt.Fprintf(stdout, "kilnd %s, pid %d, up %s, config %s\n", s.Version, s.PID, time.Since(s.StartedAt).Round(time.Second), s.Config)
-	fmt.Fprintf(stdout, "running %d; since start: %d succeeded, %d failed attempts\n\n", s.Running, s.Succeeded, s.Failed)
+	fmt.Fprintf(stdout, "running %d; since start: %d succeeded, %d failed attempts; %d purged by retention\n\n", s.Running, s.Succeeded, s.Failed, s.Purged)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "QUEUE\t")
 	for _, st := range worker.States {
 		fmt.Fprintf(tw, "%s\t", st)
 	}
-	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "ok/s\tfail/s\toldest\t")
 	names := make([]string, 0, len(s.Queues))
 	for n := range s.Queues {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(tw, "%s\t", n)
-		for _, st := range worker.States {
-			fmt.Fprintf(tw, "%d\t", s.Queues[n][st])
+		q := s.Queues[n]
+		label := n
+		if q.Paused {
+			label += " (paused)"
 		}
-		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "%s\t", label)
+		for _, st := range worker.States {
+			fmt.Fprintf(tw, "%d\t", q.Counts[st])
+		}
+		oldest := "-"
+		if q.OldestQueuedAgeS > 0 {
+			oldest = (time.Duration(q.OldestQueuedAgeS * float64(time.Second))).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%.1f\t%.1f\t%s\t\n", q.SucceededPerSec, q.FailedPerSec, oldest)
 	}
 	return tw.Flush()
+}
+
+// parseNoArgs parses flags of a command that takes no arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
 }

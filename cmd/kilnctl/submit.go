@@ -14,12 +14,20 @@ import (
 	"kiln/worker"
 )
 
-// submitCommand queues pictures for a pipeline.
+// submitCommand queues pictures for a pipeline, or one job of any type.
 type submitCommand struct {
 	pipeline    string
+	jobType     string
+	payload     string
+	queue       string
+	priority    int
+	at          string
+	in          string
+	uniqueKey   string
+	maxAttempts int
+	timeout     string
 	wait        bool
 	waitFor     time.Duration
-	maxAttempts int
 	json        bool
 	files       []string
 	stderr      io.Writer
@@ -27,20 +35,32 @@ type submitCommand struct {
 
 func (c *submitCommand) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
-	fs.StringVar(&c.pipeline, "pipeline", "", "pipeline to run (required)")
+	fs.StringVar(&c.pipeline, "pipeline", "", "pipeline to run on each FILE")
+	fs.StringVar(&c.jobType, "type", "", "without -pipeline: the job type")
+	fs.StringVar(&c.payload, "payload", "", "with -type: the JSON payload (at most 64 KiB)")
+	fs.StringVar(&c.queue, "queue", "", "queue (default: the pipeline's)")
+	fs.IntVar(&c.priority, "priority", 0, "0..1000; higher runs first")
+	fs.StringVar(&c.at, "at", "", "run not before this RFC 3339 time")
+	fs.StringVar(&c.in, "in", "", "run after this delay, e.g. 10m")
+	fs.StringVar(&c.uniqueKey, "unique-key", "", "if an unfinished job has this key, return it instead of adding one")
+	fs.StringVar(&c.timeout, "timeout-per-attempt", "", "how long one attempt may run (default: the queue's)")
 	fs.BoolVar(&c.wait, "wait", false, "wait for the jobs to finish and print their outputs")
-	fs.DurationVar(&c.waitFor, "timeout", 10*time.Minute, "with -wait: how long to wait")
+	fs.DurationVar(&c.waitFor, "wait-timeout", 10*time.Minute, "with -wait: how long to wait")
 	fs.IntVar(&c.maxAttempts, "max-attempts", 0, "attempts before the job is dead (default: the queue's)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per job")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if c.pipeline == "" {
-		return errors.New("-pipeline is required")
-	}
-	if len(files) == 0 {
+	switch {
+	case c.pipeline == "" && c.jobType == "":
+		return errors.New("-pipeline is required (or -type for a job that is not a picture)")
+	case c.pipeline != "" && len(files) == 0:
 		return errors.New("no FILE given")
+	case c.pipeline == "" && len(files) > 0:
+		return errors.New("FILE arguments go with -pipeline")
+	case c.payload != "" && !json.Valid([]byte(c.payload)):
+		return errors.New("-payload is not valid JSON")
 	}
 	for _, f := range files {
 		abs, err := filepath.Abs(f)
@@ -52,17 +72,34 @@ func (c *submitCommand) ParseFlags(args []string) error {
 	return nil
 }
 
+func (c *submitCommand) request(input string) api.SubmitRequest {
+	r := api.SubmitRequest{Pipeline: c.pipeline, Input: input, Type: c.jobType, Queue: c.queue, Priority: c.priority,
+		RunAt: c.at, RunIn: c.in, UniqueKey: c.uniqueKey, MaxAttempts: c.maxAttempts, Timeout: c.timeout}
+	if c.payload != "" {
+		r.Payload = json.RawMessage(c.payload)
+	}
+	return r
+}
+
 func (c *submitCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
 	var jobs []*api.Job
 	failed := false
-	for _, f := range c.files {
-		j, err := client.Submit(ctx, api.SubmitRequest{Pipeline: c.pipeline, Input: f, MaxAttempts: c.maxAttempts})
+	inputs := c.files
+	if c.pipeline == "" {
+		inputs = []string{""}
+	}
+	for _, f := range inputs {
+		j, err := client.Submit(ctx, c.request(f))
 		if err != nil {
 			var reqErr *api.RequestError
 			if !errors.As(err, &reqErr) {
 				return err // the daemon is unreachable: no use trying the rest
 			}
-			fmt.Fprintf(c.stderr, "kilnctl submit: %s: %v\n", f, err)
+			if f != "" {
+				fmt.Fprintf(c.stderr, "kilnctl submit: %s: %v\n", f, err)
+			} else {
+				fmt.Fprintf(c.stderr, "kilnctl submit: %v\n", err)
+			}
 			failed = true
 			continue
 		}

@@ -93,11 +93,11 @@ func waitProgress(t *testing.T, e *env, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Queues["images"][worker.StateSucceeded] >= n {
+		if st.Queues["images"].Counts[worker.StateSucceeded] >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d jobs done, waiting for %d", st.Queues["images"][worker.StateSucceeded], n)
+			t.Fatalf("only %d jobs done, waiting for %d", st.Queues["images"].Counts[worker.StateSucceeded], n)
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition, not timing
 	}
