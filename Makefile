@@ -13,7 +13,7 @@ BUILD_DEPS := libvips-dev pkg-config
 TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools
 E2E_DEPS   := debootstrap systemd-container libvips-tools
 
-.PHONY: all build run test check go-test e2e packages deps-build deps-test clean
+.PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog crashtest
 
 all: build
 
@@ -52,6 +52,11 @@ packages: build
 e2e: packages
 	@tools/need-packages $(E2E_DEPS)
 	e2e/nspawn.sh dist/kiln_$(VERSION)-1_$(ARCH).deb
+
+# kiln's queue against RabbitMQ and goqite, side by side (a few minutes).
+bench-queue: deps-build
+	@tools/need-packages rabbitmq-server
+	bench/queue.sh
 
 clean:
 	rm -rf bin dist var

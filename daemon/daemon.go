@@ -201,7 +201,7 @@ func Run(opts Options) int {
 	d := &daemonState{queue: store, started: time.Now(), version: opts.Version}
 	d.cfg.Store(cfg)
 	d.images = image.NewHandler(cfg.Pipelines)
-	d.handlers = map[string]worker.Handler{image.JobType: d.images}
+	d.handlers = map[string]worker.Handler{image.JobType: d.images, worker.NoopType: worker.Noop{}}
 	d.pool = worker.NewPool(store, d.handlers, log)
 
 	ln, err := listenControl(cfg.Daemon.Socket)

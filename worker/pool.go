@@ -177,9 +177,17 @@ func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunO
 				st.dueCheck = true
 			}
 		case q := <-p.finished:
-			if st := states[q]; st != nil {
-				st.running--
-				st.dueCheck = true
+			p.jobFinished(states, q)
+			// Take every other finish that is already waiting, so that one
+			// lease refills all the freed slots instead of one commit per
+			// slot.
+			for more := true; more; {
+				select {
+				case q := <-p.finished:
+					p.jobFinished(states, q)
+				default:
+					more = false
+				}
 			}
 		case <-timer.C:
 			now := time.Now()
@@ -199,6 +207,13 @@ func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunO
 				p.log.Warn("jobs overran their lease and were returned to their queues", "jobs", n)
 			}
 		}
+	}
+}
+
+func (p *Pool) jobFinished(states map[string]*queueState, queue string) {
+	if st := states[queue]; st != nil {
+		st.running--
+		st.dueCheck = true
 	}
 }
 

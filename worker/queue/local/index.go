@@ -2,7 +2,6 @@ package local
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -192,11 +191,7 @@ func (t txn) countOf(queue string, s worker.State) int {
 }
 
 func (t txn) put(j *worker.Job) error {
-	buf, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	return t.b(bucketJobs).Put([]byte(j.ID), buf)
+	return t.b(bucketJobs).Put([]byte(j.ID), encodeJob(j))
 }
 
 func (t txn) get(id string) (*worker.Job, error) {
@@ -208,8 +203,8 @@ func getJob(tx *bbolt.Tx, id string) (*worker.Job, error) {
 	if v == nil {
 		return nil, worker.ErrNotFound
 	}
-	j := new(worker.Job)
-	if err := json.Unmarshal(v, j); err != nil {
+	j, err := decodeJob(v)
+	if err != nil {
 		return nil, fmt.Errorf("decode job record %s: %w", id, err)
 	}
 	return j, nil

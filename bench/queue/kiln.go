@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"kiln/worker"
+	"kiln/worker/queue/local"
+)
+
+// kilnSystem is kiln's local backend run in-process, exactly as kilnd runs
+// it: the bbolt store with group commit, and the worker pool.
+type kilnSystem struct {
+	dir   string
+	store *local.Store
+	pool  *worker.Pool
+	done  atomic.Int64
+	doneC chan struct{}
+	want  int64
+	stop  context.CancelFunc
+	ended chan error
+}
+
+type noop struct{ s *kilnSystem }
+
+func (n noop) Handle(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+	return nil, nil
+}
+
+func newKiln(dir string, concurrency int) (*kilnSystem, error) {
+	store, err := local.Open(filepath.Join(dir, "queue.db"))
+	if err != nil {
+		return nil, err
+	}
+	k := &kilnSystem{dir: dir, store: store}
+	k.pool = worker.NewPool(store, map[string]worker.Handler{"noop": noop{k}}, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})))
+	ctx, cancel := context.WithCancel(context.Background())
+	k.stop = cancel
+	k.ended = make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		k.ended <- k.pool.Run(ctx, map[string]worker.QueueConfig{"bench": {Concurrency: concurrency, MaxAttempts: 3}}, worker.RunOptions{
+			Started: func() { close(started) },
+		})
+	}()
+	<-started
+	return k, nil
+}
+
+func (k *kilnSystem) name() string { return "kiln" }
+
+func (k *kilnSystem) submit(ctx context.Context, payload []byte) error {
+	return k.store.Submit(ctx, &worker.Job{Queue: "bench", Type: "noop", Payload: payload, MaxAttempts: 3})
+}
+
+// waitDone waits until n jobs have succeeded, reading the store's counters.
+func (k *kilnSystem) waitDone(ctx context.Context, n int) error {
+	for {
+		st, err := k.store.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		if q := st["bench"]; q != nil && q.Counts[worker.StateSucceeded] >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func (k *kilnSystem) close() error {
+	k.stop()
+	<-k.ended
+	return k.store.Close()
+}

@@ -1,0 +1,229 @@
+// Command bench-queue measures durable job throughput and submit latency of
+// kiln's local backend against RabbitMQ (quorum queue, publisher confirms,
+// manual acks) and goqite (SQLite, synchronous=FULL), side by side in one
+// run on this machine. Every system gets the same job count, the same 1 KiB
+// payload and a no-op handler, with durability on.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// system is one contender.
+type system interface {
+	name() string
+	// submit enqueues one job and returns once it is durable.
+	submit(ctx context.Context, payload []byte) error
+	// waitDone returns once n jobs have been processed and acknowledged.
+	waitDone(ctx context.Context, n int) error
+	close() error
+}
+
+type result struct {
+	system          string
+	jobs            int
+	jobsPerSec      float64
+	p50, p99        time.Duration // single submits, 1 submitter
+	p50at32, p99a32 time.Duration // single submits, 32 submitters
+}
+
+func main() {
+	jobs := flag.Int("jobs", 100000, "jobs per system for the throughput run")
+	latencyJobs := flag.Int("latency-jobs", 2000, "submits per latency run")
+	producers := flag.Int("producers", 32, "concurrent submitters in the throughput run")
+	consumers := flag.Int("consumers", 256, "concurrent workers (prefetch for RabbitMQ)")
+	goqiteConsumers := flag.Int("goqite-consumers", 32, "concurrent workers for goqite, whose pollers contend for SQLite's one writer: 32 was its best here")
+	systems := flag.String("systems", "kiln,rabbitmq,goqite", "which systems to run")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+
+	payload := make([]byte, 1024)
+	rand.Read(payload)
+	for i := range payload { // printable, so that every system stores it as is
+		payload[i] = 'a' + payload[i]%26
+	}
+	payload = []byte(fmt.Sprintf(`{"data":%q}`, payload[:1024-11]))
+
+	var results []result
+	for _, name := range splitComma(*systems) {
+		dir, err := os.MkdirTemp("", "bench-queue-"+name+"-")
+		if err != nil {
+			fail(err)
+		}
+		c := *consumers
+		if name == "goqite" {
+			c = *goqiteConsumers
+		}
+		open := func() (system, error) { return openSystem(name, dir, c) }
+		r, err := measure(name, open, payload, *jobs, *latencyJobs, *producers)
+		os.RemoveAll(dir)
+		if err != nil {
+			fail(fmt.Errorf("%s: %w", name, err))
+		}
+		results = append(results, r)
+	}
+	report(results)
+}
+
+func openSystem(name, dir string, consumers int) (system, error) {
+	switch name {
+	case "kiln":
+		return newKiln(dir, consumers)
+	case "rabbitmq":
+		return newRabbit(dir, consumers)
+	case "goqite":
+		return newGoqite(dir, consumers)
+	}
+	return nil, fmt.Errorf("unknown system %q", name)
+}
+
+func measure(name string, open func() (system, error), payload []byte, jobs, latencyJobs, producers int) (result, error) {
+	ctx := context.Background()
+	r := result{system: name, jobs: jobs}
+
+	s, err := open()
+	if err != nil {
+		return r, err
+	}
+	defer s.close()
+	fmt.Fprintf(os.Stderr, "%s: throughput, %d jobs, %d submitters\n", name, jobs, producers)
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(jobs) {
+				if err := s.submit(ctx, payload); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return r, err
+	}
+	if err := s.waitDone(ctx, jobs); err != nil {
+		return r, err
+	}
+	r.jobsPerSec = float64(jobs) / time.Since(start).Seconds()
+
+	done := jobs
+	for _, conc := range []int{1, 32} {
+		fmt.Fprintf(os.Stderr, "%s: submit latency, %d submits, %d submitters\n", name, latencyJobs, conc)
+		lat, err := latencies(ctx, s, payload, latencyJobs, conc)
+		if err != nil {
+			return r, err
+		}
+		done += latencyJobs
+		p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
+		if conc == 1 {
+			r.p50, r.p99 = p50, p99
+		} else {
+			r.p50at32, r.p99a32 = p50, p99
+		}
+	}
+	return r, s.waitDone(ctx, done)
+}
+
+func latencies(ctx context.Context, s system, payload []byte, n, conc int) ([]time.Duration, error) {
+	out := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for c := 0; c < conc; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				t := time.Now()
+				if err := s.submit(ctx, payload); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				out[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return nil, err
+	}
+	return out, nil
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(float64(len(s)-1)*p)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+func report(results []result) {
+	fmt.Println()
+	fmt.Printf("%-10s %8s %12s %10s %10s %12s %12s\n", "system", "jobs", "jobs/s", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms")
+	for _, r := range results {
+		fmt.Printf("%-10s %8d %12.0f %10s %10s %12s %12s\n", r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32))
+	}
+	byName := map[string]result{}
+	for _, r := range results {
+		byName[r.system] = r
+	}
+	if k, ok := byName["kiln"]; ok {
+		for _, peer := range []string{"rabbitmq", "goqite"} {
+			if p, ok := byName[peer]; ok && p.jobsPerSec > 0 {
+				fmt.Printf("kiln / %s: %.2fx jobs/s\n", peer, k.jobsPerSec/p.jobsPerSec)
+			}
+		}
+	}
+	fmt.Println()
+	for _, r := range results {
+		fmt.Printf("bench-queue: system=%s jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s\n", r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99))
+	}
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench-queue:", err)
+	os.Exit(1)
+}
