@@ -30,9 +30,9 @@ run: build
 	./bin/kilnd -dev
 
 # The whole suite: static checks, Go tests with the race detector (unit tests
-# and the tests that drive the real kilnd binary), then the end-to-end test
-# under real systemd.
-test: check go-test e2e
+# and the tests that drive the real kilnd binary), the kill -9 crash test,
+# then the end-to-end test under real systemd.
+test: check go-test crashtest e2e
 
 check: deps-build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -52,6 +52,11 @@ packages: build
 e2e: packages
 	@tools/need-packages $(E2E_DEPS)
 	e2e/nspawn.sh dist/kiln_$(VERSION)-1_$(ARCH).deb
+
+# 100 cycles of kill -9 at random moments while producers submit and workers
+# run; then every acknowledged job must have completed (about a minute).
+crashtest: build
+	$(GO) run ./e2e/crash -bin bin -cycles 100
 
 # kiln's queue against RabbitMQ and goqite, side by side (a few minutes).
 bench-queue: deps-build

@@ -2,12 +2,13 @@ package daemon
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	sd "github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,6 +24,11 @@ func newNotifier() *notifier {
 	return &notifier{enabled: os.Getenv("NOTIFY_SOCKET") != ""}
 }
 
+// notifyTimeout bounds one notification: a datagram socket blocks its
+// sender when the receiver stops reading, and a manager that does must not
+// be able to stall the daemon.
+const notifyTimeout = time.Second
+
 func (n *notifier) send(lines ...string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -31,7 +37,27 @@ func (n *notifier) send(lines ...string) {
 	}
 	// An unreachable manager must not stop the daemon; nothing to do with
 	// the error.
-	_, _ = sd.SdNotify(false, strings.Join(lines, "\n"))
+	_ = sdNotify(os.Getenv("NOTIFY_SOCKET"), strings.Join(lines, "\n"))
+}
+
+// sdNotify sends one sd_notify(3) datagram, with a deadline.
+func sdNotify(socket, msg string) error {
+	if socket == "" {
+		return nil
+	}
+	if socket[0] == '@' {
+		socket = "\x00" + socket[1:] // abstract namespace
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetWriteDeadline(time.Now().Add(notifyTimeout)); err != nil {
+		return err
+	}
+	_, err = conn.Write([]byte(msg))
+	return err
 }
 
 func (n *notifier) ready(status string) { n.send("READY=1", "STATUS="+status) }
@@ -66,11 +92,15 @@ func (n *notifier) detach() {
 }
 
 // watchdogInterval is how often to ping: half of WATCHDOG_USEC, or zero
-// when no watchdog is armed.
+// when no watchdog is armed for this process (WATCHDOG_PID, when set, must
+// be ours: the variables may have been inherited).
 func watchdogInterval() time.Duration {
-	d, err := sd.SdWatchdogEnabled(false)
-	if err != nil || d <= 0 {
+	usec, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
+	if err != nil || usec <= 0 {
 		return 0
 	}
-	return d / 2
+	if pid := os.Getenv("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	return time.Duration(usec) * time.Microsecond / 2
 }

@@ -53,7 +53,18 @@ type txn struct {
 	tx *bbolt.Tx
 }
 
-func (t txn) b(name []byte) *bbolt.Bucket { return t.tx.Bucket(name) }
+// appendFill is the fill of pages in buckets whose keys mostly grow at the
+// end (job IDs are time-ordered): bbolt's default of half-full pages would
+// double the file for nothing.
+const appendFill = 0.9
+
+func (t txn) b(name []byte) *bbolt.Bucket {
+	b := t.tx.Bucket(name)
+	if t.tx.Writable() && (&name[0] == &bucketJobs[0] || &name[0] == &bucketByState[0]) {
+		b.FillPercent = appendFill
+	}
+	return b
+}
 
 func queuePrefix(queue string) []byte { return append([]byte(queue), 0) }
 

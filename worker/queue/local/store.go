@@ -58,7 +58,7 @@ var _ worker.Queue = (*Store)(nil)
 // attempts are used up, marks them dead, so a job that kills the daemon
 // cannot make it crash-loop.
 func Open(path string) (*Store, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
 	}

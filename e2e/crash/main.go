@@ -1,0 +1,215 @@
+// Command crash is kiln's crash test: it runs the real kilnd, feeds it jobs
+// from concurrent producers, and SIGKILLs it at random moments, cycle after
+// cycle. Then it checks that every submit kilnd acknowledged has completed,
+// that a job ran more than once only when a kill interrupted it, and that
+// the store opened cleanly at every start.
+//
+// usage: go run ./e2e/crash -bin bin -cycles 100
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"kiln/api"
+	"kiln/worker"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory holding kilnd")
+	cycles := flag.Int("cycles", 100, "kill cycles")
+	producers := flag.Int("producers", 8, "concurrent submitters")
+	keep := flag.Bool("keep", false, "keep the state directory")
+	flag.Parse()
+
+	dir, err := os.MkdirTemp("", "kiln-crash-")
+	if err != nil {
+		fail(err)
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	socket := filepath.Join(dir, "kiln.sock")
+	config := filepath.Join(dir, "kiln.toml")
+	os.WriteFile(config, []byte(fmt.Sprintf(`[daemon]
+state_dir = %q
+pidfile = %q
+socket = %q
+[log]
+target = "stderr"
+level = "warn"
+[queues.crash]
+concurrency = 16
+max_attempts = 1000
+backoff_base = "1ms"
+backoff_max = "5ms"
+keep_succeeded = "0s"
+`, filepath.Join(dir, "state"), filepath.Join(dir, "kilnd.pid"), socket)), 0o644)
+
+	client := api.NewClient(socket)
+	var (
+		mu    sync.Mutex
+		acked []string
+	)
+	passed, failed := 0, 0
+	for c := 1; c <= *cycles; c++ {
+		k, err := start(*bin, dir, config)
+		if err != nil {
+			failed++
+			fmt.Printf("cycle %d: FAIL: %v\n", c, err)
+			continue
+		}
+		// Producers submit until the kill; only 201 answers count as
+		// acknowledged.
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for p := 0; p < *producers; p++ {
+			wg.Add(1)
+			go func(p int) {
+				defer wg.Done()
+				for i := 0; ctx.Err() == nil; i++ {
+					var ids []string
+					if (p+i)%4 == 0 {
+						jobs, err := client.SubmitBatch(ctx, []api.SubmitRequest{{Type: worker.NoopType, Queue: "crash"}, {Type: worker.NoopType, Queue: "crash"}, {Type: worker.NoopType, Queue: "crash"}})
+						if err != nil {
+							return
+						}
+						for _, j := range jobs {
+							ids = append(ids, j.ID)
+						}
+					} else {
+						j, err := client.Submit(ctx, api.SubmitRequest{Type: worker.NoopType, Queue: "crash"})
+						if err != nil {
+							return
+						}
+						ids = append(ids, j.ID)
+					}
+					mu.Lock()
+					acked = append(acked, ids...)
+					mu.Unlock()
+				}
+			}(p)
+		}
+		time.Sleep(time.Duration(20+rand.IntN(200)) * time.Millisecond) // a random moment to kill at
+		k.Process.Kill()
+		k.Wait()
+		stop()
+		wg.Wait()
+		passed++
+		if c%10 == 0 {
+			mu.Lock()
+			fmt.Printf("cycle %d: %d jobs acknowledged so far\n", c, len(acked))
+			mu.Unlock()
+		}
+	}
+
+	// A last, clean life: everything acknowledged must complete.
+	k, err := start(*bin, dir, config)
+	if err != nil {
+		fail(fmt.Errorf("final start: %w", err))
+	}
+	defer func() {
+		k.Process.Signal(os.Interrupt)
+		k.Wait()
+	}()
+	ctx := context.Background()
+	reruns, problems := 0, 0
+	for _, id := range acked {
+		j, err := waitFinished(ctx, client, id)
+		if err != nil {
+			problems++
+			fmt.Printf("acknowledged job %s: %v\n", id, err)
+			continue
+		}
+		if j.State != worker.StateSucceeded {
+			problems++
+			fmt.Printf("acknowledged job %s ended %s: %s\n", id, j.State, j.LastError)
+			continue
+		}
+		interrupted := 0
+		for _, e := range j.Errors {
+			if strings.Contains(e.Error, "was interrupted") {
+				interrupted++
+			}
+		}
+		if j.Attempts-1 != interrupted {
+			problems++
+			fmt.Printf("job %s ran %d times but only %d runs were cut short by a kill: %+v\n", id, j.Attempts, interrupted, j.Errors)
+		}
+		if j.Attempts > 1 {
+			reruns++
+		}
+	}
+	// At most the jobs running at each kill can have been interrupted.
+	if limit := *cycles * 16; reruns > limit {
+		problems++
+		fmt.Printf("%d jobs ran again, more than the %d that could have been running at the kills\n", reruns, limit)
+	}
+	if problems > 0 {
+		failed++
+	}
+	fmt.Printf("crash test: %d cycles of kill -9; %d acknowledged jobs, all checked; %d ran again because a kill interrupted them; %d problems\n", *cycles, len(acked), reruns, problems)
+	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+}
+
+// start runs kilnd and waits for READY=1: the store has opened cleanly.
+func start(bin, dir, config string) (*exec.Cmd, error) {
+	sock := filepath.Join(dir, "notify.sock")
+	os.Remove(sock)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	cmd := exec.Command(filepath.Join(bin, "kilnd"), "-config", config)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, fmt.Errorf("kilnd not ready: %v: %s", err, stderr.String())
+		}
+		if strings.Contains("\n"+string(buf[:n])+"\n", "\nREADY=1\n") {
+			return cmd, nil
+		}
+	}
+}
+
+func waitFinished(ctx context.Context, c *api.Client, id string) (*api.Job, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		j, err := c.Job(ctx, id, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if j.State.Terminal() {
+			return j, nil
+		}
+	}
+	return nil, fmt.Errorf("not finished after 2 minutes")
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "crash:", err)
+	os.Exit(1)
+}
