@@ -63,5 +63,10 @@ bench-queue: deps-build
 	@tools/need-packages rabbitmq-server
 	bench/queue.sh
 
+# kilnd with 1k, 100k and 1M queued jobs: memory, start to READY, status
+# latency, dispatch rate (several minutes; needs ~3 GB of disk in $TMPDIR).
+bench-backlog: build
+	cd bench && go run ./backlog -bin ../bin
+
 clean:
 	rm -rf bin dist var
