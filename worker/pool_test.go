@@ -296,3 +296,40 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// Cancelling a running job cancels its handler's context; the job ends
+// cancelled, not dead or retried.
+func TestPoolCancelsARunningJob(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	b := setupPool(t, g, map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
+	j := b.submit(t, "q", 3)
+	<-g.started
+	if _, err := b.store.Cancel(context.Background(), j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !b.pool.Cancel(j.ID) {
+		t.Fatal("pool did not know the running job")
+	}
+	got := waitFinished(t, b.store, j.ID)
+	if got.State != worker.StateCancelled || got.Attempts != 1 {
+		t.Fatalf("cancelled running job: state %s attempts %d error %q", got.State, got.Attempts, got.LastError)
+	}
+}
+
+// A job's own timeout overrides its queue's.
+func TestPoolJobTimeoutOverridesQueue(t *testing.T) {
+	t.Parallel()
+	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}), map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
+	j := &worker.Job{Queue: "q", Type: "t", Payload: json.RawMessage(`{}`), MaxAttempts: 1, Timeout: worker.Duration(15 * time.Millisecond)}
+	if err := b.store.Submit(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFinished(t, b.store, j.ID)
+	if got.State != worker.StateDead || !strings.Contains(got.LastError, "timed out after 15ms") {
+		t.Fatalf("job: %s %q", got.State, got.LastError)
+	}
+}
