@@ -59,7 +59,7 @@ crashtest: build
 	$(GO) run ./e2e/crash -bin bin -cycles 100
 
 # kiln's queue against RabbitMQ and goqite, side by side (a few minutes).
-bench-queue: deps-build
+bench-queue: build
 	@tools/need-packages rabbitmq-server
 	bench/queue.sh
 

@@ -31,6 +31,9 @@ func NewClient(socket string) *Client {
 				var d net.Dialer
 				return d.DialContext(ctx, "unix", socket)
 			},
+			// Every request goes to the one daemon: keep a connection per
+			// concurrent caller instead of net/http's default of two.
+			MaxIdleConnsPerHost: 256,
 		}},
 	}
 }

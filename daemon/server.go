@@ -103,10 +103,10 @@ func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusCreated
 	if j.Existing {
 		code = http.StatusOK
-	} else {
+	} else if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.Info("job queued", "job", j.ID, "queue", j.Queue, "type", j.Type, "payload", string(j.Payload))
 	}
-	writeJSON(w, code, j)
+	writeJSON(w, code, withoutPayload(j))
 }
 
 func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
@@ -135,7 +135,18 @@ func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("jobs queued", "jobs", len(jobs), "first", jobs[0].ID)
+	for i, j := range jobs {
+		jobs[i] = withoutPayload(j)
+	}
 	writeJSON(w, http.StatusCreated, api.JobList{Jobs: jobs})
+}
+
+// withoutPayload is how a submit is answered: the submitter has the
+// payload it sent, and echoing it back would double the work of a submit.
+func withoutPayload(j *worker.Job) *worker.Job {
+	c := *j
+	c.Payload = nil
+	return &c
 }
 
 func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {

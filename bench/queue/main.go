@@ -42,7 +42,7 @@ func main() {
 	producers := flag.Int("producers", 32, "concurrent submitters in the throughput run")
 	consumers := flag.Int("consumers", 256, "concurrent workers (prefetch for RabbitMQ)")
 	goqiteConsumers := flag.Int("goqite-consumers", 32, "concurrent workers for goqite, whose pollers contend for SQLite's one writer: 32 was its best here")
-	systems := flag.String("systems", "kiln,rabbitmq,goqite", "which systems to run")
+	systems := flag.String("systems", "kiln,kiln-daemon,rabbitmq,goqite", "which systems to run")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -90,6 +90,8 @@ func openSystem(name, dir string, consumers int) (system, error) {
 		return newRabbit(dir, consumers)
 	case "goqite":
 		return newGoqite(dir, consumers)
+	case "kiln-daemon":
+		return newKilnd(dir, consumers)
 	}
 	return nil, fmt.Errorf("unknown system %q", name)
 }
@@ -196,10 +198,14 @@ func report(results []result) {
 	for _, r := range results {
 		byName[r.system] = r
 	}
-	if k, ok := byName["kiln"]; ok {
+	for _, mine := range []string{"kiln", "kiln-daemon"} {
+		k, ok := byName[mine]
+		if !ok {
+			continue
+		}
 		for _, peer := range []string{"rabbitmq", "goqite"} {
 			if p, ok := byName[peer]; ok && p.jobsPerSec > 0 {
-				fmt.Printf("kiln / %s: %.2fx jobs/s\n", peer, k.jobsPerSec/p.jobsPerSec)
+				fmt.Printf("%s / %s: %.2fx jobs/s\n", mine, peer, k.jobsPerSec/p.jobsPerSec)
 			}
 		}
 	}

@@ -28,7 +28,11 @@ var (
 	bucketByState = []byte("by_state")
 	bucketUnique  = []byte("unique")
 	bucketCounts  = []byte("counts")
-	allBuckets    = [][]byte{bucketJobs, bucketReady, bucketWaiting, bucketLeases, bucketByState, bucketUnique, bucketCounts}
+	// Payloads never change, so they live apart from the records that
+	// change at every step: a lease or a completion then rewrites a small
+	// record instead of the whole payload.
+	bucketPayloads = []byte("payloads")
+	allBuckets     = [][]byte{bucketJobs, bucketReady, bucketWaiting, bucketLeases, bucketByState, bucketUnique, bucketCounts, bucketPayloads}
 
 	keyVersion   = []byte("version")
 	prefixPaused = "paused\x00"
@@ -60,7 +64,7 @@ const appendFill = 0.9
 
 func (t txn) b(name []byte) *bbolt.Bucket {
 	b := t.tx.Bucket(name)
-	if t.tx.Writable() && (&name[0] == &bucketJobs[0] || &name[0] == &bucketByState[0]) {
+	if t.tx.Writable() && (&name[0] == &bucketJobs[0] || &name[0] == &bucketByState[0] || &name[0] == &bucketPayloads[0]) {
 		b.FillPercent = appendFill
 	}
 	return b
@@ -169,12 +173,20 @@ func (t txn) insert(j *worker.Job) error {
 	if err := t.index(j); err != nil {
 		return err
 	}
+	if len(j.Payload) > 0 {
+		if err := t.b(bucketPayloads).Put([]byte(j.ID), j.Payload); err != nil {
+			return err
+		}
+	}
 	return t.put(j)
 }
 
 // remove deletes a job for good.
 func (t txn) remove(j *worker.Job) error {
 	if err := t.unindex(j); err != nil {
+		return err
+	}
+	if err := t.b(bucketPayloads).Delete([]byte(j.ID)); err != nil {
 		return err
 	}
 	return t.b(bucketJobs).Delete([]byte(j.ID))
@@ -201,6 +213,7 @@ func (t txn) countOf(queue string, s worker.State) int {
 	return 0
 }
 
+// put writes the job's record; its payload was stored once by insert.
 func (t txn) put(j *worker.Job) error {
 	return t.b(bucketJobs).Put([]byte(j.ID), encodeJob(j))
 }
@@ -217,6 +230,9 @@ func getJob(tx *bbolt.Tx, id string) (*worker.Job, error) {
 	j, err := decodeJob(v)
 	if err != nil {
 		return nil, fmt.Errorf("decode job record %s: %w", id, err)
+	}
+	if p := tx.Bucket(bucketPayloads).Get([]byte(id)); p != nil {
+		j.Payload = append([]byte(nil), p...)
 	}
 	return j, nil
 }

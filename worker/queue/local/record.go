@@ -9,7 +9,8 @@ import (
 	"kiln/worker"
 )
 
-// Job records are stored in a compact binary form: JSON would spend more
+// Job records (everything but the payload, which is stored apart) are
+// stored in a compact binary form: JSON would spend more
 // time validating and copying the payload than the rest of a job's life
 // costs. Layout: a version byte, then the fields in a fixed order; strings
 // and byte fields as uvarint length + bytes, integers as varints, times as
@@ -24,7 +25,6 @@ func encodeJob(j *worker.Job) []byte {
 	b = appendString(b, j.ID)
 	b = appendString(b, j.Queue)
 	b = appendString(b, j.Type)
-	b = appendBytes(b, j.Payload)
 	b = binary.AppendVarint(b, int64(j.Priority))
 	b = appendTime(b, j.RunAt)
 	b = binary.AppendVarint(b, int64(j.Attempts))
@@ -59,7 +59,6 @@ func decodeJob(data []byte) (*worker.Job, error) {
 	j.ID = d.string()
 	j.Queue = d.string()
 	j.Type = d.string()
-	j.Payload = d.bytes()
 	j.Priority = int(d.varint())
 	j.RunAt = d.time()
 	j.Attempts = int(d.varint())

@@ -21,7 +21,7 @@ import (
 
 // formatVersion is stored in the file; a file written by a newer kiln is
 // refused rather than misread.
-const formatVersion = 3
+const formatVersion = 4
 
 // promoteBatch bounds how many due scheduled jobs one lease moves to the
 // ready index, so that one transaction stays small under a huge backlog.
