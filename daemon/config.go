@@ -36,6 +36,7 @@ type Config struct {
 	Daemon    DaemonConfig              `toml:"daemon"`
 	Log       LogConfig                 `toml:"log"`
 	Queues    map[string]QueueConfig    `toml:"queues"`
+	Images    image.Limits              `toml:"images"`
 	Pipelines map[string]image.Pipeline `toml:"pipelines"`
 
 	// Source is the file the config came from.
@@ -89,7 +90,8 @@ func defaultConfig() Config {
 			Socket:          "/run/kiln/kiln.sock",
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
-		Log: LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
+		Log:    LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
+		Images: image.DefaultLimits(),
 	}
 }
 
@@ -246,6 +248,19 @@ func (c *Config) validate(md toml.MetaData, report func(key, msg string)) {
 	}
 	if _, ok := c.Queues[DefaultQueue]; !ok {
 		c.Queues[DefaultQueue] = defaultQueue()
+	}
+
+	im := &c.Images
+	if im.MaxPixels < 0 {
+		report("images.max_pixels", "must not be negative (0 means no limit)")
+	}
+	for i, root := range im.AllowedInputRoots {
+		if !filepath.IsAbs(root) {
+			report(fmt.Sprintf("images.allowed_input_roots[%d]", i), fmt.Sprintf("%q must be an absolute path", root))
+		}
+	}
+	if im.Workers < 0 || im.RecycleAfter < 0 {
+		report("images.workers", "workers and recycle_after must not be negative")
 	}
 
 	for _, name := range sortedKeys(c.Pipelines) {

@@ -200,7 +200,13 @@ func Run(opts Options) int {
 	store.SetLimits(cfg.QueueLimits())
 	d := &daemonState{queue: store, started: time.Now(), version: opts.Version}
 	d.cfg.Store(cfg)
-	d.images = image.NewHandler(cfg.Pipelines)
+	exe, err := os.Executable()
+	if err != nil {
+		return fatal(ExitFailure, fmt.Errorf("find own executable for image workers: %w", err))
+	}
+	workers := image.NewWorkers([]string{exe, "-image-worker"}, cfg.Images)
+	defer workers.Close()
+	d.images = image.NewHandler(cfg.Pipelines, cfg.Images, workers)
 	d.handlers = map[string]worker.Handler{image.JobType: d.images, worker.NoopType: worker.Noop{}}
 	d.pool = worker.NewPool(store, d.handlers, log)
 
@@ -296,7 +302,7 @@ func (d *daemonState) reload(opts Options, logging *Logging, notify *notifier) {
 	if err := logging.SetLevel(next.Log.Level); err != nil {
 		log.Error("reload: log level", "err", err)
 	}
-	d.images.SetPipelines(next.Pipelines)
+	d.images.Configure(next.Pipelines, next.Images)
 	d.queue.SetLimits(next.QueueLimits())
 	d.pool.Reconfigure(next.QueueSettings())
 	d.cfg.Store(next)

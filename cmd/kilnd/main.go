@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"kiln/daemon"
+	"kiln/worker/image"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -20,12 +21,22 @@ func main() {
 	fs.BoolVar(&opts.CheckConfig, "check-config", false, "validate the config, print \"config OK\" or the errors, and exit")
 	fs.BoolVar(&opts.Detach, "daemon", false, "detach from the terminal (for hosts without systemd); exits once the daemon is ready")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	// kilnd runs itself with -image-worker to decode pictures in a process
+	// it can kill; not for people to use.
+	imageWorker := fs.Bool("image-worker", false, "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(daemon.ExitUsage)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "kilnd: unexpected argument %q\n", fs.Arg(0))
 		os.Exit(daemon.ExitUsage)
+	}
+	if *imageWorker {
+		if err := image.ServeWorker(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "kilnd image worker: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *showVersion {
 		fmt.Println("kilnd", version)

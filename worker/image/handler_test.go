@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"image"
 	"image/color"
-	"image/jpeg"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,38 +16,23 @@ import (
 	"kiln/worker"
 )
 
-// writeJPEG makes a w x h gradient JPEG in dir.
-func writeJPEG(t *testing.T, dir string, w, h int) string {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), 128, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "in.jpg")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 type imageBundle struct {
 	dir     string
 	out     string
+	limits  Limits
 	handler *Handler
 }
 
 func setup(t *testing.T, variants ...Variant) *imageBundle {
 	t.Helper()
 	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	h := NewHandler(map[string]Pipeline{"p": {Queue: "q", OutputDir: out, Variants: variants}})
-	return &imageBundle{dir: dir, out: out, handler: h}
+	b := &imageBundle{dir: dir, out: filepath.Join(dir, "out"), limits: DefaultLimits()}
+	p := Pipeline{Queue: "q", OutputDir: b.out, Variants: variants}
+	if err := p.Check(); err != nil {
+		t.Fatal(err)
+	}
+	b.handler = NewHandler(map[string]Pipeline{"p": p}, b.limits, InProcess{})
+	return b
 }
 
 func (b *imageBundle) run(t *testing.T, id, input string) (Result, error) {
@@ -63,51 +48,171 @@ func (b *imageBundle) run(t *testing.T, id, input string) (Result, error) {
 	return res, err
 }
 
-func TestVariantsHaveTheirSizesAndFormats(t *testing.T) {
-	t.Parallel()
-	b := setup(t,
-		Variant{Name: "w600", Width: 600, Format: "jpeg", Quality: 85},
-		Variant{Name: "box", Width: 200, Height: 200, Format: "png"},
-		Variant{Name: "h100", Height: 100, Format: "webp"},
-		Variant{Name: "huge", Width: 5000, Format: "jpeg"},
-	)
-	in := writeJPEG(t, b.dir, 1200, 800)
-	res, err := b.run(t, "job1", in)
+func (b *imageBundle) mustRun(t *testing.T, input string) map[string]Output {
+	t.Helper()
+	res, err := b.run(t, "job", input)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][3]any{ // width, height, format
-		"w600": {600, 400, "jpeg"},
-		"box":  {200, 133, "png"},
-		"h100": {150, 100, "webp"},
-		"huge": {1200, 800, "jpeg"}, // never enlarged
-	}
-	if len(res.Outputs) != len(want) {
-		t.Fatalf("%d outputs, want %d", len(res.Outputs), len(want))
-	}
+	out := map[string]Output{}
 	for _, o := range res.Outputs {
-		w := want[o.Variant]
-		if o.Width != w[0] || o.Height != w[1] {
-			t.Errorf("%s: %dx%d, want %dx%d", o.Variant, o.Width, o.Height, w[0], w[1])
+		out[o.Variant] = o
+	}
+	return out
+}
+
+func TestVariantsHaveTheirSizesAndFormats(t *testing.T) {
+	t.Parallel()
+	b := setup(t,
+		Variant{Name: "w600", Width: 600, Format: "jpeg", Quality: 85, Progressive: true},
+		Variant{Name: "box", Width: 200, Height: 200, Format: "png"},
+		Variant{Name: "h100", Height: 100, Format: "webp", Lossless: true},
+		Variant{Name: "huge", Width: 5000, Format: "jpeg"},
+		Variant{Name: "big", Width: 2400, Enlarge: true, Format: "jpeg"},
+		Variant{Name: "cover", Width: 200, Height: 200, Fit: "cover", Format: "jpeg"},
+		Variant{Name: "exact", Width: 300, Height: 100, Fit: "exact", Format: "jpeg"},
+		Variant{Name: "av", Width: 320, Format: "avif", Quality: 50},
+		Variant{Name: "same", Width: 100}, // keeps the source's format
+	)
+	in := write(t, b.dir, "in.jpg", encodeJPEG(t, gradient(1200, 800)))
+	out := b.mustRun(t, in)
+	want := map[string]struct {
+		w, h   int
+		format string
+	}{
+		"w600": {600, 400, "jpeg"}, "box": {200, 133, "png"}, "h100": {150, 100, "webp"},
+		"huge": {1200, 800, "jpeg"}, "big": {2400, 1600, "jpeg"}, "cover": {200, 200, "jpeg"},
+		"exact": {300, 100, "jpeg"}, "av": {320, 213, "avif"}, "same": {100, 67, "jpeg"},
+	}
+	for name, w := range want {
+		o, ok := out[name]
+		if !ok {
+			t.Errorf("%s: no output", name)
+			continue
 		}
-		if filepath.Dir(o.Path) != filepath.Join(b.out, "job1") {
-			t.Errorf("%s written to %s, want under %s", o.Variant, o.Path, filepath.Join(b.out, "job1"))
+		if o.Width != w.w || o.Height != w.h || o.Format != w.format {
+			t.Errorf("%s: %dx%d %s, want %dx%d %s", name, o.Width, o.Height, o.Format, w.w, w.h, w.format)
 		}
-		format, err := sniff(o.Path)
-		if err != nil || format != w[2] {
-			t.Errorf("%s: file format %q (%v), want %s", o.Variant, format, err, w[2])
+		if filepath.Dir(o.Path) != filepath.Join(b.out, "job") || !strings.HasSuffix(o.Path, "/"+name+"."+extension(w.format)) {
+			t.Errorf("%s written to %s", name, o.Path)
 		}
-		st, _ := os.Stat(o.Path)
-		if st == nil || int(st.Size()) != o.Bytes {
-			t.Errorf("%s: result says %d bytes, file has %v", o.Variant, o.Bytes, st)
+		st, err := os.Stat(o.Path)
+		if err != nil || int(st.Size()) != o.Bytes {
+			t.Errorf("%s: result says %d bytes, file: %v", name, o.Bytes, err)
+		}
+		if w.format != "avif" {
+			if got, err := sniff(o.Path); err != nil || got != w.format {
+				t.Errorf("%s: file is %q (%v), want %s", name, got, err, w.format)
+			}
 		}
 	}
-	// The PNG must decode to the size the result claims.
-	f, _ := os.Open(filepath.Join(b.out, "job1", "box.png"))
+	f, _ := os.Open(out["box"].Path)
 	defer f.Close()
-	cfg, err := png.DecodeConfig(f)
-	if err != nil || cfg.Width != 200 || cfg.Height != 133 {
+	if cfg, err := png.DecodeConfig(f); err != nil || cfg.Width != 200 || cfg.Height != 133 {
 		t.Errorf("box.png decodes as %dx%d (%v)", cfg.Width, cfg.Height, err)
+	}
+}
+
+func TestExifOrientationIsApplied(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Variant{Name: "w100", Width: 100, Format: "jpeg"})
+	// Stored landscape 400x200; orientation 6 says "turn it a quarter":
+	// shown portrait 200x400.
+	in := write(t, b.dir, "turned.jpg", withExif(encodeJPEG(t, gradient(400, 200)), 6))
+	o := b.mustRun(t, in)["w100"]
+	if o.Width != 100 || o.Height != 200 {
+		t.Fatalf("output %dx%d, want 100x200 (upright)", o.Width, o.Height)
+	}
+}
+
+func TestMetadataIsStrippedUnlessKept(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Variant{Name: "plain", Width: 100, Format: "jpeg"}, Variant{Name: "kept", Width: 100, Format: "jpeg", KeepMetadata: true})
+	in := write(t, b.dir, "exif.jpg", withExif(encodeJPEG(t, gradient(300, 200)), 1))
+	out := b.mustRun(t, in)
+	plain, _ := os.ReadFile(out["plain"].Path)
+	kept, _ := os.ReadFile(out["kept"].Path)
+	if bytes.Contains(plain, []byte("Exif\x00\x00")) {
+		t.Error("EXIF left in a variant without keep_metadata")
+	}
+	if !bytes.Contains(kept, []byte("Exif\x00\x00")) {
+		t.Error("EXIF dropped from a variant with keep_metadata = true")
+	}
+}
+
+func TestGrayscaleHasEqualChannels(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Variant{Name: "g", Width: 200, Effect: "grayscale", Format: "jpeg"})
+	in := write(t, b.dir, "c.jpg", encodeJPEG(t, gradient(400, 300)))
+	img := decodeJPEG(t, b.mustRun(t, in)["g"].Path)
+	for y := 0; y < img.Bounds().Dy(); y += 7 {
+		for x := 0; x < img.Bounds().Dx(); x += 7 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r != g || g != bl {
+				t.Fatalf("pixel (%d,%d) = %d,%d,%d: not gray", x, y, r>>8, g>>8, bl>>8)
+			}
+		}
+	}
+}
+
+func TestSepiaTone(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Variant{Name: "s", Width: 100, Effect: "sepia", Format: "png"})
+	in := write(t, b.dir, "gray.jpg", encodeJPEG(t, flat(200, 200, color.RGBA{128, 128, 128, 255})))
+	f, _ := os.Open(b.mustRun(t, in)["s"].Path)
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, g, bl := meanRGB(img, img.Bounds())
+	// The sepia matrix on (128,128,128): 128 times each row's sum.
+	for name, got := range map[string][2]float64{"red": {r, 128 * 1.351}, "green": {g, 128 * 1.203}, "blue": {bl, 128 * 0.937}} {
+		if math.Abs(got[0]-got[1]) > 6 {
+			t.Errorf("sepia %s = %.1f, want %.1f ± 6", name, got[0], got[1])
+		}
+	}
+	if !(r > g && g > bl) {
+		t.Errorf("not a sepia tone: %.0f,%.0f,%.0f", r, g, bl)
+	}
+}
+
+// A thumbnail cropped with attention keeps the salient part: a bright red
+// patch near the right edge of a dull picture, which a centre crop loses.
+func TestAttentionCropKeepsTheSalientRegion(t *testing.T) {
+	t.Parallel()
+	b := setup(t,
+		Variant{Name: "attention", Width: 100, Height: 100, Fit: "cover", Gravity: "attention", Format: "png"},
+		Variant{Name: "centre", Width: 100, Height: 100, Fit: "cover", Format: "png"},
+	)
+	src := flat(600, 200, color.RGBA{90, 100, 90, 255})
+	for y := 60; y < 140; y++ {
+		for x := 520; x < 590; x++ {
+			src.Set(x, y, color.RGBA{250, 20, 20, 255})
+		}
+	}
+	out := b.mustRun(t, write(t, b.dir, "scene.jpg", encodeJPEG(t, src)))
+	// After scaling by 0.5 the patch is 35x40 = 1400 pixels.
+	redPixels := func(name string) int {
+		f, _ := os.Open(out[name].Path)
+		defer f.Close()
+		img, err := png.Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for y := 0; y < img.Bounds().Dy(); y++ {
+			for x := 0; x < img.Bounds().Dx(); x++ {
+				r, g, _, _ := img.At(x, y).RGBA()
+				if r>>8 > 200 && g>>8 < 80 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if a, c := redPixels("attention"), redPixels("centre"); a < 1000 || c != 0 {
+		t.Fatalf("red pixels kept: attention crop %d (want most of 1400), centre crop %d (want 0)", a, c)
 	}
 }
 
@@ -115,59 +220,102 @@ func TestVariantsHaveTheirSizesAndFormats(t *testing.T) {
 // bytes to the same paths, and leave no temp files.
 func TestRerunIsByteIdentical(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Variant{Name: "a", Width: 300, Format: "jpeg"}, Variant{Name: "b", Width: 100, Format: "webp"})
-	in := writeJPEG(t, b.dir, 640, 480)
-	first, err := b.run(t, "same", in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := setup(t, Variant{Name: "a", Width: 300, Format: "jpeg"}, Variant{Name: "b", Width: 100, Height: 100, Fit: "cover", Gravity: "attention", Format: "webp"})
+	in := write(t, b.dir, "in.jpg", encodeJPEG(t, gradient(640, 480)))
+	first := b.mustRun(t, in)
 	contents := map[string][]byte{}
-	for _, o := range first.Outputs {
+	for _, o := range first {
 		contents[o.Path], _ = os.ReadFile(o.Path)
 	}
-	second, err := b.run(t, "same", in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range second.Outputs {
-		now, _ := os.ReadFile(o.Path)
-		if !bytes.Equal(now, contents[o.Path]) {
+	for _, o := range b.mustRun(t, in) {
+		if now, _ := os.ReadFile(o.Path); !bytes.Equal(now, contents[o.Path]) {
 			t.Errorf("%s differs between runs", o.Path)
 		}
 	}
-	entries, _ := os.ReadDir(filepath.Join(b.out, "same"))
-	if len(entries) != 2 {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("output dir holds %v, want exactly a.jpg and b.webp", names)
+	if entries, _ := os.ReadDir(filepath.Join(b.out, "job")); len(entries) != 2 {
+		t.Errorf("output dir holds %d entries, want exactly a.jpg and b.webp", len(entries))
 	}
 }
 
-func TestUndecodablePictureFailsPermanently(t *testing.T) {
+// A worker killed mid-write leaves a temp file; the next attempt of the same
+// job clears it.
+func TestRerunClearsTempFilesOfAKilledAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Variant{Name: "a", Width: 50, Format: "png"})
+	in := write(t, b.dir, "in.jpg", encodeJPEG(t, gradient(100, 100)))
+	dir := filepath.Join(b.out, "job")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, ".a.png.tmp123"), []byte("half"), 0o644)
+	b.mustRun(t, in)
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "a.png" {
+		t.Fatalf("output dir holds %v, want only a.png", entries)
+	}
+}
+
+// Each bad input: a clear error, permanent (no retry), naming the input.
+func TestBadPicturesFailPermanentlyWithTheReason(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Variant{Name: "a", Width: 100, Format: "jpeg"})
-	bad := filepath.Join(b.dir, "bad.jpg")
-	os.WriteFile(bad, append([]byte{0xff, 0xd8, 0xff, 0xe0}, []byte("this is not a jpeg at all")...), 0o644)
-	_, err := b.run(t, "bad", bad)
-	if err == nil || !worker.IsPermanent(err) {
-		t.Fatalf("err = %v, want a permanent error", err)
+	roots := t.TempDir()
+	allowed := filepath.Join(roots, "uploads")
+	os.MkdirAll(allowed, 0o755)
+	good := encodeJPEG(t, gradient(300, 200))
+	cases := map[string]struct {
+		input  string
+		limits func(*Limits)
+		want   string
+	}{
+		"truncated jpeg":    {write(t, b.dir, "cut.jpg", good[:len(good)/2]), nil, "Premature end"},
+		"garbage named jpg": {write(t, b.dir, "garbage.jpg", []byte("this is not a picture at all")), nil, "not in a known format"},
+		"decompression bomb": {write(t, b.dir, "bomb.png", pngBomb(30000, 30000)), nil,
+			"30000x30000 = 900000000 pixels, over max_pixels (50000000)"},
+		"over max_input_bytes": {write(t, b.dir, "big.jpg", good), func(l *Limits) { l.MaxInputBytes = 1000 }, "over max_input_bytes (1000B)"},
+		"symlink to shadow": {func() string {
+			p := filepath.Join(allowed, "cat.jpg")
+			os.Symlink("/etc/shadow", p)
+			return p
+		}(), func(l *Limits) { l.AllowedInputRoots = []string{allowed} }, "resolves to /etc/shadow, outside allowed_input_roots"},
+		"dot-dot": {allowed + "/../../etc/passwd", nil, `contains ".."`},
+		"svg blocked": {write(t, b.dir, "x.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`)), nil,
+			"svgload_buffer: operation is blocked"},
 	}
-	if !strings.Contains(err.Error(), "decode "+bad) || !strings.Contains(err.Error(), "Jpeg") {
-		t.Fatalf("err = %q, want the decoder's reason", err)
+	for name, tc := range cases {
+		lim := DefaultLimits()
+		if tc.limits != nil {
+			tc.limits(&lim)
+		}
+		_, err := Render(context.Background(), RenderRequest{Input: tc.input, OutDir: filepath.Join(b.out, "bad"), Variants: []Variant{{Name: "a", Width: 100, Fit: "inside", Format: "jpeg"}}, Limits: lim})
+		var re *RenderError
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
+		} else if !asRenderError(err, &re) || !re.Permanent {
+			t.Errorf("%s: error is not permanent: %v", name, err)
+		}
+		if strings.Contains(fmtErr(err), "goroutine") {
+			t.Errorf("%s: error carries a stack trace", name)
+		}
 	}
-	if strings.Contains(err.Error(), "goroutine") {
-		t.Fatalf("err carries a stack trace: %q", err)
+}
+
+func asRenderError(err error, re **RenderError) bool {
+	r, ok := err.(*RenderError)
+	*re = r
+	return ok
+}
+
+func fmtErr(err error) string {
+	if err == nil {
+		return ""
 	}
+	return err.Error()
 }
 
 func TestValidateRefusesBadSubmits(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Variant{Name: "a", Width: 100, Format: "jpeg"})
-	good := writeJPEG(t, b.dir, 64, 64)
-	text := filepath.Join(b.dir, "notes.jpg")
-	os.WriteFile(text, []byte("hello"), 0o644)
+	good := write(t, b.dir, "ok.jpg", encodeJPEG(t, gradient(64, 64)))
+	text := write(t, b.dir, "notes.jpg", []byte("hello"))
 	payload := func(pipeline, input string) json.RawMessage {
 		raw, _ := json.Marshal(Payload{Pipeline: pipeline, Input: input})
 		return raw
@@ -194,18 +342,26 @@ func TestValidateRefusesBadSubmits(t *testing.T) {
 
 func TestPipelineCheck(t *testing.T) {
 	t.Parallel()
+	v := func(mod func(*Variant)) []Variant {
+		x := Variant{Name: "a", Width: 10, Format: "png"}
+		mod(&x)
+		return []Variant{x}
+	}
 	for name, tc := range map[string]struct {
 		p    Pipeline
 		want string
 	}{
-		"no output_dir":  {Pipeline{Variants: []Variant{{Name: "a", Width: 1, Format: "png"}}}, "output_dir"},
+		"no output_dir":  {Pipeline{Variants: v(func(*Variant) {})}, "output_dir"},
 		"no variants":    {Pipeline{OutputDir: "/o"}, "variants"},
-		"path in name":   {Pipeline{OutputDir: "/o", Variants: []Variant{{Name: "../x", Width: 1, Format: "png"}}}, "variants[0].name"},
-		"dot-dot name":   {Pipeline{OutputDir: "/o", Variants: []Variant{{Name: "..", Width: 1, Format: "png"}}}, "variants[0].name"},
-		"duplicate name": {Pipeline{OutputDir: "/o", Variants: []Variant{{Name: "a", Width: 1, Format: "png"}, {Name: "a", Width: 2, Format: "png"}}}, "variants[1].name"},
-		"no size":        {Pipeline{OutputDir: "/o", Variants: []Variant{{Name: "a", Format: "png"}}}, "variants[0].width"},
-		"bad format":     {Pipeline{OutputDir: "/o", Variants: []Variant{{Name: "a", Width: 1, Format: "gif"}}}, "variants[0].format"},
-		"bad quality":    {Pipeline{OutputDir: "/o", Variants: []Variant{{Name: "a", Width: 1, Format: "jpeg", Quality: 101}}}, "variants[0].quality"},
+		"path in name":   {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Name = "../x" })}, "variants[0].name"},
+		"dot-dot name":   {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Name = ".." })}, "variants[0].name"},
+		"duplicate name": {Pipeline{OutputDir: "/o", Variants: append(v(func(*Variant) {}), Variant{Name: "a", Width: 2})}, "variants[1].name"},
+		"no size":        {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Width = 0 })}, "variants[0].width"},
+		"bad format":     {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Format = "gif" })}, "variants[0].format"},
+		"bad quality":    {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Quality = 101 })}, "variants[0].quality"},
+		"cover one side": {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Fit = "cover" })}, "variants[0].fit"},
+		"bad gravity":    {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Gravity = "up" })}, "variants[0].gravity"},
+		"bad effect":     {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Effect = "neon" })}, "variants[0].effect"},
 	} {
 		err := tc.p.Check()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -214,20 +370,4 @@ func TestPipelineCheck(t *testing.T) {
 	}
 }
 
-// A worker killed mid-write leaves a temp file; the next attempt of the same
-// job clears it, so the output directory ends up holding only outputs.
-func TestRerunClearsTempFilesOfAKilledAttempt(t *testing.T) {
-	t.Parallel()
-	b := setup(t, Variant{Name: "a", Width: 50, Format: "png"})
-	in := writeJPEG(t, b.dir, 100, 100)
-	dir := filepath.Join(b.out, "job")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, ".a.png.tmp123"), []byte("half"), 0o644)
-	if _, err := b.run(t, "job", in); err != nil {
-		t.Fatal(err)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 || entries[0].Name() != "a.png" {
-		t.Fatalf("output dir holds %v, want only a.png", entries)
-	}
-}
+var _ = image.Rect

@@ -1,25 +1,48 @@
 // Package image is kiln's built-in job: one picture in, every variant of a
-// pipeline out, decoded once with libvips.
+// pipeline out, decoded once with libvips, in a worker process that the
+// daemon can kill.
 package image
 
 import (
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 )
 
 // JobType is the job type this package handles.
 const JobType = "image"
 
 // Formats are the output formats a variant may ask for.
-var Formats = []string{"jpeg", "png", "webp"}
+var Formats = []string{"jpeg", "png", "webp", "avif"}
+
+// Fits are how a variant fills its box.
+var Fits = []string{"inside", "cover", "exact"}
+
+// Gravities are where a cover crop keeps the picture; attention and entropy
+// find the interesting part (libvips smartcrop).
+var Gravities = []string{"centre", "center", "north", "south", "east", "west", "attention", "entropy"}
+
+// Effects are colour treatments.
+var Effects = []string{"grayscale", "sepia"}
 
 // Variant is one output of a pipeline.
 type Variant struct {
-	Name    string `toml:"name" json:"name"`       // also the output file's base name
-	Width   int    `toml:"width" json:"width"`     // 0 = follow height
-	Height  int    `toml:"height" json:"height"`   // 0 = follow width
-	Format  string `toml:"format" json:"format"`   // jpeg | png | webp
-	Quality int    `toml:"quality" json:"quality"` // 1..100; 0 = the format's default
+	Name         string  `toml:"name" json:"name"`       // also the output file's base name
+	Width        int     `toml:"width" json:"width"`     // 0 = follow height
+	Height       int     `toml:"height" json:"height"`   // 0 = follow width
+	Fit          string  `toml:"fit" json:"fit"`         // inside (default) | cover | exact
+	Gravity      string  `toml:"gravity" json:"gravity"` // for cover; default centre
+	Effect       string  `toml:"effect" json:"effect"`   // "" | grayscale | sepia
+	Blur         float64 `toml:"blur" json:"blur"`       // gaussian sigma; 0 = off
+	Sharpen      bool    `toml:"sharpen" json:"sharpen"`
+	Format       string  `toml:"format" json:"format"`   // jpeg | png | webp | avif; "" = the source's
+	Quality      int     `toml:"quality" json:"quality"` // 1..100; 0 = the format's default
+	Progressive  bool    `toml:"progressive" json:"progressive"`
+	Compression  *int    `toml:"compression" json:"compression,omitempty"` // png, 0..9
+	Lossless     bool    `toml:"lossless" json:"lossless"`                 // webp
+	Enlarge      bool    `toml:"enlarge" json:"enlarge"`
+	KeepMetadata bool    `toml:"keep_metadata" json:"keep_metadata"`
 }
 
 // Pipeline is a named set of variants written under one directory.
@@ -40,8 +63,9 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
 
-// Check validates a pipeline. Variant names become file names, so they are
-// restricted to a safe alphabet and can never leave output_dir.
+// Check validates a pipeline and fills in defaults. Variant names become
+// file names, so they are restricted to a safe alphabet and can never leave
+// output_dir.
 func (p *Pipeline) Check() error {
 	if p.OutputDir == "" {
 		return &FieldError{"output_dir", "is required"}
@@ -50,34 +74,46 @@ func (p *Pipeline) Check() error {
 		return &FieldError{"variants", "at least one variant is required"}
 	}
 	seen := map[string]bool{}
-	for i, v := range p.Variants {
+	for i := range p.Variants {
+		v := &p.Variants[i]
 		at := func(k string) string { return fmt.Sprintf("variants[%d].%s", i, k) }
+		if v.Fit == "" {
+			v.Fit = "inside"
+		}
+		if v.Gravity == "" {
+			v.Gravity = "centre"
+		}
 		switch {
 		case !variantName.MatchString(v.Name) || v.Name == "." || v.Name == "..":
 			return &FieldError{at("name"), fmt.Sprintf("%q is not a valid name (letters, digits, '_', '-', '.'; up to 64)", v.Name)}
 		case seen[v.Name]:
 			return &FieldError{at("name"), fmt.Sprintf("%q is used twice", v.Name)}
-		case v.Width < 0 || v.Height < 0 || v.Width > 100000 || v.Height > 100000:
-			return &FieldError{at("width"), "width and height must be between 0 and 100000"}
+		case v.Width < 0 || v.Width > 100000:
+			return &FieldError{at("width"), "must be between 1 and 100000 (or 0 to follow height)"}
+		case v.Height < 0 || v.Height > 100000:
+			return &FieldError{at("height"), "must be between 1 and 100000 (or 0 to follow width)"}
 		case v.Width == 0 && v.Height == 0:
 			return &FieldError{at("width"), "width or height must be set"}
-		case !validFormat(v.Format):
+		case !slices.Contains(Fits, v.Fit):
+			return &FieldError{at("fit"), fmt.Sprintf("%q is not one of %v", v.Fit, Fits)}
+		case v.Fit != "inside" && (v.Width == 0 || v.Height == 0):
+			return &FieldError{at("fit"), fmt.Sprintf("fit %q needs both width and height", v.Fit)}
+		case !slices.Contains(Gravities, v.Gravity):
+			return &FieldError{at("gravity"), fmt.Sprintf("%q is not one of %v", v.Gravity, Gravities)}
+		case v.Effect != "" && !slices.Contains(Effects, v.Effect):
+			return &FieldError{at("effect"), fmt.Sprintf("%q is not one of %v", v.Effect, Effects)}
+		case v.Blur < 0 || v.Blur > 100:
+			return &FieldError{at("blur"), "must be between 0 and 100"}
+		case v.Format != "" && !slices.Contains(Formats, v.Format):
 			return &FieldError{at("format"), fmt.Sprintf("%q is not one of %v", v.Format, Formats)}
 		case v.Quality < 0 || v.Quality > 100:
 			return &FieldError{at("quality"), "must be between 1 and 100"}
+		case v.Compression != nil && (*v.Compression < 0 || *v.Compression > 9):
+			return &FieldError{at("compression"), "must be between 0 and 9"}
 		}
 		seen[v.Name] = true
 	}
 	return nil
-}
-
-func validFormat(f string) bool {
-	for _, ok := range Formats {
-		if f == ok {
-			return true
-		}
-	}
-	return false
 }
 
 func extension(format string) string {
@@ -85,4 +121,20 @@ func extension(format string) string {
 		return "jpg"
 	}
 	return format
+}
+
+// sourceFormat is the output format that keeps a source's format, for
+// variants that name none. Formats kiln does not write become PNG, which
+// loses nothing.
+func sourceFormat(loader string) string {
+	l := strings.ToLower(loader) // e.g. VipsForeignLoadJpegBuffer
+	switch {
+	case strings.Contains(l, "jpeg"):
+		return "jpeg"
+	case strings.Contains(l, "webp"):
+		return "webp"
+	case strings.Contains(l, "heif"):
+		return "avif"
+	}
+	return "png"
 }

@@ -1,18 +1,40 @@
 // Package vips is kiln's own small cgo layer over libvips: just the calls the
-// image job needs (shrink-on-load, keeping a decoded picture in memory to
-// derive many variants from it, resize, encode), with libvips' own error
-// text and no logging of its own.
+// image job needs (header reads, shrink-on-load, keeping a decoded picture in
+// memory to derive many variants from it, resize, crop, effects, encode),
+// with libvips' own error text and no logging of its own.
 package vips
 
 /*
 #cgo pkg-config: vips
 #include <stdlib.h>
+#include <string.h>
 #include <vips/vips.h>
 
-static int kiln_init(void) {
+// libvips reports a damaged file that it can still partly read (a
+// truncated JPEG, say) as a warning on the "VIPS" log domain. kiln keeps the
+// last ones so that such a file fails its job instead of coming out grey.
+static char kiln_warnings[1024];
+
+static void kiln_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data) {
+	size_t used = strlen(kiln_warnings);
+	if (used + 3 < sizeof(kiln_warnings)) {
+		g_snprintf(kiln_warnings + used, sizeof(kiln_warnings) - used, "%s%s", used ? "; " : "", msg);
+	}
+}
+
+static void kiln_warnings_clear(void) { kiln_warnings[0] = 0; }
+static const char *kiln_warnings_get(void) { return kiln_warnings; }
+
+static int kiln_init(int block_untrusted) {
 	if (VIPS_INIT("kilnd")) return -1;
+	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO, kiln_log, NULL);
 	vips_cache_set_max(0); // every job reads a different file
+	vips_block_untrusted_set(block_untrusted);
 	return 0;
+}
+
+static const char *kiln_loader(const void *buf, size_t len) {
+	return vips_foreign_find_load_buffer(buf, len);
 }
 
 static VipsImage *kiln_header(const void *buf, size_t len) {
@@ -28,30 +50,105 @@ static int kiln_orientation(VipsImage *im) {
 }
 
 // kiln_thumbnail decodes with shrink-on-load to fit width x height, never
-// enlarging, applies the EXIF orientation, and keeps the result in memory
-// so that many variants can be read from it.
-static VipsImage *kiln_thumbnail(const void *buf, size_t len, int width, int height) {
+// enlarging unless asked, turns the picture upright from its EXIF
+// orientation, converts it to sRGB through its ICC profile, and keeps the
+// result in memory so that many variants can be read from it.
+static VipsImage *kiln_thumbnail(const void *buf, size_t len, int width, int height, int enlarge) {
 	VipsImage *t = NULL;
-	if (vips_thumbnail_buffer((void *)buf, len, &t, width, "height", height, "size", VIPS_SIZE_DOWN, NULL)) return NULL;
+	if (vips_thumbnail_buffer((void *)buf, len, &t, width, "height", height,
+			"size", enlarge ? VIPS_SIZE_BOTH : VIPS_SIZE_DOWN,
+			"export_profile", "srgb", "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL)) return NULL;
 	VipsImage *m = vips_image_copy_memory(t);
 	g_object_unref(t);
 	return m;
 }
 
-static VipsImage *kiln_resize(VipsImage *in, double scale) {
+static VipsImage *kiln_resize(VipsImage *in, double hscale, double vscale) {
 	VipsImage *out = NULL;
-	if (vips_resize(in, &out, scale, "kernel", VIPS_KERNEL_LANCZOS3, NULL)) return NULL;
+	if (vips_resize(in, &out, hscale, "vscale", vscale, "kernel", VIPS_KERNEL_LANCZOS3, NULL)) return NULL;
 	return out;
 }
 
-static int kiln_save_jpeg(VipsImage *in, void **buf, size_t *len, int q) {
-	return vips_jpegsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "optimize_coding", TRUE, NULL);
+static VipsImage *kiln_crop(VipsImage *in, int left, int top, int width, int height) {
+	VipsImage *out = NULL;
+	if (vips_extract_area(in, &out, left, top, width, height, NULL)) return NULL;
+	return out;
 }
-static int kiln_save_webp(VipsImage *in, void **buf, size_t *len, int q) {
-	return vips_webpsave_buffer(in, buf, len, "Q", q, "strip", TRUE, NULL);
+
+static VipsImage *kiln_smartcrop(VipsImage *in, int width, int height, int interesting) {
+	VipsImage *out = NULL;
+	if (vips_smartcrop(in, &out, width, height, "interesting", interesting, NULL)) return NULL;
+	return out;
 }
-static int kiln_save_png(VipsImage *in, void **buf, size_t *len) {
-	return vips_pngsave_buffer(in, buf, len, "strip", TRUE, NULL);
+
+static VipsImage *kiln_grayscale(VipsImage *in) {
+	VipsImage *out = NULL;
+	if (vips_colourspace(in, &out, VIPS_INTERPRETATION_B_W, NULL)) return NULL;
+	return out;
+}
+
+// kiln_sepia applies the classic sepia colour matrix to the colour bands
+// and keeps any alpha band as it was.
+static VipsImage *kiln_sepia(VipsImage *in) {
+	static double m[9] = {
+		0.393, 0.769, 0.189,
+		0.349, 0.686, 0.168,
+		0.272, 0.534, 0.131,
+	};
+	VipsImage *base = vips_image_new();
+	VipsImage **t = (VipsImage **) vips_object_local_array(VIPS_OBJECT(base), 6);
+	VipsImage *rgb = in;
+	if (in->Type != VIPS_INTERPRETATION_sRGB) {
+		if (vips_colourspace(in, &t[0], VIPS_INTERPRETATION_sRGB, NULL)) goto fail;
+		rgb = t[0];
+	}
+	VipsImage *colour = rgb;
+	if (rgb->Bands > 3) {
+		if (vips_extract_band(rgb, &t[1], 0, "n", 3, NULL)) goto fail;
+		colour = t[1];
+	}
+	t[2] = vips_image_new_matrix_from_array(3, 3, m, 9);
+	if (vips_recomb(colour, &t[3], t[2], NULL)) goto fail;
+	if (vips_cast_uchar(t[3], &t[4], NULL)) goto fail;
+	VipsImage *out = NULL;
+	if (rgb->Bands > 3) {
+		if (vips_extract_band(rgb, &t[5], 3, "n", rgb->Bands - 3, NULL)) goto fail;
+		if (vips_bandjoin2(t[4], t[5], &out, NULL)) goto fail;
+	} else {
+		out = t[4];
+		g_object_ref(out);
+	}
+	out->Type = VIPS_INTERPRETATION_sRGB;
+	g_object_unref(base);
+	return out;
+fail:
+	g_object_unref(base);
+	return NULL;
+}
+
+static VipsImage *kiln_blur(VipsImage *in, double sigma) {
+	VipsImage *out = NULL;
+	if (vips_gaussblur(in, &out, sigma, NULL)) return NULL;
+	return out;
+}
+
+static VipsImage *kiln_sharpen(VipsImage *in) {
+	VipsImage *out = NULL;
+	if (vips_sharpen(in, &out, NULL)) return NULL;
+	return out;
+}
+
+static int kiln_save_jpeg(VipsImage *in, void **buf, size_t *len, int q, int progressive, int strip) {
+	return vips_jpegsave_buffer(in, buf, len, "Q", q, "interlace", progressive, "strip", strip, "optimize_coding", TRUE, NULL);
+}
+static int kiln_save_webp(VipsImage *in, void **buf, size_t *len, int q, int lossless, int strip) {
+	return vips_webpsave_buffer(in, buf, len, "Q", q, "lossless", lossless, "strip", strip, NULL);
+}
+static int kiln_save_png(VipsImage *in, void **buf, size_t *len, int compression, int strip) {
+	return vips_pngsave_buffer(in, buf, len, "compression", compression, "strip", strip, NULL);
+}
+static int kiln_save_avif(VipsImage *in, void **buf, size_t *len, int q, int strip) {
+	return vips_heifsave_buffer(in, buf, len, "Q", q, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "strip", strip, NULL);
 }
 
 static void kiln_unref(VipsImage *im) { g_object_unref(im); }
@@ -72,10 +169,16 @@ var (
 	initErr  error
 )
 
-// Start initialises libvips once per process.
-func Start() error {
+// Start initialises libvips once per process. Unless allowUntrusted,
+// loaders libvips marks untrusted (SVG, PDF, ...) are blocked: they are
+// large attack surfaces for pictures from strangers.
+func Start(allowUntrusted bool) error {
 	initOnce.Do(func() {
-		if C.kiln_init() != 0 {
+		block := C.int(1)
+		if allowUntrusted {
+			block = 0
+		}
+		if C.kiln_init(block) != 0 {
 			initErr = fmt.Errorf("start libvips: %s", lastError())
 		}
 	})
@@ -83,8 +186,8 @@ func Start() error {
 }
 
 // lastError takes libvips' error text. libvips keeps one buffer per
-// process, so under concurrency a message may carry another job's line too;
-// it is still the decoder's own words.
+// process; kiln decodes in worker processes of one job each, so the text is
+// this job's.
 func lastError() string {
 	msg := strings.TrimSpace(C.GoString(C.vips_error_buffer()))
 	C.vips_error_clear()
@@ -98,6 +201,13 @@ func lastError() string {
 // Image is a decoded picture held by libvips.
 type Image struct {
 	im *C.VipsImage
+}
+
+func wrap(im *C.VipsImage) (*Image, error) {
+	if im == nil {
+		return nil, errors.New(lastError())
+	}
+	return &Image{im: im}, nil
 }
 
 // Close frees the picture.
@@ -114,64 +224,155 @@ func (i *Image) Width() int { return int(i.im.Xsize) }
 // Height is the picture's height in pixels.
 func (i *Image) Height() int { return int(i.im.Ysize) }
 
-// Header reads only the header of an encoded picture: its size, and its
-// EXIF orientation (1..8), without decoding pixels.
-func Header(buf []byte) (width, height, orientation int, err error) {
+// Bands is the number of bands (3 for RGB, 4 with alpha, 1 for gray).
+func (i *Image) Bands() int { return int(i.im.Bands) }
+
+// Header is what a picture's header says, read without decoding pixels.
+type Header struct {
+	Loader      string // libvips loader, e.g. "jpegload_buffer"
+	Width       int
+	Height      int
+	Orientation int // EXIF, 1..8
+}
+
+// ReadHeader reads the header of an encoded picture.
+func ReadHeader(buf []byte) (Header, error) {
 	if len(buf) == 0 {
-		return 0, 0, 0, errors.New("empty file")
+		return Header{}, errors.New("empty file")
 	}
+	loader := C.kiln_loader(unsafe.Pointer(&buf[0]), C.size_t(len(buf)))
+	if loader == nil {
+		runtime.KeepAlive(buf)
+		return Header{}, errors.New(lastError())
+	}
+	h := Header{Loader: C.GoString(loader)}
 	im := C.kiln_header(unsafe.Pointer(&buf[0]), C.size_t(len(buf)))
 	runtime.KeepAlive(buf)
 	if im == nil {
-		return 0, 0, 0, errors.New(lastError())
+		return h, errors.New(lastError())
 	}
 	defer C.kiln_unref(im)
-	return int(im.Xsize), int(im.Ysize), int(C.kiln_orientation(im)), nil
+	h.Width, h.Height, h.Orientation = int(im.Xsize), int(im.Ysize), int(C.kiln_orientation(im))
+	return h, nil
 }
 
-// Thumbnail decodes buf once, shrinking on load to fit inside width x height
-// (never enlarging) and turning it upright, and keeps the result in memory.
-func Thumbnail(buf []byte, width, height int) (*Image, error) {
+// Thumbnail decodes buf once, shrinking on load to fit inside width x
+// height (never enlarging unless enlarge), upright and in sRGB, and keeps
+// the result in memory.
+func Thumbnail(buf []byte, width, height int, enlarge bool) (*Image, error) {
 	if len(buf) == 0 {
 		return nil, errors.New("empty file")
 	}
-	im := C.kiln_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(width), C.int(height))
+	e := C.int(0)
+	if enlarge {
+		e = 1
+	}
+	C.kiln_warnings_clear()
+	im := C.kiln_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(width), C.int(height), e)
 	runtime.KeepAlive(buf)
-	if im == nil {
-		return nil, errors.New(lastError())
+	img, err := wrap(im)
+	if err != nil {
+		return nil, err
 	}
-	return &Image{im: im}, nil
+	if w := C.GoString(C.kiln_warnings_get()); isDamage(w) {
+		img.Close()
+		return nil, errors.New(w)
+	}
+	return img, nil
 }
 
-// Resize returns a new picture scaled by scale.
-func (i *Image) Resize(scale float64) (*Image, error) {
-	out := C.kiln_resize(i.im, C.double(scale))
-	if out == nil {
-		return nil, errors.New(lastError())
+// isDamage tells warnings about a damaged file from harmless ones.
+func isDamage(warnings string) bool {
+	l := strings.ToLower(warnings)
+	for _, s := range []string{"premature end", "truncated", "corrupt", "read error", "out of order"} {
+		if strings.Contains(l, s) {
+			return true
+		}
 	}
-	return &Image{im: out}, nil
+	return false
 }
 
-// Encode writes the picture as jpeg, png or webp, without metadata.
-// quality 0 means the format's default.
-func (i *Image) Encode(format string, quality int) ([]byte, error) {
-	if quality <= 0 {
-		quality = 80
+// Resize scales the picture, horizontally by h and vertically by v.
+func (i *Image) Resize(h, v float64) (*Image, error) {
+	return wrap(C.kiln_resize(i.im, C.double(h), C.double(v)))
+}
+
+// Crop cuts out a rectangle.
+func (i *Image) Crop(left, top, width, height int) (*Image, error) {
+	return wrap(C.kiln_crop(i.im, C.int(left), C.int(top), C.int(width), C.int(height)))
+}
+
+// Interest is how SmartCrop picks what to keep.
+type Interest int
+
+const (
+	InterestEntropy   Interest = C.VIPS_INTERESTING_ENTROPY
+	InterestAttention Interest = C.VIPS_INTERESTING_ATTENTION
+)
+
+// SmartCrop cuts width x height around the most interesting part.
+func (i *Image) SmartCrop(width, height int, how Interest) (*Image, error) {
+	return wrap(C.kiln_smartcrop(i.im, C.int(width), C.int(height), C.int(how)))
+}
+
+// Grayscale converts to one gray band.
+func (i *Image) Grayscale() (*Image, error) { return wrap(C.kiln_grayscale(i.im)) }
+
+// Sepia tones the picture with the classic sepia colour matrix.
+func (i *Image) Sepia() (*Image, error) { return wrap(C.kiln_sepia(i.im)) }
+
+// Blur applies a gaussian blur of the given sigma.
+func (i *Image) Blur(sigma float64) (*Image, error) { return wrap(C.kiln_blur(i.im, C.double(sigma))) }
+
+// Sharpen applies libvips' default unsharp mask.
+func (i *Image) Sharpen() (*Image, error) { return wrap(C.kiln_sharpen(i.im)) }
+
+// EncodeOptions are an output's settings.
+type EncodeOptions struct {
+	Format       string // jpeg | png | webp | avif
+	Quality      int    // 1..100; 0 = 80
+	Progressive  bool   // jpeg
+	Compression  int    // png, 0..9; -1 = 6
+	Lossless     bool   // webp
+	KeepMetadata bool
+}
+
+// Encode writes the picture in the given format.
+func (i *Image) Encode(o EncodeOptions) ([]byte, error) {
+	q := C.int(o.Quality)
+	if q <= 0 {
+		q = 80
+	}
+	strip := C.int(1)
+	if o.KeepMetadata {
+		strip = 0
+	}
+	b := func(v bool) C.int {
+		if v {
+			return 1
+		}
+		return 0
 	}
 	var (
 		buf unsafe.Pointer
 		n   C.size_t
 		rc  C.int
 	)
-	switch format {
+	switch o.Format {
 	case "jpeg":
-		rc = C.kiln_save_jpeg(i.im, &buf, &n, C.int(quality))
+		rc = C.kiln_save_jpeg(i.im, &buf, &n, q, b(o.Progressive), strip)
 	case "webp":
-		rc = C.kiln_save_webp(i.im, &buf, &n, C.int(quality))
+		rc = C.kiln_save_webp(i.im, &buf, &n, q, b(o.Lossless), strip)
 	case "png":
-		rc = C.kiln_save_png(i.im, &buf, &n)
+		c := C.int(o.Compression)
+		if o.Compression < 0 {
+			c = 6
+		}
+		rc = C.kiln_save_png(i.im, &buf, &n, c, strip)
+	case "avif":
+		rc = C.kiln_save_avif(i.im, &buf, &n, q, strip)
 	default:
-		return nil, fmt.Errorf("unknown format %q", format)
+		return nil, fmt.Errorf("unknown format %q", o.Format)
 	}
 	if rc != 0 {
 		return nil, errors.New(lastError())

@@ -1,0 +1,135 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Limits are checked before a picture is decoded.
+type Limits struct {
+	MaxInputBytes         ByteSize `toml:"max_input_bytes" json:"max_input_bytes"`
+	MaxPixels             int64    `toml:"max_pixels" json:"max_pixels"`
+	AllowedInputRoots     []string `toml:"allowed_input_roots" json:"allowed_input_roots"`
+	AllowUntrustedLoaders bool     `toml:"allow_untrusted_loaders" json:"allow_untrusted_loaders"`
+	// Worker processes.
+	Workers         int      `toml:"workers" json:"workers"`                     // 0 = one per CPU
+	RecycleAfter    int      `toml:"recycle_after" json:"recycle_after"`         // jobs per worker process
+	MaxWorkerRSS    ByteSize `toml:"max_worker_rss" json:"max_worker_rss"`       // recycled above this
+	WorkerMemoryMax ByteSize `toml:"worker_memory_max" json:"worker_memory_max"` // address-space limit
+}
+
+// DefaultLimits are the limits when the config says nothing: 100 MiB and
+// 50 megapixels, as imgproxy does; any readable path.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxInputBytes:   100 << 20,
+		MaxPixels:       50_000_000,
+		RecycleAfter:    200,
+		MaxWorkerRSS:    512 << 20,
+		WorkerMemoryMax: 4 << 30,
+	}
+}
+
+// ByteSize is a size written as "100MiB", "512KiB", "2GiB" or plain bytes.
+type ByteSize int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid size %q (use e.g. \"100MiB\")", text)
+	}
+	*b = ByteSize(n * mult)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+func (b ByteSize) String() string {
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", b>>30)
+	case b >= 1<<20 && b%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", b>>20)
+	case b >= 1<<10 && b%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", b>>10)
+	}
+	return fmt.Sprintf("%dB", int64(b))
+}
+
+// errInputRefused marks an input refused by a limit: never worth a retry.
+var errInputRefused = errors.New("input refused")
+
+// checkInput resolves an input path and checks it against the limits,
+// before a byte of it is decoded. It returns the real path to read.
+func (l Limits) checkInput(input string) (string, int64, error) {
+	refuse := func(format string, args ...any) (string, int64, error) {
+		return "", 0, fmt.Errorf("%w: %s", errInputRefused, fmt.Sprintf(format, args...))
+	}
+	if !filepath.IsAbs(input) {
+		return refuse("input %q must be an absolute path", input)
+	}
+	for _, part := range strings.Split(input, "/") {
+		if part == ".." {
+			return refuse("input %q contains \"..\"", input)
+		}
+	}
+	real, err := filepath.EvalSymlinks(input)
+	if err != nil {
+		return refuse("input %s: %v", input, unwrapPathError(err))
+	}
+	if len(l.AllowedInputRoots) > 0 {
+		inside := false
+		for _, root := range l.AllowedInputRoots {
+			r, err := filepath.EvalSymlinks(root)
+			if err != nil {
+				continue
+			}
+			if real == r || strings.HasPrefix(real, r+"/") {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			if real != input {
+				return refuse("input %s resolves to %s, outside allowed_input_roots %v", input, real, l.AllowedInputRoots)
+			}
+			return refuse("input %s is outside allowed_input_roots %v", input, l.AllowedInputRoots)
+		}
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return refuse("input %s: %v", input, unwrapPathError(err))
+	}
+	if !st.Mode().IsRegular() {
+		return refuse("input %s is not a regular file", input)
+	}
+	if l.MaxInputBytes > 0 && st.Size() > int64(l.MaxInputBytes) {
+		return refuse("input %s is %d bytes, over max_input_bytes (%s)", input, st.Size(), l.MaxInputBytes)
+	}
+	return real, st.Size(), nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,261 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"kiln/worker/image/vips"
+)
+
+// Output describes one written variant.
+type Output struct {
+	Variant   string `json:"variant"`
+	Path      string `json:"path"`
+	Format    string `json:"format"`
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+	Bytes     int    `json:"bytes"`
+	ElapsedMS int64  `json:"elapsed_ms"`
+}
+
+// Result is an image job's result.
+type Result struct {
+	Outputs   []Output `json:"outputs"`
+	DecodeMS  int64    `json:"decode_ms"`
+	ElapsedMS int64    `json:"elapsed_ms"`
+}
+
+// RenderRequest is one picture to turn into its variants.
+type RenderRequest struct {
+	Input    string    `json:"input"`
+	OutDir   string    `json:"out_dir"`
+	Variants []Variant `json:"variants"`
+	Limits   Limits    `json:"limits"`
+}
+
+// RenderError is a failed render; Permanent ones (a broken or refused
+// picture) are not worth a retry.
+type RenderError struct {
+	Msg       string `json:"error"`
+	Permanent bool   `json:"permanent"`
+}
+
+func (e *RenderError) Error() string { return e.Msg }
+
+func permanent(format string, args ...any) error {
+	return &RenderError{Msg: fmt.Sprintf(format, args...), Permanent: true}
+}
+
+// Render checks the input against the limits, decodes it once (shrinking on
+// load to the largest size any variant needs), and writes every variant
+// atomically under OutDir. The same request always writes the same bytes to
+// the same paths.
+func Render(ctx context.Context, req RenderRequest) (*Result, error) {
+	start := time.Now()
+	if err := vips.Start(req.Limits.AllowUntrustedLoaders); err != nil {
+		return nil, err
+	}
+	real, _, err := req.Limits.checkInput(req.Input)
+	if err != nil {
+		return nil, &RenderError{Msg: err.Error(), Permanent: errors.Is(err, errInputRefused)}
+	}
+	buf, err := os.ReadFile(real)
+	if err != nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	hdr, err := vips.ReadHeader(buf)
+	if err != nil {
+		return nil, permanent("decode %s: %s", req.Input, err)
+	}
+	srcW, srcH := hdr.Width, hdr.Height
+	if pixels := int64(srcW) * int64(srcH); req.Limits.MaxPixels > 0 && pixels > req.Limits.MaxPixels {
+		return nil, permanent("input %s is %dx%d = %d pixels, over max_pixels (%d)", req.Input, srcW, srcH, pixels, req.Limits.MaxPixels)
+	}
+	if hdr.Orientation >= 5 && hdr.Orientation <= 8 {
+		srcW, srcH = srcH, srcW // EXIF says the picture is turned a quarter
+	}
+
+	plans := make([]plan, len(req.Variants))
+	baseScale, enlarge := 0.0, false
+	for i, v := range req.Variants {
+		plans[i] = planVariant(v, srcW, srcH)
+		baseScale = math.Max(baseScale, plans[i].scale)
+		enlarge = enlarge || plans[i].scale > 1
+	}
+	baseW := max(1, int(math.Ceil(float64(srcW)*baseScale)))
+	baseH := max(1, int(math.Ceil(float64(srcH)*baseScale)))
+	decodeStart := time.Now()
+	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge)
+	if err != nil {
+		return nil, permanent("decode %s: %s", req.Input, err)
+	}
+	defer base.Close()
+	res := &Result{DecodeMS: time.Since(decodeStart).Milliseconds()}
+
+	if err := makeDir(req.OutDir); err != nil {
+		return nil, err
+	}
+	if err := removeStaleTemps(req.OutDir); err != nil {
+		return nil, err
+	}
+	for i, v := range req.Variants {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out, err := renderVariant(base, v, plans[i], sourceFormat(hdr.Loader), req.OutDir)
+		if err != nil {
+			return nil, err
+		}
+		res.Outputs = append(res.Outputs, out)
+	}
+	res.ElapsedMS = time.Since(start).Milliseconds()
+	return res, nil
+}
+
+// plan is what one variant needs from the source.
+type plan struct {
+	scale          float64 // of the source that the variant needs at most
+	outW, outH     int     // the variant's size
+	hscale, vscale float64 // exact: per axis
+}
+
+func planVariant(v Variant, w, h int) plan {
+	fw, fh := float64(w), float64(h)
+	clamp := func(s float64) float64 {
+		if !v.Enlarge {
+			return math.Min(s, 1)
+		}
+		return s
+	}
+	switch v.Fit {
+	case "cover":
+		s := clamp(math.Max(float64(v.Width)/fw, float64(v.Height)/fh))
+		return plan{scale: s, outW: min(v.Width, int(math.Round(fw*s))), outH: min(v.Height, int(math.Round(fh*s)))}
+	case "exact":
+		hs, vs := clamp(float64(v.Width)/fw), clamp(float64(v.Height)/fh)
+		return plan{scale: math.Max(hs, vs), outW: max(1, int(math.Round(fw*hs))), outH: max(1, int(math.Round(fh*vs))), hscale: hs, vscale: vs}
+	}
+	s := math.Inf(1)
+	if v.Width > 0 {
+		s = float64(v.Width) / fw
+	}
+	if v.Height > 0 {
+		s = math.Min(s, float64(v.Height)/fh)
+	}
+	s = clamp(s)
+	return plan{scale: s, outW: max(1, int(math.Round(fw*s))), outH: max(1, int(math.Round(fh*s)))}
+}
+
+// step replaces *img with the result of op, freeing the previous
+// intermediate (never the shared base).
+type chain struct {
+	base, img *vips.Image
+}
+
+func (c *chain) step(what string, op func(*vips.Image) (*vips.Image, error)) error {
+	next, err := op(c.img)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if c.img != c.base {
+		c.img.Close()
+	}
+	c.img = next
+	return nil
+}
+
+func (c *chain) close() {
+	if c.img != c.base {
+		c.img.Close()
+	}
+}
+
+func renderVariant(base *vips.Image, v Variant, p plan, srcFormat, outDir string) (Output, error) {
+	start := time.Now()
+	c := &chain{base: base, img: base}
+	defer c.close()
+	bw, bh := float64(base.Width()), float64(base.Height())
+	var err error
+	switch v.Fit {
+	case "exact":
+		hs, vs := float64(p.outW)/bw, float64(p.outH)/bh
+		if hs != 1 || vs != 1 {
+			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(hs, vs) })
+		}
+	case "cover":
+		s := math.Max(float64(p.outW)/bw, float64(p.outH)/bh)
+		if s != 1 {
+			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(s, s) })
+		}
+		if err == nil && (c.img.Width() != p.outW || c.img.Height() != p.outH) {
+			err = c.step("crop", func(i *vips.Image) (*vips.Image, error) { return crop(i, p.outW, p.outH, v.Gravity) })
+		}
+	default:
+		s := float64(p.outW) / bw
+		if p.outW != base.Width() {
+			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(s, s) })
+		}
+	}
+	if err == nil {
+		switch v.Effect {
+		case "grayscale":
+			err = c.step("grayscale", (*vips.Image).Grayscale)
+		case "sepia":
+			err = c.step("sepia", (*vips.Image).Sepia)
+		}
+	}
+	if err == nil && v.Blur > 0 {
+		err = c.step("blur", func(i *vips.Image) (*vips.Image, error) { return i.Blur(v.Blur) })
+	}
+	if err == nil && v.Sharpen {
+		err = c.step("sharpen", (*vips.Image).Sharpen)
+	}
+	if err != nil {
+		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
+	}
+	format := v.Format
+	if format == "" {
+		format = srcFormat
+	}
+	opts := vips.EncodeOptions{Format: format, Quality: v.Quality, Progressive: v.Progressive, Compression: -1, Lossless: v.Lossless, KeepMetadata: v.KeepMetadata}
+	if v.Compression != nil {
+		opts.Compression = *v.Compression
+	}
+	data, err := c.img.Encode(opts)
+	if err != nil {
+		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
+	}
+	path := filepath.Join(outDir, v.Name+"."+extension(format))
+	if err := writeAtomic(path, data); err != nil {
+		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
+	}
+	return Output{Variant: v.Name, Path: path, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: len(data), ElapsedMS: time.Since(start).Milliseconds()}, nil
+}
+
+// crop cuts w x h out of img where gravity says.
+func crop(img *vips.Image, w, h int, gravity string) (*vips.Image, error) {
+	switch gravity {
+	case "attention":
+		return img.SmartCrop(w, h, vips.InterestAttention)
+	case "entropy":
+		return img.SmartCrop(w, h, vips.InterestEntropy)
+	}
+	w, h = min(w, img.Width()), min(h, img.Height())
+	left, top := (img.Width()-w)/2, (img.Height()-h)/2
+	switch gravity {
+	case "north":
+		top = 0
+	case "south":
+		top = img.Height() - h
+	case "west":
+		left = 0
+	case "east":
+		left = img.Width() - w
+	}
+	return img.Crop(left, top, w, h)
+}

@@ -1,0 +1,124 @@
+package image
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Pictures made by the tests themselves, so that each property checked is
+// known to be in the input.
+
+func encodeJPEG(t *testing.T, img image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func gradient(w, h int) image.Image {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), 128, 255})
+		}
+	}
+	return img
+}
+
+func flat(w, h int, c color.RGBA) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, c)
+		}
+	}
+	return img
+}
+
+func write(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// withExif inserts an APP1 Exif segment carrying an orientation (and
+// nothing else) right after the JPEG's SOI marker.
+func withExif(jpg []byte, orientation uint16) []byte {
+	var tiff bytes.Buffer
+	tiff.WriteString("II*\x00")
+	binary.Write(&tiff, binary.LittleEndian, uint32(8)) // IFD0 offset
+	binary.Write(&tiff, binary.LittleEndian, uint16(1)) // one entry
+	binary.Write(&tiff, binary.LittleEndian, uint16(0x0112))
+	binary.Write(&tiff, binary.LittleEndian, uint16(3)) // SHORT
+	binary.Write(&tiff, binary.LittleEndian, uint32(1))
+	binary.Write(&tiff, binary.LittleEndian, orientation)
+	binary.Write(&tiff, binary.LittleEndian, uint16(0))
+	binary.Write(&tiff, binary.LittleEndian, uint32(0)) // no next IFD
+	payload := append([]byte("Exif\x00\x00"), tiff.Bytes()...)
+	seg := []byte{0xff, 0xe1, 0, 0}
+	binary.BigEndian.PutUint16(seg[2:], uint16(len(payload)+2))
+	out := append([]byte{}, jpg[:2]...)
+	out = append(out, seg...)
+	out = append(out, payload...)
+	return append(out, jpg[2:]...)
+}
+
+// pngBomb is a few dozen bytes of PNG whose header declares w x h pixels.
+func pngBomb(w, h uint32) []byte {
+	chunk := func(typ string, data []byte) []byte {
+		var b bytes.Buffer
+		binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+		return b.Bytes()
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = 8, 0 // 8-bit gray
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	b.Write(chunk("IHDR", ihdr))
+	b.Write(chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}))
+	b.Write(chunk("IEND", nil))
+	return b.Bytes()
+}
+
+// decodeJPEG reads back an output for pixel checks.
+func decodeJPEG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := jpeg.Decode(f)
+	if err != nil {
+		t.Fatalf("decode %s: %v", path, err)
+	}
+	return img
+}
+
+func meanRGB(img image.Image, r image.Rectangle) (float64, float64, float64) {
+	var sr, sg, sb, n float64
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			sr, sg, sb, n = sr+float64(cr>>8), sg+float64(cg>>8), sb+float64(cb>>8), n+1
+		}
+	}
+	return sr / n, sg / n, sb / n
+}
