@@ -13,7 +13,7 @@ BUILD_DEPS := libvips-dev pkg-config
 TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools
 E2E_DEPS   := debootstrap systemd-container libvips-tools
 
-.PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog crashtest
+.PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog crashtest fuzz
 
 all: build
 
@@ -32,7 +32,7 @@ run: build
 # The whole suite: static checks, Go tests with the race detector (unit tests
 # and the tests that drive the real kilnd binary), the kill -9 crash test,
 # then the end-to-end test under real systemd.
-test: check go-test crashtest e2e
+test: check go-test crashtest fuzz e2e
 
 check: deps-build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -52,6 +52,14 @@ packages: build
 e2e: packages
 	@tools/need-packages $(E2E_DEPS)
 	e2e/nspawn.sh dist/kiln_$(VERSION)-1_$(ARCH).deb
+
+# Fuzzes the decode-and-process entry point with hostile bytes for 60 s,
+# starting from the committed corpus in worker/image/testdata/fuzz. The
+# coverage-guided mode of `go test -fuzz` stalls after a few executions once
+# libvips is loaded, so the fuzzer runs unguided (random mutation) here.
+fuzz: deps-build
+	$(GO) test -c -o bin/image-fuzz.test ./worker/image
+	cd worker/image && ../../bin/image-fuzz.test -test.run '^$$' -test.fuzz FuzzRender -test.fuzztime 60s -test.fuzzcachedir $(CURDIR)/var/fuzzcache
 
 # 100 cycles of kill -9 at random moments while producers submit and workers
 # run; then every acknowledged job must have completed (about a minute).

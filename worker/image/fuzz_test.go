@@ -1,0 +1,45 @@
+package image
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzRender feeds arbitrary bytes to the decode-and-process entry point, as
+// a hostile upload would. It must return (an error is fine) and never crash,
+// hang or write outside its output directory. The seed corpus lives in
+// testdata/fuzz/FuzzRender; `make fuzz` runs it for a bounded time.
+func FuzzRender(f *testing.F) {
+	f.Add(encodeJPEG(&testing.T{}, gradient(32, 24)))
+	f.Add(pngBomb(30000, 30000))
+	f.Add(withExif(encodeJPEG(&testing.T{}, gradient(16, 16)), 6))
+	dir := f.TempDir()
+	variants := []Variant{
+		{Name: "inside", Width: 20, Fit: "inside", Gravity: "centre", Format: "jpeg"},
+		{Name: "cover", Width: 8, Height: 8, Fit: "cover", Gravity: "attention", Effect: "sepia", Format: "png"},
+		{Name: "exact", Width: 10, Height: 5, Fit: "exact", Gravity: "centre", Effect: "grayscale", Blur: 1, Format: "webp"},
+	}
+	limits := DefaultLimits()
+	limits.MaxPixels = 4_000_000 // keep each run quick
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := filepath.Join(t.TempDir(), "input")
+		if err := os.WriteFile(in, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "out")
+		res, err := Render(context.Background(), RenderRequest{Input: in, OutDir: out, Variants: variants, Limits: limits})
+		if err != nil {
+			return
+		}
+		for _, o := range res.Outputs {
+			if filepath.Dir(o.Path) != out {
+				t.Fatalf("output %s outside %s", o.Path, out)
+			}
+			if o.Width <= 0 || o.Height <= 0 || o.Bytes <= 0 {
+				t.Fatalf("empty output %+v", o)
+			}
+		}
+	})
+}
