@@ -83,16 +83,16 @@ func (l Limits) checkInput(input string) (string, int64, error) {
 		return "", 0, fmt.Errorf("%w: %s", errInputRefused, fmt.Sprintf(format, args...))
 	}
 	if !filepath.IsAbs(input) {
-		return refuse("input %q must be an absolute path", input)
+		return refuse("%q must be an absolute path", input)
 	}
 	for _, part := range strings.Split(input, "/") {
 		if part == ".." {
-			return refuse("input %q contains \"..\"", input)
+			return refuse("%q contains \"..\"", input)
 		}
 	}
 	real, err := filepath.EvalSymlinks(input)
 	if err != nil {
-		return refuse("input %s: %v", input, unwrapPathError(err))
+		return refuse("%s: %v", input, unwrapPathError(err))
 	}
 	if len(l.AllowedInputRoots) > 0 {
 		inside := false
@@ -108,20 +108,20 @@ func (l Limits) checkInput(input string) (string, int64, error) {
 		}
 		if !inside {
 			if real != input {
-				return refuse("input %s resolves to %s, outside allowed_input_roots %v", input, real, l.AllowedInputRoots)
+				return refuse("%s resolves to %s, outside allowed_input_roots %v", input, real, l.AllowedInputRoots)
 			}
-			return refuse("input %s is outside allowed_input_roots %v", input, l.AllowedInputRoots)
+			return refuse("%s is outside allowed_input_roots %v", input, l.AllowedInputRoots)
 		}
 	}
 	st, err := os.Stat(real)
 	if err != nil {
-		return refuse("input %s: %v", input, unwrapPathError(err))
+		return refuse("%s: %v", input, unwrapPathError(err))
 	}
 	if !st.Mode().IsRegular() {
-		return refuse("input %s is not a regular file", input)
+		return refuse("%s is not a regular file", input)
 	}
 	if l.MaxInputBytes > 0 && st.Size() > int64(l.MaxInputBytes) {
-		return refuse("input %s is %d bytes, over max_input_bytes (%s)", input, st.Size(), l.MaxInputBytes)
+		return refuse("%s is %d bytes, over max_input_bytes (%s)", input, st.Size(), l.MaxInputBytes)
 	}
 	return real, st.Size(), nil
 }

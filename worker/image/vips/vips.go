@@ -22,12 +22,15 @@ static void kiln_log(const gchar *domain, GLogLevelFlags level, const gchar *msg
 	}
 }
 
+static void kiln_quiet(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data) {}
+
 static void kiln_warnings_clear(void) { kiln_warnings[0] = 0; }
 static const char *kiln_warnings_get(void) { return kiln_warnings; }
 
 static int kiln_init(int block_untrusted) {
 	if (VIPS_INIT("kilnd")) return -1;
-	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO, kiln_log, NULL);
+	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, kiln_log, NULL);
+	g_log_set_handler("VIPS", G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG, kiln_quiet, NULL);
 	vips_cache_set_max(0); // every job reads a different file
 	vips_block_untrusted_set(block_untrusted);
 	return 0;
@@ -167,6 +170,7 @@ import (
 var (
 	initOnce sync.Once
 	initErr  error
+	decodeMu sync.Mutex
 )
 
 // Start initialises libvips once per process. Unless allowUntrusted,
@@ -267,6 +271,11 @@ func Thumbnail(buf []byte, width, height int, enlarge bool) (*Image, error) {
 	if enlarge {
 		e = 1
 	}
+	// The warning buffer is the process's: decodes take turns, so that one
+	// picture's damage is never blamed on another. (A worker process decodes
+	// one picture at a time anyway.)
+	decodeMu.Lock()
+	defer decodeMu.Unlock()
 	C.kiln_warnings_clear()
 	im := C.kiln_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(width), C.int(height), e)
 	runtime.KeepAlive(buf)
