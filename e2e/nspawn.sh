@@ -145,7 +145,7 @@ mainpid=$(in_container systemctl show -p MainPID --value kiln)
 out=$(in_container kilnctl submit -pipeline web -wait -json /srv/e2e/pic.jpg || true)
 job=$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' <<<"$out")
 if [[ "$out" == *'"state":"succeeded"'* ]]; then pass "kilnctl submit -wait -> succeeded ($job)"; else fail "kilnctl submit -wait: $out"; fi
-for v in large.jpg w800.jpg w800-webp.webp thumb.jpg; do
+for v in large.jpg w800.jpg w800-webp.webp thumb.webp w800-gray.jpg w800-sepia.jpg; do
 	if in_container test -s "/var/lib/kiln/out/web/$job/$v"; then pass "output $v"; else fail "output $v missing"; fi
 done
 
