@@ -13,7 +13,7 @@ BUILD_DEPS := libvips-dev pkg-config
 TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools
 E2E_DEPS   := debootstrap systemd-container libvips-tools
 
-.PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog crashtest fuzz
+.PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz
 
 all: build
 
@@ -75,6 +75,12 @@ bench-queue: build
 # latency, dispatch rate (several minutes; needs ~3 GB of disk in $TMPDIR).
 bench-backlog: build
 	cd bench && go run ./backlog -bin ../bin
+
+# kiln's standard image job (a 12 MP JPEG to six variants) against the
+# libvips CLI, ImageMagick, pure Go and the floor (a few minutes).
+bench-image: build
+	@tools/need-packages libvips-tools imagemagick
+	bench/image.sh
 
 clean:
 	rm -rf bin dist var

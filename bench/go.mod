@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/mattn/go-sqlite3 v1.14.28
 	github.com/rabbitmq/amqp091-go v1.16.0
+	golang.org/x/image v0.47.0
 	kiln v0.0.0
 	maragu.dev/goqite v0.4.0
 )

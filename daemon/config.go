@@ -259,8 +259,26 @@ func (c *Config) validate(md toml.MetaData, report func(key, msg string)) {
 			report(fmt.Sprintf("images.allowed_input_roots[%d]", i), fmt.Sprintf("%q must be an absolute path", root))
 		}
 	}
-	if im.Workers < 0 || im.RecycleAfter < 0 {
-		report("images.workers", "workers and recycle_after must not be negative")
+	if im.Workers < 0 || im.RecycleAfter < 0 || im.ThreadsPerWorker < 0 {
+		report("images.workers", "workers, recycle_after and threads_per_worker must not be negative")
+	}
+	if im.ThreadsPerWorker == 0 {
+		// Share the CPUs among the picture jobs that may run at once: one
+		// job alone gets them all; a full queue gets one each, which is
+		// where throughput is best.
+		busy := 0
+		counted := map[string]bool{}
+		for _, p := range c.Pipelines {
+			q := p.Queue
+			if q == "" {
+				q = DefaultQueue
+			}
+			if !counted[q] {
+				counted[q] = true
+				busy += c.Queues[q].Concurrency
+			}
+		}
+		im.ThreadsPerWorker = max(1, runtime.NumCPU()/max(1, busy))
 	}
 
 	for _, name := range sortedKeys(c.Pipelines) {

@@ -20,6 +20,9 @@ type Limits struct {
 	RecycleAfter    int      `toml:"recycle_after" json:"recycle_after"`         // jobs per worker process
 	MaxWorkerRSS    ByteSize `toml:"max_worker_rss" json:"max_worker_rss"`       // recycled above this
 	WorkerMemoryMax ByteSize `toml:"worker_memory_max" json:"worker_memory_max"` // address-space limit
+	// libvips threads in each worker; 0 = the CPUs shared out among the
+	// jobs that may run at once (the daemon works it out).
+	ThreadsPerWorker int `toml:"threads_per_worker" json:"threads_per_worker"`
 }
 
 // DefaultLimits are the limits when the config says nothing: 100 MiB and

