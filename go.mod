@@ -11,4 +11,7 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/kardianos/osext v0.0.0-20190222173326-2bc1f35cddc0 // indirect
+require (
+	github.com/kardianos/osext v0.0.0-20190222173326-2bc1f35cddc0 // indirect
+	golang.org/x/image v0.47.0 // indirect
+)

@@ -60,6 +60,7 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 			}
 			ans.Error = re
 		} else {
+			res.WorkerPID = os.Getpid()
 			ans.Result = res
 		}
 		if err := enc.Encode(ans); err != nil {

@@ -28,6 +28,7 @@ type Result struct {
 	Outputs   []Output `json:"outputs"`
 	DecodeMS  int64    `json:"decode_ms"`
 	ElapsedMS int64    `json:"elapsed_ms"`
+	WorkerPID int      `json:"worker_pid,omitempty"` // the process that decoded it
 }
 
 // RenderRequest is one picture to turn into its variants.

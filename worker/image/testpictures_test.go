@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/color/palette"
+	"image/draw"
 	"image/jpeg"
 	"os"
 	"path/filepath"
@@ -121,4 +123,15 @@ func meanRGB(img image.Image, r image.Rectangle) (float64, float64, float64) {
 		}
 	}
 	return sr / n, sg / n, sb / n
+}
+
+type image_Paletted = image.Paletted
+
+func rgba(r, g, b uint8) color.RGBA { return color.RGBA{r, g, b, 255} }
+
+// palettedOf quantises a picture to the web-safe palette, for GIF frames.
+func palettedOf(src image.Image) *image.Paletted {
+	p := image.NewPaletted(src.Bounds(), palette.WebSafe)
+	draw.FloydSteinberg.Draw(p, p.Bounds(), src, image.Point{})
+	return p
 }
