@@ -88,6 +88,16 @@ func TestKilledWorkerFailsOnlyItsAttempt(t *testing.T) {
 	}
 	killed := 0
 	final := whileRunning(t, e, d.cmd.Process.Pid, j.ID, func(workers []int) {
+		// Each worker puts itself under the configured address-space
+		// limit as it starts.
+		limited := false
+		for deadline := time.Now().Add(5 * time.Second); !limited && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			limits, _ := os.ReadFile("/proc/" + strconv.Itoa(workers[0]) + "/limits")
+			limited = strings.Contains(string(limits), "Max address space         4294967296")
+		}
+		if !limited {
+			t.Errorf("worker %d without the 4 GiB address-space limit", workers[0])
+		}
 		if killed == 0 {
 			for _, w := range workers {
 				syscall.Kill(w, syscall.SIGKILL)

@@ -371,3 +371,51 @@ func TestPipelineCheck(t *testing.T) {
 }
 
 var _ = image.Rect
+
+// Blur softens and sharpen crispens: measured as the steepest step between
+// neighbouring pixels across a hard edge; progressive JPEGs carry
+// the progressive start-of-frame marker.
+func TestBlurSharpenProgressive(t *testing.T) {
+	t.Parallel()
+	b := setup(t,
+		Variant{Name: "plain", Width: 200, Format: "png"},
+		Variant{Name: "blur", Width: 200, Blur: 3, Format: "png"},
+		Variant{Name: "sharp", Width: 200, Sharpen: true, Format: "png"},
+		Variant{Name: "prog", Width: 200, Format: "jpeg", Progressive: true},
+		Variant{Name: "base", Width: 200, Format: "jpeg"},
+	)
+	src := flat(400, 400, color.RGBA{40, 40, 40, 255})
+	for y := 0; y < 400; y++ {
+		for x := 200; x < 400; x++ {
+			src.Set(x, y, color.RGBA{220, 220, 220, 255})
+		}
+	}
+	out := b.mustRun(t, write(t, b.dir, "edge.jpg", encodeJPEG(t, src)))
+	edge := func(name string) float64 {
+		f, _ := os.Open(out[name].Path)
+		defer f.Close()
+		img, err := png.Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var steepest float64
+		for x := 80; x < 120; x++ {
+			a, _, _, _ := img.At(x, 100).RGBA()
+			c, _, _, _ := img.At(x+1, 100).RGBA()
+			steepest = math.Max(steepest, math.Abs(float64(a>>8)-float64(c>>8)))
+		}
+		return steepest
+	}
+	plain, blurred, sharp := edge("plain"), edge("blur"), edge("sharp")
+	if !(blurred < plain*0.8) {
+		t.Errorf("blur did not soften the edge: %.2f vs %.2f", blurred, plain)
+	}
+	if !(sharp > plain*1.05) {
+		t.Errorf("sharpen did not crispen the edge: %.2f vs %.2f", sharp, plain)
+	}
+	prog, _ := os.ReadFile(out["prog"].Path)
+	base, _ := os.ReadFile(out["base"].Path)
+	if !bytes.Contains(prog, []byte{0xff, 0xc2}) || bytes.Contains(base, []byte{0xff, 0xc2}) {
+		t.Error("progressive = true did not (alone) give a progressive JPEG")
+	}
+}
