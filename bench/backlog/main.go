@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/daemon/sdnotify"
 	"kiln/worker"
 )
 
@@ -49,41 +49,32 @@ func main() {
 }
 
 type kilnd struct {
-	cmd    *exec.Cmd
-	notify *net.UnixConn
-	ready  time.Duration
+	cmd   *exec.Cmd
+	ready time.Duration
 }
 
 func start(bin, dir, config string) (*kilnd, error) {
-	sock := filepath.Join(dir, "notify.sock")
-	os.Remove(sock)
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	notify, err := sdnotify.Listen(filepath.Join(dir, "notify.sock"))
 	if err != nil {
 		return nil, err
 	}
-	k := &kilnd{notify: conn}
+	// Closed once READY=1 is in: kilnd's later notices then fail fast.
+	defer notify.Close()
+	k := &kilnd{}
 	k.cmd = exec.Command(filepath.Join(bin, "kilnd"), "-config", config)
-	k.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	k.cmd.Env = append(os.Environ(), notify.Env())
 	logf, _ := os.Create(filepath.Join(dir, "kilnd.log"))
 	k.cmd.Stderr = logf
 	t0 := time.Now()
 	if err := k.cmd.Start(); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 4096)
-	conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			k.cmd.Process.Kill()
-			return nil, fmt.Errorf("waiting for READY=1: %w (see %s)", err, filepath.Join(dir, "kilnd.log"))
-		}
-		if strings.Contains("\n"+string(buf[:n])+"\n", "\nREADY=1\n") {
-			k.ready = time.Since(t0)
-			conn.Close() // nothing more to hear; kilnd's later notices fail fast
-			return k, nil
-		}
+	if err := notify.WaitReady(5 * time.Minute); err != nil {
+		k.cmd.Process.Kill()
+		return nil, fmt.Errorf("%w (see %s)", err, filepath.Join(dir, "kilnd.log"))
 	}
+	k.ready = time.Since(t0)
+	return k, nil
 }
 
 func (k *kilnd) stop() error {

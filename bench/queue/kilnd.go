@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"kiln/api"
+	"kiln/daemon/sdnotify"
 	"kiln/worker"
 )
 
@@ -42,31 +41,23 @@ level = "warn"
 concurrency = %d
 keep_succeeded = "0s"
 `, filepath.Join(dir, "state"), filepath.Join(dir, "kilnd.pid"), socket, consumers)), 0o644)
-	notify := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	notify, err := sdnotify.Listen(filepath.Join(dir, "notify.sock"))
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	defer notify.Close()
 	k := &kilndSystem{client: api.NewClient(socket)}
 	k.cmd = exec.Command(*kilndBin, "-config", config)
-	k.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
+	k.cmd.Env = append(os.Environ(), notify.Env())
 	k.cmd.Stderr = os.Stderr
 	if err := k.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start kilnd (make build): %w", err)
 	}
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			k.cmd.Process.Kill()
-			return nil, fmt.Errorf("kilnd not ready: %w", err)
-		}
-		if strings.Contains("\n"+string(buf[:n])+"\n", "\nREADY=1\n") {
-			return k, nil
-		}
+	if err := notify.WaitReady(30 * time.Second); err != nil {
+		k.cmd.Process.Kill()
+		return nil, fmt.Errorf("kilnd: %w", err)
 	}
+	return k, nil
 }
 
 func (k *kilndSystem) name() string { return "kiln-daemon" }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,28 +9,8 @@ import (
 
 	"kiln/api"
 	"kiln/worker"
+	"kiln/worker/image/imagetest"
 )
-
-func tinyPNGBomb(w, h uint32) []byte {
-	chunk := func(typ string, data []byte) []byte {
-		var b bytes.Buffer
-		binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		b.WriteString(typ)
-		b.Write(data)
-		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
-		return b.Bytes()
-	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8] = 8
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	b.Write(chunk("IHDR", ihdr))
-	b.Write(chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}))
-	b.Write(chunk("IEND", nil))
-	return b.Bytes()
-}
 
 // Hostile and broken pictures through the real daemon: refused at submit
 // when that can be known without decoding, dead with the reason otherwise;
@@ -56,7 +33,7 @@ allowed_input_roots = ["`+uploads+`"]
 	os.Symlink("/etc/shadow", filepath.Join(uploads, "shadow.jpg"))
 	big := e.picture(t, "big.jpg", 2000, 2000)
 	os.Rename(big, filepath.Join(uploads, "big.jpg"))
-	os.WriteFile(filepath.Join(uploads, "bomb.png"), tinyPNGBomb(30000, 30000), 0o644)
+	os.WriteFile(filepath.Join(uploads, "bomb.png"), imagetest.PNGBomb(30000, 30000), 0o644)
 	outside := e.picture(t, "outside.jpg", 100, 100)
 
 	for name, tc := range map[string]struct {

@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/daemon/sdnotify"
 	"kiln/worker"
 )
 
@@ -166,33 +166,24 @@ keep_succeeded = "0s"
 
 // start runs kilnd and waits for READY=1: the store has opened cleanly.
 func start(bin, dir, config string) (*exec.Cmd, error) {
-	sock := filepath.Join(dir, "notify.sock")
-	os.Remove(sock)
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	notify, err := sdnotify.Listen(filepath.Join(dir, "notify.sock"))
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	defer notify.Close()
 	cmd := exec.Command(filepath.Join(bin, "kilnd"), "-config", config)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	cmd.Env = append(os.Environ(), notify.Env())
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			return nil, fmt.Errorf("kilnd not ready: %v: %s", err, stderr.String())
-		}
-		if strings.Contains("\n"+string(buf[:n])+"\n", "\nREADY=1\n") {
-			return cmd, nil
-		}
+	if err := notify.WaitReady(30 * time.Second); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("kilnd: %v: %s", err, stderr.String())
 	}
+	return cmd, nil
 }
 
 func waitFinished(ctx context.Context, c *api.Client, id string) (*api.Job, error) {

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"kiln/worker/image/imagetest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,7 +14,7 @@ import (
 // testdata/fuzz/FuzzRender; `make fuzz` runs it for a bounded time.
 func FuzzRender(f *testing.F) {
 	f.Add(encodeJPEG(&testing.T{}, gradient(32, 24)))
-	f.Add(pngBomb(30000, 30000))
+	f.Add(imagetest.PNGBomb(30000, 30000))
 	f.Add(withExif(encodeJPEG(&testing.T{}, gradient(16, 16)), 6))
 	dir := f.TempDir()
 	variants := []Variant{

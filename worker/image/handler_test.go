@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"kiln/worker/image/imagetest"
 	"math"
 	"os"
 	"path/filepath"
@@ -268,7 +269,7 @@ func TestBadPicturesFailPermanentlyWithTheReason(t *testing.T) {
 	}{
 		"truncated jpeg":    {write(t, b.dir, "cut.jpg", good[:len(good)/2]), nil, "Premature end"},
 		"garbage named jpg": {write(t, b.dir, "garbage.jpg", []byte("this is not a picture at all")), nil, "not in a known format"},
-		"decompression bomb": {write(t, b.dir, "bomb.png", pngBomb(30000, 30000)), nil,
+		"decompression bomb": {write(t, b.dir, "bomb.png", imagetest.PNGBomb(30000, 30000)), nil,
 			"30000x30000 = 900000000 pixels, over max_pixels (50000000)"},
 		"over max_input_bytes": {write(t, b.dir, "big.jpg", good), func(l *Limits) { l.MaxInputBytes = 1000 }, "over max_input_bytes (1000B)"},
 		"symlink to shadow": {func() string {

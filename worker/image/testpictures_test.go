@@ -3,7 +3,6 @@ package image
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/color/palette"
@@ -75,28 +74,6 @@ func withExif(jpg []byte, orientation uint16) []byte {
 	out = append(out, seg...)
 	out = append(out, payload...)
 	return append(out, jpg[2:]...)
-}
-
-// pngBomb is a few dozen bytes of PNG whose header declares w x h pixels.
-func pngBomb(w, h uint32) []byte {
-	chunk := func(typ string, data []byte) []byte {
-		var b bytes.Buffer
-		binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		b.WriteString(typ)
-		b.Write(data)
-		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
-		return b.Bytes()
-	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 0 // 8-bit gray
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	b.Write(chunk("IHDR", ihdr))
-	b.Write(chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}))
-	b.Write(chunk("IEND", nil))
-	return b.Bytes()
 }
 
 // decodeJPEG reads back an output for pixel checks.

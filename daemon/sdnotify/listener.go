@@ -1,0 +1,64 @@
+// Package sdnotify is the service manager's side of sd_notify(3): a socket
+// to hand a daemon in NOTIFY_SOCKET, and a wait for its READY=1. The crash
+// test and the benchmarks start kilnd with it, as systemd would.
+package sdnotify
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// Listener receives a daemon's notifications.
+type Listener struct {
+	path   string
+	conn   *net.UnixConn
+	status string
+}
+
+// Listen opens a notification socket at path (removing a stale one).
+func Listen(path string) (*Listener, error) {
+	os.Remove(path)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("listen for notifications on %s: %w", path, err)
+	}
+	return &Listener{path: path, conn: conn}, nil
+}
+
+// Env is the environment entry that points a daemon at this listener.
+func (l *Listener) Env() string { return "NOTIFY_SOCKET=" + l.path }
+
+// WaitReady reads notifications until READY=1, or fails after timeout with
+// the last STATUS= the daemon sent (its reason, when it is failing).
+func (l *Listener) WaitReady(timeout time.Duration) error {
+	l.conn.SetReadDeadline(time.Now().Add(timeout))
+	defer l.conn.SetReadDeadline(time.Time{})
+	buf := make([]byte, 4096)
+	for {
+		n, err := l.conn.Read(buf)
+		if err != nil {
+			return fmt.Errorf("no READY=1 (last status %q): %w", l.status, err)
+		}
+		ready := false
+		for _, line := range strings.Split(string(buf[:n]), "\n") {
+			if s, ok := strings.CutPrefix(line, "STATUS="); ok {
+				l.status = s
+			}
+			ready = ready || line == "READY=1"
+		}
+		if ready {
+			return nil
+		}
+	}
+}
+
+// Close stops listening; the daemon's later notifications fail at once
+// instead of filling a queue nobody reads.
+func (l *Listener) Close() error {
+	err := l.conn.Close()
+	os.Remove(l.path)
+	return err
+}
