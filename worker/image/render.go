@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"kiln/worker/image/vips"
@@ -104,18 +105,96 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	if err := removeStaleTemps(req.OutDir); err != nil {
 		return nil, err
 	}
-	for i, v := range req.Variants {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		out, err := renderVariant(base, v, plans[i], sourceFormat(hdr.Loader), req.OutDir)
-		if err != nil {
-			return nil, err
-		}
-		res.Outputs = append(res.Outputs, out)
+	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir)
+	if err != nil {
+		return nil, err
 	}
+	res.Outputs = outs
 	res.ElapsedMS = time.Since(start).Milliseconds()
 	return res, nil
+}
+
+// renderAll derives the variants from the shared, read-only base, as many
+// at once as libvips has threads: encoders run on one thread each, so a
+// lone job on an idle machine would otherwise leave CPUs unused. Variants of
+// the same size share one resize. Outputs keep the pipeline's order, and
+// their bytes do not depend on the order in which they were made.
+func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string) ([]Output, error) {
+	start := time.Now()
+	// First each distinct size, once; then each variant from its size.
+	var keys []geometryKey
+	first := map[geometryKey]int{}
+	for i, v := range variants {
+		k := keyOf(v, plans[i])
+		if _, ok := first[k]; !ok {
+			first[k] = i
+			keys = append(keys, k)
+		}
+	}
+	sized := make(map[geometryKey]*vips.Image, len(keys))
+	var mu sync.Mutex
+	defer func() {
+		for _, img := range sized {
+			if img != base {
+				img.Close()
+			}
+		}
+	}()
+	err := parallel(ctx, len(keys), func(n int) error {
+		i := first[keys[n]]
+		img, err := geometry(base, variants[i], plans[i])
+		if err != nil {
+			return fmt.Errorf("variant %s: %w", variants[i].Name, err)
+		}
+		mu.Lock()
+		sized[keys[n]] = img
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]Output, len(variants))
+	err = parallel(ctx, len(variants), func(i int) error {
+		var err error
+		outs[i], err = finish(sized[keyOf(variants[i], plans[i])], variants[i], srcFormat, outDir, start)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// parallel runs do(0..n-1) on as many goroutines as libvips has threads
+// and returns the first error.
+func parallel(ctx context.Context, n int, do func(i int) error) error {
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, min(vips.Concurrency(), n)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = do(i)
+			}
+		}()
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // plan is what one variant needs from the source.
@@ -176,10 +255,20 @@ func (c *chain) close() {
 	}
 }
 
-func renderVariant(base *vips.Image, v Variant, p plan, srcFormat, outDir string) (Output, error) {
-	start := time.Now()
+// geometryKey identifies what a variant's resize and crop make, so that
+// variants differing only in effect or format share one.
+type geometryKey struct {
+	fit, gravity string
+	w, h         int
+}
+
+func keyOf(v Variant, p plan) geometryKey {
+	return geometryKey{fit: v.Fit, gravity: v.Gravity, w: p.outW, h: p.outH}
+}
+
+// geometry resizes and crops the base to the variant's size, in memory.
+func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
 	c := &chain{base: base, img: base}
-	defer c.close()
 	bw, bh := float64(base.Width()), float64(base.Height())
 	var err error
 	switch v.Fit {
@@ -202,13 +291,27 @@ func renderVariant(base *vips.Image, v Variant, p plan, srcFormat, outDir string
 			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(s, s) })
 		}
 	}
-	if err == nil {
-		switch v.Effect {
-		case "grayscale":
-			err = c.step("grayscale", (*vips.Image).Grayscale)
-		case "sepia":
-			err = c.step("sepia", (*vips.Image).Sepia)
-		}
+	if err == nil && c.img != base {
+		err = c.step("keep in memory", (*vips.Image).Materialize)
+	}
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	return c.img, nil
+}
+
+// finish applies a variant's effects to its sized picture, encodes it and
+// writes it atomically.
+func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.Time) (Output, error) {
+	c := &chain{base: sized, img: sized}
+	defer c.close()
+	var err error
+	switch v.Effect {
+	case "grayscale":
+		err = c.step("grayscale", (*vips.Image).Grayscale)
+	case "sepia":
+		err = c.step("sepia", (*vips.Image).Sepia)
 	}
 	if err == nil && v.Blur > 0 {
 		err = c.step("blur", func(i *vips.Image) (*vips.Image, error) { return i.Blur(v.Blur) })

@@ -155,6 +155,8 @@ static int kiln_save_avif(VipsImage *in, void **buf, size_t *len, int q, int str
 }
 
 static void kiln_unref(VipsImage *im) { g_object_unref(im); }
+static VipsImage *kiln_memory(VipsImage *in) { return vips_image_copy_memory(in); }
+static int kiln_concurrency(void) { return vips_concurrency_get(); }
 */
 import "C"
 
@@ -201,6 +203,10 @@ func lastError() string {
 	}
 	return msg
 }
+
+// Concurrency is the number of threads libvips uses (VIPS_CONCURRENCY, or
+// one per CPU).
+func Concurrency() int { return int(C.kiln_concurrency()) }
 
 // Image is a decoded picture held by libvips.
 type Image struct {
@@ -305,6 +311,10 @@ func isDamage(warnings string) bool {
 func (i *Image) Resize(h, v float64) (*Image, error) {
 	return wrap(C.kiln_resize(i.im, C.double(h), C.double(v)))
 }
+
+// Materialize computes the picture into memory, so that several variants
+// can read it without computing it again each.
+func (i *Image) Materialize() (*Image, error) { return wrap(C.kiln_memory(i.im)) }
 
 // Crop cuts out a rectangle.
 func (i *Image) Crop(left, top, width, height int) (*Image, error) {
