@@ -6,6 +6,7 @@ import (
 	"image/gif"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/image/tiff"
@@ -94,5 +95,28 @@ func TestInputFormats(t *testing.T) {
 		if o := res.Outputs[0]; o.Width != 40 || o.Height != 27 {
 			t.Errorf("%s input: output %dx%d, want 40x27", name, o.Width, o.Height)
 		}
+	}
+}
+
+// A worker puts itself under worker_memory_max (an address-space limit)
+// before it takes a job.
+func TestWorkerRunsUnderTheMemoryLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in := write(t, dir, "in.jpg", encodeJPEG(t, gradient(100, 100)))
+	lim := DefaultLimits()
+	lim.WorkerMemoryMax = 3 << 30
+	w := testWorkers(lim)
+	defer w.Close()
+	res, err := w.Render(context.Background(), RenderRequest{Input: in, OutDir: filepath.Join(dir, "o"), Variants: []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}, Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", res.WorkerPID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(limits), "Max address space         3221225472           3221225472") {
+		t.Fatalf("worker %d limits:\n%s", res.WorkerPID, limits)
 	}
 }
