@@ -186,6 +186,17 @@ func (g *gate) Handle(ctx context.Context, j *worker.Job) (json.RawMessage, erro
 	}
 }
 
+// waitStarted waits for a job to enter the gate, failing the test if none
+// does.
+func (g *gate) waitStarted(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no job started")
+	}
+}
+
 func TestPoolRespectsConcurrency(t *testing.T) {
 	t.Parallel()
 	g := newGate()
@@ -331,5 +342,34 @@ func TestPoolJobTimeoutOverridesQueue(t *testing.T) {
 	got := waitFinished(t, b.store, j.ID)
 	if got.State != worker.StateDead || !strings.Contains(got.LastError, "timed out after 15ms") {
 		t.Fatalf("job: %s %q", got.State, got.LastError)
+	}
+}
+
+// A reload that raises a queue's concurrency starts more jobs at once and
+// leaves the running ones alone.
+func TestPoolReconfigureKeepsRunningJobs(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	one := fast
+	one.Concurrency = 1
+	b := setupPool(t, g, map[string]worker.QueueConfig{"q": one}, worker.RunOptions{})
+	var jobs []*worker.Job
+	for i := 0; i < 3; i++ {
+		jobs = append(jobs, b.submit(t, "q", 1))
+	}
+	g.waitStarted(t) // one runs; the limit holds the others
+	three := fast
+	three.Concurrency = 3
+	b.pool.Reconfigure(map[string]worker.QueueConfig{"q": three})
+	g.waitStarted(t)
+	g.waitStarted(t) // all three run at once now, the first one untouched
+	if n := g.active.Load(); n != 3 {
+		t.Fatalf("%d jobs running after raising concurrency to 3", n)
+	}
+	close(g.release)
+	for _, j := range jobs {
+		if got := waitFinished(t, b.store, j.ID); got.State != worker.StateSucceeded || got.Attempts != 1 {
+			t.Fatalf("job %s: %s after %d attempts", got.ID, got.State, got.Attempts)
+		}
 	}
 }
