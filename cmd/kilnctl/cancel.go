@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -18,17 +16,7 @@ type cancelCommand struct {
 }
 
 func (c *cancelCommand) ParseFlags(args []string) error {
-	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
-	fs.BoolVar(&c.json, "json", false, "print the job as JSON")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return errors.New("usage: kilnctl cancel ID")
-	}
-	c.id = rest[0]
-	return nil
+	return parseJobArgs("cancel", args, &c.id, &c.json)
 }
 
 func (c *cancelCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -21,17 +19,7 @@ type jobCommand struct {
 }
 
 func (c *jobCommand) ParseFlags(args []string) error {
-	fs := flag.NewFlagSet("job", flag.ContinueOnError)
-	fs.BoolVar(&c.json, "json", false, "print the job as JSON")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return errors.New("usage: kilnctl job [-json] ID")
-	}
-	c.id = rest[0]
-	return nil
+	return parseJobArgs("job", args, &c.id, &c.json)
 }
 
 func (c *jobCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {

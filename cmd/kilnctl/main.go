@@ -110,6 +110,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// parseJobArgs parses the flags of a command that takes one job ID and
+// -json.
+func parseJobArgs(name string, args []string, id *string, asJSON *bool) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.BoolVar(asJSON, "json", false, "print the job as JSON")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return fmt.Errorf("usage: kilnctl %s [-json] ID", name)
+	}
+	*id = rest[0]
+	return nil
+}
+
 // parseInterleaved parses flags that may come before, between or after the
 // positional arguments, as in "submit -pipeline web a.jpg -wait".
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
