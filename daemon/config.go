@@ -259,8 +259,8 @@ func (c *Config) validate(md toml.MetaData, report func(key, msg string)) {
 			report(fmt.Sprintf("images.allowed_input_roots[%d]", i), fmt.Sprintf("%q must be an absolute path", root))
 		}
 	}
-	if im.Workers < 0 || im.RecycleAfter < 0 || im.ThreadsPerWorker < 0 {
-		report("images.workers", "workers, recycle_after and threads_per_worker must not be negative")
+	if im.RecycleAfter < 0 || im.ThreadsPerWorker < 0 {
+		report("images.recycle_after", "recycle_after and threads_per_worker must not be negative")
 	}
 	if im.ThreadsPerWorker == 0 {
 		// Share the CPUs among the picture jobs that may run at once: one

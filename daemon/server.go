@@ -282,11 +282,11 @@ func (s *controlServer) pauseResume(w http.ResponseWriter, r *http.Request, paus
 		writeError(w, http.StatusNotFound, fmt.Sprintf("queue %q is not configured", name))
 		return
 	}
-	op, err := "resumed", s.d.queue.Resume(r.Context(), name)
+	op, change := "resumed", s.d.queue.Resume
 	if pause {
-		op, err = "paused", s.d.queue.Pause(r.Context(), name)
+		op, change = "paused", s.d.queue.Pause
 	}
-	if err != nil {
+	if err := change(r.Context(), name); err != nil {
 		s.writeStoreError(w, err)
 		return
 	}

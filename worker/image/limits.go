@@ -16,7 +16,6 @@ type Limits struct {
 	AllowedInputRoots     []string `toml:"allowed_input_roots" json:"allowed_input_roots"`
 	AllowUntrustedLoaders bool     `toml:"allow_untrusted_loaders" json:"allow_untrusted_loaders"`
 	// Worker processes.
-	Workers         int      `toml:"workers" json:"workers"`                     // 0 = one per CPU
 	RecycleAfter    int      `toml:"recycle_after" json:"recycle_after"`         // jobs per worker process
 	MaxWorkerRSS    ByteSize `toml:"max_worker_rss" json:"max_worker_rss"`       // recycled above this
 	WorkerMemoryMax ByteSize `toml:"worker_memory_max" json:"worker_memory_max"` // address-space limit

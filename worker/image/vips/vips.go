@@ -234,9 +234,6 @@ func (i *Image) Width() int { return int(i.im.Xsize) }
 // Height is the picture's height in pixels.
 func (i *Image) Height() int { return int(i.im.Ysize) }
 
-// Bands is the number of bands (3 for RGB, 4 with alpha, 1 for gray).
-func (i *Image) Bands() int { return int(i.im.Bands) }
-
 // Header is what a picture's header says, read without decoding pixels.
 type Header struct {
 	Loader      string // libvips loader, e.g. "jpegload_buffer"
