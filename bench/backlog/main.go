@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"kiln/api"
-	"kiln/daemon/sdnotify"
+	"kiln/e2e/instance"
 	"kiln/worker"
 )
 
@@ -48,43 +48,27 @@ func main() {
 	}
 }
 
-type kilnd struct {
-	cmd   *exec.Cmd
-	ready time.Duration
-}
+type kilnd struct{ *instance.Instance }
 
-func start(bin, dir, config string) (*kilnd, error) {
-	notify, err := sdnotify.Listen(filepath.Join(dir, "notify.sock"))
+func start(bin string, kiln *instance.Instance) (*kilnd, error) {
+	logf, err := os.OpenFile(filepath.Join(kiln.Dir, "kilnd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	// Closed once READY=1 is in: kilnd's later notices then fail fast.
-	defer notify.Close()
-	k := &kilnd{}
-	k.cmd = exec.Command(filepath.Join(bin, "kilnd"), "-config", config)
-	k.cmd.Env = append(os.Environ(), notify.Env())
-	logf, _ := os.Create(filepath.Join(dir, "kilnd.log"))
-	k.cmd.Stderr = logf
-	t0 := time.Now()
-	if err := k.cmd.Start(); err != nil {
-		return nil, err
+	if err := kiln.Start(filepath.Join(bin, "kilnd"), logf); err != nil {
+		return nil, fmt.Errorf("%w (see %s)", err, logf.Name())
 	}
-	if err := notify.WaitReady(5 * time.Minute); err != nil {
-		k.cmd.Process.Kill()
-		return nil, fmt.Errorf("%w (see %s)", err, filepath.Join(dir, "kilnd.log"))
-	}
-	k.ready = time.Since(t0)
-	return k, nil
+	return &kilnd{kiln}, nil
 }
 
 func (k *kilnd) stop() error {
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	return k.cmd.Wait()
+	k.Cmd.Process.Signal(syscall.SIGTERM)
+	return k.Cmd.Wait()
 }
 
 // rss returns the process's resident memory and its anonymous part, in MB.
 func (k *kilnd) rss() (total, anon float64) {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", k.cmd.Process.Pid))
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", k.Cmd.Process.Pid))
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
@@ -107,27 +91,20 @@ func run(bin string, backlog, measure int, payload []byte) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	socket := filepath.Join(dir, "kiln.sock")
-	config := filepath.Join(dir, "kiln.toml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`[daemon]
-state_dir = %q
-pidfile = %q
-socket = %q
-[log]
-target = "stderr"
-level = "warn"
-[queues.bench]
+	kiln, err := instance.Prepare(dir, `[queues.bench]
 concurrency = 256
 keep_succeeded = "0s"
-`, filepath.Join(dir, "state"), filepath.Join(dir, "kilnd.pid"), socket)), 0o644)
-
-	k, err := start(bin, dir, config)
+`)
+	if err != nil {
+		return "", err
+	}
+	k, err := start(bin, kiln)
 	if err != nil {
 		return "", err
 	}
 	idle, idleAnon := k.rss()
 	ctx := context.Background()
-	client := api.NewClient(socket)
+	client := kiln.Client()
 	if err := client.Pause(ctx, "bench"); err != nil {
 		return "", err
 	}
@@ -149,7 +126,7 @@ keep_succeeded = "0s"
 		return "", fmt.Errorf("stop: %w", err)
 	}
 
-	k, err = start(bin, dir, config)
+	k, err = start(bin, kiln)
 	if err != nil {
 		return "", err
 	}
@@ -159,7 +136,7 @@ keep_succeeded = "0s"
 	var statusTimes []time.Duration
 	for i := 0; i < 5; i++ {
 		t0 := time.Now()
-		out, err := exec.Command(filepath.Join(bin, "kilnctl"), "-socket", socket, "status").CombinedOutput()
+		out, err := exec.Command(filepath.Join(bin, "kilnctl"), "-socket", kiln.Socket, "status").CombinedOutput()
 		if err != nil {
 			return "", fmt.Errorf("kilnctl status: %v: %s", err, out)
 		}
@@ -187,9 +164,9 @@ keep_succeeded = "0s"
 
 	over := full - idle
 	fmt.Fprintf(os.Stderr, "backlog %d: idle RSS %.1f MB (anon %.1f); with backlog %.1f MB (anon %.1f); after restart %.1f MB (anon %.1f); READY in %s; status %.1f ms; %.0f jobs/s\n",
-		backlog, idle, idleAnon, full, fullAnon, restarted, restartedAnon, k.ready.Round(time.Millisecond), statusMS, rate)
+		backlog, idle, idleAnon, full, fullAnon, restarted, restartedAnon, k.Ready.Round(time.Millisecond), statusMS, rate)
 	return fmt.Sprintf("bench-backlog: backlog=%d rss_over_idle_mb=%.0f ready_ms=%d status_ms=%.0f jobs_per_s=%.0f",
-		backlog, max(over, restarted-idle), k.ready.Milliseconds(), statusMS, rate), nil
+		backlog, max(over, restarted-idle), k.Ready.Milliseconds(), statusMS, rate), nil
 }
 
 func fail(err error) {

@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"kiln/api"
-	"kiln/daemon/sdnotify"
+	"kiln/e2e/instance"
 	"kiln/worker"
 )
 
@@ -28,36 +27,14 @@ type kilndSystem struct {
 }
 
 func newKilnd(dir string, consumers int) (system, error) {
-	socket := filepath.Join(dir, "kiln.sock")
-	config := filepath.Join(dir, "kiln.toml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`[daemon]
-state_dir = %q
-pidfile = %q
-socket = %q
-[log]
-target = "stderr"
-level = "warn"
-[queues.bench]
-concurrency = %d
-keep_succeeded = "0s"
-`, filepath.Join(dir, "state"), filepath.Join(dir, "kilnd.pid"), socket, consumers)), 0o644)
-	notify, err := sdnotify.Listen(filepath.Join(dir, "notify.sock"))
+	kiln, err := instance.Prepare(dir, fmt.Sprintf("[queues.bench]\nconcurrency = %d\nkeep_succeeded = \"0s\"\n", consumers))
 	if err != nil {
 		return nil, err
 	}
-	defer notify.Close()
-	k := &kilndSystem{client: api.NewClient(socket)}
-	k.cmd = exec.Command(*kilndBin, "-config", config)
-	k.cmd.Env = append(os.Environ(), notify.Env())
-	k.cmd.Stderr = os.Stderr
-	if err := k.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start kilnd (make build): %w", err)
+	if err := kiln.Start(*kilndBin, os.Stderr); err != nil {
+		return nil, fmt.Errorf("%w (make build)", err)
 	}
-	if err := notify.WaitReady(30 * time.Second); err != nil {
-		k.cmd.Process.Kill()
-		return nil, fmt.Errorf("kilnd: %w", err)
-	}
-	return k, nil
+	return &kilndSystem{cmd: kiln.Cmd, client: kiln.Client()}, nil
 }
 
 func (k *kilndSystem) name() string { return "kiln-daemon" }

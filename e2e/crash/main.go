@@ -13,14 +13,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"kiln/api"
-	"kiln/daemon/sdnotify"
+	"kiln/e2e/instance"
 	"kiln/worker"
 )
 
@@ -38,36 +37,31 @@ func main() {
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
-	socket := filepath.Join(dir, "kiln.sock")
-	config := filepath.Join(dir, "kiln.toml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`[daemon]
-state_dir = %q
-pidfile = %q
-socket = %q
-[log]
-target = "stderr"
-level = "warn"
-[queues.crash]
+	kiln, err := instance.Prepare(dir, `[queues.crash]
 concurrency = 16
 max_attempts = 1000
 backoff_base = "1ms"
 backoff_max = "5ms"
 keep_succeeded = "0s"
-`, filepath.Join(dir, "state"), filepath.Join(dir, "kilnd.pid"), socket)), 0o644)
-
-	client := api.NewClient(socket)
+`)
+	if err != nil {
+		fail(err)
+	}
+	kilnd := filepath.Join(*bin, "kilnd")
+	client := kiln.Client()
 	var (
 		mu    sync.Mutex
 		acked []string
 	)
 	passed, failed := 0, 0
 	for c := 1; c <= *cycles; c++ {
-		k, err := start(*bin, dir, config)
-		if err != nil {
+		var stderr strings.Builder
+		if err := kiln.Start(kilnd, &stderr); err != nil {
 			failed++
-			fmt.Printf("cycle %d: FAIL: %v\n", c, err)
+			fmt.Printf("cycle %d: FAIL: %v: %s\n", c, err, stderr.String())
 			continue
 		}
+		k := kiln.Cmd
 		// Producers submit until the kill; only 201 answers count as
 		// acknowledged.
 		ctx, stop := context.WithCancel(context.Background())
@@ -113,10 +107,10 @@ keep_succeeded = "0s"
 	}
 
 	// A last, clean life: everything acknowledged must complete.
-	k, err := start(*bin, dir, config)
-	if err != nil {
+	if err := kiln.Start(kilnd, os.Stderr); err != nil {
 		fail(fmt.Errorf("final start: %w", err))
 	}
+	k := kiln.Cmd
 	defer func() {
 		k.Process.Signal(os.Interrupt)
 		k.Wait()
@@ -162,28 +156,6 @@ keep_succeeded = "0s"
 	if failed > 0 {
 		os.Exit(1)
 	}
-}
-
-// start runs kilnd and waits for READY=1: the store has opened cleanly.
-func start(bin, dir, config string) (*exec.Cmd, error) {
-	notify, err := sdnotify.Listen(filepath.Join(dir, "notify.sock"))
-	if err != nil {
-		return nil, err
-	}
-	defer notify.Close()
-	cmd := exec.Command(filepath.Join(bin, "kilnd"), "-config", config)
-	cmd.Env = append(os.Environ(), notify.Env())
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	if err := notify.WaitReady(30 * time.Second); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("kilnd: %v: %s", err, stderr.String())
-	}
-	return cmd, nil
 }
 
 func waitFinished(ctx context.Context, c *api.Client, id string) (*api.Job, error) {
