@@ -256,8 +256,14 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 		p.running.Add(-1)
 		p.finished <- j.Queue
 	}()
-	log := p.log.With("job", j.ID, "queue", j.Queue, "type", j.Type, "attempt", j.Attempts)
-	log.Debug("job started")
+	// The job's attributes are only put together for lines that will be
+	// written: at thousands of jobs a second, a per-job logger costs.
+	log := func(level slog.Level, msg string, args ...any) {
+		if p.log.Enabled(ctx, level) {
+			p.log.Log(ctx, level, msg, append([]any{"job", j.ID, "queue", j.Queue, "type", j.Type, "attempt", j.Attempts}, args...)...)
+		}
+	}
+	log(slog.LevelDebug, "job started")
 	start := time.Now()
 
 	timeout := cfg.Timeout
@@ -287,21 +293,21 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 	if err == nil {
 		err = p.queue.Complete(context.Background(), j.ID, result)
 		if err != nil {
-			log.Error("job finished but its completion could not be stored; it will run again", "err", err)
+			log(slog.LevelError, "job finished but its completion could not be stored; it will run again", "err", err)
 			return
 		}
 		p.succeeded.Add(1)
 		p.rates.add(j.Queue, true, time.Now())
-		log.Info("job succeeded", "elapsed", time.Since(start).Round(time.Millisecond))
+		log(slog.LevelInfo, "job succeeded", "elapsed", time.Since(start).Round(time.Millisecond))
 		return
 	}
 	if ctx.Err() != nil {
 		// The daemon is stopping and ran out of drain time: hand the job
 		// back uncounted.
 		if rerr := p.queue.Release(context.Background(), j.ID); rerr != nil {
-			log.Error("release of interrupted job failed; it is recovered at next start", "err", rerr)
+			log(slog.LevelError, "release of interrupted job failed; it is recovered at next start", "err", rerr)
 		}
-		log.Warn("job interrupted by shutdown, returned to the queue")
+		log(slog.LevelWarn, "job interrupted by shutdown, returned to the queue")
 		return
 	}
 	switch {
@@ -317,16 +323,16 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 		retryAt = time.Now().Add(Backoff(j.Attempts, cfg.BackoffBase, cfg.BackoffMax))
 	}
 	if ferr := p.queue.Fail(context.Background(), j.ID, err.Error(), retryAt); ferr != nil {
-		log.Error("job failed and its failure could not be stored; it will run again", "err", err, "store_err", ferr)
+		log(slog.LevelError, "job failed and its failure could not be stored; it will run again", "err", err, "store_err", ferr)
 		return
 	}
 	switch {
 	case err == errCancelRequested:
-		log.Info("job cancelled while running")
+		log(slog.LevelInfo, "job cancelled while running")
 	case retryAt.IsZero():
-		log.Error("job dead", "err", err, "attempts", j.Attempts)
+		log(slog.LevelError, "job dead", "err", err, "attempts", j.Attempts)
 	default:
-		log.Warn("job failed, will retry", "err", err, "retry_in", time.Until(retryAt).Round(time.Millisecond))
+		log(slog.LevelWarn, "job failed, will retry", "err", err, "retry_in", time.Until(retryAt).Round(time.Millisecond))
 	}
 }
 
