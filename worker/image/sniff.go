@@ -9,20 +9,14 @@ import (
 
 // sniff names the picture format from the first bytes of a file, or returns
 // an error saying why the file cannot be a picture kiln reads. It runs at
-// submit time, so it only looks at magic numbers and never decodes.
+// submit time, after Limits.checkInput has vetted the path, so it only
+// looks at magic numbers and never decodes.
 func sniff(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", path)
-	}
 	head := make([]byte, 16)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
