@@ -3,13 +3,14 @@ package daemon
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	godaemon "github.com/sevlyar/go-daemon"
+
+	"kiln/daemon/sdnotify"
 )
 
 // envBaseDir carries the directory kilnd was started in across the re-exec,
@@ -46,20 +47,19 @@ func detachParent(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	sockPath := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	notify, err := sdnotify.Listen(filepath.Join(dir, "notify"))
 	if err != nil {
-		fmt.Fprintf(stderr, "kilnd: listen for child readiness: %v\n", err)
+		fmt.Fprintf(stderr, "kilnd: %v\n", err)
 		return 1
 	}
-	defer conn.Close()
+	defer notify.Close()
 
 	cwd, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintf(stderr, "kilnd: %v\n", err)
 		return 1
 	}
-	env := append(withoutEnv(os.Environ(), "NOTIFY_SOCKET", envBaseDir), "NOTIFY_SOCKET="+sockPath, envBaseDir+"="+cwd)
+	env := append(withoutEnv(os.Environ(), "NOTIFY_SOCKET", envBaseDir), notify.Env(), envBaseDir+"="+cwd)
 	child, err := newDetachContext(absConfigArgs(args, cwd), env).Reborn()
 	if err != nil {
 		fmt.Fprintf(stderr, "kilnd: start detached child: %v\n", err)
@@ -75,70 +75,32 @@ func detachParent(args []string, stderr io.Writer) int {
 		}
 		exited <- st.ExitCode()
 	}()
-	msgs := make(chan string, 16)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(buf[:n])
-		}
-	}()
+	ready := make(chan error, 1)
+	go func() { ready <- notify.WaitReady(readyTimeout) }()
 
-	var lastStatus string
-	timeout := time.After(readyTimeout)
-	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				msgs = nil
-				continue
-			}
-			lastStatus = statusIn(m, lastStatus)
-			if strings.Contains("\n"+m+"\n", "\nREADY=1\n") {
-				return 0
-			}
-		case code := <-exited:
-			// The child may have sent its reason just before exiting.
-			for drained := false; !drained; {
-				select {
-				case m, ok := <-msgs:
-					if !ok {
-						drained = true
-						break
-					}
-					lastStatus = statusIn(m, lastStatus)
-				case <-time.After(100 * time.Millisecond):
-					drained = true
-				}
-			}
-			if lastStatus == "" {
-				lastStatus = "exited before it was ready"
-			}
-			fmt.Fprintf(stderr, "kilnd: %s\n", lastStatus)
-			if code == 0 {
-				code = 1
-			}
-			return code
-		case <-timeout:
-			fmt.Fprintf(stderr, "kilnd: child pid %d not ready after %s (last status: %q)\n", child.Pid, readyTimeout, lastStatus)
-			return 1
+	select {
+	case err := <-ready:
+		if err == nil {
+			return 0
 		}
-	}
-}
-
-// statusIn returns the STATUS= of an sd_notify message, or prev if it has
-// none.
-func statusIn(msg, prev string) string {
-	for _, line := range strings.Split(msg, "\n") {
-		if s, ok := strings.CutPrefix(line, "STATUS="); ok {
-			prev = s
+		fmt.Fprintf(stderr, "kilnd: child pid %d not ready after %s: %v\n", child.Pid, readyTimeout, err)
+		return 1
+	case code := <-exited:
+		// The child may have sent its reason just before exiting.
+		notify.Expire(100 * time.Millisecond)
+		if err := <-ready; err == nil && code == 0 {
+			return 0
 		}
+		reason := notify.Status()
+		if reason == "" {
+			reason = "exited before it was ready"
+		}
+		fmt.Fprintf(stderr, "kilnd: %s\n", reason)
+		if code == 0 {
+			code = 1
+		}
+		return code
 	}
-	return prev
 }
 
 // absConfigArgs makes a relative -config path absolute for a child that

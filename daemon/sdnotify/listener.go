@@ -1,6 +1,7 @@
 // Package sdnotify is the service manager's side of sd_notify(3): a socket
-// to hand a daemon in NOTIFY_SOCKET, and a wait for its READY=1. The crash
-// test and the benchmarks start kilnd with it, as systemd would.
+// to hand a daemon in NOTIFY_SOCKET, and a wait for its READY=1. kilnd's
+// -daemon parent waits for its child with it, and the crash test and the
+// benchmarks start kilnd with it, as systemd would.
 package sdnotify
 
 import (
@@ -8,14 +9,18 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Listener receives a daemon's notifications.
 type Listener struct {
-	path   string
-	conn   *net.UnixConn
+	path string
+	conn *net.UnixConn
+
+	mu     sync.Mutex
 	status string
+	expire time.Time // set by Expire; no wait outlasts it
 }
 
 // Listen opens a notification socket at path (removing a stale one).
@@ -34,18 +39,25 @@ func (l *Listener) Env() string { return "NOTIFY_SOCKET=" + l.path }
 // WaitReady reads notifications until READY=1, or fails after timeout with
 // the last STATUS= the daemon sent (its reason, when it is failing).
 func (l *Listener) WaitReady(timeout time.Duration) error {
-	l.conn.SetReadDeadline(time.Now().Add(timeout))
-	defer l.conn.SetReadDeadline(time.Time{})
+	l.mu.Lock()
+	deadline := time.Now().Add(timeout)
+	if !l.expire.IsZero() && l.expire.Before(deadline) {
+		deadline = l.expire
+	}
+	l.conn.SetReadDeadline(deadline)
+	l.mu.Unlock()
 	buf := make([]byte, 4096)
 	for {
 		n, err := l.conn.Read(buf)
 		if err != nil {
-			return fmt.Errorf("no READY=1 (last status %q): %w", l.status, err)
+			return fmt.Errorf("no READY=1 (last status %q): %w", l.Status(), err)
 		}
 		ready := false
 		for _, line := range strings.Split(string(buf[:n]), "\n") {
 			if s, ok := strings.CutPrefix(line, "STATUS="); ok {
+				l.mu.Lock()
 				l.status = s
+				l.mu.Unlock()
 			}
 			ready = ready || line == "READY=1"
 		}
@@ -53,6 +65,23 @@ func (l *Listener) WaitReady(timeout time.Duration) error {
 			return nil
 		}
 	}
+}
+
+// Status is the last STATUS= the daemon sent.
+func (l *Listener) Status() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status
+}
+
+// Expire makes a WaitReady under way give up once d has passed, after
+// reading what is already queued: for when the daemon has exited and only
+// its last words are still to come.
+func (l *Listener) Expire(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.expire = time.Now().Add(d)
+	l.conn.SetReadDeadline(l.expire)
 }
 
 // Close stops listening; the daemon's later notifications fail at once

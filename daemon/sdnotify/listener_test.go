@@ -39,3 +39,26 @@ func TestWaitReady(t *testing.T) {
 		t.Fatalf("err = %v, want the last status", err)
 	}
 }
+
+// After Expire, a wait reads what is queued (the daemon's last words) and
+// then gives up, even if it began after Expire.
+func TestExpire(t *testing.T) {
+	t.Parallel()
+	l, err := Listen(filepath.Join(t.TempDir(), "notify"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	send(t, strings.TrimPrefix(l.Env(), "NOTIFY_SOCKET="), "STATUS=config error at line 3")
+	l.Expire(50 * time.Millisecond)
+	start := time.Now()
+	if err := l.WaitReady(time.Minute); err == nil {
+		t.Fatal("WaitReady succeeded without READY=1")
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("WaitReady outlasted Expire")
+	}
+	if l.Status() != "config error at line 3" {
+		t.Fatalf("status %q", l.Status())
+	}
+}
