@@ -160,12 +160,7 @@ func TestSepiaTone(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Variant{Name: "s", Width: 100, Effect: "sepia", Format: "png"})
 	in := write(t, b.dir, "gray.jpg", encodeJPEG(t, flat(200, 200, color.RGBA{128, 128, 128, 255})))
-	f, _ := os.Open(b.mustRun(t, in)["s"].Path)
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := decodePNG(t, b.mustRun(t, in)["s"].Path)
 	r, g, bl := meanRGB(img, img.Bounds())
 	// The sepia matrix on (128,128,128): 128 times each row's sum.
 	for name, got := range map[string][2]float64{"red": {r, 128 * 1.351}, "green": {g, 128 * 1.203}, "blue": {bl, 128 * 0.937}} {
@@ -195,12 +190,7 @@ func TestAttentionCropKeepsTheSalientRegion(t *testing.T) {
 	out := b.mustRun(t, write(t, b.dir, "scene.jpg", encodeJPEG(t, src)))
 	// After scaling by 0.5 the patch is 35x40 = 1400 pixels.
 	redPixels := func(name string) int {
-		f, _ := os.Open(out[name].Path)
-		defer f.Close()
-		img, err := png.Decode(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := decodePNG(t, out[name].Path)
 		n := 0
 		for y := 0; y < img.Bounds().Dy(); y++ {
 			for x := 0; x < img.Bounds().Dx(); x++ {
@@ -393,12 +383,7 @@ func TestBlurSharpenProgressive(t *testing.T) {
 	}
 	out := b.mustRun(t, write(t, b.dir, "edge.jpg", encodeJPEG(t, src)))
 	edge := func(name string) float64 {
-		f, _ := os.Open(out[name].Path)
-		defer f.Close()
-		img, err := png.Decode(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := decodePNG(t, out[name].Path)
 		var steepest float64
 		for x := 80; x < 120; x++ {
 			a, _, _, _ := img.At(x, 100).RGBA()

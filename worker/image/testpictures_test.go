@@ -8,6 +8,7 @@ import (
 	"image/color/palette"
 	"image/draw"
 	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
@@ -85,6 +86,21 @@ func decodeJPEG(t *testing.T, path string) image.Image {
 	}
 	defer f.Close()
 	img, err := jpeg.Decode(f)
+	if err != nil {
+		t.Fatalf("decode %s: %v", path, err)
+	}
+	return img
+}
+
+// decodePNG reads back a PNG output for pixel checks.
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
 	if err != nil {
 		t.Fatalf("decode %s: %v", path, err)
 	}
