@@ -25,11 +25,11 @@ import (
 // Exit codes, after sysexits.h, so that a unit can refuse to restart on a
 // config error (RestartPreventExitStatus=78).
 const (
-	ExitOK       = 0
-	ExitFailure  = 1
-	ExitUsage    = 64
-	ExitConfig   = 78
-	ExitNotReady = 69 // EX_UNAVAILABLE: another instance runs
+	ExitOK             = 0
+	ExitFailure        = 1
+	ExitUsage          = 64
+	ExitConfig         = 78
+	ExitAlreadyRunning = 69 // EX_UNAVAILABLE: another instance holds the pidfile
 )
 
 // Options are kilnd's command-line settings.
@@ -182,7 +182,7 @@ func Run(opts Options) int {
 	if err != nil {
 		var running *AlreadyRunningError
 		if errors.As(err, &running) {
-			return fatal(ExitNotReady, err)
+			return fatal(ExitAlreadyRunning, err)
 		}
 		return fatal(ExitFailure, err)
 	}
