@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"kiln/worker"
+	"kiln/kilntype"
 )
 
 // Version is the path prefix of this API.
@@ -15,15 +15,13 @@ const Version = "/v1"
 // SubmitRequest is the body of POST /v1/jobs and one element of a batch.
 // Unknown fields are refused.
 //
-// An image job names a pipeline and an input path; any other job names its
-// type and carries a small JSON payload (at most 64 KiB: a reference to its
-// data, never the data).
+// A job names its type and carries a small JSON payload (at most 64 KiB: a
+// reference to its data, never the data), which the type's kind checks at
+// submit. An image job's payload is {"pipeline": NAME, "input": PATH}.
 type SubmitRequest struct {
-	Pipeline    string          `json:"pipeline,omitempty"`
-	Input       string          `json:"input,omitempty"`
-	Type        string          `json:"type,omitempty"`
+	Type        string          `json:"type"`
 	Payload     json.RawMessage `json:"payload,omitempty"`
-	Queue       string          `json:"queue,omitempty"`    // default: the pipeline's queue, else "default"
+	Queue       string          `json:"queue,omitempty"`    // default: the one the kind picks (an image job: its pipeline's), else "default"
 	Priority    int             `json:"priority,omitempty"` // 0..1000, higher runs first
 	RunAt       string          `json:"run_at,omitempty"`   // RFC 3339; not before
 	RunIn       string          `json:"run_in,omitempty"`   // or a delay such as "5m"
@@ -38,10 +36,50 @@ type BatchRequest struct {
 	Jobs []SubmitRequest `json:"jobs"`
 }
 
-// Job is a job as the API shows it.
-type Job = worker.Job
+// Job is a job as the API shows it. Bookkeeping that only the queue
+// needs, such as lease expiry, is not part of it.
+type Job struct {
+	ID          string                  `json:"id"`
+	Queue       string                  `json:"queue"`
+	Type        string                  `json:"type"`
+	Payload     json.RawMessage         `json:"payload,omitempty"`
+	Priority    int                     `json:"priority"`
+	RunAt       time.Time               `json:"run_at"`
+	Attempts    int                     `json:"attempts"`
+	MaxAttempts int                     `json:"max_attempts"`
+	Timeout     kilntype.Duration       `json:"timeout,omitempty"` // per attempt; 0 = the queue's
+	UniqueKey   string                  `json:"unique_key,omitempty"`
+	State       kilntype.State          `json:"state"`
+	LastError   string                  `json:"last_error,omitempty"`
+	Errors      []kilntype.AttemptError `json:"errors,omitempty"`
+	CreatedAt   time.Time               `json:"created_at"`
+	UpdatedAt   time.Time               `json:"updated_at"`
+	FinishedAt  time.Time               `json:"finished_at,omitzero"`
+	Result      json.RawMessage         `json:"result,omitempty"`
+}
 
-// JobList is the answer of GET /v1/jobs and POST /v1/jobs/batch.
+// Submitted is the answer of POST /v1/jobs and one element of a batch's
+// answer: the job as stored (without its payload, which the submitter
+// has), and whether its unique_key matched an unfinished job, in which case
+// that job is the one shown and nothing was added.
+type Submitted struct {
+	Job
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// SubmittedList is the answer of POST /v1/jobs/batch.
+type SubmittedList struct {
+	Jobs []*Submitted `json:"jobs"`
+}
+
+// Cancelled is the answer of POST /v1/jobs/{id}/cancel. Stopping says the
+// job was running: its handler is being stopped and it ends cancelled.
+type Cancelled struct {
+	Job
+	Stopping bool `json:"stopping,omitempty"`
+}
+
+// JobList is the answer of GET /v1/jobs.
 type JobList struct {
 	Jobs []*Job `json:"jobs"`
 }
@@ -66,12 +104,12 @@ type Status struct {
 
 // QueueStatus is one queue in Status.
 type QueueStatus struct {
-	Counts           map[worker.State]int `json:"counts"`
-	Paused           bool                 `json:"paused"`
-	Concurrency      int                  `json:"concurrency"`
-	SucceededPerSec  float64              `json:"succeeded_per_s"`
-	FailedPerSec     float64              `json:"failed_per_s"`
-	OldestQueuedAgeS float64              `json:"oldest_queued_age_s"`
+	Counts           map[kilntype.State]int `json:"counts"`
+	Paused           bool                   `json:"paused"`
+	Concurrency      int                    `json:"concurrency"`
+	SucceededPerSec  float64                `json:"succeeded_per_s"`
+	FailedPerSec     float64                `json:"failed_per_s"`
+	OldestQueuedAgeS float64                `json:"oldest_queued_age_s"`
 }
 
 // Error is the body of every 4xx and 5xx answer.

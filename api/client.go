@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"time"
 
-	"kiln/worker"
+	"kiln/kilntype"
 )
 
 // DefaultSocket is where an installed kilnd listens.
@@ -47,8 +47,8 @@ type RequestError struct {
 func (e *RequestError) Error() string { return e.Message }
 
 // Submit queues one job and returns it once it is durable.
-func (c *Client) Submit(ctx context.Context, req SubmitRequest) (*Job, error) {
-	var j Job
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (*Submitted, error) {
+	var j Submitted
 	if err := c.do(ctx, http.MethodPost, Version+"/jobs", req, &j); err != nil {
 		return nil, err
 	}
@@ -70,8 +70,8 @@ func (c *Client) Job(ctx context.Context, id string, wait time.Duration) (*Job, 
 }
 
 // SubmitBatch queues several jobs in one durable write: all or none.
-func (c *Client) SubmitBatch(ctx context.Context, reqs []SubmitRequest) ([]*Job, error) {
-	var out JobList
+func (c *Client) SubmitBatch(ctx context.Context, reqs []SubmitRequest) ([]*Submitted, error) {
+	var out SubmittedList
 	if err := c.do(ctx, http.MethodPost, Version+"/jobs/batch", BatchRequest{Jobs: reqs}, &out); err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (c *Client) SubmitBatch(ctx context.Context, reqs []SubmitRequest) ([]*Job,
 }
 
 // List returns jobs of a queue and state ("" = any), oldest first.
-func (c *Client) List(ctx context.Context, queue string, state worker.State, limit int) ([]*Job, error) {
+func (c *Client) List(ctx context.Context, queue string, state kilntype.State, limit int) ([]*Job, error) {
 	q := url.Values{}
 	if queue != "" {
 		q.Set("queue", queue)
@@ -98,8 +98,8 @@ func (c *Client) List(ctx context.Context, queue string, state worker.State, lim
 }
 
 // Cancel cancels a job; a running one is stopped and ends cancelled.
-func (c *Client) Cancel(ctx context.Context, id string) (*Job, error) {
-	var j Job
+func (c *Client) Cancel(ctx context.Context, id string) (*Cancelled, error) {
+	var j Cancelled
 	if err := c.do(ctx, http.MethodPost, Version+"/jobs/"+url.PathEscape(id)+"/cancel", nil, &j); err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (c *Client) RetryDead(ctx context.Context, queue string) (int, error) {
 }
 
 // Purge deletes finished jobs in state that finished more than olderThan ago.
-func (c *Client) Purge(ctx context.Context, queue string, state worker.State, olderThan time.Duration) (int, error) {
+func (c *Client) Purge(ctx context.Context, queue string, state kilntype.State, olderThan time.Duration) (int, error) {
 	q := url.Values{"state": {string(state)}, "older_than": {olderThan.String()}}
 	if queue != "" {
 		q.Set("queue", queue)

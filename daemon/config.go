@@ -331,15 +331,6 @@ func (c *Config) QueueSettings() map[string]worker.QueueConfig {
 	return out
 }
 
-// QueueLimits returns each queue's max_queued.
-func (c *Config) QueueLimits() map[string]int {
-	out := make(map[string]int, len(c.Queues))
-	for name, q := range c.Queues {
-		out[name] = q.MaxQueued
-	}
-	return out
-}
-
 // Retention returns each queue's retention policy.
 func (c *Config) Retention() map[string]worker.RetentionPolicy {
 	out := make(map[string]worker.RetentionPolicy, len(c.Queues))

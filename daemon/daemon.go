@@ -191,15 +191,14 @@ func Run(opts Options) int {
 	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o750); err != nil {
 		return fatal(ExitFailure, fmt.Errorf("create state directory: %w", err))
 	}
-	store, err := local.Open(cfg.StorePath())
+	d := &daemonState{started: time.Now(), version: opts.Version}
+	d.cfg.Store(cfg)
+	store, err := local.Open(cfg.StorePath(), func(q string) int { return d.config().Queues[q].MaxQueued })
 	if err != nil {
 		return fatal(ExitFailure, err)
 	}
 	defer store.Close()
-
-	store.SetLimits(cfg.QueueLimits())
-	d := &daemonState{queue: store, started: time.Now(), version: opts.Version}
-	d.cfg.Store(cfg)
+	d.queue = store
 	exe, err := os.Executable()
 	if err != nil {
 		return fatal(ExitFailure, fmt.Errorf("find own executable for image workers: %w", err))
@@ -303,7 +302,6 @@ func (d *daemonState) reload(opts Options, logging *Logging, notify *notifier) {
 		log.Error("reload: log level", "err", err)
 	}
 	d.images.Configure(next.Pipelines, next.Images)
-	d.queue.SetLimits(next.QueueLimits())
 	d.pool.Reconfigure(next.QueueSettings())
 	d.cfg.Store(next)
 	log.Info("reloaded", "config", next.Source, "queues", len(next.Queues), "pipelines", len(next.Pipelines), "level", next.Log.Level)

@@ -95,13 +95,14 @@ func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := s.d.queue.Submit(r.Context(), j); err != nil {
+	duplicate, err := s.d.queue.Submit(r.Context(), j)
+	if err != nil {
 		s.log.Error("submit refused", "queue", j.Queue, "type", j.Type, "err", err)
 		writeError(w, submitStatus(err), err.Error())
 		return
 	}
 	code := http.StatusCreated
-	if j.Existing {
+	if duplicate[0] {
 		code = http.StatusOK
 	} else if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.Info("job queued", "job", j.ID, "queue", j.Queue, "type", j.Type, "payload", string(j.Payload))
@@ -129,7 +130,7 @@ func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		jobs[i] = j
 	}
-	if err := s.d.queue.Submit(r.Context(), jobs...); err != nil {
+	if _, err := s.d.queue.Submit(r.Context(), jobs...); err != nil {
 		s.log.Error("batch submit refused", "jobs", len(jobs), "err", err)
 		writeError(w, submitStatus(err), err.Error())
 		return

@@ -8,37 +8,6 @@ import (
 	"time"
 )
 
-// State is where a job stands in its life. The names are part of the API.
-type State string
-
-const (
-	StateScheduled State = "scheduled" // waiting for its run_at
-	StateQueued    State = "queued"    // ready to run
-	StateRunning   State = "running"   // leased by a worker
-	StateRetrying  State = "retrying"  // failed, waiting for its backoff
-	StateSucceeded State = "succeeded"
-	StateDead      State = "dead" // out of attempts or failed permanently
-	StateCancelled State = "cancelled"
-)
-
-// States lists every state in display order.
-var States = []State{StateScheduled, StateQueued, StateRunning, StateRetrying, StateSucceeded, StateDead, StateCancelled}
-
-// Valid reports whether s is one of the known states.
-func (s State) Valid() bool {
-	for _, v := range States {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
-
-// Terminal reports whether a job in this state will never run again on its own.
-func (s State) Terminal() bool {
-	return s == StateSucceeded || s == StateDead || s == StateCancelled
-}
-
 // MaxPayload bounds a job's payload: jobs carry references (paths), never
 // the data itself.
 const MaxPayload = 64 << 10
@@ -70,16 +39,6 @@ type Job struct {
 	// CancelRequested is set when a running job is cancelled; its handler's
 	// context is cancelled and it ends cancelled.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
-	// Existing is set on a submit answered with an unfinished job that has
-	// the same unique_key, instead of a new job. It is not stored.
-	Existing bool `json:"existing,omitempty"`
-}
-
-// AttemptError is the error of one failed attempt.
-type AttemptError struct {
-	Attempt int       `json:"attempt"`
-	At      time.Time `json:"at"`
-	Error   string    `json:"error"`
 }
 
 // maxErrorsKept bounds a job's error history; the first and the latest

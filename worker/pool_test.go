@@ -37,7 +37,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 // of type "t".
 func setupPool(t *testing.T, h worker.Handler, queues map[string]worker.QueueConfig, opts worker.RunOptions) *poolBundle {
 	t.Helper()
-	store, err := local.Open(filepath.Join(t.TempDir(), "queue.db"))
+	store, err := local.Open(filepath.Join(t.TempDir(), "queue.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func (b *poolBundle) stop() error {
 func (b *poolBundle) submit(t *testing.T, queue string, maxAttempts int) *worker.Job {
 	t.Helper()
 	j := &worker.Job{Queue: queue, Type: "t", Payload: json.RawMessage(`{}`), MaxAttempts: maxAttempts}
-	if err := b.store.Submit(context.Background(), j); err != nil {
+	if _, err := b.store.Submit(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}
 	return j
@@ -336,7 +336,7 @@ func TestPoolJobTimeoutOverridesQueue(t *testing.T) {
 		return nil, ctx.Err()
 	}), map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
 	j := &worker.Job{Queue: "q", Type: "t", Payload: json.RawMessage(`{}`), MaxAttempts: 1, Timeout: worker.Duration(15 * time.Millisecond)}
-	if err := b.store.Submit(context.Background(), j); err != nil {
+	if _, err := b.store.Submit(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}
 	got := waitFinished(t, b.store, j.ID)

@@ -25,9 +25,9 @@ var (
 type Queue interface {
 	// Submit stores new jobs durably and atomically: all or none. It fills
 	// in ID, State and timestamps. A job whose unique_key matches an
-	// unfinished job of its queue is not added: *job becomes that job, with
-	// Existing set.
-	Submit(ctx context.Context, jobs ...*Job) error
+	// unfinished job of its queue is not added: *job becomes that job, and
+	// duplicate[i] says so. The flag is an answer, never part of a job.
+	Submit(ctx context.Context, jobs ...*Job) (duplicate []bool, err error)
 	// Lease takes up to max due jobs of a queue, highest priority first, then
 	// oldest, marks them running with their attempt counted, and returns
 	// them. next is when the earliest not-yet-due job becomes due (zero when
@@ -61,8 +61,6 @@ type Queue interface {
 	// survive restarts.
 	Pause(ctx context.Context, queue string) error
 	Resume(ctx context.Context, queue string) error
-	// SetLimits sets each queue's max_queued (0 = unlimited).
-	SetLimits(limits map[string]int)
 	// Get returns one job.
 	Get(ctx context.Context, id string) (*Job, error)
 	// List returns jobs of a queue ("" = all) in a state ("" = all),
@@ -77,6 +75,10 @@ type Queue interface {
 	Changed() <-chan struct{}
 	Close() error
 }
+
+// MaxQueued answers a queue's max_queued (0 = unlimited). Backends ask it
+// at each submit, so a reloaded config applies without telling them.
+type MaxQueued func(queue string) int
 
 // QueueStats describes one queue.
 type QueueStats struct {

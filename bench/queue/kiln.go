@@ -33,7 +33,7 @@ func (n noop) Handle(ctx context.Context, j *worker.Job) (json.RawMessage, error
 }
 
 func newKiln(dir string, concurrency int) (*kilnSystem, error) {
-	store, err := local.Open(filepath.Join(dir, "queue.db"))
+	store, err := local.Open(filepath.Join(dir, "queue.db"), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,8 @@ func newKiln(dir string, concurrency int) (*kilnSystem, error) {
 func (k *kilnSystem) name() string { return "kiln" }
 
 func (k *kilnSystem) submit(ctx context.Context, payload []byte) error {
-	return k.store.Submit(ctx, &worker.Job{Queue: "bench", Type: "noop", Payload: payload, MaxAttempts: 3})
+	_, err := k.store.Submit(ctx, &worker.Job{Queue: "bench", Type: "noop", Payload: payload, MaxAttempts: 3})
+	return err
 }
 
 // waitDone waits until n jobs have succeeded, reading the store's counters.

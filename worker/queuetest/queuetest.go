@@ -17,9 +17,9 @@ import (
 
 // Backend opens queues for the suite.
 type Backend struct {
-	// Open returns a new, empty queue, closed by the backend when the test
-	// ends.
-	Open func(t *testing.T) worker.Queue
+	// Open returns a new, empty queue that asks maxQueued for each queue's
+	// limit (nil: unlimited), closed by the backend when the test ends.
+	Open func(t *testing.T, maxQueued worker.MaxQueued) worker.Queue
 	// Crash simulates the process holding q dying without a word (leases
 	// held, nothing released) and returns the queue as a new process would
 	// open it.
@@ -53,13 +53,23 @@ func Run(t *testing.T, b Backend) {
 
 var ctx = context.Background()
 
+// limitQ limits queue "q" to n waiting jobs and leaves the others unlimited.
+func limitQ(n int) worker.MaxQueued {
+	return func(queue string) int {
+		if queue == "q" {
+			return n
+		}
+		return 0
+	}
+}
+
 func job(queue string) *worker.Job {
 	return &worker.Job{Queue: queue, Type: "test", Payload: json.RawMessage(`{}`), MaxAttempts: 3}
 }
 
 func submit(t *testing.T, q worker.Queue, jobs ...*worker.Job) {
 	t.Helper()
-	if err := q.Submit(ctx, jobs...); err != nil {
+	if _, err := q.Submit(ctx, jobs...); err != nil {
 		t.Fatalf("submit: %v", err)
 	}
 }
@@ -91,7 +101,7 @@ func ids(jobs []*worker.Job) []string {
 }
 
 func testAtLeastOnce(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	var all []*worker.Job
 	for i := 0; i < 50; i++ {
 		all = append(all, job("q"))
@@ -124,7 +134,7 @@ func testAtLeastOnce(t *testing.T, b Backend) {
 }
 
 func testPriorityOrder(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	low1, high, mid, low2 := job("q"), job("q"), job("q"), job("q")
 	high.Priority, mid.Priority = 10, 5
 	submit(t, q, low1)
@@ -141,7 +151,7 @@ func testPriorityOrder(t *testing.T, b Backend) {
 }
 
 func testRunAtOrder(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	now := time.Now()
 	later, soon, ready := job("q"), job("q"), job("q")
 	later.RunAt = now.Add(time.Hour)
@@ -168,7 +178,7 @@ func testRunAtOrder(t *testing.T, b Backend) {
 }
 
 func testRetries(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	j := job("q")
 	submit(t, q, j)
 	first := lease(t, q, "q", 1)
@@ -193,7 +203,7 @@ func testRetries(t *testing.T, b Backend) {
 }
 
 func testDeadLetters(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	a, c := job("q"), job("q")
 	submit(t, q, a, c)
 	for _, j := range lease(t, q, "q", 2) {
@@ -237,15 +247,18 @@ func testDeadLetters(t *testing.T, b Backend) {
 }
 
 func testUniqueKeys(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	first, dup, other := job("q"), job("q"), job("r")
 	first.UniqueKey, dup.UniqueKey, other.UniqueKey = "img-1", "img-1", "img-1"
 	submit(t, q, first)
-	submit(t, q, dup, other)
-	if !dup.Existing || dup.ID != first.ID {
-		t.Fatalf("duplicate submit got %s (existing=%v), want %s", dup.ID, dup.Existing, first.ID)
+	duplicate, err := q.Submit(ctx, dup, other)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if other.Existing || other.ID == first.ID {
+	if len(duplicate) != 2 || !duplicate[0] || dup.ID != first.ID {
+		t.Fatalf("duplicate submit got %s (duplicate=%v), want %s", dup.ID, duplicate, first.ID)
+	}
+	if duplicate[1] || other.ID == first.ID {
 		t.Fatal("the same key in another queue was deduplicated")
 	}
 	got := lease(t, q, "q", 10)
@@ -255,14 +268,17 @@ func testUniqueKeys(t *testing.T, b Backend) {
 	q.Complete(ctx, got[0].ID, nil)
 	again := job("q")
 	again.UniqueKey = "img-1"
-	submit(t, q, again)
-	if again.Existing || again.ID == first.ID {
+	duplicate, err = q.Submit(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if duplicate[0] || again.ID == first.ID {
 		t.Fatal("a finished job's key still deduplicated")
 	}
 }
 
 func testCancel(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	queued, running := job("q"), job("q")
 	submit(t, q, queued, running)
 	if got, err := q.Cancel(ctx, queued.ID); err != nil || got.State != worker.StateCancelled {
@@ -286,7 +302,7 @@ func testCancel(t *testing.T, b Backend) {
 }
 
 func testPause(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	submit(t, q, job("q"), job("other"))
 	if err := q.Pause(ctx, "q"); err != nil {
 		t.Fatal(err)
@@ -310,7 +326,7 @@ func testPause(t *testing.T, b Backend) {
 }
 
 func testCrashRecovery(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	again, last := job("q"), job("q")
 	last.MaxAttempts = 1
 	submit(t, q, again, last)
@@ -328,7 +344,7 @@ func testCrashRecovery(t *testing.T, b Backend) {
 }
 
 func testExpiredLeases(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	j := job("q")
 	submit(t, q, j)
 	if _, _, err := q.Lease(ctx, "q", 1, 10*time.Millisecond); err != nil {
@@ -347,19 +363,18 @@ func testExpiredLeases(t *testing.T, b Backend) {
 }
 
 func testMaxQueued(t *testing.T, b Backend) {
-	q := b.Open(t)
-	q.SetLimits(map[string]int{"q": 2})
+	q := b.Open(t, limitQ(2))
 	submit(t, q, job("q"), job("q"))
-	err := q.Submit(ctx, job("q"))
+	_, err := q.Submit(ctx, job("q"))
 	if !errors.Is(err, worker.ErrQueueFull) {
 		t.Fatalf("submit over max_queued: %v, want ErrQueueFull", err)
 	}
-	if err := q.Submit(ctx, job("unlimited"), job("unlimited"), job("unlimited")); err != nil {
+	if _, err := q.Submit(ctx, job("unlimited"), job("unlimited"), job("unlimited")); err != nil {
 		t.Fatalf("another queue is not limited: %v", err)
 	}
 	lease(t, q, "q", 1) // running jobs do not count as waiting
 	submit(t, q, job("q"))
-	if err := q.Submit(ctx, job("q")); !errors.Is(err, worker.ErrQueueFull) {
+	if _, err := q.Submit(ctx, job("q")); !errors.Is(err, worker.ErrQueueFull) {
 		t.Fatalf("second fill: %v", err)
 	}
 	st, _ := q.Stats(ctx)
@@ -369,7 +384,7 @@ func testMaxQueued(t *testing.T, b Backend) {
 }
 
 func testStats(t *testing.T, b Backend) {
-	q := b.Open(t)
+	q := b.Open(t, nil)
 	a, c, d := job("q"), job("q"), job("q")
 	d.RunAt = time.Now().Add(time.Hour)
 	submit(t, q, a, c, d)
@@ -391,9 +406,8 @@ func testStats(t *testing.T, b Backend) {
 }
 
 func testBatchAtomic(t *testing.T, b Backend) {
-	q := b.Open(t)
-	q.SetLimits(map[string]int{"q": 2})
-	err := q.Submit(ctx, job("q"), job("q"), job("q"))
+	q := b.Open(t, limitQ(2))
+	_, err := q.Submit(ctx, job("q"), job("q"), job("q"))
 	if !errors.Is(err, worker.ErrQueueFull) {
 		t.Fatalf("batch over the limit: %v", err)
 	}

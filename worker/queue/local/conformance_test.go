@@ -12,8 +12,8 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	queuetest.Run(t, queuetest.Backend{
-		Open: func(t *testing.T) worker.Queue {
-			s, err := Open(filepath.Join(t.TempDir(), "queue.db"))
+		Open: func(t *testing.T, maxQueued worker.MaxQueued) worker.Queue {
+			s, err := Open(filepath.Join(t.TempDir(), "queue.db"), maxQueued)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -21,11 +21,11 @@ func TestConformance(t *testing.T) {
 			return s
 		},
 		Crash: func(t *testing.T, q worker.Queue) worker.Queue {
-			path := q.(*Store).Path()
+			old := q.(*Store)
 			// Closing keeps every lease in the file, exactly as a kill -9
 			// would; the next Open must recover them.
-			q.Close()
-			s, err := Open(path)
+			old.Close()
+			s, err := Open(old.Path(), old.maxQueued)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,7 +37,7 @@ func TestFullDiskRefusesSubmitsAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "queue.db")
-	s, err := Open(path)
+	s, err := Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestFullDiskRefusesSubmitsAndRecovers(t *testing.T) {
 	var fullErr error
 	for i := 0; i < 100000; i++ {
 		j := &worker.Job{Queue: "q", Type: "t", Payload: payload, MaxAttempts: 1}
-		if err := s.Submit(ctx, j); err != nil {
+		if _, err := s.Submit(ctx, j); err != nil {
 			fullErr = err
 			break
 		}
@@ -87,7 +87,7 @@ func TestFullDiskRefusesSubmitsAndRecovers(t *testing.T) {
 	}
 	for i := 0; i < 50; i++ {
 		j := &worker.Job{Queue: "q", Type: "t", Payload: payload, MaxAttempts: 1}
-		if err := s.Submit(ctx, j); err != nil {
+		if _, err := s.Submit(ctx, j); err != nil {
 			t.Fatalf("submit after space was freed: %v", err)
 		}
 		acked = append(acked, j.ID)
@@ -95,7 +95,7 @@ func TestFullDiskRefusesSubmitsAndRecovers(t *testing.T) {
 	check("after recovery")
 
 	s.Close()
-	s, err = Open(path)
+	s, err = Open(path, nil)
 	if err != nil {
 		t.Fatalf("reopen after a full disk: %v", err)
 	}

@@ -43,9 +43,9 @@ type Store struct {
 	closeErr  error
 
 	ready   chan struct{}
-	commits atomic.Int64 // transactions committed, for tests and stats
+	commits atomic.Int64 // transactions committed
 
-	limits atomic.Pointer[map[string]int]
+	maxQueued worker.MaxQueued
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -56,8 +56,9 @@ var _ worker.Queue = (*Store)(nil)
 // Open opens or creates the store at path. A crash leaves jobs leased; Open
 // returns them to the queue (their attempt stays counted) or, when their
 // attempts are used up, marks them dead, so a job that kills the daemon
-// cannot make it crash-loop.
-func Open(path string) (*Store, error) {
+// cannot make it crash-loop. maxQueued is asked at each submit (nil: no
+// queue is limited).
+func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
@@ -70,8 +71,12 @@ func Open(path string) (*Store, error) {
 		quit:    make(chan struct{}),
 		ready:   make(chan struct{}, 1),
 		changed: make(chan struct{}),
+
+		maxQueued: maxQueued,
 	}
-	s.limits.Store(&map[string]int{})
+	if s.maxQueued == nil {
+		s.maxQueued = func(string) int { return 0 }
+	}
 	if err := db.Update(s.prepare); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
@@ -147,9 +152,6 @@ func (s *Store) Close() error {
 // Path is the store file.
 func (s *Store) Path() string { return s.path }
 
-// Commits is the number of transactions committed since Open.
-func (s *Store) Commits() int64 { return s.commits.Load() }
-
 // Ready implements worker.Queue.
 func (s *Store) Ready() <-chan struct{} { return s.ready }
 
@@ -174,21 +176,12 @@ func (s *Store) signalChanged() {
 	s.mu.Unlock()
 }
 
-// SetLimits implements worker.Queue.
-func (s *Store) SetLimits(limits map[string]int) {
-	cp := make(map[string]int, len(limits))
-	for k, v := range limits {
-		cp[k] = v
-	}
-	s.limits.Store(&cp)
-}
-
 // Submit implements worker.Queue.
-func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) error {
+func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error) {
 	now := time.Now()
 	for _, j := range jobs {
 		if j.Queue == "" || strings.ContainsRune(j.Queue, 0) {
-			return fmt.Errorf("submit: invalid queue name %q", j.Queue)
+			return nil, fmt.Errorf("submit: invalid queue name %q", j.Queue)
 		}
 		j.ID = s.ids.next(now)
 		j.CreatedAt, j.UpdatedAt = now, now
@@ -209,11 +202,18 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) error {
 	for i, j := range jobs {
 		orig[i] = *j
 	}
-	limits := *s.limits.Load()
+	limits := make(map[string]int)
+	for _, j := range jobs {
+		if _, ok := limits[j.Queue]; !ok {
+			limits[j.Queue] = s.maxQueued(j.Queue)
+		}
+	}
+	duplicate := make([]bool, len(jobs))
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		t := txn{tx}
 		for i, j := range jobs {
 			*j = orig[i]
+			duplicate[i] = false
 			if j.UniqueKey != "" {
 				if id := t.b(bucketUnique).Get(uniqueKey(j)); id != nil {
 					existing, err := t.get(string(id))
@@ -221,7 +221,7 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) error {
 						return err
 					}
 					*j = *existing
-					j.Existing = true
+					duplicate[i] = true
 					continue
 				}
 			}
@@ -241,11 +241,11 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) error {
 	})
 	if err != nil {
 		if errors.Is(err, worker.ErrQueueFull) {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("submit to %s: %w", s.path, err)
+		return nil, fmt.Errorf("submit to %s: %w", s.path, err)
 	}
-	return nil
+	return duplicate, nil
 }
 
 // Lease implements worker.Queue.

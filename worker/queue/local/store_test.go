@@ -26,7 +26,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "queue.db")
-	s, err := Open(path)
+	s, err := Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestSubmitLeaseComplete(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	j := newJob("q")
-	if err := b.store.Submit(ctx, j); err != nil {
+	if _, err := b.store.Submit(ctx, j); err != nil {
 		t.Fatal(err)
 	}
 	if j.ID == "" || j.State != worker.StateQueued {
@@ -83,7 +83,7 @@ func TestLeaseOnlyTakesItsQueueAndDueJobs(t *testing.T) {
 	later.RunAt = time.Now().Add(time.Hour)
 	other := newJob("b")
 	now := newJob("a")
-	if err := b.store.Submit(ctx, later, other, now); err != nil {
+	if _, err := b.store.Submit(ctx, later, other, now); err != nil {
 		t.Fatal(err)
 	}
 	if later.State != worker.StateScheduled {
@@ -106,7 +106,7 @@ func TestFailRetriesThenDies(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	j := newJob("q")
-	if err := b.store.Submit(ctx, j); err != nil {
+	if _, err := b.store.Submit(ctx, j); err != nil {
 		t.Fatal(err)
 	}
 	leased, _, _ := b.store.Lease(ctx, "q", 1, time.Minute)
@@ -138,7 +138,9 @@ func TestReleaseDoesNotCountTheAttempt(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	j := newJob("q")
-	b.store.Submit(ctx, j)
+	if _, err := b.store.Submit(ctx, j); err != nil {
+		t.Fatal(err)
+	}
 	b.store.Lease(ctx, "q", 1, time.Minute)
 	if err := b.store.Release(ctx, j.ID); err != nil {
 		t.Fatal(err)
@@ -154,7 +156,7 @@ func TestReleaseDoesNotCountTheAttempt(t *testing.T) {
 func TestOpenRecoversInterruptedJobs(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "queue.db")
-	s, err := Open(path)
+	s, err := Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func TestOpenRecoversInterruptedJobs(t *testing.T) {
 	retry := newJob("q")
 	last := newJob("q")
 	last.MaxAttempts = 1
-	if err := s.Submit(ctx, retry, last); err != nil {
+	if _, err := s.Submit(ctx, retry, last); err != nil {
 		t.Fatal(err)
 	}
 	if leased, _, _ := s.Lease(ctx, "q", 2, time.Minute); len(leased) != 2 {
@@ -170,7 +172,7 @@ func TestOpenRecoversInterruptedJobs(t *testing.T) {
 	}
 	s.Close() // as if the process died here: the leases stay in the file
 
-	s, err = Open(path)
+	s, err = Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +208,7 @@ func TestConcurrentSubmitsShareCommits(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				j := newJob("q")
-				if err := b.store.Submit(ctx, j); err != nil {
+				if _, err := b.store.Submit(ctx, j); err != nil {
 					errs <- err
 					return
 				}
@@ -255,7 +257,7 @@ func TestFailedChangeDoesNotSpoilItsBatch(t *testing.T) {
 				results[i] = b.store.Complete(ctx, fmt.Sprintf("no-such-job-%d", i), nil)
 				return
 			}
-			results[i] = b.store.Submit(ctx, newJob("q"))
+			_, results[i] = b.store.Submit(ctx, newJob("q"))
 		}()
 	}
 	wg.Wait()
@@ -286,7 +288,7 @@ func TestRefusesNewerFormat(t *testing.T) {
 		return b.Put(keyVersion, binary.BigEndian.AppendUint64(nil, formatVersion+1))
 	})
 	db.Close()
-	_, err = Open(path)
+	_, err = Open(path, nil)
 	if err == nil || !strings.Contains(err.Error(), "newer kiln") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("open of a newer file: err = %v", err)
 	}
@@ -299,7 +301,7 @@ func TestRefusesCorruptFileAndLeavesItAlone(t *testing.T) {
 	if err := os.WriteFile(path, garbage, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(path)
+	_, err := Open(path, nil)
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("open of a corrupt file: err = %v", err)
 	}
@@ -314,7 +316,9 @@ func TestChangedIsClosedOnStateChange(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	j := newJob("q")
-	b.store.Submit(ctx, j)
+	if _, err := b.store.Submit(ctx, j); err != nil {
+		t.Fatal(err)
+	}
 	ch := b.store.Changed()
 	b.store.Lease(ctx, "q", 1, time.Minute)
 	select {
