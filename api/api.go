@@ -112,6 +112,12 @@ type QueueStatus struct {
 	OldestQueuedAgeS float64                `json:"oldest_queued_age_s"`
 }
 
+// Reloaded is the answer of POST /v1/reload when the config was applied. A
+// refused config is answered 422 with an Error listing every problem.
+type Reloaded struct {
+	Config string `json:"config"`
+}
+
 // Error is the body of every 4xx and 5xx answer.
 type Error struct {
 	Error string `json:"error"`

@@ -4,9 +4,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
-	"regexp"
+	"reflect"
 	"runtime"
 	"sort"
 	"strings"
@@ -31,13 +32,15 @@ var devConfig []byte
 // DevConfigName stands for the embedded development config in messages.
 const DevConfigName = "(embedded dev config)"
 
-// Config is kilnd's configuration, as read from kiln.toml.
+// Config is kilnd's configuration, as read from kiln.toml. A loaded Config
+// is never changed: a reload loads a new one and the daemon swaps it in
+// whole, so every part reads one consistent snapshot.
 type Config struct {
-	Daemon    DaemonConfig              `toml:"daemon"`
-	Log       LogConfig                 `toml:"log"`
-	Queues    map[string]QueueConfig    `toml:"queues"`
-	Images    image.Limits              `toml:"images"`
-	Pipelines map[string]image.Pipeline `toml:"pipelines"`
+	Daemon    DaemonConfig                  `toml:"daemon"`
+	Log       LogConfig                     `toml:"log"`
+	Queues    map[string]worker.QueueConfig `toml:"queues"`
+	Images    image.Config                  `toml:"images"`
+	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -59,18 +62,6 @@ type LogConfig struct {
 	SyslogAddress  string `toml:"syslog_address"`
 }
 
-// QueueConfig is one [queues.NAME] table.
-type QueueConfig struct {
-	Concurrency   int      `toml:"concurrency"`
-	MaxAttempts   int      `toml:"max_attempts"`
-	BackoffBase   Duration `toml:"backoff_base"`
-	BackoffMax    Duration `toml:"backoff_max"`
-	Timeout       Duration `toml:"timeout"`
-	MaxQueued     int      `toml:"max_queued"`     // 0 = unlimited
-	KeepSucceeded Duration `toml:"keep_succeeded"` // 0 = forever
-	KeepDead      Duration `toml:"keep_dead"`      // 0 = forever
-}
-
 // Duration is a duration written as a string such as "30s".
 type Duration = worker.Duration
 
@@ -82,6 +73,7 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
 
+// defaultConfig is the config where the file says nothing.
 func defaultConfig() Config {
 	return Config{
 		Daemon: DaemonConfig{
@@ -91,21 +83,7 @@ func defaultConfig() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
 		Log:    LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
-		Images: image.DefaultLimits(),
-	}
-}
-
-func defaultQueue() QueueConfig {
-	return QueueConfig{
-		Concurrency: runtime.NumCPU(),
-		MaxAttempts: 5,
-		BackoffBase: Duration(time.Second),
-		BackoffMax:  Duration(5 * time.Minute),
-		Timeout:     Duration(5 * time.Minute),
-		// Succeeded jobs hold their results a week; dead ones a month for
-		// an operator to look at and retry.
-		KeepSucceeded: Duration(7 * 24 * time.Hour),
-		KeepDead:      Duration(30 * 24 * time.Hour),
+		Images: image.DefaultConfig(),
 	}
 }
 
@@ -129,60 +107,100 @@ func DevConfig(baseDir string) (*Config, error) {
 	return parseConfig(DevConfigName, devConfig, baseDir)
 }
 
+// parseConfig turns a file into a Config in four steps: decode every key
+// onto the defaults, fill in the values that follow from others, validate,
+// and make paths absolute. Every problem of the first and the third step is
+// reported, each as file:line: key: message.
 func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
-	cfg := defaultConfig()
-	cfg.Source = name
 	lines := scanKeyLines(data)
-	var problems []string
+	type problem struct {
+		line int
+		text string
+	}
+	var problems []problem
 	report := func(key, msg string) {
 		if n := lines.line(key); n > 0 {
-			problems = append(problems, fmt.Sprintf("%s:%d: %s: %s", name, n, key, msg))
+			problems = append(problems, problem{n, fmt.Sprintf("%s:%d: %s: %s", name, n, key, msg)})
 		} else {
-			problems = append(problems, fmt.Sprintf("%s: %s: %s", name, key, msg))
+			problems = append(problems, problem{math.MaxInt, fmt.Sprintf("%s: %s: %s", name, key, msg)})
 		}
 	}
 
-	md, err := toml.Decode(string(data), &cfg)
-	if err != nil {
-		return nil, &ConfigError{Problems: []string{decodeProblem(name, err)}}
+	var tree map[string]any
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		// A syntax error ends the parse: nothing after it can be trusted.
+		return nil, &ConfigError{Problems: []string{syntaxProblem(name, err)}}
 	}
-	for _, k := range md.Undecoded() {
-		report(k.String(), "unknown key")
-	}
+	cfg := defaultConfig()
+	dec := &configDecoder{report: report, entryDefaults: map[reflect.Type]func() reflect.Value{
+		reflect.TypeOf(worker.QueueConfig{}): func() reflect.Value { return reflect.ValueOf(worker.DefaultQueueConfig()) },
+	}}
+	dec.decodeStruct("", tree, reflect.ValueOf(&cfg).Elem())
 
-	cfg.validate(md, report)
+	cfg.fillDerived()
+	cfg.validate(report)
 	if len(problems) > 0 {
-		return nil, &ConfigError{Problems: problems}
+		// In the file's order, as an editor shows it.
+		sort.SliceStable(problems, func(i, j int) bool { return problems[i].line < problems[j].line })
+		texts := make([]string, len(problems))
+		for i, p := range problems {
+			texts[i] = p.text
+		}
+		return nil, &ConfigError{Problems: texts}
 	}
 	cfg.resolvePaths(baseDir)
+	cfg.Source = name
 	return &cfg, nil
 }
 
-// typeProblem is how the TOML decoder words a value of the wrong type.
-var typeProblem = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): (.*)$`)
-
-// decodeProblem rewords a TOML decoding error as file:line: key: message.
-func decodeProblem(name string, err error) string {
+// syntaxProblem words a TOML syntax error as file:line: message.
+func syntaxProblem(name string, err error) string {
 	var perr toml.ParseError
 	if errors.As(err, &perr) {
-		// A syntax error's LastKey is merely the last key read before it,
-		// which would mislead; a bad value's message names its key itself.
-		if strings.HasPrefix(perr.Message, "invalid duration") && perr.LastKey != "" {
-			return fmt.Sprintf("%s:%d: %s: %s", name, perr.Position.Line, perr.LastKey, perr.Message)
-		}
 		return fmt.Sprintf("%s:%d: syntax error: %s", name, perr.Position.Line, perr.Message)
-	}
-	if m := typeProblem.FindStringSubmatch(err.Error()); m != nil {
-		return fmt.Sprintf("%s:%s: %s: %s", name, m[1], m[2], m[3])
 	}
 	return fmt.Sprintf("%s: %v", name, err)
 }
 
-func (c *Config) validate(md toml.MetaData, report func(key, msg string)) {
+// fillDerived sets the values that follow from other settings: the default
+// queue, each pipeline's queue and variant defaults, and the libvips
+// threads of each worker.
+func (c *Config) fillDerived() {
+	if c.Queues == nil {
+		c.Queues = map[string]worker.QueueConfig{}
+	}
+	if _, ok := c.Queues[DefaultQueue]; !ok {
+		c.Queues[DefaultQueue] = worker.DefaultQueueConfig()
+	}
+	for name, p := range c.Pipelines {
+		if p.Queue == "" {
+			p.Queue = DefaultQueue
+		}
+		p.FillDefaults()
+		c.Pipelines[name] = p
+	}
+	if c.Images.ThreadsPerWorker == 0 {
+		// Share the CPUs among the picture jobs that may run at once: one
+		// job alone gets them all; a full queue gets one each, which is
+		// where throughput is best.
+		busy := 0
+		counted := map[string]bool{}
+		for _, p := range c.Pipelines {
+			if !counted[p.Queue] {
+				counted[p.Queue] = true
+				busy += c.Queues[p.Queue].Concurrency
+			}
+		}
+		c.Images.ThreadsPerWorker = max(1, runtime.NumCPU()/max(1, busy))
+	}
+}
+
+// validate reports every value that is out of bounds; it changes nothing.
+func (c *Config) validate(report func(key, msg string)) {
 	d := &c.Daemon
-	for key, v := range map[string]string{"daemon.state_dir": d.StateDir, "daemon.pidfile": d.Pidfile, "daemon.socket": d.Socket} {
-		if v == "" {
-			report(key, "must not be empty")
+	for _, kv := range []struct{ key, v string }{{"daemon.state_dir", d.StateDir}, {"daemon.pidfile", d.Pidfile}, {"daemon.socket", d.Socket}} {
+		if kv.v == "" {
+			report(kv.key, "must not be empty")
 		}
 	}
 	if d.ShutdownTimeout < 0 {
@@ -204,50 +222,26 @@ func (c *Config) validate(md toml.MetaData, report func(key, msg string)) {
 		report("log.syslog_address", err.Error())
 	}
 
-	if c.Queues == nil {
-		c.Queues = map[string]QueueConfig{}
-	}
 	for _, name := range sortedKeys(c.Queues) {
 		q := c.Queues[name]
-		def := defaultQueue()
 		key := func(k string) string { return "queues." + name + "." + k }
-		if !md.IsDefined("queues", name, "concurrency") {
-			q.Concurrency = def.Concurrency
-		} else if q.Concurrency < 1 || q.Concurrency > 1024 {
+		if q.Concurrency < 1 || q.Concurrency > 1024 {
 			report(key("concurrency"), "must be between 1 and 1024")
 		}
-		if !md.IsDefined("queues", name, "max_attempts") {
-			q.MaxAttempts = def.MaxAttempts
-		} else if q.MaxAttempts < 1 {
+		if q.MaxAttempts < 1 {
 			report(key("max_attempts"), "must be at least 1")
 		}
-		if !md.IsDefined("queues", name, "backoff_base") {
-			q.BackoffBase = def.BackoffBase
-		}
-		if !md.IsDefined("queues", name, "backoff_max") {
-			q.BackoffMax = def.BackoffMax
-		}
-		if !md.IsDefined("queues", name, "timeout") {
-			q.Timeout = def.Timeout
-		}
-		if !md.IsDefined("queues", name, "keep_succeeded") {
-			q.KeepSucceeded = def.KeepSucceeded
-		}
-		if !md.IsDefined("queues", name, "keep_dead") {
-			q.KeepDead = def.KeepDead
-		}
-		for k, d := range map[string]Duration{"backoff_base": q.BackoffBase, "backoff_max": q.BackoffMax, "timeout": q.Timeout, "keep_succeeded": q.KeepSucceeded, "keep_dead": q.KeepDead} {
-			if d < 0 {
-				report(key(k), "must not be negative")
+		for _, kd := range []struct {
+			k string
+			d Duration
+		}{{"backoff_base", q.BackoffBase}, {"backoff_max", q.BackoffMax}, {"timeout", q.Timeout}, {"keep_succeeded", q.KeepSucceeded}, {"keep_dead", q.KeepDead}} {
+			if kd.d < 0 {
+				report(key(kd.k), "must not be negative")
 			}
 		}
 		if q.MaxQueued < 0 {
 			report(key("max_queued"), "must not be negative (0 means unlimited)")
 		}
-		c.Queues[name] = q
-	}
-	if _, ok := c.Queues[DefaultQueue]; !ok {
-		c.Queues[DefaultQueue] = defaultQueue()
 	}
 
 	im := &c.Images
@@ -259,45 +253,21 @@ func (c *Config) validate(md toml.MetaData, report func(key, msg string)) {
 			report(fmt.Sprintf("images.allowed_input_roots[%d]", i), fmt.Sprintf("%q must be an absolute path", root))
 		}
 	}
-	if im.RecycleAfter < 0 || im.ThreadsPerWorker < 0 {
-		report("images.recycle_after", "recycle_after and threads_per_worker must not be negative")
+	if im.RecycleAfter < 0 {
+		report("images.recycle_after", "must not be negative (0 means never)")
 	}
-	if im.ThreadsPerWorker == 0 {
-		// Share the CPUs among the picture jobs that may run at once: one
-		// job alone gets them all; a full queue gets one each, which is
-		// where throughput is best.
-		busy := 0
-		counted := map[string]bool{}
-		for _, p := range c.Pipelines {
-			q := p.Queue
-			if q == "" {
-				q = DefaultQueue
-			}
-			if !counted[q] {
-				counted[q] = true
-				busy += c.Queues[q].Concurrency
-			}
-		}
-		im.ThreadsPerWorker = max(1, runtime.NumCPU()/max(1, busy))
+	if im.ThreadsPerWorker < 0 {
+		report("images.threads_per_worker", "must not be negative (0 means the CPUs shared out)")
 	}
 
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]
-		if p.Queue == "" {
-			p.Queue = DefaultQueue
-		}
 		if _, ok := c.Queues[p.Queue]; !ok {
 			report("pipelines."+name+".queue", fmt.Sprintf("queue %q is not configured (add a [queues.%s] table)", p.Queue, p.Queue))
 		}
-		if err := p.Check(); err != nil {
-			var fe *image.FieldError
-			if errors.As(err, &fe) {
-				report("pipelines."+name+"."+fe.Key, fe.Msg)
-			} else {
-				report("pipelines."+name, err.Error())
-			}
+		for _, fe := range p.Check() {
+			report("pipelines."+name+"."+fe.Key, fe.Msg)
 		}
-		c.Pipelines[name] = p
 	}
 }
 
@@ -316,28 +286,9 @@ func (c *Config) resolvePaths(base string) {
 	}
 }
 
-// QueueSettings converts the queues to the worker's form.
-func (c *Config) QueueSettings() map[string]worker.QueueConfig {
-	out := make(map[string]worker.QueueConfig, len(c.Queues))
-	for name, q := range c.Queues {
-		out[name] = worker.QueueConfig{
-			Concurrency: q.Concurrency,
-			MaxAttempts: q.MaxAttempts,
-			BackoffBase: time.Duration(q.BackoffBase),
-			BackoffMax:  time.Duration(q.BackoffMax),
-			Timeout:     time.Duration(q.Timeout),
-		}
-	}
-	return out
-}
-
-// Retention returns each queue's retention policy.
-func (c *Config) Retention() map[string]worker.RetentionPolicy {
-	out := make(map[string]worker.RetentionPolicy, len(c.Queues))
-	for name, q := range c.Queues {
-		out[name] = worker.RetentionPolicy{KeepSucceeded: q.KeepSucceeded.Std(), KeepDead: q.KeepDead.Std()}
-	}
-	return out
+// ImageSettings is the image kind's view of this config.
+func (c *Config) ImageSettings() image.Settings {
+	return image.Settings{Pipelines: c.Pipelines, Images: c.Images}
 }
 
 // StorePath is the queue store file.

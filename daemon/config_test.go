@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kiln/worker"
 )
 
 const validConfig = `
@@ -62,7 +64,7 @@ func TestLoadValidConfig(t *testing.T) {
 		t.Errorf("shutdown_timeout = %v", cfg.Daemon.ShutdownTimeout)
 	}
 	q := cfg.Queues["images"]
-	if q.Concurrency != 3 || q.MaxAttempts != defaultQueue().MaxAttempts {
+	if q.Concurrency != 3 || q.MaxAttempts != worker.DefaultQueueConfig().MaxAttempts {
 		t.Errorf("queue images = %+v; want concurrency 3 and default max_attempts", q)
 	}
 	if _, ok := cfg.Queues[DefaultQueue]; !ok {
@@ -103,7 +105,7 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{
 			name: "wrong type",
 			edit: func(s string) string { return strings.Replace(s, "concurrency = 3", `concurrency = "three"`, 1) },
-			want: []string{":12: queues.images.concurrency: incompatible types"},
+			want: []string{`:12: queues.images.concurrency: must be an integer, not a string ("three")`},
 		},
 		{
 			name: "bad duration",
@@ -128,7 +130,7 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{
 			name: "unknown key in a variant",
 			edit: func(s string) string { return strings.Replace(s, "height = 200", "hieght = 200", 1) },
-			want: []string{":27: pipelines.web.variants.hieght: unknown key"},
+			want: []string{":27: pipelines.web.variants[1].hieght: unknown key"},
 		},
 		{
 			name: "queue not configured",
@@ -172,5 +174,43 @@ func TestMissingConfigFile(t *testing.T) {
 	_, err := LoadConfig("/nonexistent/kiln.toml")
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/kiln.toml") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// -check-config and every start and reload report all of a file's
+// problems at once, each on its own line with file, line and full key, so
+// that an operator fixes the file in one pass.
+func TestConfigErrorsAreAllReported(t *testing.T) {
+	t.Parallel()
+	text := validConfig + `
+[[pipelines.web.variants]]
+name = "third"
+width = 100
+qualty = 80
+
+[images]
+max_input_bytes = "100 megs"
+`
+	text = strings.Replace(text, "concurrency = 3", "concurrency = 0", 1)
+	text = strings.Replace(text, `state_dir = "state"`, `stat_dir = "state"`, 1)
+	path := writeConfig(t, text)
+	_, err := LoadConfig(path)
+	var cerr *ConfigError
+	if !errors.As(err, &cerr) {
+		t.Fatalf("err = %v, want a ConfigError", err)
+	}
+	want := []string{
+		path + ":3: daemon.stat_dir: unknown key",
+		path + ":12: queues.images.concurrency: must be between 1 and 1024",
+		path + ":33: pipelines.web.variants[2].qualty: unknown key",
+		path + `:36: images.max_input_bytes: invalid size "100 megs" (use e.g. "100MiB")`,
+	}
+	if len(cerr.Problems) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%s", len(cerr.Problems), len(want), err)
+	}
+	for i, w := range want {
+		if cerr.Problems[i] != w {
+			t.Errorf("line %d = %q, want %q (in the file's order)", i+1, cerr.Problems[i], w)
+		}
 	}
 }

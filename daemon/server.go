@@ -22,17 +22,20 @@ import (
 // maxRequestBody bounds a control request: jobs carry paths, not pictures.
 const maxRequestBody = 8 << 20
 
-// maxBatch bounds one batch submit.
-const maxBatch = 10000
+// maxJobsPerBatch bounds the jobs of one batch submit request.
+const maxJobsPerBatch = 10000
 
 // maxWait bounds GET /v1/jobs/{id}?wait=.
 const maxWait = 10 * time.Minute
 
 // controlServer serves the control API on the unix socket.
 type controlServer struct {
-	d   *daemonState
+	d   *daemon
 	log *slog.Logger
 	srv *http.Server
+	// failed delivers the error that ended serving, if it was not a
+	// shutdown.
+	failed chan error
 }
 
 // listenControl opens the control socket, mode 0660: the kiln group may
@@ -56,8 +59,8 @@ func listenControl(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-func newControlServer(d *daemonState, log *slog.Logger) *controlServer {
-	s := &controlServer{d: d, log: log}
+func newControlServer(d *daemon, log *slog.Logger) *controlServer {
+	s := &controlServer{d: d, log: log, failed: make(chan error, 1)}
 	mux := http.NewServeMux()
 	v := api.Version
 	mux.HandleFunc("POST "+v+"/jobs", s.submit)
@@ -71,15 +74,19 @@ func newControlServer(d *daemonState, log *slog.Logger) *controlServer {
 	mux.HandleFunc("POST "+v+"/queues/{name}/pause", s.pause)
 	mux.HandleFunc("POST "+v+"/queues/{name}/resume", s.resume)
 	mux.HandleFunc("GET "+v+"/status", s.status)
+	mux.HandleFunc("POST "+v+"/reload", s.reload)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
 
-func (s *controlServer) serve(ln net.Listener) error {
-	if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+// start serves ln until shutdown; an error that ends serving otherwise is
+// delivered on failed.
+func (s *controlServer) start(ln net.Listener) {
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.failed <- err
+		}
+	}()
 }
 
 func (s *controlServer) shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
@@ -107,7 +114,7 @@ func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 	} else if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.Info("job queued", "job", j.ID, "queue", j.Queue, "type", j.Type, "payload", string(j.Payload))
 	}
-	writeJSON(w, code, withoutPayload(j))
+	writeJSON(w, code, submitted(j, duplicate[0]))
 }
 
 func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
@@ -116,8 +123,8 @@ func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if len(req.Jobs) == 0 || len(req.Jobs) > maxBatch {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("jobs: a batch holds 1 to %d jobs, not %d", maxBatch, len(req.Jobs)))
+	if len(req.Jobs) == 0 || len(req.Jobs) > maxJobsPerBatch {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("jobs: a batch holds 1 to %d jobs, not %d", maxJobsPerBatch, len(req.Jobs)))
 		return
 	}
 	now := time.Now()
@@ -130,24 +137,18 @@ func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		jobs[i] = j
 	}
-	if _, err := s.d.queue.Submit(r.Context(), jobs...); err != nil {
+	duplicate, err := s.d.queue.Submit(r.Context(), jobs...)
+	if err != nil {
 		s.log.Error("batch submit refused", "jobs", len(jobs), "err", err)
 		writeError(w, submitStatus(err), err.Error())
 		return
 	}
 	s.log.Info("jobs queued", "jobs", len(jobs), "first", jobs[0].ID)
+	out := api.SubmittedList{Jobs: make([]*api.Submitted, len(jobs))}
 	for i, j := range jobs {
-		jobs[i] = withoutPayload(j)
+		out.Jobs[i] = submitted(j, duplicate[i])
 	}
-	writeJSON(w, http.StatusCreated, api.JobList{Jobs: jobs})
-}
-
-// withoutPayload is how a submit is answered: the submitter has the
-// payload it sent, and echoing it back would double the work of a submit.
-func withoutPayload(j *worker.Job) *worker.Job {
-	c := *j
-	c.Payload = nil
-	return &c
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
@@ -171,13 +172,13 @@ func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if j.State.Terminal() || wait == 0 {
-			writeJSON(w, http.StatusOK, j)
+			writeJSON(w, http.StatusOK, apiJob(j))
 			return
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			writeJSON(w, http.StatusOK, j)
+			writeJSON(w, http.StatusOK, apiJob(j))
 			return
 		}
 	}
@@ -204,10 +205,11 @@ func (s *controlServer) list(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, err)
 		return
 	}
-	if jobs == nil {
-		jobs = []*worker.Job{}
+	out := api.JobList{Jobs: make([]*api.Job, len(jobs))}
+	for i, j := range jobs {
+		out.Jobs[i] = apiJob(j)
 	}
-	writeJSON(w, http.StatusOK, api.JobList{Jobs: jobs})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *controlServer) purge(w http.ResponseWriter, r *http.Request) {
@@ -241,11 +243,12 @@ func (s *controlServer) cancel(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, err)
 		return
 	}
-	if j.State == worker.StateRunning {
+	stopping := j.State == worker.StateRunning
+	if stopping {
 		s.d.pool.Cancel(j.ID)
 	}
 	s.log.Info("job cancelled on request", "job", j.ID, "was", j.State)
-	writeJSON(w, http.StatusOK, j)
+	writeJSON(w, http.StatusOK, api.Cancelled{Job: *apiJob(j), Stopping: stopping})
 }
 
 func (s *controlServer) retry(w http.ResponseWriter, r *http.Request) {
@@ -255,7 +258,7 @@ func (s *controlServer) retry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("job retried on request", "job", j.ID)
-	writeJSON(w, http.StatusOK, j)
+	writeJSON(w, http.StatusOK, apiJob(j))
 }
 
 func (s *controlServer) retryDead(w http.ResponseWriter, r *http.Request) {
@@ -302,6 +305,16 @@ func (s *controlServer) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// reload answers whether the config file was applied: 200 naming it, or
+// 422 with every error in it while the running config stays.
+func (s *controlServer) reload(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.reload(); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, api.Reloaded{Config: s.d.config().Source})
 }
 
 func (s *controlServer) writeStoreError(w http.ResponseWriter, err error) {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 
 	"kiln/api"
 	"kiln/worker"
-	"kiln/worker/image"
 )
 
 // maxRunAtPast bounds how far in the past run_at may be: further back is
@@ -26,49 +26,27 @@ func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
 // buildJob turns a submit request into a job, or names the field that is
 // wrong. It checks everything that can be checked before the job is stored,
-// so that nothing doomed is accepted.
-func (d *daemonState) buildJob(req api.SubmitRequest, now time.Time) (*worker.Job, error) {
+// the payload by the job's kind, so that nothing doomed is accepted.
+func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.Job, error) {
 	cfg := d.config()
+	kind := d.kinds[req.Type]
+	switch {
+	case req.Type == "":
+		return nil, &fieldError{"type", fmt.Sprintf("is required (known: %s)", strings.Join(sortedKeys(d.kinds), ", "))}
+	case kind == nil:
+		return nil, &fieldError{"type", fmt.Sprintf("no job kind %q (known: %s)", req.Type, strings.Join(sortedKeys(d.kinds), ", "))}
+	}
 	j := &worker.Job{Queue: req.Queue, Type: req.Type, Payload: req.Payload, Priority: req.Priority, UniqueKey: req.UniqueKey, MaxAttempts: req.MaxAttempts}
-
-	if req.Pipeline != "" {
-		pl, ok := cfg.Pipelines[req.Pipeline]
-		switch {
-		case !ok:
-			return nil, &fieldError{"pipeline", fmt.Sprintf("unknown pipeline %q (configured: %s)", req.Pipeline, strings.Join(sortedKeys(cfg.Pipelines), ", "))}
-		case req.Type != "" && req.Type != image.JobType:
-			return nil, &fieldError{"type", fmt.Sprintf("a pipeline job is of type %q", image.JobType)}
-		case len(req.Payload) > 0:
-			return nil, &fieldError{"payload", "not allowed with pipeline: give input instead"}
-		case req.Input == "":
-			return nil, &fieldError{"input", "is required with pipeline"}
-		}
-		j.Type = image.JobType
-		j.Payload, _ = json.Marshal(image.Payload{Pipeline: req.Pipeline, Input: req.Input})
-		if j.Queue == "" {
-			j.Queue = pl.Queue
-		}
-	} else {
-		switch {
-		case req.Input != "":
-			return nil, &fieldError{"input", "only with pipeline"}
-		case req.Type == "":
-			return nil, &fieldError{"type", "is required (or give pipeline and input)"}
-		case d.handlers[req.Type] == nil:
-			return nil, &fieldError{"type", fmt.Sprintf("no handler for %q (known: %s)", req.Type, strings.Join(sortedKeys(d.handlers), ", "))}
-		case len(req.Payload) == 0:
-			j.Payload = json.RawMessage("{}")
-		}
-	}
-	if j.Queue == "" {
-		j.Queue = DefaultQueue
-	}
-	q, ok := cfg.Queues[j.Queue]
-	if !ok {
-		return nil, &fieldError{"queue", fmt.Sprintf("unknown queue %q (configured: %s)", j.Queue, strings.Join(sortedKeys(cfg.Queues), ", "))}
+	if len(j.Payload) == 0 {
+		j.Payload = json.RawMessage("{}")
 	}
 	if len(j.Payload) > worker.MaxPayload {
 		return nil, &fieldError{"payload", fmt.Sprintf("%d bytes is over the %d KiB limit: a job carries a reference (such as a path) to its data, not the data", len(j.Payload), worker.MaxPayload>>10)}
+	}
+	if j.Queue != "" {
+		if _, ok := cfg.Queues[j.Queue]; !ok {
+			return nil, unknownQueue(cfg, j.Queue)
+		}
 	}
 	if j.Priority < 0 || j.Priority > worker.MaxPriority {
 		return nil, &fieldError{"priority", fmt.Sprintf("must be between 0 and %d, not %d", worker.MaxPriority, j.Priority)}
@@ -76,11 +54,8 @@ func (d *daemonState) buildJob(req api.SubmitRequest, now time.Time) (*worker.Jo
 	if len(j.UniqueKey) > 256 {
 		return nil, &fieldError{"unique_key", "is longer than 256 bytes"}
 	}
-	switch {
-	case j.MaxAttempts < 0:
+	if j.MaxAttempts < 0 {
 		return nil, &fieldError{"max_attempts", "must not be negative"}
-	case j.MaxAttempts == 0:
-		j.MaxAttempts = q.MaxAttempts
 	}
 	if req.Timeout != "" {
 		t, err := time.ParseDuration(req.Timeout)
@@ -108,16 +83,30 @@ func (d *daemonState) buildJob(req api.SubmitRequest, now time.Time) (*worker.Jo
 		}
 		j.RunAt = now.Add(in)
 	}
-	if v, ok := d.handlers[j.Type].(worker.Validator); ok {
-		if err := v.Validate(j.Payload); err != nil {
-			field := "payload"
-			if req.Pipeline != "" {
-				field = "input"
-			}
-			return nil, &fieldError{field, err.Error()}
+	// The kind's checks come last: they may read the filesystem.
+	queue, err := kind.Admit(j.Payload)
+	if err != nil {
+		var fe *worker.FieldError
+		if errors.As(err, &fe) {
+			return nil, &fieldError{"payload." + fe.Field, fe.Msg}
 		}
+		return nil, &fieldError{"payload", err.Error()}
+	}
+	if j.Queue == "" {
+		j.Queue = cmp.Or(queue, DefaultQueue)
+	}
+	q, ok := cfg.Queues[j.Queue]
+	if !ok {
+		return nil, unknownQueue(cfg, j.Queue)
+	}
+	if j.MaxAttempts == 0 {
+		j.MaxAttempts = q.MaxAttempts
 	}
 	return j, nil
+}
+
+func unknownQueue(cfg *Config, name string) error {
+	return &fieldError{"queue", fmt.Sprintf("unknown queue %q (configured: %s)", name, strings.Join(sortedKeys(cfg.Queues), ", "))}
 }
 
 // submitStatus maps a store error to its HTTP status.

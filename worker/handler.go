@@ -13,12 +13,6 @@ type Handler interface {
 	Handle(ctx context.Context, job *Job) (result json.RawMessage, err error)
 }
 
-// Validator is implemented by handlers that can refuse a payload at submit
-// time, so that a bad job is reported to its submitter instead of dying later.
-type Validator interface {
-	Validate(payload json.RawMessage) error
-}
-
 // permanentError marks a failure that no retry can cure.
 type permanentError struct{ err error }
 

@@ -10,8 +10,14 @@ import (
 // alone.
 const NoopType = "noop"
 
-// Noop is the handler of NoopType.
+// Noop is the kind of NoopType; its payload may be any JSON value.
 type Noop struct{}
 
-// Handle implements Handler.
+// Type implements Kind.
+func (Noop) Type() string { return NoopType }
+
+// Admit implements Kind.
+func (Noop) Admit(json.RawMessage) (string, error) { return "", nil }
+
+// Handle implements Kind.
 func (Noop) Handle(context.Context, *Job) (json.RawMessage, error) { return nil, nil }

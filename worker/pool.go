@@ -5,20 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// QueueConfig is how one queue's jobs are run.
-type QueueConfig struct {
-	Concurrency int           // jobs of this queue running at once (its bulkhead)
-	MaxAttempts int           // default for jobs submitted without their own
-	BackoffBase time.Duration // wait after the first failure; doubles per attempt
-	BackoffMax  time.Duration
-	Timeout     time.Duration // per attempt; zero means none
-}
 
 // stopGrace is how long handlers get to return after their context has been
 // cancelled at the end of a drain; a job still running after that stays
@@ -29,12 +19,13 @@ const stopGrace = 5 * time.Second
 // loop, owns all scheduling decisions; handlers run in goroutines of their
 // own and report back to it.
 type Pool struct {
-	queue    Queue
-	handlers map[string]Handler
-	log      *slog.Logger
+	queue  Queue
+	kinds  Kinds
+	queues func() map[string]QueueConfig // the current config's queues
+	log    *slog.Logger
 
-	reconfigure chan map[string]QueueConfig
-	finished    chan string // queue name of a job that has finished
+	configChanged chan struct{}
+	finished      chan string // queue name of a job that has finished
 
 	running   atomic.Int64
 	succeeded atomic.Int64
@@ -55,8 +46,9 @@ const leaseCheckEvery = 10 * time.Second
 
 // RunOptions tune Run.
 type RunOptions struct {
-	// Drain is how long running jobs may take to finish once ctx is done.
-	Drain time.Duration
+	// Drain says how long running jobs may take to finish once ctx is
+	// done; it is asked then, so that a reloaded value applies.
+	Drain func() time.Duration
 	// Heartbeat, if set, is called every HeartbeatEvery from the dispatch
 	// loop itself, so that a stuck loop stops the calls (the systemd
 	// watchdog is fed from here).
@@ -66,27 +58,26 @@ type RunOptions struct {
 	Started func()
 }
 
-// NewPool returns a pool; Run starts it.
-func NewPool(q Queue, handlers map[string]Handler, log *slog.Logger) *Pool {
+// NewPool returns a pool that runs the jobs of q with kinds, under the
+// queue settings that queues returns at the time; Run starts it.
+func NewPool(q Queue, kinds Kinds, queues func() map[string]QueueConfig, log *slog.Logger) *Pool {
 	return &Pool{
-		queue:       q,
-		handlers:    handlers,
-		log:         log,
-		reconfigure: make(chan map[string]QueueConfig, 1),
-		finished:    make(chan string, 64),
-		cancels:     map[string]context.CancelCauseFunc{},
+		queue:         q,
+		kinds:         kinds,
+		queues:        queues,
+		log:           log,
+		configChanged: make(chan struct{}, 1),
+		finished:      make(chan string, 64),
+		cancels:       map[string]context.CancelCauseFunc{},
 	}
 }
 
-// Reconfigure replaces the queue settings; running jobs are unaffected.
-func (p *Pool) Reconfigure(queues map[string]QueueConfig) {
-	queues = maps.Clone(queues)
-	for {
-		select {
-		case p.reconfigure <- queues:
-			return
-		case <-p.reconfigure: // drop a newer-but-unapplied one; ours wins
-		}
+// ConfigChanged tells the pool that the queue settings have changed; running
+// jobs keep the settings they started with.
+func (p *Pool) ConfigChanged() {
+	select {
+	case p.configChanged <- struct{}{}:
+	default: // one pending wake-up reads the newest settings anyway
 	}
 }
 
@@ -126,7 +117,7 @@ type queueState struct {
 
 // Run dispatches until ctx is done, then drains. It returns an error only when
 // it could not drain in time.
-func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunOptions) error {
+func (p *Pool) Run(ctx context.Context, opts RunOptions) error {
 	// Handlers get a context that survives ctx: stopping means "take no new
 	// work", and running jobs are only cancelled when the drain runs out.
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
@@ -149,7 +140,7 @@ func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunO
 			}
 		}
 	}
-	apply(queues)
+	apply(p.queues())
 
 	var heartbeat <-chan time.Time
 	if opts.Heartbeat != nil && opts.HeartbeatEvery > 0 {
@@ -171,7 +162,11 @@ func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunO
 		timer.Reset(time.Until(wake))
 		select {
 		case <-ctx.Done():
-			return p.drain(opts.Drain, cancelHandlers)
+			var drain time.Duration
+			if opts.Drain != nil {
+				drain = opts.Drain()
+			}
+			return p.drain(drain, cancelHandlers)
 		case <-p.queue.Ready():
 			for _, st := range states {
 				st.dueCheck = true
@@ -196,8 +191,8 @@ func (p *Pool) Run(ctx context.Context, queues map[string]QueueConfig, opts RunO
 					st.dueCheck = true
 				}
 			}
-		case cfgs := <-p.reconfigure:
-			apply(cfgs)
+		case <-p.configChanged:
+			apply(p.queues())
 		case <-heartbeat:
 			opts.Heartbeat()
 		case <-leaseCheck.C:
@@ -224,7 +219,7 @@ func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time
 	for name, st := range states {
 		free := st.cfg.Concurrency - st.running
 		if st.dueCheck && free > 0 {
-			leaseFor := st.cfg.Timeout
+			leaseFor := st.cfg.Timeout.Std()
 			if leaseFor <= 0 {
 				leaseFor = time.Hour
 			}
@@ -266,7 +261,7 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 	log(slog.LevelDebug, "job started")
 	start := time.Now()
 
-	timeout := cfg.Timeout
+	timeout := cfg.Timeout.Std()
 	if j.Timeout > 0 {
 		timeout = j.Timeout.Std()
 	}
@@ -320,7 +315,7 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 	p.rates.add(j.Queue, false, time.Now())
 	var retryAt time.Time
 	if !IsPermanent(err) && err != errCancelRequested && j.Attempts < j.MaxAttempts {
-		retryAt = time.Now().Add(Backoff(j.Attempts, cfg.BackoffBase, cfg.BackoffMax))
+		retryAt = time.Now().Add(Backoff(j.Attempts, cfg.BackoffBase.Std(), cfg.BackoffMax.Std()))
 	}
 	if ferr := p.queue.Fail(context.Background(), j.ID, err.Error(), retryAt); ferr != nil {
 		log(slog.LevelError, "job failed and its failure could not be stored; it will run again", "err", err, "store_err", ferr)
@@ -339,7 +334,7 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 // handle runs the job's handler, turning a panic into a failed attempt
 // rather than a dead daemon.
 func (p *Pool) handle(ctx context.Context, j *Job) (result []byte, err error) {
-	h := p.handlers[j.Type]
+	h := p.kinds[j.Type]
 	if h == nil {
 		return nil, Permanent(fmt.Errorf("no handler for job type %q", j.Type))
 	}

@@ -24,11 +24,24 @@ func (f handlerFunc) Handle(ctx context.Context, j *worker.Job) (json.RawMessage
 	return f(ctx, j)
 }
 
+// kindOf makes a handler the kind of jobs of type "t".
+type kindOf struct{ worker.Handler }
+
+func (kindOf) Type() string                          { return "t" }
+func (kindOf) Admit(json.RawMessage) (string, error) { return "", nil }
+
 type poolBundle struct {
 	store  *local.Store
 	pool   *worker.Pool
+	queues atomic.Pointer[map[string]worker.QueueConfig]
 	cancel context.CancelFunc
 	done   chan error
+}
+
+// reconfigure swaps in new queue settings, as a reload does.
+func (b *poolBundle) reconfigure(queues map[string]worker.QueueConfig) {
+	b.queues.Store(&queues)
+	b.pool.ConfigChanged()
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -41,10 +54,11 @@ func setupPool(t *testing.T, h worker.Handler, queues map[string]worker.QueueCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := worker.NewPool(store, map[string]worker.Handler{"t": h}, quietLog())
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &poolBundle{store: store, pool: pool, cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- pool.Run(ctx, queues, opts) }()
+	b := &poolBundle{store: store, cancel: cancel, done: make(chan error, 1)}
+	b.queues.Store(&queues)
+	b.pool = worker.NewPool(store, worker.Kinds{"t": kindOf{h}}, func() map[string]worker.QueueConfig { return *b.queues.Load() }, quietLog())
+	go func() { b.done <- b.pool.Run(ctx, opts) }()
 	t.Cleanup(func() {
 		b.stop()
 		store.Close()
@@ -91,7 +105,7 @@ func waitFinished(t *testing.T, q worker.Queue, id string) *worker.Job {
 	}
 }
 
-var fast = worker.QueueConfig{Concurrency: 2, MaxAttempts: 3, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond}
+var fast = worker.QueueConfig{Concurrency: 2, MaxAttempts: 3, BackoffBase: worker.Duration(time.Millisecond), BackoffMax: worker.Duration(2 * time.Millisecond)}
 
 func TestPoolRetriesUntilSuccess(t *testing.T) {
 	t.Parallel()
@@ -144,7 +158,7 @@ func TestPoolSurvivesPanickingHandler(t *testing.T) {
 func TestPoolTimesOutAnAttempt(t *testing.T) {
 	t.Parallel()
 	cfg := fast
-	cfg.Timeout = 20 * time.Millisecond
+	cfg.Timeout = worker.Duration(20 * time.Millisecond)
 	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -247,7 +261,7 @@ func TestPoolQueuesAreBulkheads(t *testing.T) {
 func TestPoolDrainLetsRunningJobsFinish(t *testing.T) {
 	t.Parallel()
 	g := newGate()
-	b := setupPool(t, g, map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{Drain: time.Minute})
+	b := setupPool(t, g, map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{Drain: func() time.Duration { return time.Minute }})
 	j := b.submit(t, "q", 1)
 	<-g.started
 	stopped := make(chan error, 1)
@@ -265,7 +279,7 @@ func TestPoolDrainLetsRunningJobsFinish(t *testing.T) {
 func TestPoolDrainTimeoutReleasesJobs(t *testing.T) {
 	t.Parallel()
 	g := newGate()
-	b := setupPool(t, g, map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{Drain: 10 * time.Millisecond})
+	b := setupPool(t, g, map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{Drain: func() time.Duration { return 10 * time.Millisecond }})
 	j := b.submit(t, "q", 3)
 	<-g.started
 	if err := b.stop(); err != nil {
@@ -360,7 +374,7 @@ func TestPoolReconfigureKeepsRunningJobs(t *testing.T) {
 	g.waitStarted(t) // one runs; the limit holds the others
 	three := fast
 	three.Concurrency = 3
-	b.pool.Reconfigure(map[string]worker.QueueConfig{"q": three})
+	b.reconfigure(map[string]worker.QueueConfig{"q": three})
 	g.waitStarted(t)
 	g.waitStarted(t) // all three run at once now, the first one untouched
 	if n := g.active.Load(); n != 3 {

@@ -6,20 +6,14 @@ import (
 	"time"
 )
 
-// RetentionPolicy is how long one queue keeps finished jobs; zero keeps
-// them forever.
-type RetentionPolicy struct {
-	KeepSucceeded time.Duration
-	KeepDead      time.Duration
-}
-
-// EnforceRetention deletes finished jobs past their queue's retention and
-// says so in the log: a job is never dropped without a line and a count.
-// It returns how many jobs it deleted.
-func EnforceRetention(ctx context.Context, q Queue, policies map[string]RetentionPolicy, log *slog.Logger) int {
+// EnforceRetention deletes finished jobs past their queue's keep_succeeded
+// and keep_dead (zero keeps them forever) and says so in the log: a job is
+// never dropped without a line and a count. It returns how many jobs it
+// deleted.
+func EnforceRetention(ctx context.Context, q Queue, queues map[string]QueueConfig, log *slog.Logger) int {
 	total := 0
-	for queue, p := range policies {
-		for state, keep := range map[State]time.Duration{StateSucceeded: p.KeepSucceeded, StateDead: p.KeepDead} {
+	for queue, c := range queues {
+		for state, keep := range map[State]time.Duration{StateSucceeded: c.KeepSucceeded.Std(), StateDead: c.KeepDead.Std()} {
 			if keep <= 0 {
 				continue
 			}

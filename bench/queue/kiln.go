@@ -28,6 +28,9 @@ type kilnSystem struct {
 
 type noop struct{ s *kilnSystem }
 
+func (noop) Type() string                          { return "noop" }
+func (noop) Admit(json.RawMessage) (string, error) { return "", nil }
+
 func (n noop) Handle(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
 	return nil, nil
 }
@@ -38,13 +41,14 @@ func newKiln(dir string, concurrency int) (*kilnSystem, error) {
 		return nil, err
 	}
 	k := &kilnSystem{dir: dir, store: store}
-	k.pool = worker.NewPool(store, map[string]worker.Handler{"noop": noop{k}}, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})))
+	queues := map[string]worker.QueueConfig{"bench": {Concurrency: concurrency, MaxAttempts: 3}}
+	k.pool = worker.NewPool(store, worker.Kinds{"noop": noop{k}}, func() map[string]worker.QueueConfig { return queues }, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})))
 	ctx, cancel := context.WithCancel(context.Background())
 	k.stop = cancel
 	k.ended = make(chan error, 1)
 	started := make(chan struct{})
 	go func() {
-		k.ended <- k.pool.Run(ctx, map[string]worker.QueueConfig{"bench": {Concurrency: concurrency, MaxAttempts: 3}}, worker.RunOptions{
+		k.ended <- k.pool.Run(ctx, worker.RunOptions{
 			Started: func() { close(started) },
 		})
 	}()

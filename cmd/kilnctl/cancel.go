@@ -27,7 +27,7 @@ func (c *cancelCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 	if c.json {
 		return json.NewEncoder(stdout).Encode(j)
 	}
-	if j.CancelRequested && !j.State.Terminal() {
+	if j.Stopping {
 		fmt.Fprintf(stdout, "%s is running: stopping it; it ends cancelled\n", j.ID)
 		return nil
 	}

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"kiln/api"
-	"kiln/worker"
+	"kiln/kilntype"
+	"kiln/worker/image/imageapi"
 )
 
 // jobCommand shows one job.
@@ -50,7 +51,7 @@ func printJob(w io.Writer, j *api.Job) {
 	if j.Priority != 0 {
 		fmt.Fprintf(w, "priority  %d\n", j.Priority)
 	}
-	if j.State == worker.StateScheduled || j.State == worker.StateRetrying {
+	if j.State == kilntype.StateScheduled || j.State == kilntype.StateRetrying {
 		fmt.Fprintf(w, "run at    %s\n", j.RunAt.Local().Format(time.RFC3339))
 	}
 	if j.UniqueKey != "" {
@@ -62,16 +63,10 @@ func printJob(w io.Writer, j *api.Job) {
 	for _, e := range j.Errors {
 		fmt.Fprintf(w, "error     attempt %d at %s: %s\n", e.Attempt, e.At.Local().Format(time.TimeOnly), e.Error)
 	}
-	var result struct {
-		Outputs []struct {
-			Variant       string
-			Path          string
-			Width, Height int
-			Bytes         int
-		}
-		ElapsedMS int64 `json:"elapsed_ms"`
+	if j.Type != imageapi.JobType || len(j.Result) == 0 {
+		return
 	}
-	if len(j.Result) > 0 && json.Unmarshal(j.Result, &result) == nil && len(result.Outputs) > 0 {
+	if result, err := imageapi.ParseResult(j.Result); err == nil && len(result.Outputs) > 0 {
 		fmt.Fprintf(w, "outputs   (%d ms)\n", result.ElapsedMS)
 		for _, o := range result.Outputs {
 			fmt.Fprintf(w, "  %-10s %4dx%-4d %8d B  %s\n", o.Variant, o.Width, o.Height, o.Bytes, o.Path)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"kiln/api"
-	"kiln/worker"
+	"kiln/kilntype"
 )
 
 // jobsCommand lists jobs.
@@ -30,14 +30,14 @@ func (c *jobsCommand) ParseFlags(args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if c.state != "" && !worker.State(c.state).Valid() {
-		return fmt.Errorf("-state %q is not one of %v", c.state, worker.States)
+	if c.state != "" && !kilntype.State(c.state).Valid() {
+		return fmt.Errorf("-state %q is not one of %v", c.state, kilntype.States)
 	}
 	return nil
 }
 
 func (c *jobsCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
-	jobs, err := client.List(ctx, c.queue, worker.State(c.state), c.limit)
+	jobs, err := client.List(ctx, c.queue, kilntype.State(c.state), c.limit)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"kiln/api"
-	"kiln/worker"
+	"kiln/kilntype"
 )
 
 // purgeCommand deletes finished jobs.
@@ -40,7 +40,7 @@ func (c *purgeCommand) ParseFlags(args []string) error {
 
 func (c *purgeCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
 	total := 0
-	for state, on := range map[worker.State]bool{worker.StateDead: c.dead, worker.StateSucceeded: c.succeeded, worker.StateCancelled: c.cancelled} {
+	for state, on := range map[kilntype.State]bool{kilntype.StateDead: c.dead, kilntype.StateSucceeded: c.succeeded, kilntype.StateCancelled: c.cancelled} {
 		if !on {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"kiln/api"
-	"kiln/worker"
+	"kiln/kilntype"
 )
 
 // statusCommand prints the daemon's queues: counts by state, rates and the
@@ -38,7 +38,7 @@ func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 	fmt.Fprintf(stdout, "running %d; since start: %d succeeded, %d failed attempts; %d purged by retention\n\n", s.Running, s.Succeeded, s.Failed, s.Purged)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "QUEUE\t")
-	for _, st := range worker.States {
+	for _, st := range kilntype.States {
 		fmt.Fprintf(tw, "%s\t", st)
 	}
 	fmt.Fprintln(tw, "ok/s\tfail/s\toldest\t")
@@ -54,7 +54,7 @@ func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 			label += " (paused)"
 		}
 		fmt.Fprintf(tw, "%s\t", label)
-		for _, st := range worker.States {
+		for _, st := range kilntype.States {
 			fmt.Fprintf(tw, "%d\t", q.Counts[st])
 		}
 		oldest := "-"

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"kiln/api"
-	"kiln/worker"
+	"kiln/kilntype"
+	"kiln/worker/image/imageapi"
 )
 
 // submitCommand queues pictures for a pipeline, or one job of any type.
@@ -73,11 +74,15 @@ func (c *submitCommand) ParseFlags(args []string) error {
 }
 
 func (c *submitCommand) request(input string) api.SubmitRequest {
-	r := api.SubmitRequest{Pipeline: c.pipeline, Input: input, Type: c.jobType, Queue: c.queue, Priority: c.priority,
-		RunAt: c.at, RunIn: c.in, UniqueKey: c.uniqueKey, MaxAttempts: c.maxAttempts, Timeout: c.timeout}
+	r := api.SubmitRequest{Type: c.jobType}
 	if c.payload != "" {
 		r.Payload = json.RawMessage(c.payload)
 	}
+	if c.pipeline != "" {
+		r = imageapi.Request(c.pipeline, input)
+	}
+	r.Queue, r.Priority, r.RunAt, r.RunIn = c.queue, c.priority, c.at, c.in
+	r.UniqueKey, r.MaxAttempts, r.Timeout = c.uniqueKey, c.maxAttempts, c.timeout
 	return r
 }
 
@@ -103,7 +108,7 @@ func (c *submitCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 			failed = true
 			continue
 		}
-		jobs = append(jobs, j)
+		jobs = append(jobs, &j.Job)
 		if !c.wait {
 			c.print(stdout, j)
 		}
@@ -115,8 +120,8 @@ func (c *submitCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 			if err != nil {
 				return err
 			}
-			c.print(stdout, final)
-			if final.State != worker.StateSucceeded {
+			c.print(stdout, &api.Submitted{Job: *final})
+			if final.State != kilntype.StateSucceeded {
 				failed = true
 			}
 		}
@@ -127,12 +132,12 @@ func (c *submitCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 	return nil
 }
 
-func (c *submitCommand) print(w io.Writer, j *api.Job) {
+func (c *submitCommand) print(w io.Writer, j *api.Submitted) {
 	switch {
 	case c.json:
 		_ = json.NewEncoder(w).Encode(j)
 	case c.wait:
-		printJob(w, j)
+		printJob(w, &j.Job)
 	default:
 		fmt.Fprintln(w, j.ID)
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"kiln/api"
 	"kiln/worker"
+	"kiln/worker/image/imageapi"
 	"kiln/worker/image/imagetest"
 )
 
@@ -51,15 +51,15 @@ allowed_input_roots = ["`+uploads+`"]
 
 	// kilnctl makes paths absolute (and so clean); an application may not.
 	ctx := context.Background()
-	_, err := e.client().Submit(ctx, api.SubmitRequest{Pipeline: "web", Input: uploads + "/../pics/outside.jpg"})
+	_, err := e.client().Submit(ctx, imageapi.Request("web", uploads+"/../pics/outside.jpg"))
 	if err == nil || !strings.Contains(err.Error(), `contains ".."`) {
 		t.Errorf("dot-dot path: %v", err)
 	}
-	bomb, err := e.client().Submit(ctx, api.SubmitRequest{Pipeline: "web", Input: filepath.Join(uploads, "bomb.png")})
+	bomb, err := e.client().Submit(ctx, imageapi.Request("web", filepath.Join(uploads, "bomb.png")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fine, err := e.client().Submit(ctx, api.SubmitRequest{Pipeline: "web", Input: good})
+	fine, err := e.client().Submit(ctx, imageapi.Request("web", good))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"kiln/api"
 	"kiln/worker"
+	"kiln/worker/image/imageapi"
 )
 
 // Jobs accepted before a kill -9 all complete after a restart, each with
@@ -30,7 +30,9 @@ func TestKill9AndRestartLosesNothing(t *testing.T) {
 	var ids []string
 	for i := 0; i < jobs; i++ {
 		// Enough attempts that a job caught by every kill still succeeds.
-		j, err := e.client().Submit(ctx, api.SubmitRequest{Pipeline: "web", Input: pics[i%len(pics)], MaxAttempts: cycles + 2})
+		req := imageapi.Request("web", pics[i%len(pics)])
+		req.MaxAttempts = cycles + 2
+		j, err := e.client().Submit(ctx, req)
 		if err != nil {
 			t.Fatalf("submit %d: %v", i, err)
 		}

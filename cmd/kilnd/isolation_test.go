@@ -11,6 +11,7 @@ import (
 
 	"kiln/api"
 	"kiln/worker"
+	"kiln/worker/image/imageapi"
 )
 
 // workerPIDs lists the image worker processes of a kilnd.
@@ -82,7 +83,7 @@ func TestKilledWorkerFailsOnlyItsAttempt(t *testing.T) {
 	e := newEnv(t)
 	d := e.start(t)
 	pic := e.picture(t, "big.jpg", 6000, 4000)
-	j, err := e.client().Submit(context.Background(), api.SubmitRequest{Pipeline: "web", Input: pic})
+	j, err := e.client().Submit(context.Background(), imageapi.Request("web", pic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestHungWorkerIsKilledAtTimeout(t *testing.T) {
 	e.writeConfig(t, strings.Replace(e.configText("", ""), `backoff_max = "50ms"`, "backoff_max = \"50ms\"\ntimeout = \"2s\"", 1))
 	d := e.start(t)
 	pic := e.picture(t, "slow.jpg", 6000, 4000)
-	j, err := e.client().Submit(context.Background(), api.SubmitRequest{Pipeline: "web", Input: pic})
+	j, err := e.client().Submit(context.Background(), imageapi.Request("web", pic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestPictureThatAlwaysKillsItsWorkerEndsDead(t *testing.T) {
 	d := e.start(t)
 	daemonPID := d.cmd.Process.Pid
 	pic := e.picture(t, "poison.jpg", 6000, 4000)
-	j, err := e.client().Submit(context.Background(), api.SubmitRequest{Pipeline: "web", Input: pic})
+	j, err := e.client().Submit(context.Background(), imageapi.Request("web", pic))
 	if err != nil {
 		t.Fatal(err)
 	}

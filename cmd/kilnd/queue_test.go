@@ -11,10 +11,10 @@ import (
 	"kiln/worker"
 )
 
-func submitJSON(t *testing.T, e *env, args ...string) (*api.Job, result) {
+func submitJSON(t *testing.T, e *env, args ...string) (*api.Submitted, result) {
 	t.Helper()
 	r := e.kilnctl(t, append([]string{"submit", "-json"}, args...)...)
-	jobs := decodeJSONLines[api.Job](t, r.stdout)
+	jobs := decodeJSONLines[api.Submitted](t, r.stdout)
 	if len(jobs) != 1 {
 		return nil, r
 	}
@@ -36,7 +36,7 @@ func TestQueueOperationsThroughKilnctl(t *testing.T) {
 	if r := e.kilnctl(t, "status"); !strings.Contains(r.stdout, "images (paused)") {
 		t.Fatalf("status does not show the pause:\n%s", r.stdout)
 	}
-	var queued []*api.Job
+	var queued []*api.Submitted
 	for i := 0; i < 3; i++ {
 		j, r := submitJSON(t, e, "-type", "noop", "-queue", "images", "-priority", "5")
 		if j == nil || j.State != worker.StateQueued || j.Priority != 5 {
@@ -58,7 +58,7 @@ func TestQueueOperationsThroughKilnctl(t *testing.T) {
 
 	first, _ := submitJSON(t, e, "-type", "noop", "-queue", "images", "-unique-key", "upload-42")
 	dup, _ := submitJSON(t, e, "-type", "noop", "-queue", "images", "-unique-key", "upload-42")
-	if first == nil || dup == nil || dup.ID != first.ID || !dup.Existing {
+	if first == nil || dup == nil || dup.ID != first.ID || !dup.Duplicate {
 		t.Fatalf("unique key: first %+v, second %+v", first, dup)
 	}
 	later, _ := submitJSON(t, e, "-type", "noop", "-queue", "images", "-in", "1h")

@@ -91,17 +91,18 @@ func TestBadSubmitsAreRefusedAndQueueNothing(t *testing.T) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
 	}}}
 	for body, want := range map[string]string{
-		`{"pipeline":"web","input":"` + pic + `","colour":"red"}`:                   `unknown field \"colour\"`,
-		`{"pipeline":"web","input":"` + pic + `","priority":"high"}`:                `priority: must be an integer, not string`,
-		`{"pipeline":"web","input":"` + pic + `","priority":-1}`:                    `priority: must be between 0 and 1000`,
-		`{"pipeline":"web","input":"` + pic + `","run_at":"soon"}`:                  `run_at: \"soon\" is not an RFC 3339 time`,
-		`{"pipeline":"web","input":"` + pic + `","run_at":"2001-01-01T00:00:00Z"}`:  `run_at: 2001-01-01T00:00:00Z is more than 24h0m0s in the past`,
-		`{"pipeline":"web","input":"` + pic + `","queue":"nope"}`:                   `queue: unknown queue \"nope\"`,
-		`{"type":"image","payload":{"pipeline":"web","input":"` + pic + `","x":1}}`: `payload: image payload: json: unknown field \"x\"`,
-		`{"type":"image","payload":"` + strings.Repeat("a", 70000) + `"}`:           `payload: 70002 bytes is over the 64 KiB limit`,
-		`{"type":"video"}`:              `type: no handler for \"video\"`,
-		`{"pipeline":"web","input":42}`: `input: must be a string`,
-		`{"pipeline":"web"`:             `invalid JSON`,
+		`{"type":"image","payload":{"pipeline":"web","input":"` + pic + `"},"colour":"red"}`:                  `unknown field \"colour\"`,
+		`{"type":"image","payload":{"pipeline":"web","input":"` + pic + `"},"priority":"high"}`:               `priority: must be an integer, not string`,
+		`{"type":"image","payload":{"pipeline":"web","input":"` + pic + `"},"priority":-1}`:                   `priority: must be between 0 and 1000`,
+		`{"type":"image","payload":{"pipeline":"web","input":"` + pic + `"},"run_at":"soon"}`:                 `run_at: \"soon\" is not an RFC 3339 time`,
+		`{"type":"image","payload":{"pipeline":"web","input":"` + pic + `"},"run_at":"2001-01-01T00:00:00Z"}`: `run_at: 2001-01-01T00:00:00Z is more than 24h0m0s in the past`,
+		`{"type":"image","payload":{"pipeline":"web","input":"` + pic + `"},"queue":"nope"}`:                  `queue: unknown queue \"nope\"`,
+		`{"type":"image","payload":{"pipeline":"web","input":"` + pic + `","x":1}}`:                           `payload: image payload: json: unknown field \"x\"`,
+		`{"type":"image","payload":"` + strings.Repeat("a", 70000) + `"}`:                                     `payload: 70002 bytes is over the 64 KiB limit`,
+		`{"type":"video"}`: `type: no job kind \"video\"`,
+		`{"type":"image","payload":{"pipeline":"web","input":42}}`:          `payload.input: must be a string, not a number`,
+		`{"type":"image","payload":{"pipeline":"mobile","input":"/x.jpg"}}`: `payload.pipeline: unknown pipeline \"mobile\"`,
+		`{"type":"image"`: `invalid JSON`,
 	} {
 		resp, err := httpc.Post("http://kiln/v1/jobs", "application/json", strings.NewReader(body))
 		if err != nil {

@@ -9,30 +9,43 @@ import (
 	"strings"
 )
 
-// Limits are checked before a picture is decoded.
-type Limits struct {
+// Config is the [images] table: what a picture may be, and how the worker
+// processes that decode pictures are run.
+type Config struct {
+	InputLimits
+	WorkerSettings
+}
+
+// InputLimits are checked before a picture is decoded.
+type InputLimits struct {
 	MaxInputBytes         ByteSize `toml:"max_input_bytes" json:"max_input_bytes"`
 	MaxPixels             int64    `toml:"max_pixels" json:"max_pixels"`
 	AllowedInputRoots     []string `toml:"allowed_input_roots" json:"allowed_input_roots"`
 	AllowUntrustedLoaders bool     `toml:"allow_untrusted_loaders" json:"allow_untrusted_loaders"`
-	// Worker processes.
-	RecycleAfter    int      `toml:"recycle_after" json:"recycle_after"`         // jobs per worker process
-	MaxWorkerRSS    ByteSize `toml:"max_worker_rss" json:"max_worker_rss"`       // recycled above this
-	WorkerMemoryMax ByteSize `toml:"worker_memory_max" json:"worker_memory_max"` // address-space limit
-	// libvips threads in each worker; 0 = the CPUs shared out among the
-	// jobs that may run at once (the daemon works it out).
-	ThreadsPerWorker int `toml:"threads_per_worker" json:"threads_per_worker"`
 }
 
-// DefaultLimits are the limits when the config says nothing: 100 MiB and
-// 50 megapixels, as imgproxy does; any readable path.
-func DefaultLimits() Limits {
-	return Limits{
-		MaxInputBytes:   100 << 20,
-		MaxPixels:       50_000_000,
-		RecycleAfter:    200,
-		MaxWorkerRSS:    512 << 20,
-		WorkerMemoryMax: 4 << 30,
+// WorkerSettings govern the worker processes. A process keeps the settings
+// it was started with; after a change, each is replaced once its current
+// job ends.
+type WorkerSettings struct {
+	RecycleAfter    int      `toml:"recycle_after"`     // jobs per worker process
+	MaxWorkerRSS    ByteSize `toml:"max_worker_rss"`    // recycled above this
+	WorkerMemoryMax ByteSize `toml:"worker_memory_max"` // address-space limit
+	// libvips threads in each worker; 0 = the CPUs shared out among the
+	// jobs that may run at once (the daemon fills it in).
+	ThreadsPerWorker int `toml:"threads_per_worker"`
+}
+
+// DefaultConfig is the [images] table when the config says nothing: 100 MiB
+// and 50 megapixels, as imgproxy does; any readable path.
+func DefaultConfig() Config {
+	return Config{
+		InputLimits: InputLimits{MaxInputBytes: 100 << 20, MaxPixels: 50_000_000},
+		WorkerSettings: WorkerSettings{
+			RecycleAfter:    200,
+			MaxWorkerRSS:    512 << 20,
+			WorkerMemoryMax: 4 << 30,
+		},
 	}
 }
 
@@ -80,9 +93,9 @@ var errInputRefused = errors.New("input refused")
 
 // checkInput resolves an input path and checks it against the limits,
 // before a byte of it is decoded. It returns the real path to read.
-func (l Limits) checkInput(input string) (string, int64, error) {
-	refuse := func(format string, args ...any) (string, int64, error) {
-		return "", 0, fmt.Errorf("%w: %s", errInputRefused, fmt.Sprintf(format, args...))
+func (l InputLimits) checkInput(input string) (string, error) {
+	refuse := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("%w: %s", errInputRefused, fmt.Sprintf(format, args...))
 	}
 	if !filepath.IsAbs(input) {
 		return refuse("%q must be an absolute path", input)
@@ -125,7 +138,7 @@ func (l Limits) checkInput(input string) (string, int64, error) {
 	if l.MaxInputBytes > 0 && st.Size() > int64(l.MaxInputBytes) {
 		return refuse("%s is %d bytes, over max_input_bytes (%s)", input, st.Size(), l.MaxInputBytes)
 	}
-	return real, st.Size(), nil
+	return real, nil
 }
 
 func unwrapPathError(err error) error {

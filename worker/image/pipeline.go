@@ -10,9 +10,6 @@ import (
 	"strings"
 )
 
-// JobType is the job type this package handles.
-const JobType = "image"
-
 // Formats are the output formats a variant may ask for.
 var Formats = []string{"jpeg", "png", "webp", "avif"}
 
@@ -63,57 +60,75 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
 
-// Check validates a pipeline and fills in defaults. Variant names become
-// file names, so they are restricted to a safe alphabet and can never leave
-// output_dir.
-func (p *Pipeline) Check() error {
-	if p.OutputDir == "" {
-		return &FieldError{"output_dir", "is required"}
-	}
-	if len(p.Variants) == 0 {
-		return &FieldError{"variants", "at least one variant is required"}
-	}
-	seen := map[string]bool{}
+// FillDefaults sets what a variant leaves out: fit inside, gravity centre.
+func (p *Pipeline) FillDefaults() {
 	for i := range p.Variants {
 		v := &p.Variants[i]
-		at := func(k string) string { return fmt.Sprintf("variants[%d].%s", i, k) }
 		if v.Fit == "" {
 			v.Fit = "inside"
 		}
 		if v.Gravity == "" {
 			v.Gravity = "centre"
 		}
+	}
+}
+
+// Check returns every problem of a pipeline whose defaults are filled in.
+// Variant names become file names, so they are restricted to a safe
+// alphabet and can never leave output_dir.
+func (p *Pipeline) Check() []*FieldError {
+	var problems []*FieldError
+	if p.OutputDir == "" {
+		problems = append(problems, &FieldError{"output_dir", "is required"})
+	}
+	if len(p.Variants) == 0 {
+		problems = append(problems, &FieldError{"variants", "at least one variant is required"})
+	}
+	seen := map[string]bool{}
+	for i := range p.Variants {
+		v := &p.Variants[i]
+		problem := func(k, msg string) {
+			problems = append(problems, &FieldError{fmt.Sprintf("variants[%d].%s", i, k), msg})
+		}
 		switch {
 		case !variantName.MatchString(v.Name) || v.Name == "." || v.Name == "..":
-			return &FieldError{at("name"), fmt.Sprintf("%q is not a valid name (letters, digits, '_', '-', '.'; up to 64)", v.Name)}
+			problem("name", fmt.Sprintf("%q is not a valid name (letters, digits, '_', '-', '.'; up to 64)", v.Name))
 		case seen[v.Name]:
-			return &FieldError{at("name"), fmt.Sprintf("%q is used twice", v.Name)}
-		case v.Width < 0 || v.Width > 100000:
-			return &FieldError{at("width"), "must be between 1 and 100000 (or 0 to follow height)"}
-		case v.Height < 0 || v.Height > 100000:
-			return &FieldError{at("height"), "must be between 1 and 100000 (or 0 to follow width)"}
-		case v.Width == 0 && v.Height == 0:
-			return &FieldError{at("width"), "width or height must be set"}
-		case !slices.Contains(Fits, v.Fit):
-			return &FieldError{at("fit"), fmt.Sprintf("%q is not one of %v", v.Fit, Fits)}
-		case v.Fit != "inside" && (v.Width == 0 || v.Height == 0):
-			return &FieldError{at("fit"), fmt.Sprintf("fit %q needs both width and height", v.Fit)}
-		case !slices.Contains(Gravities, v.Gravity):
-			return &FieldError{at("gravity"), fmt.Sprintf("%q is not one of %v", v.Gravity, Gravities)}
-		case v.Effect != "" && !slices.Contains(Effects, v.Effect):
-			return &FieldError{at("effect"), fmt.Sprintf("%q is not one of %v", v.Effect, Effects)}
-		case v.Blur < 0 || v.Blur > 100:
-			return &FieldError{at("blur"), "must be between 0 and 100"}
-		case v.Format != "" && !slices.Contains(Formats, v.Format):
-			return &FieldError{at("format"), fmt.Sprintf("%q is not one of %v", v.Format, Formats)}
-		case v.Quality < 0 || v.Quality > 100:
-			return &FieldError{at("quality"), "must be between 1 and 100"}
-		case v.Compression != nil && (*v.Compression < 0 || *v.Compression > 9):
-			return &FieldError{at("compression"), "must be between 0 and 9"}
+			problem("name", fmt.Sprintf("%q is used twice", v.Name))
 		}
 		seen[v.Name] = true
+		switch {
+		case v.Width < 0 || v.Width > 100000:
+			problem("width", "must be between 1 and 100000 (or 0 to follow height)")
+		case v.Height < 0 || v.Height > 100000:
+			problem("height", "must be between 1 and 100000 (or 0 to follow width)")
+		case v.Width == 0 && v.Height == 0:
+			problem("width", "width or height must be set")
+		case !slices.Contains(Fits, v.Fit):
+			problem("fit", fmt.Sprintf("%q is not one of %v", v.Fit, Fits))
+		case v.Fit != "inside" && (v.Width == 0 || v.Height == 0):
+			problem("fit", fmt.Sprintf("fit %q needs both width and height", v.Fit))
+		}
+		if !slices.Contains(Gravities, v.Gravity) {
+			problem("gravity", fmt.Sprintf("%q is not one of %v", v.Gravity, Gravities))
+		}
+		if v.Effect != "" && !slices.Contains(Effects, v.Effect) {
+			problem("effect", fmt.Sprintf("%q is not one of %v", v.Effect, Effects))
+		}
+		if v.Blur < 0 || v.Blur > 100 {
+			problem("blur", "must be between 0 and 100")
+		}
+		if v.Format != "" && !slices.Contains(Formats, v.Format) {
+			problem("format", fmt.Sprintf("%q is not one of %v", v.Format, Formats))
+		}
+		if v.Quality < 0 || v.Quality > 100 {
+			problem("quality", "must be between 1 and 100")
+		}
+		if v.Compression != nil && (*v.Compression < 0 || *v.Compression > 9) {
+			problem("compression", "must be between 0 and 9")
+		}
 	}
-	return nil
+	return problems
 }
 
 func extension(format string) string {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"kiln/worker/image/vips"
 )
 
 // Pictures from strangers are decoded in worker processes: kilnd re-executed
@@ -24,6 +26,11 @@ import (
 
 // EnvWorkerMemoryMax carries the worker's address-space limit in bytes.
 const EnvWorkerMemoryMax = "KILN_IMAGE_WORKER_MEMORY_MAX"
+
+// EnvAllowUntrustedLoaders is "1" when the worker may use libvips' loaders
+// that are not fuzzed (SVG, PDF, ...). libvips takes this once, when it
+// starts, which is why a change needs new worker processes.
+const EnvAllowUntrustedLoaders = "KILN_IMAGE_ALLOW_UNTRUSTED_LOADERS"
 
 type workerAnswer struct {
 	Result *Result      `json:"result,omitempty"`
@@ -40,6 +47,11 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 		if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
 			return fmt.Errorf("set address-space limit: %w", err)
 		}
+	}
+	// Start libvips with the process's loader policy before any request:
+	// the requests' own setting can then only agree with it.
+	if err := vips.Start(os.Getenv(EnvAllowUntrustedLoaders) == "1"); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bufio.NewReader(in))
 	enc := json.NewEncoder(out)
@@ -71,43 +83,56 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 
 // Workers is the daemon's pool of worker processes; it implements Renderer.
 type Workers struct {
-	command      []string
-	env          []string
-	recycleAfter int
-	maxRSS       ByteSize
+	command  []string
+	settings func() Config // the current [images] table
 
 	mu     sync.Mutex
 	idle   []*workerProcess
 	closed bool
 }
 
+// processSettings are what a worker process is started with and keeps for
+// its whole life.
+type processSettings struct {
+	WorkerSettings
+	allowUntrustedLoaders bool
+}
+
+func processSettingsOf(c Config) processSettings {
+	return processSettings{WorkerSettings: c.WorkerSettings, allowUntrustedLoaders: c.AllowUntrustedLoaders}
+}
+
 type workerProcess struct {
-	cmd  *exec.Cmd
-	in   io.WriteCloser
-	out  *json.Decoder
-	jobs int
+	cmd      *exec.Cmd
+	in       io.WriteCloser
+	out      *json.Decoder
+	jobs     int
+	settings processSettings
 }
 
 // NewWorkers returns a pool that starts workers with command (e.g. the
-// kilnd binary and "-image-worker").
-func NewWorkers(command []string, limits Limits) *Workers {
+// kilnd binary and "-image-worker") under the settings current at the time.
+func NewWorkers(command []string, settings func() Config) *Workers {
+	return &Workers{command: command, settings: settings}
+}
+
+func (w *Workers) spawn(ps processSettings) (*workerProcess, error) {
 	// glibc gives each thread its own malloc arena, which libvips' threads
 	// leave mostly empty: two arenas cut a worker's resident size by a
 	// third at no cost in speed here.
 	env := append(os.Environ(), "MALLOC_ARENA_MAX=2")
-	if limits.WorkerMemoryMax > 0 {
-		env = append(env, fmt.Sprintf("%s=%d", EnvWorkerMemoryMax, int64(limits.WorkerMemoryMax)))
+	if ps.WorkerMemoryMax > 0 {
+		env = append(env, fmt.Sprintf("%s=%d", EnvWorkerMemoryMax, int64(ps.WorkerMemoryMax)))
 	}
-	if limits.ThreadsPerWorker > 0 {
+	if ps.ThreadsPerWorker > 0 {
 		// libvips reads its thread count from here at start.
-		env = append(env, fmt.Sprintf("VIPS_CONCURRENCY=%d", limits.ThreadsPerWorker))
+		env = append(env, fmt.Sprintf("VIPS_CONCURRENCY=%d", ps.ThreadsPerWorker))
 	}
-	return &Workers{command: command, env: env, recycleAfter: limits.RecycleAfter, maxRSS: limits.MaxWorkerRSS}
-}
-
-func (w *Workers) spawn() (*workerProcess, error) {
+	if ps.allowUntrustedLoaders {
+		env = append(env, EnvAllowUntrustedLoaders+"=1")
+	}
 	cmd := exec.Command(w.command[0], w.command[1:]...)
-	cmd.Env = w.env
+	cmd.Env = env
 	cmd.Stderr = os.Stderr
 	// A worker must not outlive the daemon.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -120,26 +145,40 @@ func (w *Workers) spawn() (*workerProcess, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start image worker: %w", err)
+		return nil, fmt.Errorf("start image worker %s: %w", w.command[0], err)
 	}
-	return &workerProcess{cmd: cmd, in: in, out: json.NewDecoder(bufio.NewReader(out))}, nil
+	return &workerProcess{cmd: cmd, in: in, out: json.NewDecoder(bufio.NewReader(out)), settings: ps}, nil
 }
 
-func (w *Workers) get() (*workerProcess, error) {
+// get hands out an idle worker started under ps, or a new one. Idle workers
+// started under other settings are stopped on the way.
+func (w *Workers) get(ps processSettings) (*workerProcess, error) {
+	var stale []*workerProcess
+	defer func() {
+		for _, p := range stale {
+			p.stop()
+		}
+	}()
 	w.mu.Lock()
-	if n := len(w.idle); n > 0 {
-		p := w.idle[n-1]
-		w.idle = w.idle[:n-1]
-		w.mu.Unlock()
-		return p, nil
+	for len(w.idle) > 0 {
+		p := w.idle[len(w.idle)-1]
+		w.idle = w.idle[:len(w.idle)-1]
+		if p.settings == ps {
+			w.mu.Unlock()
+			return p, nil
+		}
+		stale = append(stale, p)
 	}
 	w.mu.Unlock()
-	return w.spawn()
+	return w.spawn(ps)
 }
 
 func (w *Workers) put(p *workerProcess) {
 	p.jobs++
-	recycle := (w.recycleAfter > 0 && p.jobs >= w.recycleAfter) || (w.maxRSS > 0 && rss(p.cmd.Process.Pid) > int64(w.maxRSS))
+	current := processSettingsOf(w.settings())
+	recycle := p.settings != current ||
+		(current.RecycleAfter > 0 && p.jobs >= current.RecycleAfter) ||
+		(current.MaxWorkerRSS > 0 && rss(p.cmd.Process.Pid) > int64(current.MaxWorkerRSS))
 	w.mu.Lock()
 	if recycle || w.closed {
 		w.mu.Unlock()
@@ -148,6 +187,38 @@ func (w *Workers) put(p *workerProcess) {
 	}
 	w.idle = append(w.idle, p)
 	w.mu.Unlock()
+}
+
+// ConfigChanged stops the idle workers that were started under settings
+// other than the current ones, so that no job runs in one after a reload;
+// busy ones are replaced when their job ends.
+func (w *Workers) ConfigChanged() {
+	current := processSettingsOf(w.settings())
+	w.mu.Lock()
+	var stale, keep []*workerProcess
+	for _, p := range w.idle {
+		if p.settings == current {
+			keep = append(keep, p)
+		} else {
+			stale = append(stale, p)
+		}
+	}
+	w.idle = keep
+	w.mu.Unlock()
+	for _, p := range stale {
+		p.stop()
+	}
+}
+
+// IdlePIDs lists the idle worker processes, for status and tests.
+func (w *Workers) IdlePIDs() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pids := make([]int, len(w.idle))
+	for i, p := range w.idle {
+		pids[i] = p.cmd.Process.Pid
+	}
+	return pids
 }
 
 // stop ends a worker politely: no more requests, so it exits.
@@ -161,9 +232,12 @@ func (p *workerProcess) kill() {
 	p.cmd.Wait()
 }
 
-// Render implements Renderer.
+// Render implements Renderer. The request's input limits come from the same
+// config as the worker's settings, so its loader policy is the worker's.
 func (w *Workers) Render(ctx context.Context, req RenderRequest) (*Result, error) {
-	p, err := w.get()
+	ps := processSettingsOf(w.settings())
+	ps.allowUntrustedLoaders = req.Limits.AllowUntrustedLoaders
+	p, err := w.get(ps)
 	if err != nil {
 		return nil, err
 	}

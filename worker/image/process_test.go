@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/image/tiff"
@@ -25,8 +26,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func testWorkers(limits Limits) *Workers {
-	return NewWorkers([]string{os.Args[0], "-image-worker-for-test"}, limits)
+// testWorkers is a pool of real worker processes under cfg, which the test
+// may swap as a reload does.
+func testWorkers(cfg Config) (*Workers, *atomic.Pointer[Config]) {
+	current := &atomic.Pointer[Config]{}
+	current.Store(&cfg)
+	return NewWorkers([]string{os.Args[0], "-image-worker-for-test"}, func() Config { return *current.Load() }), current
 }
 
 // Workers are replaced after recycle_after jobs, and when their resident
@@ -36,12 +41,12 @@ func TestWorkersAreRecycled(t *testing.T) {
 	dir := t.TempDir()
 	in := write(t, dir, "in.jpg", encodeJPEG(t, gradient(300, 200)))
 	variants := []Variant{{Name: "a", Width: 50, Fit: "inside", Gravity: "centre", Format: "png"}}
-	pids := func(limits Limits, jobs int) []int {
-		w := testWorkers(limits)
+	pids := func(cfg Config, jobs int) []int {
+		w, _ := testWorkers(cfg)
 		defer w.Close()
 		var out []int
 		for i := 0; i < jobs; i++ {
-			res, err := w.Render(context.Background(), RenderRequest{Input: in, OutDir: filepath.Join(dir, fmt.Sprint(i)), Variants: variants, Limits: limits})
+			res, err := w.Render(context.Background(), RenderRequest{Input: in, OutDir: filepath.Join(dir, fmt.Sprint(i)), Variants: variants, Limits: cfg.InputLimits})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,13 +54,13 @@ func TestWorkersAreRecycled(t *testing.T) {
 		}
 		return out
 	}
-	lim := DefaultLimits()
+	lim := DefaultConfig()
 	lim.RecycleAfter = 2
 	p := pids(lim, 5)
 	if !(p[0] == p[1] && p[1] != p[2] && p[2] == p[3] && p[3] != p[4]) || p[0] == os.Getpid() {
 		t.Errorf("recycle_after = 2: worker pids %v, want a new worker every two jobs", p)
 	}
-	lim = DefaultLimits()
+	lim = DefaultConfig()
 	lim.MaxWorkerRSS = 1 // every worker is over it after its first job
 	p = pids(lim, 3)
 	if p[0] == p[1] || p[1] == p[2] {
@@ -104,11 +109,11 @@ func TestWorkerRunsUnderTheMemoryLimit(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	in := write(t, dir, "in.jpg", encodeJPEG(t, gradient(100, 100)))
-	lim := DefaultLimits()
+	lim := DefaultConfig()
 	lim.WorkerMemoryMax = 3 << 30
-	w := testWorkers(lim)
+	w, _ := testWorkers(lim)
 	defer w.Close()
-	res, err := w.Render(context.Background(), RenderRequest{Input: in, OutDir: filepath.Join(dir, "o"), Variants: []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}, Limits: lim})
+	res, err := w.Render(context.Background(), RenderRequest{Input: in, OutDir: filepath.Join(dir, "o"), Variants: []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}, Limits: lim.InputLimits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,5 +123,80 @@ func TestWorkerRunsUnderTheMemoryLimit(t *testing.T) {
 	}
 	if !strings.Contains(string(limits), "Max address space         3221225472           3221225472") {
 		t.Fatalf("worker %d limits:\n%s", res.WorkerPID, limits)
+	}
+}
+
+// A changed config reaches the worker processes: idle ones started under
+// the old settings are gone as soon as the change is announced, and the
+// next job runs in a worker started under the new ones. libvips takes its
+// loader policy once per process, so this is what makes a reload that
+// blocks SVG hold for the very next job.
+func TestWorkersFollowAChangedConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	svg := write(t, dir, "x.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="20" height="20"/></svg>`))
+	variants := []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}
+	cfg := DefaultConfig()
+	cfg.AllowUntrustedLoaders = true
+	w, current := testWorkers(cfg)
+	defer w.Close()
+	render := func(name string) (*Result, error) {
+		return w.Render(context.Background(), RenderRequest{Input: svg, OutDir: filepath.Join(dir, name), Variants: variants, Limits: current.Load().InputLimits})
+	}
+	res, err := render("trusted")
+	if err != nil {
+		t.Fatalf("SVG with untrusted loaders allowed: %v", err)
+	}
+	old := res.WorkerPID
+	if idle := w.IdlePIDs(); len(idle) != 1 || idle[0] != old {
+		t.Fatalf("idle workers %v, want the one that ran the job (%d)", idle, old)
+	}
+
+	blocked := cfg
+	blocked.AllowUntrustedLoaders = false
+	current.Store(&blocked)
+	w.ConfigChanged()
+	if idle := w.IdlePIDs(); len(idle) != 0 {
+		t.Fatalf("idle workers %v after the change, want none left from the old settings", idle)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", old)); !os.IsNotExist(err) {
+		t.Fatalf("worker %d started under the old settings still exists (%v)", old, err)
+	}
+	if _, err := render("blocked"); err == nil || !strings.Contains(err.Error(), "operation is blocked") {
+		t.Fatalf("SVG after blocking untrusted loaders: err = %v, want libvips' refusal", err)
+	}
+}
+
+// recycle_after changed on a running pool applies to the workers that
+// follow the change.
+func TestWorkersApplyAChangedRecycleAfter(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in := write(t, dir, "in.jpg", encodeJPEG(t, gradient(120, 80)))
+	variants := []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}
+	w, current := testWorkers(DefaultConfig()) // recycle_after 200
+	defer w.Close()
+	pids := func(n int) []int {
+		var out []int
+		for i := 0; i < n; i++ {
+			res, err := w.Render(context.Background(), RenderRequest{Input: in, OutDir: filepath.Join(dir, fmt.Sprint(len(out), n, i)), Variants: variants, Limits: current.Load().InputLimits})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, res.WorkerPID)
+		}
+		return out
+	}
+	before := pids(3)
+	if before[0] != before[1] || before[1] != before[2] {
+		t.Fatalf("recycle_after 200: pids %v, want one worker", before)
+	}
+	every2 := DefaultConfig()
+	every2.RecycleAfter = 2
+	current.Store(&every2)
+	w.ConfigChanged()
+	after := pids(4)
+	if after[0] == before[2] || after[0] != after[1] || after[1] == after[2] || after[2] != after[3] {
+		t.Fatalf("recycle_after 2 after the change: pids %v (before: %v), want a new worker, then a new one every two jobs", after, before)
 	}
 }

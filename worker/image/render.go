@@ -10,34 +10,22 @@ import (
 	"sync"
 	"time"
 
+	"kiln/worker/image/imageapi"
 	"kiln/worker/image/vips"
 )
 
-// Output describes one written variant.
-type Output struct {
-	Variant   string `json:"variant"`
-	Path      string `json:"path"`
-	Format    string `json:"format"`
-	Width     int    `json:"width"`
-	Height    int    `json:"height"`
-	Bytes     int    `json:"bytes"`
-	ElapsedMS int64  `json:"elapsed_ms"`
-}
-
-// Result is an image job's result.
-type Result struct {
-	Outputs   []Output `json:"outputs"`
-	DecodeMS  int64    `json:"decode_ms"`
-	ElapsedMS int64    `json:"elapsed_ms"`
-	WorkerPID int      `json:"worker_pid,omitempty"` // the process that decoded it
-}
+// Result and Output are the job's result as applications read it.
+type (
+	Result = imageapi.Result
+	Output = imageapi.Output
+)
 
 // RenderRequest is one picture to turn into its variants.
 type RenderRequest struct {
-	Input    string    `json:"input"`
-	OutDir   string    `json:"out_dir"`
-	Variants []Variant `json:"variants"`
-	Limits   Limits    `json:"limits"`
+	Input    string      `json:"input"`
+	OutDir   string      `json:"out_dir"`
+	Variants []Variant   `json:"variants"`
+	Limits   InputLimits `json:"limits"`
 }
 
 // RenderError is a failed render; Permanent ones (a broken or refused
@@ -62,7 +50,7 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	if err := vips.Start(req.Limits.AllowUntrustedLoaders); err != nil {
 		return nil, err
 	}
-	real, _, err := req.Limits.checkInput(req.Input)
+	real, err := req.Limits.checkInput(req.Input)
 	if err != nil {
 		return nil, &RenderError{Msg: err.Error(), Permanent: errors.Is(err, errInputRefused)}
 	}

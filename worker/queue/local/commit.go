@@ -7,9 +7,9 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// maxBatch bounds how many changes share one commit, so one commit's latency
+// maxWritesPerCommit bounds how many changes share one commit, so one commit's latency
 // stays bounded under a flood.
-const maxBatch = 512
+const maxWritesPerCommit = 512
 
 // writeRequest is one change waiting for a commit. fn must leave the
 // transaction untouched when it returns an error: the batch is then rolled
@@ -40,7 +40,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
-	batch := make([]*writeRequest, 0, maxBatch)
+	batch := make([]*writeRequest, 0, maxWritesPerCommit)
 	for {
 		select {
 		case req := <-s.writes:
@@ -50,7 +50,7 @@ func (s *Store) commitLoop() {
 			return
 		}
 	fill:
-		for len(batch) < maxBatch {
+		for len(batch) < maxWritesPerCommit {
 			select {
 			case req := <-s.writes:
 				batch = append(batch, req)

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,28 +19,29 @@ import (
 )
 
 type imageBundle struct {
-	dir     string
-	out     string
-	limits  Limits
-	handler *Handler
+	dir  string
+	out  string
+	kind *Kind
 }
 
 func setup(t *testing.T, variants ...Variant) *imageBundle {
 	t.Helper()
 	dir := t.TempDir()
-	b := &imageBundle{dir: dir, out: filepath.Join(dir, "out"), limits: DefaultLimits()}
+	b := &imageBundle{dir: dir, out: filepath.Join(dir, "out")}
 	p := Pipeline{Queue: "q", OutputDir: b.out, Variants: variants}
-	if err := p.Check(); err != nil {
-		t.Fatal(err)
+	p.FillDefaults()
+	if problems := p.Check(); len(problems) > 0 {
+		t.Fatal(problems[0])
 	}
-	b.handler = NewHandler(map[string]Pipeline{"p": p}, b.limits, InProcess{})
+	settings := Settings{Pipelines: map[string]Pipeline{"p": p}, Images: DefaultConfig()}
+	b.kind = NewKind(func() Settings { return settings }, InProcess{})
 	return b
 }
 
 func (b *imageBundle) run(t *testing.T, id, input string) (Result, error) {
 	t.Helper()
 	payload, _ := json.Marshal(Payload{Pipeline: "p", Input: input})
-	raw, err := b.handler.Handle(context.Background(), &worker.Job{ID: id, Payload: payload})
+	raw, err := b.kind.Handle(context.Background(), &worker.Job{ID: id, Payload: payload})
 	var res Result
 	if err == nil {
 		if jerr := json.Unmarshal(raw, &res); jerr != nil {
@@ -254,25 +256,25 @@ func TestBadPicturesFailPermanentlyWithTheReason(t *testing.T) {
 	good := encodeJPEG(t, gradient(300, 200))
 	cases := map[string]struct {
 		input  string
-		limits func(*Limits)
+		limits func(*InputLimits)
 		want   string
 	}{
 		"truncated jpeg":    {write(t, b.dir, "cut.jpg", good[:len(good)/2]), nil, "Premature end"},
 		"garbage named jpg": {write(t, b.dir, "garbage.jpg", []byte("this is not a picture at all")), nil, "not in a known format"},
 		"decompression bomb": {write(t, b.dir, "bomb.png", imagetest.PNGBomb(30000, 30000)), nil,
 			"30000x30000 = 900000000 pixels, over max_pixels (50000000)"},
-		"over max_input_bytes": {write(t, b.dir, "big.jpg", good), func(l *Limits) { l.MaxInputBytes = 1000 }, "over max_input_bytes (1000B)"},
+		"over max_input_bytes": {write(t, b.dir, "big.jpg", good), func(l *InputLimits) { l.MaxInputBytes = 1000 }, "over max_input_bytes (1000B)"},
 		"symlink to shadow": {func() string {
 			p := filepath.Join(allowed, "cat.jpg")
 			os.Symlink("/etc/shadow", p)
 			return p
-		}(), func(l *Limits) { l.AllowedInputRoots = []string{allowed} }, "resolves to /etc/shadow, outside allowed_input_roots"},
+		}(), func(l *InputLimits) { l.AllowedInputRoots = []string{allowed} }, "resolves to /etc/shadow, outside allowed_input_roots"},
 		"dot-dot": {allowed + "/../../etc/passwd", nil, `contains ".."`},
 		"svg blocked": {write(t, b.dir, "x.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`)), nil,
 			"svgload_buffer: operation is blocked"},
 	}
 	for name, tc := range cases {
-		lim := DefaultLimits()
+		lim := DefaultConfig().InputLimits
 		if tc.limits != nil {
 			tc.limits(&lim)
 		}
@@ -302,7 +304,7 @@ func fmtErr(err error) string {
 	return err.Error()
 }
 
-func TestValidateRefusesBadSubmits(t *testing.T) {
+func TestAdmitRefusesBadSubmits(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Variant{Name: "a", Width: 100, Format: "jpeg"})
 	good := write(t, b.dir, "ok.jpg", encodeJPEG(t, gradient(64, 64)))
@@ -311,8 +313,8 @@ func TestValidateRefusesBadSubmits(t *testing.T) {
 		raw, _ := json.Marshal(Payload{Pipeline: pipeline, Input: input})
 		return raw
 	}
-	if err := b.handler.Validate(payload("p", good)); err != nil {
-		t.Fatalf("valid submit refused: %v", err)
+	if queue, err := b.kind.Admit(payload("p", good)); err != nil || queue != "q" {
+		t.Fatalf("valid submit: queue %q, err %v; want the pipeline's queue q", queue, err)
 	}
 	for name, tc := range map[string]struct {
 		raw  json.RawMessage
@@ -320,12 +322,14 @@ func TestValidateRefusesBadSubmits(t *testing.T) {
 	}{
 		"missing file":     {payload("p", filepath.Join(b.dir, "nope.jpg")), "no such file"},
 		"not a picture":    {payload("p", text), "is not a picture"},
-		"unknown pipeline": {payload("other", good), `unknown pipeline "other"`},
+		"unknown pipeline": {payload("other", good), `pipeline: unknown pipeline "other" (configured: p)`},
+		"no pipeline":      {payload("", good), `pipeline: is required`},
+		"no input":         {payload("p", ""), `input: is required`},
 		"relative path":    {payload("p", "in.jpg"), "must be an absolute path"},
 		"a directory":      {payload("p", b.dir), "not a regular file"},
 		"unknown field":    {json.RawMessage(`{"pipeline":"p","input":"/x","colour":"red"}`), `unknown field "colour"`},
 	} {
-		if err := b.handler.Validate(tc.raw); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := b.kind.Admit(tc.raw); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
 	}
@@ -354,10 +358,26 @@ func TestPipelineCheck(t *testing.T) {
 		"bad gravity":    {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Gravity = "up" })}, "variants[0].gravity"},
 		"bad effect":     {Pipeline{OutputDir: "/o", Variants: v(func(x *Variant) { x.Effect = "neon" })}, "variants[0].effect"},
 	} {
-		err := tc.p.Check()
-		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-			t.Errorf("%s: err = %v, want it to start with %q", name, err, tc.want)
+		tc.p.FillDefaults()
+		problems := tc.p.Check()
+		if len(problems) != 1 || !strings.HasPrefix(problems[0].Error(), tc.want) {
+			t.Errorf("%s: problems = %v, want one starting with %q", name, problems, tc.want)
 		}
+	}
+}
+
+// Every problem of a pipeline is reported, not only the first.
+func TestPipelineCheckReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	p := Pipeline{Variants: []Variant{{Name: "a", Width: 10, Format: "gif"}, {Name: "b", Width: 10, Quality: 101, Effect: "neon"}}}
+	p.FillDefaults()
+	var keys []string
+	for _, fe := range p.Check() {
+		keys = append(keys, fe.Key)
+	}
+	want := "[output_dir variants[0].format variants[1].effect variants[1].quality]"
+	if fmt.Sprint(keys) != want {
+		t.Fatalf("problems at %v, want %s", keys, want)
 	}
 }
 

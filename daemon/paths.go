@@ -1,0 +1,55 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// packagedStateDir is the state directory of the shipped unit, the one
+// place besides /run/kiln it lets kilnd write (ProtectSystem=strict).
+const packagedStateDir = "/var/lib/kiln"
+
+// pathWarnings names each directory kiln writes to that this process cannot
+// write, such as an output_dir on a read-only mount or outside the unit's
+// sandbox: jobs would fail there one by one, so it is said at once. With
+// checkOnly (kilnd -check-config, run by an admin outside the unit's
+// sandbox), an output_dir outside the packaged state directory is named
+// too, with the drop-in that allows it.
+func pathWarnings(cfg *Config, checkOnly bool) []string {
+	var out []string
+	for _, name := range sortedKeys(cfg.Pipelines) {
+		dir := cfg.Pipelines[name].OutputDir
+		key := "pipelines." + name + ".output_dir"
+		if err := writable(dir); err != nil {
+			out = append(out, fmt.Sprintf("%s: %s: %v: jobs of pipeline %s will fail until kilnd can write there", key, dir, err, name))
+			continue
+		}
+		if checkOnly && cfg.Daemon.StateDir == packagedStateDir && !within(dir, packagedStateDir) {
+			out = append(out, fmt.Sprintf("%s: %s is outside %s, which is all that kiln.service lets kilnd write: allow it with a drop-in (systemctl edit kiln) holding [Service] ReadWritePaths=%s", key, dir, packagedStateDir, dir))
+		}
+	}
+	return out
+}
+
+// writable reports whether this process may create files in dir, or in its
+// nearest existing ancestor when dir does not exist yet (kiln creates it).
+func writable(dir string) error {
+	for p := dir; ; p = filepath.Dir(p) {
+		err := unix.Faccessat(unix.AT_FDCWD, p, unix.W_OK|unix.X_OK, unix.AT_EACCESS)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) || p == "/" {
+			return err
+		}
+	}
+}
+
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}

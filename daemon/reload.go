@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+)
+
+// reload loads the config file again and swaps the new snapshot in. A file
+// with errors is refused, the running config stays, and the error is
+// returned for whoever asked (the control socket answers it). Settings that
+// only a restart can change are kept as they are and logged as
+// "needs restart: KEY".
+func (d *daemon) reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.notify.reloading()
+	defer func() { d.notify.ready(d.statusLine(context.Background())) }()
+
+	next, err := loadConfig(d.opts)
+	if err != nil {
+		d.log.Error("reload refused: config is invalid; the running config stays in effect", "err", err)
+		return err
+	}
+	old := d.config()
+	for _, key := range keepRestartOnly(old, next) {
+		d.log.Warn("needs restart: "+key, "key", key)
+	}
+	if err := d.logging.SetLevel(next.Log.Level); err != nil {
+		// validate has checked the level: this cannot be the file's fault.
+		return fmt.Errorf("reload: set log level: %w", err)
+	}
+	d.cfg.Store(next)
+	// The parts that act on a change, rather than read the config at their
+	// next step, are told now.
+	d.pool.ConfigChanged()
+	d.workers.ConfigChanged()
+	for _, w := range pathWarnings(next, false) {
+		d.log.Warn(w)
+	}
+	d.log.Info("reloaded", "config", next.Source, "queues", len(next.Queues), "pipelines", len(next.Pipelines), "level", next.Log.Level)
+	return nil
+}
+
+// keepRestartOnly puts back into next the settings that take effect only at
+// a restart (the files the daemon holds open, and where it logs), and
+// returns the keys of those the new file changed.
+func keepRestartOnly(old, next *Config) []string {
+	var changed []string
+	keep := func(key string, oldV, nextV *string) {
+		if *oldV != *nextV {
+			changed = append(changed, key)
+			*nextV = *oldV
+		}
+	}
+	keep("daemon.state_dir", &old.Daemon.StateDir, &next.Daemon.StateDir)
+	keep("daemon.pidfile", &old.Daemon.Pidfile, &next.Daemon.Pidfile)
+	keep("daemon.socket", &old.Daemon.Socket, &next.Daemon.Socket)
+	keep("log.target", &old.Log.Target, &next.Log.Target)
+	keep("log.syslog_facility", &old.Log.SyslogFacility, &next.Log.SyslogFacility)
+	keep("log.syslog_address", &old.Log.SyslogAddress, &next.Log.SyslogAddress)
+	return changed
+}

@@ -1,0 +1,283 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"kiln/worker"
+	"kiln/worker/image"
+	"kiln/worker/queue/local"
+)
+
+// retentionEvery is how often finished jobs past their keep time are
+// deleted.
+const retentionEvery = time.Minute
+
+// statusEvery is how often systemd's STATUS= line is refreshed.
+const statusEvery = 5 * time.Second
+
+// Run is kilnd's main; it returns the process exit code.
+func Run(opts Options) int {
+	if opts.CheckConfig {
+		return checkConfig(opts)
+	}
+	if opts.Detach && !isDetachedChild() {
+		return detachParent(opts.Args, opts.Stderr)
+	}
+	d := &daemon{opts: opts, notify: newNotifier(), started: time.Now()}
+	code, err := d.start()
+	defer d.close()
+	if err != nil {
+		if d.log != nil {
+			d.log.Error("cannot start", "err", err)
+		}
+		d.notify.failed(err)
+		fmt.Fprintf(opts.Stderr, "kilnd: %v\n", err)
+		return code
+	}
+	return d.serve()
+}
+
+// checkConfig is -check-config: every error, or "config OK" with the
+// warnings that would be logged at start.
+func checkConfig(opts Options) int {
+	cfg, err := loadConfig(opts)
+	if err != nil {
+		fmt.Fprintln(opts.Stderr, err)
+		return ExitConfig
+	}
+	for _, w := range pathWarnings(cfg, true) {
+		fmt.Fprintln(opts.Stderr, "warning: "+w)
+	}
+	fmt.Fprintln(opts.Stdout, "config OK")
+	return ExitOK
+}
+
+func loadConfig(opts Options) (*Config, error) {
+	if opts.Dev {
+		base := os.Getenv(envBaseDir)
+		if base == "" {
+			var err error
+			if base, err = os.Getwd(); err != nil {
+				return nil, err
+			}
+		}
+		return DevConfig(base)
+	}
+	return LoadConfig(opts.ConfigPath)
+}
+
+// start takes the start-up steps in order; each one's failure names the
+// exit code it deserves. What a step opened is closed by close.
+func (d *daemon) start() (int, error) {
+	steps := []struct {
+		code int
+		run  func() error
+	}{
+		{ExitFailure, d.becomeDaemon},
+		{ExitConfig, d.loadFirstConfig},
+		{ExitConfig, d.openLogging},
+		{ExitAlreadyRunning, d.lockPidfile},
+		{ExitFailure, d.openQueue},
+		{ExitFailure, d.registerKinds},
+		{ExitFailure, d.listenControl},
+	}
+	for _, s := range steps {
+		if err := s.run(); err != nil {
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return ee.code, ee.err
+			}
+			return s.code, err
+		}
+	}
+	return ExitOK, nil
+}
+
+// exitError is a step's failure that deserves another exit code than the
+// step's own.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// becomeDaemon detaches a -daemon child from its session, or sets the
+// umask of a process that systemd or a shell started.
+func (d *daemon) becomeDaemon() error {
+	d.detached = isDetachedChild()
+	if d.detached {
+		return detachChild()
+	}
+	syscall.Umask(0o027)
+	return nil
+}
+
+func (d *daemon) loadFirstConfig() error {
+	cfg, err := loadConfig(d.opts)
+	if err != nil {
+		return err
+	}
+	d.cfg.Store(cfg)
+	return nil
+}
+
+func (d *daemon) openLogging() error {
+	logging, err := newLogging(d.config().Log, d.detached, d.opts.Stderr)
+	if err != nil {
+		return err
+	}
+	d.logging, d.log = logging, logging.Logger
+	return nil
+}
+
+// lockPidfile refuses a second instance. Any failure other than another
+// instance is a plain failure, not "already running".
+func (d *daemon) lockPidfile() error {
+	pid, err := AcquirePidfile(d.config().Daemon.Pidfile)
+	if err != nil {
+		var running *AlreadyRunningError
+		if !errors.As(err, &running) {
+			return &exitError{code: ExitFailure, err: err}
+		}
+		return err
+	}
+	d.pidfile = pid
+	return nil
+}
+
+func (d *daemon) openQueue() error {
+	cfg := d.config()
+	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o750); err != nil {
+		return fmt.Errorf("create state directory %s: %w", cfg.Daemon.StateDir, err)
+	}
+	store, err := local.Open(cfg.StorePath(), func(queue string) int { return d.config().Queues[queue].MaxQueued })
+	if err != nil {
+		return err
+	}
+	d.queue = store
+	return nil
+}
+
+// registerKinds plugs in the job kinds this build runs: image jobs, whose
+// pictures are decoded in worker processes (kilnd re-executed), and noop.
+func (d *daemon) registerKinds() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable for image workers: %w", err)
+	}
+	d.workers = image.NewWorkers([]string{exe, "-image-worker"}, func() image.Config { return d.config().Images })
+	imageSettings := func() image.Settings { return d.config().ImageSettings() }
+	kinds, err := worker.NewKinds(image.NewKind(imageSettings, d.workers), worker.Noop{})
+	if err != nil {
+		return err
+	}
+	d.kinds = kinds
+	d.pool = worker.NewPool(d.queue, kinds, d.queues, d.log)
+	return nil
+}
+
+func (d *daemon) listenControl() error {
+	ln, err := listenControl(d.config().Daemon.Socket)
+	if err != nil {
+		return err
+	}
+	d.server = newControlServer(d, d.log)
+	d.server.start(ln)
+	return nil
+}
+
+// serve runs the dispatch loop and owns the signals until the daemon stops.
+func (d *daemon) serve() int {
+	cfg := d.config()
+	d.log.Info("starting", "version", d.opts.Version, "pid", os.Getpid(), "config", cfg.Source,
+		"store", d.queue.Path(), "socket", cfg.Daemon.Socket, "log", d.logging.Target)
+	for _, w := range pathWarnings(cfg, false) {
+		d.log.Warn(w)
+	}
+
+	poolCtx, stopPool := context.WithCancel(context.Background())
+	defer stopPool()
+	poolDone := make(chan error, 1)
+	started := make(chan struct{})
+	wd := watchdogInterval()
+	go func() {
+		poolDone <- d.pool.Run(poolCtx, worker.RunOptions{
+			Drain:          func() time.Duration { return d.config().Daemon.ShutdownTimeout.Std() },
+			Heartbeat:      d.notify.watchdog,
+			HeartbeatEvery: wd,
+			Started:        func() { close(started) },
+		})
+	}()
+	<-started
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(signals)
+
+	d.notify.ready(d.statusLine(context.Background()))
+	if d.detached {
+		d.notify.detach()
+	}
+	d.log.Info("ready", "queues", len(cfg.Queues), "pipelines", len(cfg.Pipelines), "watchdog", wd)
+
+	statusTick := time.NewTicker(statusEvery)
+	defer statusTick.Stop()
+	retention := newRetentionRunner(d)
+	retentionTick := time.NewTicker(retentionEvery)
+	defer retentionTick.Stop()
+	for {
+		select {
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGHUP:
+				_ = d.reload() // a refused config is logged; the old one runs on
+			case syscall.SIGUSR1:
+				d.log.Info("status", "summary", d.statusLine(context.Background()), "config", d.config().Source)
+			default:
+				d.log.Info("stopping", "signal", sig.String())
+				return d.stop(stopPool, poolDone)
+			}
+		case <-statusTick.C:
+			d.notify.status(d.statusLine(context.Background()))
+		case <-retentionTick.C:
+			retention.runUnlessRunning(poolCtx)
+		case err := <-poolDone:
+			// The pool only returns on its own when it has failed.
+			return d.fatal(fmt.Errorf("dispatch loop ended: %v", err))
+		case err := <-d.server.failed:
+			return d.fatal(fmt.Errorf("control socket: %v", err))
+		}
+	}
+}
+
+// fatal ends a running daemon on an error it cannot recover from.
+func (d *daemon) fatal(err error) int {
+	d.log.Error("stopping on error", "err", err)
+	d.notify.failed(err)
+	fmt.Fprintf(d.opts.Stderr, "kilnd: %v\n", err)
+	return ExitFailure
+}
+
+// close releases what start opened, last first.
+func (d *daemon) close() {
+	if d.workers != nil {
+		d.workers.Close()
+	}
+	if d.queue != nil {
+		d.queue.Close()
+	}
+	if d.pidfile != nil {
+		d.pidfile.Release()
+	}
+	if d.logging != nil {
+		d.logging.Close()
+	}
+}
