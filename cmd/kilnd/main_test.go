@@ -10,7 +10,6 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/daemon/sdnotify"
+	"kiln/e2e/instance"
 )
 
 var binDir string
@@ -166,114 +167,47 @@ func (e *env) picture(t *testing.T, name string, w, h int) string {
 	return path
 }
 
-// kilnd is a running kilnd.
+// kilnd is a running kilnd, started as systemd would start it.
 type kilnd struct {
+	*instance.Process
 	cmd    *exec.Cmd
 	stderr *syncBuffer
-	notify *notifyListener
-	exited chan struct{}
-	err    error
+	notify notices
 }
 
-// notifyListener plays the service manager's part of sd_notify.
-type notifyListener struct {
-	path string
-	conn *net.UnixConn
-	msgs chan string
-}
-
-func listenNotify(t *testing.T, dir string) *notifyListener {
-	t.Helper()
-	path := filepath.Join(dir, "notify.sock")
-	os.Remove(path)
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &notifyListener{path: path, conn: conn, msgs: make(chan string, 256)}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			k, err := conn.Read(buf)
-			if err != nil {
-				close(n.msgs)
-				return
-			}
-			n.msgs <- string(buf[:k])
-		}
-	}()
-	t.Cleanup(func() { conn.Close() })
-	return n
-}
+// notices are what kilnd sends its service manager after READY=1.
+type notices struct{ l *sdnotify.Listener }
 
 // waitFor reads notifications until one has the given line, and returns
 // that message.
-func (n *notifyListener) waitFor(t *testing.T, line string) string {
+func (n notices) waitFor(t *testing.T, line string) string {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case m, ok := <-n.msgs:
-			if !ok {
-				t.Fatalf("notify socket closed while waiting for %s", line)
-			}
-			if hasLine(m, line) {
-				return m
-			}
-		case <-timeout:
-			t.Fatalf("no %s notification", line)
-		}
+	m, err := n.l.WaitFor(line, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return m
 }
 
 // start runs kilnd on the env's config and returns once it has sent
 // READY=1; extraEnv is added to its environment.
 func (e *env) start(t *testing.T, extraEnv ...string) *kilnd {
 	t.Helper()
-	n := listenNotify(t, e.dir)
-	d := &kilnd{stderr: &syncBuffer{}, notify: n, exited: make(chan struct{})}
-	d.cmd = exec.Command(kilndPath(), "-config", e.config)
-	d.cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+n.path), extraEnv...)
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
+	stderr := &syncBuffer{}
+	p, err := instance.Launch(kilndPath(), e.config, filepath.Join(e.dir, "notify.sock"), extraEnv, stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.exited)
-	}()
+	d := &kilnd{Process: p, cmd: p.Cmd, stderr: stderr, notify: notices{p.Notify}}
 	t.Cleanup(func() {
 		d.cmd.Process.Kill()
-		<-d.exited
+		<-d.Exited
+		p.Notify.Close()
 		if t.Failed() {
 			t.Logf("kilnd stderr:\n%s", d.stderr.String())
 		}
 	})
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case m, ok := <-n.msgs:
-			if !ok {
-				t.Fatal("notify socket closed")
-			}
-			if hasLine(m, "READY=1") {
-				return d
-			}
-		case <-d.exited:
-			t.Fatalf("kilnd exited before READY=1: %v\n%s", d.err, d.stderr.String())
-		case <-timeout:
-			t.Fatal("kilnd not ready after 30s")
-		}
-	}
-}
-
-func hasLine(msg, line string) bool {
-	for _, l := range strings.Split(msg, "\n") {
-		if l == line {
-			return true
-		}
-	}
-	return false
+	return d
 }
 
 // stop sends SIGTERM and returns the exit code.
@@ -286,7 +220,7 @@ func (d *kilnd) stop(t *testing.T) int {
 func (d *kilnd) wait(t *testing.T) int {
 	t.Helper()
 	select {
-	case <-d.exited:
+	case <-d.Exited:
 	case <-time.After(60 * time.Second):
 		t.Fatal("kilnd did not exit")
 	}
@@ -297,7 +231,7 @@ func (d *kilnd) wait(t *testing.T) int {
 func (d *kilnd) kill(t *testing.T) {
 	t.Helper()
 	d.cmd.Process.Kill()
-	<-d.exited
+	<-d.Exited
 }
 
 // waitLog waits until kilnd's stderr holds text.

@@ -39,6 +39,14 @@ func (l *Listener) Env() string { return "NOTIFY_SOCKET=" + l.path }
 // WaitReady reads notifications until READY=1, or fails after timeout with
 // the last STATUS= the daemon sent (its reason, when it is failing).
 func (l *Listener) WaitReady(timeout time.Duration) error {
+	_, err := l.WaitFor("READY=1", timeout)
+	return err
+}
+
+// WaitFor reads notifications until one holds line (such as "RELOADING=1")
+// and returns that whole message, or fails after timeout with the last
+// STATUS= the daemon sent.
+func (l *Listener) WaitFor(line string, timeout time.Duration) (string, error) {
 	l.mu.Lock()
 	deadline := time.Now().Add(timeout)
 	if !l.expire.IsZero() && l.expire.Before(deadline) {
@@ -50,19 +58,20 @@ func (l *Listener) WaitReady(timeout time.Duration) error {
 	for {
 		n, err := l.conn.Read(buf)
 		if err != nil {
-			return fmt.Errorf("no READY=1 (last status %q): %w", l.Status(), err)
+			return "", fmt.Errorf("no %s (last status %q): %w", line, l.Status(), err)
 		}
-		ready := false
-		for _, line := range strings.Split(string(buf[:n]), "\n") {
-			if s, ok := strings.CutPrefix(line, "STATUS="); ok {
+		msg := string(buf[:n])
+		found := false
+		for _, got := range strings.Split(msg, "\n") {
+			if s, ok := strings.CutPrefix(got, "STATUS="); ok {
 				l.mu.Lock()
 				l.status = s
 				l.mu.Unlock()
 			}
-			ready = ready || line == "READY=1"
+			found = found || got == line
 		}
-		if ready {
-			return nil
+		if found {
+			return msg, nil
 		}
 	}
 }

@@ -51,27 +51,56 @@ level = "warn"
 // returns once it is ready; a kilnd that fails to start is reaped and its
 // last status returned.
 func (i *Instance) Start(kilnd string, stderr io.Writer) error {
-	notify, err := sdnotify.Listen(filepath.Join(i.Dir, "notify.sock"))
+	t0 := time.Now()
+	p, err := Launch(kilnd, i.Config, filepath.Join(i.Dir, "notify.sock"), nil, stderr)
 	if err != nil {
 		return err
 	}
 	// Closed once READY=1 is in: kilnd's later notices then fail fast.
-	defer notify.Close()
-	cmd := exec.Command(kilnd, "-config", i.Config)
-	cmd.Env = append(os.Environ(), notify.Env())
-	cmd.Stderr = stderr
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", kilnd, err)
-	}
-	if err := notify.WaitReady(readyTimeout); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return fmt.Errorf("kilnd: %w", err)
-	}
-	i.Cmd, i.Ready = cmd, time.Since(t0)
+	p.Notify.Close()
+	i.Cmd, i.Ready = p.Cmd, time.Since(t0)
 	return nil
 }
 
 // Client talks to the running kilnd.
 func (i *Instance) Client() *api.Client { return api.NewClient(i.Socket) }
+
+// Process is a kilnd started by Launch.
+type Process struct {
+	Cmd    *exec.Cmd
+	Notify *sdnotify.Listener // still open, for the notices after READY=1
+	Exited chan struct{}      // closed once the process has been reaped
+	Err    error              // what Wait returned, once Exited is closed
+}
+
+// Launch starts the kilnd binary on config the way systemd would, with a
+// notify socket at notifyPath and env added to its environment, and
+// returns once it has said READY=1. A kilnd that exits first is reaped, and
+// the error holds its last STATUS= (its reason).
+func Launch(kilnd, config, notifyPath string, env []string, stderr io.Writer) (*Process, error) {
+	notify, err := sdnotify.Listen(notifyPath)
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{Notify: notify, Exited: make(chan struct{})}
+	p.Cmd = exec.Command(kilnd, "-config", config)
+	p.Cmd.Env = append(append(os.Environ(), notify.Env()), env...)
+	p.Cmd.Stderr = stderr
+	if err := p.Cmd.Start(); err != nil {
+		notify.Close()
+		return nil, fmt.Errorf("start %s: %w", kilnd, err)
+	}
+	go func() {
+		p.Err = p.Cmd.Wait()
+		close(p.Exited)
+		// Its last words may still be queued: read them, then give up.
+		notify.Expire(time.Second)
+	}()
+	if err := notify.WaitReady(readyTimeout); err != nil {
+		p.Cmd.Process.Kill()
+		<-p.Exited
+		notify.Close()
+		return nil, fmt.Errorf("kilnd: %w (exit: %v)", err, p.Err)
+	}
+	return p, nil
+}
