@@ -68,7 +68,7 @@ func testRunAtOrder(t *testing.T, b Backend) {
 	now := time.Now()
 	later, soon, ready := job("q"), job("q"), job("q")
 	later.RunAt = now.Add(time.Hour)
-	soon.RunAt = now.Add(50 * time.Millisecond)
+	soon.RunAt = now.Add(clockMargin)
 	submit(t, q, later, soon, ready)
 	if soon.State != worker.StateScheduled || ready.State != worker.StateQueued {
 		t.Fatalf("states after submit: soon %s ready %s", soon.State, ready.State)

@@ -107,7 +107,7 @@ func testErrors(t *testing.T, b Backend) {
 			t.Run(c.name, func(t *testing.T) {
 				before := get(t, q, c.job.ID)
 				if err := c.call(); !errors.Is(err, worker.ErrWrongState) {
-					t.Fatalf("err = %v, want ErrWrongState", err)
+					t.Fatalf("%s: err = %v, want ErrWrongState", c.name, err)
 				}
 				after := get(t, q, c.job.ID)
 				if after.State != before.State || after.Attempts != before.Attempts {

@@ -20,7 +20,7 @@ func testRetries(t *testing.T, b Backend) {
 	if len(first) != 1 || first[0].Attempts != 1 {
 		t.Fatalf("first lease %+v", first)
 	}
-	retryAt := time.Now().Add(30 * time.Millisecond)
+	retryAt := time.Now().Add(clockMargin)
 	if err := q.Fail(ctx, j.ID, "flaky", retryAt); err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +103,14 @@ func testExpiredLeases(t *testing.T, b Backend) {
 	q := b.Open(t, nil)
 	j := job("q")
 	submit(t, q, j)
-	if _, _, err := q.Lease(ctx, "q", 1, 10*time.Millisecond); err != nil {
-		t.Fatal(err)
+	held, _, err := q.Lease(ctx, "q", 1, clockMargin)
+	if err != nil || len(held) != 1 {
+		t.Fatalf("lease: %v %v", ids(held), err)
 	}
 	if n, _ := q.RecoverExpired(ctx); n != 0 {
 		t.Fatalf("recovered %d jobs with live leases", n)
 	}
-	time.Sleep(20 * time.Millisecond) // let the lease run out: the clock is what is tested
+	time.Sleep(time.Until(held[0].LeaseUntil.Add(time.Millisecond))) // let the lease run out: the clock is what is tested
 	if n, err := q.RecoverExpired(ctx); err != nil || n != 1 {
 		t.Fatalf("recovered %d (%v), want 1", n, err)
 	}

@@ -74,6 +74,11 @@ func Run(t *testing.T, b Backend) {
 
 var ctx = context.Background()
 
+// clockMargin is how far ahead the cases set a time they wait for (a
+// run_at, a retry, a lease's end): far enough that a loaded machine does not
+// reach it before the checks that must come first.
+const clockMargin = time.Second
+
 // limitQ limits queue "q" to n waiting jobs and leaves the others unlimited.
 func limitQ(n int) worker.MaxQueued {
 	return func(queue string) int {

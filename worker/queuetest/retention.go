@@ -71,7 +71,7 @@ func testRetention(t *testing.T, b Backend) {
 	}
 	for _, j := range purged {
 		if _, err := q.Get(ctx, j.ID); !errors.Is(err, worker.ErrNotFound) {
-			t.Errorf("job %s of queue %s past its keep time is still there (err %v)", j.ID, j.Queue, err)
+			t.Errorf("job %s of queue %s is past its keep time, yet Get answers %v, not ErrNotFound", j.ID, j.Queue, err)
 		}
 	}
 	for _, j := range kept {
