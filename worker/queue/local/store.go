@@ -211,6 +211,7 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 	duplicate := make([]bool, len(jobs))
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		t := txn{tx}
+		added := false
 		for i, j := range jobs {
 			*j = orig[i]
 			duplicate[i] = false
@@ -235,8 +236,14 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 			if err := t.insert(j); err != nil {
 				return err
 			}
+			added = true
 		}
 		tx.OnCommit(s.signalReady)
+		if added {
+			// A new job is a change of state like any other: a waiter on
+			// Changed (a list or a count being watched) must see it.
+			tx.OnCommit(s.signalChanged)
+		}
 		return nil
 	})
 	if err != nil {
