@@ -62,9 +62,9 @@ func testRetention(t *testing.T, b Backend) {
 
 	var logBuf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
-	n := worker.EnforceRetention(ctx, q, map[string]worker.RetentionPolicy{
-		"a": {KeepSucceeded: short, KeepDead: long},
-		"b": {KeepSucceeded: long, KeepDead: short},
+	n := worker.EnforceRetention(ctx, q, map[string]worker.QueueConfig{
+		"a": {KeepSucceeded: worker.Duration(short), KeepDead: worker.Duration(long)},
+		"b": {KeepSucceeded: worker.Duration(long), KeepDead: worker.Duration(short)},
 	}, log)
 	if n != len(purged) {
 		t.Errorf("EnforceRetention deleted %d jobs, want %d", n, len(purged))
