@@ -143,6 +143,17 @@ func (c *Client) Resume(ctx context.Context, queue string) error {
 	return c.do(ctx, http.MethodPost, Version+"/queues/"+url.PathEscape(queue)+"/resume", nil, &struct{}{})
 }
 
+// Reload asks the daemon to load its config file again and returns the
+// file's name once it is applied. A refused file is a *RequestError (422)
+// listing every problem; the daemon keeps running on its old config.
+func (c *Client) Reload(ctx context.Context) (string, error) {
+	var r Reloaded
+	if err := c.do(ctx, http.MethodPost, Version+"/reload", nil, &r); err != nil {
+		return "", err
+	}
+	return r.Config, nil
+}
+
 // Status returns the daemon's status.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	var s Status
