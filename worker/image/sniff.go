@@ -9,7 +9,7 @@ import (
 
 // sniff names the picture format from the first bytes of a file, or returns
 // an error saying why the file cannot be a picture kiln reads. It runs at
-// submit time, after Limits.checkInput has vetted the path, so it only
+// submit time, after InputLimits.checkInput has vetted the path, so it only
 // looks at magic numbers and never decodes.
 func sniff(path string) (string, error) {
 	f, err := os.Open(path)
