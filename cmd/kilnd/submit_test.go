@@ -180,18 +180,32 @@ func TestConfigErrorsExit78(t *testing.T) {
 	if err != nil || strings.TrimSpace(out) != "config OK" {
 		t.Fatalf("-check-config on a good file: %q, %v", out, err)
 	}
-	bad := strings.Replace(e.configText("", ""), "width = 400", "width = -4", 1)
+	// Four problems: each is reported, on a line of its own, in the file's
+	// order, with the index of the array table it is in.
+	bad := strings.Replace(e.configText("", "\n[images]\nmax_input_bytes = \"100 megs\"\n"), "width = 400", "width = -4", 1)
 	bad = strings.Replace(bad, "[daemon]\n", "[daemon]\nworkers = 3\n", 1)
+	bad = strings.Replace(bad, "height = 100\n", "height = 100\nqualty = 80\n", 1)
 	e.writeConfig(t, bad)
-	for _, args := range [][]string{{"-check-config", "-config", e.config}, {"-config", e.config}} {
-		out, err := execKilnd(t, args...)
-		if code := exitCode(err); code != 78 {
-			t.Errorf("kilnd %v: exit %d, want 78", args, code)
-		}
-		for _, want := range []string{e.config + ":2: daemon.workers: unknown key", e.config + ":24: pipelines.web.variants[0].width:"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("kilnd %v said %q, want %q", args, out, want)
-			}
+	want := []string{
+		e.config + ":2: daemon.workers: unknown key",
+		e.config + ":24: pipelines.web.variants[0].width: must be between 1 and 100000 (or 0 to follow height)",
+		e.config + ":32: pipelines.web.variants[1].qualty: unknown key",
+		e.config + `:36: images.max_input_bytes: invalid size "100 megs" (use e.g. "100MiB")`,
+	}
+	out, err = execKilnd(t, "-check-config", "-config", e.config)
+	if code := exitCode(err); code != 78 {
+		t.Errorf("kilnd -check-config: exit %d, want 78", code)
+	}
+	if got := strings.Split(strings.TrimSpace(out), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("kilnd -check-config printed:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
+	}
+	out, err = execKilnd(t, "-config", e.config)
+	if code := exitCode(err); code != 78 {
+		t.Errorf("kilnd start: exit %d, want 78", code)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("kilnd start said %q, want %q", out, w)
 		}
 	}
 }
