@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"kiln/worker"
@@ -88,7 +89,7 @@ func (k *Kind) Admit(raw json.RawMessage) (string, error) {
 	case p.Pipeline == "":
 		return "", &worker.FieldError{Field: "pipeline", Msg: "is required"}
 	case !ok:
-		return "", &worker.FieldError{Field: "pipeline", Msg: fmt.Sprintf("unknown pipeline %q (configured: %s)", p.Pipeline, strings.Join(names(s.Pipelines), ", "))}
+		return "", &worker.FieldError{Field: "pipeline", Msg: fmt.Sprintf("unknown pipeline %q (configured: %s)", p.Pipeline, strings.Join(slices.Sorted(maps.Keys(s.Pipelines)), ", "))}
 	case p.Input == "":
 		return "", &worker.FieldError{Field: "input", Msg: "is required"}
 	}
@@ -126,13 +127,4 @@ func (k *Kind) Handle(ctx context.Context, job *worker.Job) (json.RawMessage, er
 		return nil, err
 	}
 	return json.Marshal(res)
-}
-
-func names[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
