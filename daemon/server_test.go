@@ -163,16 +163,16 @@ func TestServer_Submit(t *testing.T) {
 	}
 
 	for body, want := range map[string]string{
-		`{` + image + `,"priority":-1}`:                          `priority: must be between 0 and 1000`,
-		`{` + image + `,"priority":"high"}`:                      `priority: must be an integer, not string`,
-		`{` + image + `,"queue":"nope"}`:                         `queue: unknown queue \"nope\"`,
-		`{` + image + `,"colour":"red"}`:                         `unknown field \"colour\"`,
-		`{"type":"image","payload":{"pipeline":"web"}}`:          `payload.input: is required`,
-		`{"type":"image","payload":{"pipeline":"x","input":""}}`: `payload.pipeline: unknown pipeline \"x\" (configured: web)`,
+		`{` + image + `,"priority":-1}`:                                                  `priority: must be between 0 and 1000`,
+		`{` + image + `,"priority":"high"}`:                                              `priority: must be an integer, not string`,
+		`{` + image + `,"queue":"nope"}`:                                                 `queue: unknown queue \"nope\"`,
+		`{` + image + `,"colour":"red"}`:                                                 `unknown field \"colour\"`,
+		`{"type":"image","payload":{"pipeline":"web"}}`:                                  `payload.input: is required`,
+		`{"type":"image","payload":{"pipeline":"x","input":""}}`:                         `payload.pipeline: unknown pipeline \"x\" (configured: web)`,
 		`{"type":"image","payload":{"pipeline":"web","input":"` + b.dir + `/none.jpg"}}`: `payload.input: ` + b.dir + `/none.jpg: no such file or directory`,
-		`{"type":"video"}`: `type: no job kind \"video\" (known: image, noop)`,
-		`{}`:               `type: is required`,
-		``:                 `empty request body`,
+		`{"type":"video"}`:                                                               `type: no job kind \"video\" (known: image, noop)`,
+		`{}`:                                                                             `type: is required`,
+		``:                                                                               `empty request body`,
 	} {
 		code, got := b.do(t, "POST", "/v1/jobs", body)
 		if code != http.StatusBadRequest || !strings.Contains(got, want) {
