@@ -15,9 +15,10 @@ const MaxPayload = 64 << 10
 // MaxPriority bounds Priority; higher runs first.
 const MaxPriority = 1000
 
-// Job is one unit of work. It carries a reference to its input (a path), never
-// the input itself.
-type Job struct {
+// JobRecord is a job as the queue stores it: one unit of work, with the
+// queue's own bookkeeping (lease, pending cancel). It carries a reference to
+// its input (a path), never the input itself. The API shows api.Job.
+type JobRecord struct {
 	ID          string          `json:"id"`
 	Queue       string          `json:"queue"`
 	Type        string          `json:"type"`
@@ -46,7 +47,7 @@ type Job struct {
 const maxErrorsKept = 20
 
 // RecordError appends an attempt's error, keeping the history bounded.
-func (j *Job) RecordError(at time.Time, msg string) {
+func (j *JobRecord) RecordError(at time.Time, msg string) {
 	j.LastError = msg
 	j.Errors = append(j.Errors, AttemptError{Attempt: j.Attempts, At: at, Error: msg})
 	if n := len(j.Errors); n > maxErrorsKept {

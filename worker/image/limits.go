@@ -9,9 +9,9 @@ import (
 	"strings"
 )
 
-// Config is the [images] table: what a picture may be, and how the worker
+// ImagesConfig is the [images] table: what a picture may be, and how the worker
 // processes that decode pictures are run.
-type Config struct {
+type ImagesConfig struct {
 	InputLimits
 	WorkerSettings
 }
@@ -36,10 +36,10 @@ type WorkerSettings struct {
 	ThreadsPerWorker int `toml:"threads_per_worker"`
 }
 
-// DefaultConfig is the [images] table when the config says nothing: 100 MiB
+// DefaultImagesConfig is the [images] table when the config says nothing: 100 MiB
 // and 50 megapixels, as imgproxy does; any readable path.
-func DefaultConfig() Config {
-	return Config{
+func DefaultImagesConfig() ImagesConfig {
+	return ImagesConfig{
 		InputLimits: InputLimits{MaxInputBytes: 100 << 20, MaxPixels: 50_000_000},
 		WorkerSettings: WorkerSettings{
 			RecycleAfter:    200,
