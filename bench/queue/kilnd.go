@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"syscall"
 	"time"
 
@@ -22,7 +21,7 @@ var kilndBin = flag.String("kilnd", "../bin/kilnd", "kilnd binary for the kiln-d
 // its workers. It pays the IPC a broker pays, which kiln's in-process
 // figure does not.
 type kilndSystem struct {
-	cmd    *exec.Cmd
+	kiln   *instance.Instance
 	client *api.Client
 }
 
@@ -34,7 +33,7 @@ func newKilnd(dir string, consumers int) (system, error) {
 	if err := kiln.Start(*kilndBin, os.Stderr); err != nil {
 		return nil, fmt.Errorf("%w (make build)", err)
 	}
-	return &kilndSystem{cmd: kiln.Cmd, client: kiln.Client()}, nil
+	return &kilndSystem{kiln: kiln, client: kiln.Client()}, nil
 }
 
 func (k *kilndSystem) name() string { return "kiln-daemon" }
@@ -62,6 +61,6 @@ func (k *kilndSystem) waitDone(ctx context.Context, n int) error {
 }
 
 func (k *kilndSystem) close() error {
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	return k.cmd.Wait()
+	k.kiln.Signal(syscall.SIGTERM)
+	return k.kiln.Wait()
 }
