@@ -152,6 +152,20 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return &s, nil
 }
 
+// Reload asks kilnd to read its config file again and waits for the
+// outcome. It returns the file kilnd applied; a refused config is a
+// *RequestError (422) whose message lists every problem, one per line,
+// and the daemon keeps running on its previous config.
+func (c *Client) Reload(ctx context.Context) (string, error) {
+	var out struct {
+		Config string `json:"config"`
+	}
+	if err := c.do(ctx, http.MethodPost, Version+"/reload", nil, &out); err != nil {
+		return "", err
+	}
+	return out.Config, nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd *bytes.Reader
 	if body != nil {
