@@ -437,7 +437,7 @@ else
 	fail "apt-get remove"
 fi
 in_container env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q kiln >/dev/null 2>&1
-if ! in_container test -e /etc/kiln/kiln.toml && in_container test -f /var/lib/kiln/queue.db; then
+if ! in_container test -e /etc/kiln && ! in_container test -e /usr/share/doc/kiln && in_container test -f /var/lib/kiln/queue.db; then
 	pass "apt-get purge: config removed, /var/lib/kiln kept"
 else
 	fail "apt-get purge"
@@ -481,6 +481,8 @@ else
 	fail "rpm -e: $(in_container systemctl is-active kiln || true)"
 fi
 check "rpm -e keeps /var/lib/kiln" in_container test -f /var/lib/kiln/queue.db
+check "rpm -e leaves no package file or directory behind" in_container sh -c \
+	'! test -e /usr/bin/kilnd && ! test -e /usr/share/doc/kiln && ! test -e /usr/share/licenses/kiln && ! test -e /usr/lib/systemd/system/kiln.service'
 shutdown_container
 
 echo "e2e: $passes passed, $failures failed"
