@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 
 	"kiln/api"
 )
@@ -27,12 +28,16 @@ func (c *reloadCommand) ParseFlags(args []string) error {
 func (c *reloadCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
 	file, err := client.Reload(ctx)
 	var refused *api.RequestError
-	if errors.As(err, &refused) && refused.Status == 422 {
+	if errors.As(err, &refused) && refused.Status == http.StatusUnprocessableEntity {
 		if c.json {
 			_ = json.NewEncoder(stdout).Encode(api.Error{Error: refused.Message})
 			return errReported
 		}
 		return fmt.Errorf("kilnd refused the new config and keeps running on the previous one:\n%s", refused.Message)
+	}
+	if errors.As(err, &refused) && refused.Status == http.StatusNotFound {
+		// A kilnd older than this kilnctl, e.g. in the middle of an upgrade.
+		return errors.New("this kilnd cannot reload over its socket (it is older than kilnctl); restart it with `systemctl restart kiln`")
 	}
 	if err != nil {
 		return err
