@@ -6,5 +6,12 @@
 # installs it).
 set -euo pipefail
 cd "$(dirname "$0")"
-schema="$(go list -m -f '{{.Dir}}' maragu.dev/goqite)/schema_sqlite.sql"
+# `go mod download` fetches goqite first on a fresh machine, where `go list
+# -m` would name no directory yet, and prints where the module is.
+dir=$(go mod download -json maragu.dev/goqite | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+if [ -z "$dir" ]; then
+	echo "bench-queue: cannot find the goqite module's directory" >&2
+	exit 1
+fi
+schema="$dir/schema_sqlite.sql"
 exec go run ./queue -goqite-schema "$schema" "$@"

@@ -61,7 +61,10 @@ func main() {
 	}
 	payload = []byte(fmt.Sprintf(`{"data":%q}`, payload[:1024-11]))
 
+	// A system that fails is reported and skipped: the others' figures
+	// still print, and the exit status says that one failed.
 	var results []result
+	var failed []string
 	for _, name := range splitComma(*systems) {
 		dir, err := os.MkdirTemp("", "bench-queue-"+name+"-")
 		if err != nil {
@@ -75,11 +78,16 @@ func main() {
 		r, err := measure(name, open, payload, *jobs, *latencyJobs, *producers)
 		os.RemoveAll(dir)
 		if err != nil {
-			fail(fmt.Errorf("%s: %w", name, err))
+			fmt.Fprintf(os.Stderr, "bench-queue: %s failed, skipping it: %v\n", name, err)
+			failed = append(failed, name)
+			continue
 		}
 		results = append(results, r)
 	}
 	report(results)
+	if len(failed) > 0 {
+		fail(fmt.Errorf("failed: %v (the figures above are the other systems')", failed))
+	}
 }
 
 func openSystem(name, dir string, consumers int) (system, error) {

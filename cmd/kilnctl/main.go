@@ -7,32 +7,64 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 
 	"kiln/api"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes, documented in kilnctl(1).
+const (
+	exitOK          = 0
+	exitFailed      = 1 // the daemon refused or the operation failed
+	exitUsage       = 2 // bad command line
+	exitUnreachable = 3 // no daemon answered on the socket
+)
+
 const usage = `usage: kilnctl [-socket PATH] COMMAND [ARGS]
+       kilnctl -version | -h
 
 Commands:
   submit -pipeline NAME [flags] FILE...   queue pictures; prints job IDs
          flags: -wait -json -queue Q -priority N -at TIME -in DELAY
                 -unique-key K -max-attempts N -timeout-per-attempt D
   submit -type T [-payload JSON] [flags]  queue one job of another type
-  job [-json] ID                          show one job, with every attempt's error
+  job ID                                  show one job, with every attempt's error
   jobs [-queue Q] [-state S] [-limit N]   list jobs, oldest first
   retry ID | retry -dead [-queue Q]       run dead (or cancelled) jobs again
   cancel ID                               cancel a job; a running one is stopped
   pause QUEUE | resume QUEUE              stop or restart starting jobs of a queue
   purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q]
-  status [-json]                          queues: counts, rates, oldest waiting job
+  status                                  queues: counts, rates, oldest waiting job
+  reload                                  make kilnd apply /etc/kiln/kiln.toml again
+  complete queues|pipelines|jobs          names for shell completion, one a line
 
-Every command takes -json for scripts.
+Every command takes -json for scripts and -h for its flags.
+Exit status: 0 done, 1 refused or failed, 2 bad command line, 3 kilnd not reachable.
 
 The socket is -socket, else $KILN_SOCKET, else ` + api.DefaultSocket + `.
 `
+
+// synopses is each command's first help line, shown by "kilnctl CMD -h".
+var synopses = map[string]string{
+	"submit":   "kilnctl submit -pipeline NAME [flags] FILE...\n       kilnctl submit -type TYPE [-payload JSON] [flags]",
+	"job":      "kilnctl job [-json] ID",
+	"jobs":     "kilnctl jobs [-queue Q] [-state S] [-limit N] [-json]",
+	"retry":    "kilnctl retry [-json] ID\n       kilnctl retry -dead [-queue Q] [-json]",
+	"cancel":   "kilnctl cancel [-json] ID",
+	"pause":    "kilnctl pause [-json] QUEUE",
+	"resume":   "kilnctl resume [-json] QUEUE",
+	"purge":    "kilnctl purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q] [-json]",
+	"status":   "kilnctl status [-json]",
+	"reload":   "kilnctl reload [-json]",
+	"complete": "kilnctl complete queues|pipelines|jobs [-state S]",
+}
 
 // command is one kilnctl subcommand.
 type command interface {
@@ -43,21 +75,77 @@ type command interface {
 // errReported means the command has already told the user what went wrong.
 var errReported = errors.New("reported")
 
+// helpRequest is what a command's flag parsing returns for -h: run prints
+// the command's flags from it to stdout.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h *helpRequest) Error() string { return flag.ErrHelp.Error() }
+func (h *helpRequest) Unwrap() error { return flag.ErrHelp }
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+func newCommand(name string, stderr io.Writer) command {
+	switch name {
+	case "submit":
+		return &submitCommand{stderr: stderr}
+	case "job":
+		return &jobCommand{}
+	case "status":
+		return &statusCommand{}
+	case "jobs":
+		return &jobsCommand{}
+	case "retry":
+		return &retryCommand{}
+	case "cancel":
+		return &cancelCommand{}
+	case "pause":
+		return &pauseCommand{}
+	case "resume":
+		return &pauseCommand{resume: true}
+	case "purge":
+		return &purgeCommand{}
+	case "reload":
+		return &reloadCommand{}
+	case "complete":
+		return &completeCommand{}
+	}
+	return nil
+}
+
+// commandNames lists the commands, for completion and tests.
+func commandNames() []string {
+	names := make([]string, 0, len(synopses))
+	for n := range synopses {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kilnctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	// The flag package would print the error and the whole usage to
+	// stderr; run says it once, and sends asked-for help to stdout.
+	fs.SetOutput(io.Discard)
 	socket := fs.String("socket", "", "control socket of kilnd")
+	showVersion := fs.Bool("version", false, "print kilnctl's version and exit")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "kilnctl: %v\nrun 'kilnctl -h' for usage\n", err)
+		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "kilnctl", version)
+		return exitOK
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+		fmt.Fprint(stderr, usage)
+		return exitUsage
 	}
 	if *socket == "" {
 		*socket = os.Getenv("KILN_SOCKET")
@@ -66,48 +154,69 @@ func run(args []string, stdout, stderr io.Writer) int {
 		*socket = api.DefaultSocket
 	}
 
-	var cmd command
-	switch name := fs.Arg(0); name {
-	case "submit":
-		cmd = &submitCommand{stderr: stderr}
-	case "job":
-		cmd = &jobCommand{}
-	case "status":
-		cmd = &statusCommand{}
-	case "jobs":
-		cmd = &jobsCommand{}
-	case "retry":
-		cmd = &retryCommand{}
-	case "cancel":
-		cmd = &cancelCommand{}
-	case "pause":
-		cmd = &pauseCommand{}
-	case "resume":
-		cmd = &pauseCommand{resume: true}
-	case "purge":
-		cmd = &purgeCommand{}
-	case "help", "-h", "--help":
+	name := fs.Arg(0)
+	if name == "help" {
+		if fs.NArg() > 1 && newCommand(fs.Arg(1), stderr) != nil {
+			return run([]string{fs.Arg(1), "-h"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "kilnctl: unknown command %q\n%s", name, usage)
-		return 2
+		return exitOK
+	}
+	cmd := newCommand(name, stderr)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "kilnctl: unknown command %q\nrun 'kilnctl -h' for the list of commands\n", name)
+		return exitUsage
 	}
 	if err := cmd.ParseFlags(fs.Args()[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "kilnctl %s: %v\n", fs.Arg(0), err)
+		var help *helpRequest
+		if errors.As(err, &help) {
+			fmt.Fprintf(stdout, "usage: %s\n\nFlags:\n", synopses[name])
+			help.fs.SetOutput(stdout)
+			help.fs.PrintDefaults()
+			return exitOK
 		}
-		return 2
+		fmt.Fprintf(stderr, "kilnctl %s: %v\nrun 'kilnctl %s -h' for its flags\n", name, err, name)
+		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.Run(ctx, api.NewClient(*socket), stdout); err != nil {
-		if !errors.Is(err, errReported) {
-			fmt.Fprintf(stderr, "kilnctl %s: %v\n", fs.Arg(0), err)
+		if errors.Is(err, errReported) {
+			return exitFailed
 		}
-		return 1
+		fmt.Fprintf(stderr, "kilnctl %s: %v\n", name, err)
+		if !unreachable(err) {
+			return exitFailed
+		}
+		if errors.Is(err, os.ErrPermission) {
+			fmt.Fprintf(stderr, "hint: only root and members of the kiln group may use %s;\n"+
+				"      add a user with `usermod -aG kiln USER` (it applies at the next login)\n", *socket)
+		}
+		return exitUnreachable
 	}
-	return 0
+	return exitOK
+}
+
+// unreachable tells whether err means that no daemon could be asked at all
+// (no socket, nobody listening, no permission), as opposed to a refusal.
+func unreachable(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// flagsOnce makes fs report nothing itself: run prints a parse error once
+// and help to stdout.
+func flagsOnce(fs *flag.FlagSet) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+}
+
+// parseErr turns the flag package's ErrHelp into a helpRequest for fs.
+func parseErr(fs *flag.FlagSet, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return &helpRequest{fs: fs}
+	}
+	return err
 }
 
 // parseJobArgs parses the flags of a command that takes one job ID and
@@ -120,7 +229,7 @@ func parseJobArgs(name string, args []string, id *string, asJSON *bool) error {
 		return err
 	}
 	if len(rest) != 1 {
-		return fmt.Errorf("usage: kilnctl %s [-json] ID", name)
+		return errors.New("expected one job ID")
 	}
 	*id = rest[0]
 	return nil
@@ -129,10 +238,11 @@ func parseJobArgs(name string, args []string, id *string, asJSON *bool) error {
 // parseInterleaved parses flags that may come before, between or after the
 // positional arguments, as in "submit -pipeline web a.jpg -wait".
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	flagsOnce(fs)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, parseErr(fs, err)
 		}
 		if fs.NArg() == 0 {
 			return positional, nil
@@ -140,4 +250,16 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// parseNoArgs parses flags of a command that takes no arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	flagsOnce(fs)
+	if err := fs.Parse(args); err != nil {
+		return parseErr(fs, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
 }

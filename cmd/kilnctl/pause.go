@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,13 @@ import (
 type pauseCommand struct {
 	resume bool
 	queue  string
+	json   bool
+}
+
+// queueState is what pause and resume print with -json.
+type queueState struct {
+	Queue  string `json:"queue"`
+	Paused bool   `json:"paused"`
 }
 
 func (c *pauseCommand) name() string {
@@ -26,27 +34,31 @@ func (c *pauseCommand) name() string {
 
 func (c *pauseCommand) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet(c.name(), flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
+	fs.BoolVar(&c.json, "json", false, `print {"queue": ..., "paused": ...}`)
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: kilnctl " + c.name() + " QUEUE")
+	if len(rest) != 1 {
+		return errors.New("expected one QUEUE")
 	}
-	c.queue = fs.Arg(0)
+	c.queue = rest[0]
 	return nil
 }
 
 func (c *pauseCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
+	var err error
 	if c.resume {
-		if err := client.Resume(ctx, c.queue); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "queue %s resumed\n", c.queue)
-		return nil
+		err = client.Resume(ctx, c.queue)
+	} else {
+		err = client.Pause(ctx, c.queue)
 	}
-	if err := client.Pause(ctx, c.queue); err != nil {
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "queue %s paused\n", c.queue)
+	if c.json {
+		return json.NewEncoder(stdout).Encode(queueState{Queue: c.queue, Paused: !c.resume})
+	}
+	fmt.Fprintf(stdout, "queue %s %sd\n", c.queue, c.name())
 	return nil
 }

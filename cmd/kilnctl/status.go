@@ -65,14 +65,3 @@ func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 	}
 	return tw.Flush()
 }
-
-// parseNoArgs parses flags of a command that takes no arguments.
-func parseNoArgs(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
-}
