@@ -47,8 +47,9 @@ type Store struct {
 
 	maxQueued worker.MaxQueued
 
-	mu      sync.Mutex
-	changed chan struct{}
+	mu             sync.Mutex
+	changed        chan struct{}
+	changedWatched bool // someone has the current changed channel
 }
 
 var _ worker.Queue = (*Store)(nil)
@@ -159,6 +160,7 @@ func (s *Store) Ready() <-chan struct{} { return s.ready }
 func (s *Store) Changed() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.changedWatched = true
 	return s.changed
 }
 
@@ -169,10 +171,15 @@ func (s *Store) signalReady() {
 	}
 }
 
+// signalChanged wakes whoever waits on Changed. At thousands of changes a
+// second mostly nobody does, and then the channel is left as it is.
 func (s *Store) signalChanged() {
 	s.mu.Lock()
-	close(s.changed)
-	s.changed = make(chan struct{})
+	if s.changedWatched {
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.changedWatched = false
+	}
 	s.mu.Unlock()
 }
 
@@ -202,12 +209,6 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 	for i, j := range jobs {
 		orig[i] = *j
 	}
-	limits := make(map[string]int)
-	for _, j := range jobs {
-		if _, ok := limits[j.Queue]; !ok {
-			limits[j.Queue] = s.maxQueued(j.Queue)
-		}
-	}
 	duplicate := make([]bool, len(jobs))
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		t := txn{tx}
@@ -226,7 +227,7 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 					continue
 				}
 			}
-			if limit := limits[j.Queue]; limit > 0 {
+			if limit := s.maxQueued(j.Queue); limit > 0 {
 				// The counts already include this batch's earlier jobs.
 				waiting := t.countOf(j.Queue, worker.StateQueued) + t.countOf(j.Queue, worker.StateScheduled) + t.countOf(j.Queue, worker.StateRetrying)
 				if waiting+1 > limit {
