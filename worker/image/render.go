@@ -30,6 +30,32 @@ type Result struct {
 	DecodeMS  int64    `json:"decode_ms"`
 	ElapsedMS int64    `json:"elapsed_ms"`
 	WorkerPID int      `json:"worker_pid,omitempty"` // the process that decoded it
+	Stages    *Stages  `json:"stages,omitempty"`
+}
+
+// Stages is where a job's time went, in milliseconds of the thread that did
+// each step; steps that ran at the same time add up to more than the job's
+// elapsed time. Operators and benchmarks read it to see what bounds a job.
+type Stages struct {
+	ReadMS   float64            `json:"read_ms"`   // the input file into memory
+	DecodeMS float64            `json:"decode_ms"` // shrink-on-load decodes, with their resize
+	ResizeMS float64            `json:"resize_ms"` // resizes and crops from a decoded picture
+	EncodeMS map[string]float64 `json:"encode_ms"` // per variant: effects and encoder
+	WriteMS  float64            `json:"write_ms"`  // write, fsync, rename, fsync of the directory
+}
+
+// stageClock adds up stage times from several goroutines.
+type stageClock struct {
+	mu sync.Mutex
+	s  Stages
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (c *stageClock) add(f func(s *Stages)) {
+	c.mu.Lock()
+	f(&c.s)
+	c.mu.Unlock()
 }
 
 // RenderRequest is one picture to turn into its variants.
@@ -66,10 +92,13 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	if err != nil {
 		return nil, &RenderError{Msg: err.Error(), Permanent: errors.Is(err, errInputRefused)}
 	}
+	clock := &stageClock{s: Stages{EncodeMS: map[string]float64{}}}
+	readStart := time.Now()
 	buf, err := os.ReadFile(real)
 	if err != nil {
 		return nil, fmt.Errorf("read input: %w", err)
 	}
+	clock.s.ReadMS = ms(time.Since(readStart))
 	hdr, err := vips.ReadHeader(buf)
 	if err != nil {
 		return nil, permanent("decode %s: %s", req.Input, err)
@@ -98,6 +127,7 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	}
 	defer base.Close()
 	res := &Result{DecodeMS: time.Since(decodeStart).Milliseconds()}
+	clock.s.DecodeMS = ms(time.Since(decodeStart))
 
 	if err := makeDir(req.OutDir); err != nil {
 		return nil, err
@@ -105,11 +135,12 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	if err := removeStaleTemps(req.OutDir); err != nil {
 		return nil, err
 	}
-	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir)
+	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, clock)
 	if err != nil {
 		return nil, err
 	}
 	res.Outputs = outs
+	res.Stages = &clock.s
 	res.ElapsedMS = time.Since(start).Milliseconds()
 	return res, nil
 }
@@ -119,7 +150,7 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 // lone job on an idle machine would otherwise leave CPUs unused. Variants of
 // the same size share one resize. Outputs keep the pipeline's order, and
 // their bytes do not depend on the order in which they were made.
-func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string) ([]Output, error) {
+func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string, clock *stageClock) ([]Output, error) {
 	start := time.Now()
 	// First each distinct size, once; then each variant from its size.
 	var keys []geometryKey
@@ -142,7 +173,9 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 	}()
 	err := parallel(ctx, len(keys), func(n int) error {
 		i := first[keys[n]]
+		t := time.Now()
 		img, err := geometry(base, variants[i], plans[i])
+		clock.add(func(s *Stages) { s.ResizeMS += ms(time.Since(t)) })
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", variants[i].Name, err)
 		}
@@ -157,7 +190,7 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 	outs := make([]Output, len(variants))
 	err = parallel(ctx, len(variants), func(i int) error {
 		var err error
-		outs[i], err = finish(sized[keyOf(variants[i], plans[i])], variants[i], srcFormat, outDir, start)
+		outs[i], err = finish(sized[keyOf(variants[i], plans[i])], variants[i], srcFormat, outDir, start, clock)
 		return err
 	})
 	if err != nil {
@@ -303,7 +336,8 @@ func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
 
 // finish applies a variant's effects to its sized picture, encodes it and
 // writes it atomically.
-func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.Time) (Output, error) {
+func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.Time, clock *stageClock) (Output, error) {
+	encodeStart := time.Now()
 	c := &chain{base: sized, img: sized}
 	defer c.close()
 	var err error
@@ -334,10 +368,15 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 	if err != nil {
 		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
+	writeStart := time.Now()
 	path := filepath.Join(outDir, v.Name+"."+extension(format))
 	if err := writeAtomic(path, data); err != nil {
 		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
 	}
+	clock.add(func(s *Stages) {
+		s.EncodeMS[v.Name] = ms(writeStart.Sub(encodeStart))
+		s.WriteMS += ms(time.Since(writeStart))
+	})
 	return Output{Variant: v.Name, Path: path, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: len(data), ElapsedMS: time.Since(start).Milliseconds()}, nil
 }
 
