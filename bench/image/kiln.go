@@ -115,6 +115,35 @@ func (k *kilnRun) peakRSS() int64 {
 	return total
 }
 
+// sampleRSS reads the resident size of kilnd and its workers every 5 ms
+// until stop and returns the largest total seen at one moment: the
+// processes' own peaks (peakRSS) may fall at different moments.
+func (k *kilnRun) sampleRSS(stop chan struct{}) int64 {
+	pid := k.inst.Cmd.Process.Pid
+	var peak int64
+	kids := children(pid)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return peak
+		case <-tick.C:
+		}
+		if n%20 == 0 {
+			kids = children(pid)
+		}
+		total := rssOf(pid)
+		for _, c := range kids {
+			total += rssOf(c)
+		}
+		peak = max(peak, total)
+	}
+}
+
+// rssOf is a process's resident size in bytes.
+func rssOf(pid int) int64 { return statusField(pid, "VmRSS:") }
+
 // statFields are /proc/PID/stat's fields after the command name.
 func statFields(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -148,10 +177,13 @@ func children(pid int) []int {
 }
 
 // hwm is a process's peak resident size in bytes.
-func hwm(pid int) int64 {
+func hwm(pid int) int64 { return statusField(pid, "VmHWM:") }
+
+// statusField is a size from /proc/PID/status, in bytes.
+func statusField(pid int, key string) int64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 			return atoi(f[1]) << 10
 		}
 	}
@@ -168,7 +200,8 @@ func percentile(d []time.Duration, p int) float64 {
 // kilnFigures is what one kilnd run measured.
 type kilnFigures struct {
 	picturesPerS, cpuMs float64
-	peakRSSMiB          float64
+	peakRSSMiB          float64 // the processes' own peaks, added up
+	sampledRSSMiB       float64 // the largest total seen at one moment
 	p50, p90            float64
 	stages              map[string]float64 // mean per picture, idle
 }
@@ -210,11 +243,17 @@ func benchKiln(kilnd, dir, job string, workers int, idle []string, pictures []st
 		f.p50, f.p90 = percentile(times, 50), percentile(times, 90)
 	}
 	cpu0 := k.cpu()
+	stopSampling := make(chan struct{})
+	sampled := make(chan int64)
+	go func() { sampled <- k.sampleRSS(stopSampling) }()
 	t0 := time.Now()
-	if _, err := k.submit(job, pictures); err != nil {
+	_, err = k.submit(job, pictures)
+	wall := time.Since(t0)
+	close(stopSampling)
+	f.sampledRSSMiB = float64(<-sampled) / (1 << 20)
+	if err != nil {
 		return f, err
 	}
-	wall := time.Since(t0)
 	f.picturesPerS = float64(len(pictures)) / wall.Seconds()
 	f.cpuMs = float64(k.cpu()-cpu0) / float64(time.Millisecond) / float64(len(pictures))
 	f.peakRSSMiB = float64(k.peakRSS()) / (1 << 20)

@@ -58,7 +58,7 @@ func main() {
 	mosaics := flag.Int("mosaics", 24, "12 MP mosaics in the corpus (each in two encodings)")
 	cliRuns := flag.Int("cli", 6, "pictures for the vips CLI")
 	kilnd := flag.String("kilnd", "../bin/kilnd", "kilnd binary")
-	cache := flag.String("cache", "../.cache/corpus", "where the corpus is built and kept")
+	cache := flag.String("cache", ".cache/corpus", "where the corpus is built and kept")
 	only := flag.String("job", "", "run only this job (four or standard)")
 	inproc := flag.String("inproc", "", "internal: run the floor or per-output contender on the -job and the pictures named as arguments")
 	flag.Parse()
@@ -123,8 +123,8 @@ func main() {
 		if err != nil {
 			fail(fmt.Errorf("kiln: %w", err))
 		}
-		emit("job=%s system=kiln workers=1 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f", job, k1.picturesPerS, k1.cpuMs, k1.peakRSSMiB)
-		emit("job=%s system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, k2.picturesPerS, k2.cpuMs, k2.peakRSSMiB, k2.p50, k2.p90)
+		emit("job=%s system=kiln workers=1 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_rss_mib=%.0f", job, k1.picturesPerS, k1.cpuMs, k1.peakRSSMiB, k1.sampledRSSMiB)
+		emit("job=%s system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_rss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, k2.picturesPerS, k2.cpuMs, k2.peakRSSMiB, k2.sampledRSSMiB, k2.p50, k2.p90)
 		var st []string
 		for _, k := range stageOrder(k2.stages) {
 			st = append(st, fmt.Sprintf("%s=%.1f", k, k2.stages[k]))

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"kiln/worker/image/vips"
 )
 
 // Pictures from strangers are decoded in worker processes: kilnd re-executed
@@ -66,6 +68,9 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 		if err := enc.Encode(ans); err != nil {
 			return fmt.Errorf("write answer: %w", err)
 		}
+		// Between jobs the worker holds only what libvips keeps for the
+		// next one; what malloc kept from this one goes back to the kernel.
+		vips.Trim()
 	}
 }
 

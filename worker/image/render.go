@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -94,10 +95,12 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	}
 	clock := &stageClock{s: Stages{EncodeMS: map[string]float64{}}}
 	readStart := time.Now()
-	buf, err := os.ReadFile(real)
+	in, err := vips.ReadFile(real)
 	if err != nil {
 		return nil, fmt.Errorf("read input: %w", err)
 	}
+	defer in.Free()
+	buf := in.Bytes()
 	clock.s.ReadMS = ms(time.Since(readStart))
 	hdr, err := vips.ReadHeader(buf)
 	if err != nil {
@@ -120,19 +123,35 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	}
 	baseW := max(1, int(math.Ceil(float64(srcW)*baseScale)))
 	baseH := max(1, int(math.Ceil(float64(srcH)*baseScale)))
+	jpegShrink := 1
+	if sourceFormat(hdr.Loader) == "jpeg" && !enlarge {
+		storedW, storedH := baseW, baseH
+		if hdr.Orientation >= 5 && hdr.Orientation <= 8 {
+			storedW, storedH = baseH, baseW
+		}
+		jpegShrink = vips.JPEGShrink(hdr.Width, hdr.Height, storedW, storedH)
+	}
+	// The output directory is made (and its parent synced) while the
+	// picture decodes.
+	dirDone := make(chan error, 1)
+	go func() {
+		err := makeDir(req.OutDir)
+		if err == nil {
+			err = removeStaleTemps(req.OutDir)
+		}
+		dirDone <- err
+	}()
 	decodeStart := time.Now()
-	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge)
+	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge, vips.Decode{JPEGShrink: jpegShrink, ToSRGB: hdr.ICC || hdr.CMYK})
+	in.Free() // the encoded input is not needed past the decode
 	if err != nil {
+		<-dirDone
 		return nil, permanent("decode %s: %s", req.Input, err)
 	}
 	defer base.Close()
 	res := &Result{DecodeMS: time.Since(decodeStart).Milliseconds()}
 	clock.s.DecodeMS = ms(time.Since(decodeStart))
-
-	if err := makeDir(req.OutDir); err != nil {
-		return nil, err
-	}
-	if err := removeStaleTemps(req.OutDir); err != nil {
+	if err := <-dirDone; err != nil {
 		return nil, err
 	}
 	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, clock)
@@ -145,67 +164,97 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	return res, nil
 }
 
-// renderAll derives the variants from the shared, read-only base, as many
-// at once as libvips has threads: encoders run on one thread each, so a
-// lone job on an idle machine would otherwise leave CPUs unused. Variants of
-// the same size share one resize. Outputs keep the pipeline's order, and
-// their bytes do not depend on the order in which they were made.
+// renderAll derives the variants from the shared, read-only base on as many
+// goroutines as there are CPUs, whatever libvips' own thread count: each
+// encoder runs on one thread, so a job alone on the machine would otherwise
+// leave CPUs idle, and while one output waits on its fsync another is
+// encoded. When every CPU already has a job, the extra goroutines cost
+// nothing but a little scheduling. Variants of the same size share one
+// resize, made by whichever variant needs it first; the costliest variants
+// start first. Outputs keep the pipeline's order, and their bytes do not
+// depend on the order in which they were made. Each output is written,
+// fsynced and renamed as soon as it is encoded; one fsync of the directory
+// at the end makes all the renames durable before the job is reported
+// done.
 func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string, clock *stageClock) ([]Output, error) {
 	start := time.Now()
-	// First each distinct size, once; then each variant from its size.
-	var keys []geometryKey
-	first := map[geometryKey]int{}
+	type sizedPicture struct {
+		once sync.Once
+		img  *vips.Image
+		err  error
+	}
+	sized := map[geometryKey]*sizedPicture{}
 	for i, v := range variants {
-		k := keyOf(v, plans[i])
-		if _, ok := first[k]; !ok {
-			first[k] = i
-			keys = append(keys, k)
+		if k := keyOf(v, plans[i]); sized[k] == nil {
+			sized[k] = &sizedPicture{}
 		}
 	}
-	sized := make(map[geometryKey]*vips.Image, len(keys))
-	var mu sync.Mutex
 	defer func() {
-		for _, img := range sized {
-			if img != base {
-				img.Close()
+		for _, sp := range sized {
+			if sp.img != nil && sp.img != base {
+				sp.img.Close()
 			}
 		}
 	}()
-	err := parallel(ctx, len(keys), func(n int) error {
-		i := first[keys[n]]
-		t := time.Now()
-		img, err := geometry(base, variants[i], plans[i])
-		clock.add(func(s *Stages) { s.ResizeMS += ms(time.Since(t)) })
+	sizedFor := func(i int) (*vips.Image, error) {
+		sp := sized[keyOf(variants[i], plans[i])]
+		sp.once.Do(func() {
+			t := time.Now()
+			sp.img, sp.err = geometry(base, variants[i], plans[i])
+			clock.add(func(s *Stages) { s.ResizeMS += ms(time.Since(t)) })
+		})
+		return sp.img, sp.err
+	}
+	order := make([]int, len(variants))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return cost(variants[order[a]], plans[order[a]]) > cost(variants[order[b]], plans[order[b]])
+	})
+	outs := make([]Output, len(variants))
+	err := parallel(ctx, len(variants), func(n int) error {
+		i := order[n]
+		img, err := sizedFor(i)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", variants[i].Name, err)
 		}
-		mu.Lock()
-		sized[keys[n]] = img
-		mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	outs := make([]Output, len(variants))
-	err = parallel(ctx, len(variants), func(i int) error {
-		var err error
-		outs[i], err = finish(sized[keyOf(variants[i], plans[i])], variants[i], srcFormat, outDir, start, clock)
+		outs[i], err = finish(img, variants[i], srcFormat, outDir, start, clock)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	t := time.Now()
+	if err := syncDir(outDir); err != nil {
+		return nil, err
+	}
+	clock.add(func(s *Stages) { s.WriteMS += ms(time.Since(t)) })
 	return outs, nil
 }
 
-// parallel runs do(0..n-1) on as many goroutines as libvips has threads
-// and returns the first error.
+// cost ranks variants by how long they take to make, roughly: pixels out,
+// weighted by how slow the encoder is per pixel.
+func cost(v Variant, p plan) float64 {
+	w := 1.0
+	switch v.Format {
+	case "webp":
+		w = 6
+	case "avif":
+		w = 20
+	case "png":
+		w = 3
+	}
+	return w * float64(p.outW) * float64(p.outH)
+}
+
+// parallel runs do(0..n-1), in order, on as many goroutines as there are
+// CPUs, and returns the first error.
 func parallel(ctx context.Context, n int, do func(i int) error) error {
 	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range max(1, min(vips.Concurrency(), n)) {
+	for range max(1, min(runtime.NumCPU(), n)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -316,7 +365,14 @@ func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
 			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(s, s) })
 		}
 		if err == nil && (c.img.Width() != p.outW || c.img.Height() != p.outH) {
-			err = c.step("crop", func(i *vips.Image) (*vips.Image, error) { return crop(i, p.outW, p.outH, v.Gravity) })
+			if c.img != base && (v.Gravity == "attention" || v.Gravity == "entropy") {
+				// smartcrop reads its input several times over: the resize
+				// is made once, not once per pass.
+				err = c.step("keep in memory", (*vips.Image).Materialize)
+			}
+			if err == nil {
+				err = c.step("crop", func(i *vips.Image) (*vips.Image, error) { return crop(i, p.outW, p.outH, v.Gravity) })
+			}
 		}
 	default:
 		s := float64(p.outW) / bw
@@ -364,13 +420,15 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 	if v.Compression != nil {
 		opts.Compression = *v.Compression
 	}
-	data, err := c.img.Encode(opts)
+	enc, err := c.img.Encode(opts)
 	if err != nil {
 		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
+	defer enc.Free()
+	data := enc.Bytes()
 	writeStart := time.Now()
 	path := filepath.Join(outDir, v.Name+"."+extension(format))
-	if err := writeAtomic(path, data); err != nil {
+	if err := writeDurable(path, data); err != nil {
 		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
 	}
 	clock.add(func(s *Stages) {
