@@ -177,7 +177,13 @@ func floorPicture(buf []byte, variants []kimage.Variant) error {
 				}
 				defer r.close()
 				if v.Fit == "cover" {
-					c, err := r.smartcrop(v.Width, v.Height)
+					// smartcrop reads its input several times over
+					m, err := r.memory()
+					if err != nil {
+						return err
+					}
+					defer m.close()
+					c, err := m.smartcrop(v.Width, v.Height)
 					if err != nil {
 						return err
 					}

@@ -90,19 +90,22 @@ func (k *kilnRun) submit(job string, pictures []string) ([]*worker.Job, error) {
 
 // cpu is the CPU time of kilnd and every process it started, living or
 // reaped.
-func (k *kilnRun) cpu() time.Duration {
+// The daemon's own share is returned apart.
+func (k *kilnRun) cpu() (all, daemon time.Duration) {
 	pid := k.inst.Cmd.Process.Pid
 	f := statFields(pid)
 	if len(f) < 17 {
-		return 0
+		return 0, 0
 	}
-	ticks := atoi(f[13]) + atoi(f[14]) + atoi(f[15]) + atoi(f[16])
+	own := atoi(f[13]) + atoi(f[14])
+	ticks := own + atoi(f[15]) + atoi(f[16])
 	for _, c := range children(pid) {
 		if g := statFields(c); len(g) >= 15 {
 			ticks += atoi(g[13]) + atoi(g[14])
 		}
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+	tick := time.Second / 100 // USER_HZ
+	return time.Duration(ticks) * tick, time.Duration(own) * tick
 }
 
 // peakRSS adds the high-water resident sizes of kilnd and its workers.
@@ -200,6 +203,7 @@ func percentile(d []time.Duration, p int) float64 {
 // kilnFigures is what one kilnd run measured.
 type kilnFigures struct {
 	picturesPerS, cpuMs float64
+	daemonCPUMs         float64 // kilnd's own part of cpuMs
 	peakRSSMiB          float64 // the processes' own peaks, added up
 	sampledRSSMiB       float64 // the largest total seen at one moment
 	p50, p90            float64
@@ -242,7 +246,7 @@ func benchKiln(kilnd, dir, job string, workers int, idle []string, pictures []st
 		}
 		f.p50, f.p90 = percentile(times, 50), percentile(times, 90)
 	}
-	cpu0 := k.cpu()
+	cpu0, daemon0 := k.cpu()
 	stopSampling := make(chan struct{})
 	sampled := make(chan int64)
 	go func() { sampled <- k.sampleRSS(stopSampling) }()
@@ -255,7 +259,9 @@ func benchKiln(kilnd, dir, job string, workers int, idle []string, pictures []st
 		return f, err
 	}
 	f.picturesPerS = float64(len(pictures)) / wall.Seconds()
-	f.cpuMs = float64(k.cpu()-cpu0) / float64(time.Millisecond) / float64(len(pictures))
+	cpu1, daemon1 := k.cpu()
+	f.cpuMs = float64(cpu1-cpu0) / float64(time.Millisecond) / float64(len(pictures))
+	f.daemonCPUMs = float64(daemon1-daemon0) / float64(time.Millisecond) / float64(len(pictures))
 	f.peakRSSMiB = float64(k.peakRSS()) / (1 << 20)
 	return f, nil
 }

@@ -124,7 +124,7 @@ func main() {
 			fail(fmt.Errorf("kiln: %w", err))
 		}
 		emit("job=%s system=kiln workers=1 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_rss_mib=%.0f", job, k1.picturesPerS, k1.cpuMs, k1.peakRSSMiB, k1.sampledRSSMiB)
-		emit("job=%s system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_rss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, k2.picturesPerS, k2.cpuMs, k2.peakRSSMiB, k2.sampledRSSMiB, k2.p50, k2.p90)
+		emit("job=%s system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f kilnd_cpu_ms_per_picture=%.1f peak_rss_mib=%.0f sampled_rss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, k2.picturesPerS, k2.cpuMs, k2.daemonCPUMs, k2.peakRSSMiB, k2.sampledRSSMiB, k2.p50, k2.p90)
 		var st []string
 		for _, k := range stageOrder(k2.stages) {
 			st = append(st, fmt.Sprintf("%s=%.1f", k, k2.stages[k]))

@@ -221,6 +221,7 @@ static int kiln_concurrency(void) { return vips_concurrency_get(); }
 import "C"
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -560,5 +561,35 @@ func (i *Image) Encode(o EncodeOptions) (*Encoded, error) {
 	if rc != 0 {
 		return nil, errors.New(lastError())
 	}
-	return &Encoded{buf: buf, n: int(n)}, nil
+	e := &Encoded{buf: buf, n: int(n)}
+	if o.Format == "webp" && !o.KeepMetadata {
+		// libvips 8.14's WebP saver writes an EXIF chunk of its own (the
+		// resolution) even with nothing left on the image to write.
+		e.n = len(stripWebP(e.Bytes()))
+	}
+	return e, nil
+}
+
+// stripWebP drops the ICCP, EXIF and XMP chunks of an extended WebP in
+// place, clears their flags in the VP8X header and fixes the RIFF size;
+// it returns the shortened file.
+func stripWebP(b []byte) []byte {
+	if len(b) < 30 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WEBP" || string(b[12:16]) != "VP8X" {
+		return b // a simple WebP has no room for metadata
+	}
+	const iccFlag, exifFlag, xmpFlag = 0x20, 0x08, 0x04
+	b[20] &^= iccFlag | exifFlag | xmpFlag
+	w := 12
+	for r := 12; r+8 <= len(b); {
+		n := int(binary.LittleEndian.Uint32(b[r+4:]))
+		end := min(len(b), r+8+n+n&1)
+		switch string(b[r : r+4]) {
+		case "ICCP", "EXIF", "XMP ":
+		default:
+			w += copy(b[w:], b[r:end])
+		}
+		r = end
+	}
+	binary.LittleEndian.PutUint32(b[4:], uint32(w-8))
+	return b[:w]
 }
