@@ -76,10 +76,11 @@ bench-queue: build
 bench-backlog: build
 	cd bench && go run ./backlog -bin ../bin
 
-# kiln's standard image job (a 12 MP JPEG to six variants) against the
-# libvips CLI, ImageMagick, pure Go and the floor (a few minutes).
+# kiln's image jobs on real photographs (12 MP mosaics of the KDE wallpaper
+# photographs, built once under bench/.cache) against the floor, per-output
+# decoding as image servers do it, and the libvips CLI (a few minutes).
 bench-image: build
-	@tools/need-packages libvips-tools imagemagick
+	@tools/need-packages libvips-tools plasma-workspace-wallpapers
 	bench/image.sh
 
 clean:
