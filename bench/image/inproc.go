@@ -226,12 +226,16 @@ func encodeVariant(im *vimage, v kimage.Variant) error {
 // atOnce, all outputs of the picture run at the same time, as when a page
 // asks for them together.
 func perOutputPicture(buf []byte, variants []kimage.Variant, atOnce bool) error {
+	hdr, err := vips.ReadHeader(buf)
+	if err != nil {
+		return err
+	}
 	do := func(v kimage.Variant) error {
 		h := v.Height
 		if h == 0 {
 			h = 10_000_000
 		}
-		im, err := thumbnail(buf, v.Width, h, v.Fit == "cover" && v.Gravity == "attention")
+		im, err := thumbnail(buf, v.Width, h, v.Fit == "cover" && v.Gravity == "attention", hdr.ICC)
 		if err != nil {
 			return err
 		}

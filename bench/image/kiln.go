@@ -20,8 +20,9 @@ import (
 // kilnRun is one kilnd with the benchmark's pipelines and one queue of
 // the given concurrency (its image workers).
 type kilnRun struct {
-	inst *instance.Instance
-	out  string
+	inst    *instance.Instance
+	out     string
+	peakPSS int64 // largest total PSS seen by sampleRSS
 }
 
 func startKiln(kilnd, dir string, workers int) (*kilnRun, error) {
@@ -136,12 +137,31 @@ func (k *kilnRun) sampleRSS(stop chan struct{}) int64 {
 		if n%20 == 0 {
 			kids = children(pid)
 		}
-		total := rssOf(pid)
+		total, pss := rssOf(pid), int64(0)
 		for _, c := range kids {
 			total += rssOf(c)
 		}
 		peak = max(peak, total)
+		if n%4 == 0 { // smaps_rollup walks page tables: every 20 ms
+			pss = pssOf(pid)
+			for _, c := range kids {
+				pss += pssOf(c)
+			}
+			k.peakPSS = max(k.peakPSS, pss)
+		}
 	}
+}
+
+// pssOf is a process's proportional set size in bytes: shared pages (the
+// libraries every kiln process maps) count once across the processes.
+func pssOf(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			return atoi(f[1]) << 10
+		}
+	}
+	return 0
 }
 
 // rssOf is a process's resident size in bytes.
@@ -206,6 +226,7 @@ type kilnFigures struct {
 	daemonCPUMs         float64 // kilnd's own part of cpuMs
 	peakRSSMiB          float64 // the processes' own peaks, added up
 	sampledRSSMiB       float64 // the largest total seen at one moment
+	sampledPSSMiB       float64 // the same in PSS
 	p50, p90            float64
 	stages              map[string]float64 // mean per picture, idle
 }
@@ -255,6 +276,7 @@ func benchKiln(kilnd, dir, job string, workers int, idle []string, pictures []st
 	wall := time.Since(t0)
 	close(stopSampling)
 	f.sampledRSSMiB = float64(<-sampled) / (1 << 20)
+	f.sampledPSSMiB = float64(k.peakPSS) / (1 << 20)
 	if err != nil {
 		return f, err
 	}

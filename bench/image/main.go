@@ -60,6 +60,7 @@ func main() {
 	kilnd := flag.String("kilnd", "../bin/kilnd", "kilnd binary")
 	cache := flag.String("cache", ".cache/corpus", "where the corpus is built and kept")
 	only := flag.String("job", "", "run only this job (four or standard)")
+	qualityOnly := flag.Bool("quality-only", false, "only render the first mosaic with -kilnd's worker and compare its outputs with the reference")
 	inproc := flag.String("inproc", "", "internal: run the floor or per-output contender on the -job and the pictures named as arguments")
 	flag.Parse()
 	if *inproc != "" {
@@ -68,7 +69,11 @@ func main() {
 		}
 		return
 	}
-	c, err := buildCorpus(*cache, *mosaics)
+	cacheDir, err := filepath.Abs(*cache)
+	if err != nil {
+		fail(err)
+	}
+	c, err := buildCorpus(cacheDir, *mosaics)
 	if err != nil {
 		fail(err)
 	}
@@ -83,6 +88,24 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
+	if err := vipsInit(); err != nil {
+		fail(err)
+	}
+	for _, job := range jobNames {
+		if *only != "" && job != *only {
+			continue
+		}
+		for _, pic := range []string{c.Camera[0], c.Full[0]} {
+			q, err := benchQuality(*kilnd, job, pic, dir)
+			if err != nil {
+				fail(fmt.Errorf("quality: %w", err))
+			}
+			fmt.Printf("bench-image-quality: job=%s system=kiln picture=%s %s\n", job, filepath.Base(pic), q)
+		}
+	}
+	if *qualityOnly {
+		return
+	}
 
 	var lines []string
 	emit := func(format string, args ...any) {
@@ -123,8 +146,8 @@ func main() {
 		if err != nil {
 			fail(fmt.Errorf("kiln: %w", err))
 		}
-		emit("job=%s system=kiln workers=1 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_rss_mib=%.0f", job, k1.picturesPerS, k1.cpuMs, k1.peakRSSMiB, k1.sampledRSSMiB)
-		emit("job=%s system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f kilnd_cpu_ms_per_picture=%.1f peak_rss_mib=%.0f sampled_rss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, k2.picturesPerS, k2.cpuMs, k2.daemonCPUMs, k2.peakRSSMiB, k2.sampledRSSMiB, k2.p50, k2.p90)
+		emit("job=%s system=kiln workers=1 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_rss_mib=%.0f sampled_pss_mib=%.0f", job, k1.picturesPerS, k1.cpuMs, k1.peakRSSMiB, k1.sampledRSSMiB, k1.sampledPSSMiB)
+		emit("job=%s system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f kilnd_cpu_ms_per_picture=%.1f peak_rss_mib=%.0f sampled_rss_mib=%.0f sampled_pss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, k2.picturesPerS, k2.cpuMs, k2.daemonCPUMs, k2.peakRSSMiB, k2.sampledRSSMiB, k2.sampledPSSMiB, k2.p50, k2.p90)
 		var st []string
 		for _, k := range stageOrder(k2.stages) {
 			st = append(st, fmt.Sprintf("%s=%.1f", k, k2.stages[k]))

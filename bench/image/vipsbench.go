@@ -26,12 +26,13 @@ static VipsImage *bench_load(const void *buf, size_t len, int shrink) {
 
 // bench_thumbnail is what an image server does per output: one
 // vips_thumbnail decode (libvips picks the shrink-on-load), cropped to the
-// box with attention if asked.
-static VipsImage *bench_thumbnail(const void *buf, size_t len, int width, int height, int attention) {
+// box with attention if asked, converted to sRGB if the picture carries a
+// profile (as imgproxy and sharp do; an untagged picture is sRGB already).
+static VipsImage *bench_thumbnail(const void *buf, size_t len, int width, int height, int attention, int to_srgb) {
 	VipsImage *t = NULL;
 	if (vips_thumbnail_buffer((void *)buf, len, &t, width, "height", height,
 			"size", VIPS_SIZE_DOWN, "crop", attention ? VIPS_INTERESTING_ATTENTION : VIPS_INTERESTING_NONE,
-			"export_profile", "srgb", NULL)) return NULL;
+			"export_profile", to_srgb ? "srgb" : NULL, NULL)) return NULL;
 	return t;
 }
 
@@ -79,6 +80,26 @@ static int bench_save(VipsImage *in, int webp, int q) {
 }
 
 static void bench_unref(VipsImage *im) { g_object_unref(im); }
+
+static VipsImage *bench_load_any(const void *buf, size_t len) {
+	return vips_image_new_from_buffer(buf, len, "", NULL);
+}
+
+// bench_reference is the best a resize can do: the full decode, no
+// shrink-on-load, one Lanczos-3 resize to exactly width x height.
+static VipsImage *bench_reference(const void *buf, size_t len, int width, int height) {
+	VipsImage *in = NULL, *out = NULL;
+	if (vips_jpegload_buffer((void *)buf, len, &in, NULL)) return NULL;
+	int rc = vips_resize(in, &out, (double) width / in->Xsize, "vscale", (double) height / in->Ysize,
+		"kernel", VIPS_KERNEL_LANCZOS3, NULL);
+	g_object_unref(in);
+	if (rc) return NULL;
+	return out;
+}
+
+static void *bench_pixels(VipsImage *in, size_t *len) {
+	return vips_image_write_to_memory(in, len);
+}
 */
 import "C"
 
@@ -119,12 +140,14 @@ func loadShrink(buf []byte, shrink int) (*vimage, error) {
 	return wrapImage(C.bench_load(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(shrink)))
 }
 
-func thumbnail(buf []byte, w, h int, attention bool) (*vimage, error) {
-	a := C.int(0)
-	if attention {
-		a = 1
+func thumbnail(buf []byte, w, h int, attention, toSRGB bool) (*vimage, error) {
+	b := func(v bool) C.int {
+		if v {
+			return 1
+		}
+		return 0
 	}
-	return wrapImage(C.bench_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(w), C.int(h), a))
+	return wrapImage(C.bench_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(w), C.int(h), b(attention), b(toSRGB)))
 }
 
 func (i *vimage) resize(scale float64) (*vimage, error) {
@@ -136,6 +159,25 @@ func (i *vimage) smartcrop(w, h int) (*vimage, error) {
 func (i *vimage) memory() (*vimage, error) { return wrapImage(C.bench_memory(i.im)) }
 func (i *vimage) gray() (*vimage, error)   { return wrapImage(C.bench_gray(i.im)) }
 func (i *vimage) sepia() (*vimage, error)  { return wrapImage(C.bench_sepia(i.im)) }
+
+func loadAny(buf []byte) (*vimage, error) {
+	return wrapImage(C.bench_load_any(unsafe.Pointer(&buf[0]), C.size_t(len(buf))))
+}
+
+func reference(buf []byte, w, h int) (*vimage, error) {
+	return wrapImage(C.bench_reference(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(w), C.int(h)))
+}
+
+// pixels are the picture's bands, interleaved, row by row.
+func (i *vimage) pixels() ([]byte, int, error) {
+	var n C.size_t
+	p := C.bench_pixels(i.im, &n)
+	if p == nil {
+		return nil, 0, vipsError()
+	}
+	defer C.g_free(C.gpointer(p))
+	return C.GoBytes(p, C.int(n)), int(i.im.Bands), nil
+}
 
 func (i *vimage) save(format string, q int) error {
 	webp := C.int(0)
