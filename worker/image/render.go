@@ -131,6 +131,14 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 		}
 		jpegShrink = vips.JPEGShrink(hdr.Width, hdr.Height, storedW, storedH)
 	}
+	if jpegShrink > 1 {
+		// The base is libjpeg's shrunk decode itself, not resized: that
+		// decode is the part of a job that cannot be spread over CPUs, and
+		// the resizes from it run side by side (a 4000-wide picture: the
+		// decode at 2000, then the 1600 and the 800 at once, each in one
+		// resize).
+		baseW, baseH = (srcW+jpegShrink-1)/jpegShrink, (srcH+jpegShrink-1)/jpegShrink
+	}
 	// The output directory is made (and its parent synced) while the
 	// picture decodes.
 	dirDone := make(chan error, 1)
