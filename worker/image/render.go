@@ -225,6 +225,13 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 			}
 		}
 	}
+	readers := map[geometryKey]int{} // variants made from each size, and sizes resized from it
+	for i, v := range variants {
+		readers[keyOf(v, plans[i])]++
+		if j := source[i]; j >= 0 {
+			readers[keyOf(variants[j], plans[j])]++
+		}
+	}
 	var sizedFor func(i int) (*vips.Image, error)
 	sizedFor = func(i int) (*vips.Image, error) {
 		sp := sized[keyOf(variants[i], plans[i])]
@@ -236,7 +243,7 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 				}
 			}
 			t := time.Now()
-			sp.img, sp.err = geometry(from, variants[i], plans[i])
+			sp.img, sp.err = geometry(from, variants[i], plans[i], readers[keyOf(variants[i], plans[i])] > 1)
 			clock.add(func(s *Stages) { s.ResizeMS += ms(time.Since(t)) })
 		})
 		return sp.img, sp.err
@@ -385,7 +392,10 @@ func keyOf(v Variant, p plan) geometryKey {
 }
 
 // geometry resizes and crops the base to the variant's size, in memory.
-func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
+// A size that more than one variant reads (shared) is computed into memory
+// once; one read by a single variant stays a pipeline that its encoder
+// pulls from the base, without a picture-sized copy in between.
+func geometry(base *vips.Image, v Variant, p plan, shared bool) (*vips.Image, error) {
 	c := &chain{base: base, img: base}
 	bw, bh := float64(base.Width()), float64(base.Height())
 	var err error
@@ -416,7 +426,7 @@ func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
 			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(s, s) })
 		}
 	}
-	if err == nil && c.img != base {
+	if err == nil && c.img != base && shared {
 		err = c.step("keep in memory", (*vips.Image).Materialize)
 	}
 	if err != nil {
