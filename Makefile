@@ -28,7 +28,7 @@ CGO_HARDENING := CGO_CPPFLAGS='-D_FORTIFY_SOURCE=2' CGO_CFLAGS='-O2 -fstack-prot
 # Debian packages each step needs; tools/need-packages installs them as root
 # or prints the apt-get line.
 BUILD_DEPS   := libvips-dev pkg-config binutils
-TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh
+TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data
 PKG_DEPS     := $(BUILD_DEPS) go-md2man dpkg-dev binutils rpm
 LINT_DEPS    := lintian rpmlint rpm cpio
 E2E_DEPS     := debootstrap systemd-container libvips-tools
@@ -129,10 +129,11 @@ bench-queue: build
 bench-backlog: build
 	cd bench && go run ./backlog -bin ../$(BIN)
 
-# kiln's standard image job (a 12 MP JPEG to six variants) against the
-# libvips CLI, ImageMagick, pure Go and the floor (a few minutes).
+# kiln's image jobs on real photographs (12 MP mosaics of the KDE wallpaper
+# photographs, built once under bench/.cache) against the floor, per-output
+# decoding as image servers do it, and the libvips CLI (a few minutes).
 bench-image: build
-	@tools/need-packages libvips-tools imagemagick
+	@tools/need-packages libvips-tools plasma-workspace-wallpapers
 	bench/image.sh
 
 clean:

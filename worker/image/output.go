@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 )
 
-// writeAtomic makes data appear at path whole or not at all, and durably:
-// temp file in the same directory, fsync, rename, fsync of the directory.
-func writeAtomic(path string, data []byte) error {
+// writeDurable makes data appear at path whole or not at all: temp file in
+// the same directory, fsync, rename. The rename itself is durable once the
+// directory is fsynced, which the caller does once for all the files it
+// writes there.
+func writeDurable(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -33,10 +35,10 @@ func writeAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename into %s: %w", path, err)
 	}
-	return syncDir(dir)
+	return nil
 }
 
-// tempPattern matches writeAtomic's temp files, so an interrupted attempt's
+// tempPattern matches writeDurable's temp files, so an interrupted attempt's
 // leftovers can be found.
 const tempPattern = ".*.tmp*"
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"kiln/worker/image/vips"
 )
@@ -55,9 +56,18 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 	}
 	dec := json.NewDecoder(bufio.NewReader(in))
 	enc := json.NewEncoder(out)
+	// A worker that has had no job for a second hands what malloc kept
+	// from the last one back to the kernel. A busy worker keeps it: giving
+	// it back after every job costs each next job thousands of page faults
+	// (about 5 % of its CPU time) to fault the same buffers in again.
+	var trim *time.Timer
 	for {
 		var req RenderRequest
-		if err := dec.Decode(&req); err != nil {
+		err := dec.Decode(&req)
+		if trim != nil {
+			trim.Stop()
+		}
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil // the daemon closed our stdin: recycle
 			}
@@ -78,6 +88,7 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 		if err := enc.Encode(ans); err != nil {
 			return fmt.Errorf("write answer: %w", err)
 		}
+		trim = time.AfterFunc(time.Second, vips.Trim)
 	}
 }
 

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -14,11 +15,26 @@ import (
 	"kiln/worker/image/vips"
 )
 
-// Result and Output are the job's result as applications read it.
+// Result, Output and Stages are the job's result as applications read it.
 type (
 	Result = imageapi.Result
 	Output = imageapi.Output
+	Stages = imageapi.Stages
 )
+
+// stageClock adds up stage times from several goroutines.
+type stageClock struct {
+	mu sync.Mutex
+	s  Stages
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (c *stageClock) add(f func(s *Stages)) {
+	c.mu.Lock()
+	f(&c.s)
+	c.mu.Unlock()
+}
 
 // RenderRequest is one picture to turn into its variants.
 type RenderRequest struct {
@@ -54,10 +70,15 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	if err != nil {
 		return nil, &RenderError{Msg: err.Error(), Permanent: errors.Is(err, errInputRefused)}
 	}
-	buf, err := os.ReadFile(real)
+	clock := &stageClock{s: Stages{EncodeMS: map[string]float64{}}}
+	readStart := time.Now()
+	in, err := vips.ReadFile(real)
 	if err != nil {
 		return nil, fmt.Errorf("read input: %w", err)
 	}
+	defer in.Free()
+	buf := in.Bytes()
+	clock.s.ReadMS = ms(time.Since(readStart))
 	hdr, err := vips.ReadHeader(buf)
 	if err != nil {
 		return nil, permanent("decode %s: %s", req.Input, err)
@@ -79,88 +100,181 @@ func Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	}
 	baseW := max(1, int(math.Ceil(float64(srcW)*baseScale)))
 	baseH := max(1, int(math.Ceil(float64(srcH)*baseScale)))
+	jpegShrink := 1
+	if sourceFormat(hdr.Loader) == "jpeg" && !enlarge {
+		storedW, storedH := baseW, baseH
+		if hdr.Orientation >= 5 && hdr.Orientation <= 8 {
+			storedW, storedH = baseH, baseW
+		}
+		jpegShrink = vips.JPEGShrink(hdr.Width, hdr.Height, storedW, storedH)
+	}
+	if jpegShrink > 1 {
+		// The base is libjpeg's shrunk decode itself, not resized: that
+		// decode is the part of a job that cannot be spread over CPUs, and
+		// the resizes from it run side by side (a 4000-wide picture: the
+		// decode at 2000, then the 1600 and the 800 at once, each in one
+		// resize).
+		baseW, baseH = (srcW+jpegShrink-1)/jpegShrink, (srcH+jpegShrink-1)/jpegShrink
+	}
+	// The output directory is made (and its parent synced) while the
+	// picture decodes.
+	dirDone := make(chan error, 1)
+	go func() {
+		err := makeDir(req.OutDir)
+		if err == nil {
+			err = removeStaleTemps(req.OutDir)
+		}
+		dirDone <- err
+	}()
 	decodeStart := time.Now()
-	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge)
+	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge, vips.Decode{JPEGShrink: jpegShrink, ToSRGB: hdr.ICC || hdr.CMYK})
+	in.Free() // the encoded input is not needed past the decode
 	if err != nil {
+		<-dirDone
 		return nil, permanent("decode %s: %s", req.Input, err)
 	}
 	defer base.Close()
 	res := &Result{DecodeMS: time.Since(decodeStart).Milliseconds()}
-
-	if err := makeDir(req.OutDir); err != nil {
+	clock.s.DecodeMS = ms(time.Since(decodeStart))
+	if err := <-dirDone; err != nil {
 		return nil, err
 	}
-	if err := removeStaleTemps(req.OutDir); err != nil {
-		return nil, err
-	}
-	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir)
+	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, clock)
 	if err != nil {
 		return nil, err
 	}
 	res.Outputs = outs
+	res.Stages = &clock.s
 	res.ElapsedMS = time.Since(start).Milliseconds()
 	return res, nil
 }
 
-// renderAll derives the variants from the shared, read-only base, as many
-// at once as libvips has threads: encoders run on one thread each, so a
-// lone job on an idle machine would otherwise leave CPUs unused. Variants of
-// the same size share one resize. Outputs keep the pipeline's order, and
-// their bytes do not depend on the order in which they were made.
-func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string) ([]Output, error) {
+// renderAll derives the variants from the shared, read-only base on as many
+// goroutines as there are CPUs, whatever libvips' own thread count: each
+// encoder runs on one thread, so a job alone on the machine would otherwise
+// leave CPUs idle, and while one output waits on its fsync another is
+// encoded. When every CPU already has a job, the extra goroutines cost
+// nothing but a little scheduling. Variants of the same size share one
+// resize, made by whichever variant needs it first; the costliest variants
+// start first. Outputs keep the pipeline's order, and their bytes do not
+// depend on the order in which they were made. Each output is written,
+// fsynced and renamed as soon as it is encoded; one fsync of the directory
+// at the end makes all the renames durable before the job is reported
+// done.
+func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string, clock *stageClock) ([]Output, error) {
 	start := time.Now()
-	// First each distinct size, once; then each variant from its size.
-	var keys []geometryKey
-	first := map[geometryKey]int{}
+	type sizedPicture struct {
+		once sync.Once
+		img  *vips.Image
+		err  error
+	}
+	sized := map[geometryKey]*sizedPicture{}
 	for i, v := range variants {
-		k := keyOf(v, plans[i])
-		if _, ok := first[k]; !ok {
-			first[k] = i
-			keys = append(keys, k)
+		if k := keyOf(v, plans[i]); sized[k] == nil {
+			sized[k] = &sizedPicture{}
 		}
 	}
-	sized := make(map[geometryKey]*vips.Image, len(keys))
-	var mu sync.Mutex
 	defer func() {
-		for _, img := range sized {
-			if img != base {
-				img.Close()
+		closed := map[*vips.Image]bool{base: true} // a size may be another's picture as it is
+		for _, sp := range sized {
+			if sp.img != nil && !closed[sp.img] {
+				closed[sp.img] = true
+				sp.img.Close()
 			}
 		}
 	}()
-	err := parallel(ctx, len(keys), func(n int) error {
-		i := first[keys[n]]
-		img, err := geometry(base, variants[i], plans[i])
+	// A cropped variant is resized from the smallest whole-picture variant
+	// at least twice its size, when there is one, rather than from the base:
+	// a 200x200 thumbnail from the 800-wide picture costs a quarter of one
+	// from the 1600-wide base, and the factor of two left for the last
+	// resize keeps its quality.
+	source := make([]int, len(variants))
+	for i, v := range variants {
+		source[i] = -1
+		if v.Fit != "cover" {
+			continue
+		}
+		for j, w := range variants {
+			pj := plans[j]
+			if w.Fit == "inside" && pj.outW >= 2*plans[i].outW && pj.outH >= 2*plans[i].outH && pj.outW < base.Width() &&
+				(source[i] < 0 || pj.outW < plans[source[i]].outW) {
+				source[i] = j
+			}
+		}
+	}
+	readers := map[geometryKey]int{} // variants made from each size, and sizes resized from it
+	for i, v := range variants {
+		readers[keyOf(v, plans[i])]++
+		if j := source[i]; j >= 0 {
+			readers[keyOf(variants[j], plans[j])]++
+		}
+	}
+	var sizedFor func(i int) (*vips.Image, error)
+	sizedFor = func(i int) (*vips.Image, error) {
+		sp := sized[keyOf(variants[i], plans[i])]
+		sp.once.Do(func() {
+			from := base
+			if j := source[i]; j >= 0 {
+				if from, sp.err = sizedFor(j); sp.err != nil {
+					return
+				}
+			}
+			t := time.Now()
+			sp.img, sp.err = geometry(from, variants[i], plans[i], readers[keyOf(variants[i], plans[i])] > 1)
+			clock.add(func(s *Stages) { s.ResizeMS += ms(time.Since(t)) })
+		})
+		return sp.img, sp.err
+	}
+	order := make([]int, len(variants))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return cost(variants[order[a]], plans[order[a]]) > cost(variants[order[b]], plans[order[b]])
+	})
+	outs := make([]Output, len(variants))
+	err := parallel(ctx, len(variants), func(n int) error {
+		i := order[n]
+		img, err := sizedFor(i)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", variants[i].Name, err)
 		}
-		mu.Lock()
-		sized[keys[n]] = img
-		mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	outs := make([]Output, len(variants))
-	err = parallel(ctx, len(variants), func(i int) error {
-		var err error
-		outs[i], err = finish(sized[keyOf(variants[i], plans[i])], variants[i], srcFormat, outDir, start)
+		outs[i], err = finish(img, variants[i], srcFormat, outDir, start, clock)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	t := time.Now()
+	if err := syncDir(outDir); err != nil {
+		return nil, err
+	}
+	clock.add(func(s *Stages) { s.WriteMS += ms(time.Since(t)) })
 	return outs, nil
 }
 
-// parallel runs do(0..n-1) on as many goroutines as libvips has threads
-// and returns the first error.
+// cost ranks variants by how long they take to make, roughly: pixels out,
+// weighted by how slow the encoder is per pixel.
+func cost(v Variant, p plan) float64 {
+	w := 1.0
+	switch v.Format {
+	case "webp":
+		w = 6
+	case "avif":
+		w = 20
+	case "png":
+		w = 3
+	}
+	return w * float64(p.outW) * float64(p.outH)
+}
+
+// parallel runs do(0..n-1), in order, on as many goroutines as there are
+// CPUs, and returns the first error.
 func parallel(ctx context.Context, n int, do func(i int) error) error {
 	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range max(1, min(vips.Concurrency(), n)) {
+	for range max(1, min(runtime.NumCPU(), n)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -255,7 +369,10 @@ func keyOf(v Variant, p plan) geometryKey {
 }
 
 // geometry resizes and crops the base to the variant's size, in memory.
-func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
+// A size that more than one variant reads (shared) is computed into memory
+// once; one read by a single variant stays a pipeline that its encoder
+// pulls from the base, without a picture-sized copy in between.
+func geometry(base *vips.Image, v Variant, p plan, shared bool) (*vips.Image, error) {
 	c := &chain{base: base, img: base}
 	bw, bh := float64(base.Width()), float64(base.Height())
 	var err error
@@ -271,7 +388,14 @@ func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
 			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(s, s) })
 		}
 		if err == nil && (c.img.Width() != p.outW || c.img.Height() != p.outH) {
-			err = c.step("crop", func(i *vips.Image) (*vips.Image, error) { return crop(i, p.outW, p.outH, v.Gravity) })
+			if c.img != base && (v.Gravity == "attention" || v.Gravity == "entropy") {
+				// smartcrop reads its input several times over: the resize
+				// is made once, not once per pass.
+				err = c.step("keep in memory", (*vips.Image).Materialize)
+			}
+			if err == nil {
+				err = c.step("crop", func(i *vips.Image) (*vips.Image, error) { return crop(i, p.outW, p.outH, v.Gravity) })
+			}
 		}
 	default:
 		s := float64(p.outW) / bw
@@ -279,7 +403,7 @@ func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
 			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(s, s) })
 		}
 	}
-	if err == nil && c.img != base {
+	if err == nil && c.img != base && shared {
 		err = c.step("keep in memory", (*vips.Image).Materialize)
 	}
 	if err != nil {
@@ -291,7 +415,8 @@ func geometry(base *vips.Image, v Variant, p plan) (*vips.Image, error) {
 
 // finish applies a variant's effects to its sized picture, encodes it and
 // writes it atomically.
-func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.Time) (Output, error) {
+func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.Time, clock *stageClock) (Output, error) {
+	encodeStart := time.Now()
 	c := &chain{base: sized, img: sized}
 	defer c.close()
 	var err error
@@ -318,14 +443,21 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 	if v.Compression != nil {
 		opts.Compression = *v.Compression
 	}
-	data, err := c.img.Encode(opts)
+	enc, err := c.img.Encode(opts)
 	if err != nil {
 		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
+	defer enc.Free()
+	data := enc.Bytes()
+	writeStart := time.Now()
 	path := filepath.Join(outDir, v.Name+"."+extension(format))
-	if err := writeAtomic(path, data); err != nil {
+	if err := writeDurable(path, data); err != nil {
 		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
 	}
+	clock.add(func(s *Stages) {
+		s.EncodeMS[v.Name] = ms(writeStart.Sub(encodeStart))
+		s.WriteMS += ms(time.Since(writeStart))
+	})
 	return Output{Variant: v.Name, Path: path, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: len(data), ElapsedMS: time.Since(start).Milliseconds()}, nil
 }
 
