@@ -91,7 +91,7 @@ func openSystem(name, dir string, consumers int) (system, error) {
 	case "goqite":
 		return newGoqite(dir, consumers)
 	case "kiln-daemon":
-		return newKilnd(dir, consumers)
+		return newKilnd(name, dir, consumers)
 	}
 	return nil, fmt.Errorf("unknown system %q", name)
 }
