@@ -36,6 +36,9 @@ type controlServer struct {
 	// failed delivers the error that ended serving, if it was not a
 	// shutdown.
 	failed chan error
+	// stopping is done once shutdown has begun: open streams stop reading.
+	stopping   context.Context
+	endStreams context.CancelFunc
 }
 
 // listenControl opens the control socket, mode 0660: the kiln group may
@@ -61,10 +64,12 @@ func listenControl(path string) (net.Listener, error) {
 
 func newControlServer(d *daemon, log *slog.Logger) *controlServer {
 	s := &controlServer{d: d, log: log, failed: make(chan error, 1)}
+	s.stopping, s.endStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	v := api.Version
 	mux.HandleFunc("POST "+v+"/jobs", s.submit)
 	mux.HandleFunc("POST "+v+"/jobs/batch", s.submitBatch)
+	mux.HandleFunc("POST "+api.StreamPath, s.submitStream)
 	mux.HandleFunc("GET "+v+"/jobs", s.list)
 	mux.HandleFunc("DELETE "+v+"/jobs", s.purge)
 	mux.HandleFunc("GET "+v+"/jobs/{id}", s.job)
@@ -89,7 +94,10 @@ func (s *controlServer) start(ln net.Listener) {
 	}()
 }
 
-func (s *controlServer) shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+func (s *controlServer) shutdown(ctx context.Context) error {
+	s.endStreams()
+	return s.srv.Shutdown(ctx)
+}
 
 func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 	var req api.SubmitRequest
@@ -335,24 +343,30 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &typeErr):
-			return fmt.Errorf("%s: must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
-		case errors.As(err, &tooBig):
-			return fmt.Errorf("request body over %d bytes: jobs carry a path to their input, not the input", tooBig.Limit)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
-		case errors.Is(err, io.EOF):
-			return errors.New("empty request body: expected a JSON object")
-		}
-		return fmt.Errorf("invalid JSON: %v", err)
+		return explainDecodeError(err)
 	}
 	if dec.More() {
 		return errors.New("invalid JSON: data after the object")
 	}
 	return nil
+}
+
+// explainDecodeError says what is wrong with a JSON request in the terms
+// of its fields.
+func explainDecodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("%s: must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &tooBig):
+		return fmt.Errorf("request body over %d bytes: jobs carry a path to their input, not the input", tooBig.Limit)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
+	case errors.Is(err, io.EOF):
+		return errors.New("empty request body: expected a JSON object")
+	}
+	return fmt.Errorf("invalid JSON: %v", err)
 }
 
 // jsonKind names a Go kind as a JSON user knows it.

@@ -47,7 +47,7 @@ func (s *Store) Retry(ctx context.Context, id string) (*worker.Job, error) {
 			return err
 		}
 		out = j
-		t.tx.OnCommit(s.signalReady)
+		s.announce.ready = true
 		return nil
 	})
 	if err != nil {
@@ -94,8 +94,8 @@ func (s *Store) RetryAll(ctx context.Context, queue string) (int, error) {
 				n++
 			}
 			if n > 0 {
-				tx.OnCommit(s.signalReady)
-				tx.OnCommit(s.signalChanged)
+				s.announce.ready = true
+				s.announce.changed = true
 			}
 			return nil
 		})
@@ -173,8 +173,8 @@ func (s *Store) RecoverExpired(ctx context.Context) (int, error) {
 			return true
 		})
 		if n > 0 {
-			tx.OnCommit(s.signalReady)
-			tx.OnCommit(s.signalChanged)
+			s.announce.ready = true
+			s.announce.changed = true
 		}
 		return err
 	})
@@ -194,7 +194,7 @@ func (s *Store) Pause(ctx context.Context, queue string) error {
 // Resume implements worker.Queue.
 func (s *Store) Resume(ctx context.Context, queue string) error {
 	return s.write(ctx, func(tx *bbolt.Tx) error {
-		tx.OnCommit(s.signalReady)
+		s.announce.ready = true
 		return tx.Bucket(bucketMeta).Delete([]byte(prefixPaused + queue))
 	})
 }

@@ -44,6 +44,10 @@ type Store struct {
 
 	ready   chan struct{}
 	commits atomic.Int64 // transactions committed
+	// announce is what the commit being built must tell waiters once it is
+	// durable: once per commit, however many of its changes call for it.
+	// Only the commit goroutine touches it.
+	announce struct{ ready, changed bool }
 
 	maxQueued worker.MaxQueued
 
@@ -178,10 +182,56 @@ func (s *Store) signalChanged() {
 
 // Submit implements worker.Queue.
 func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error) {
+	if err := s.prepareSubmit(jobs); err != nil {
+		return nil, err
+	}
+	duplicate := make([]bool, len(jobs))
+	err := s.write(ctx, s.insertJobs(jobs, duplicate, s.limitsOf(jobs)))
+	if err != nil {
+		return nil, submitError(s.path, err)
+	}
+	return duplicate, nil
+}
+
+// SubmitEach stores each job as a durable change of its own: a job refused
+// (its queue full, say) leaves the others stored, while all of them share
+// commits. errs[i] is nil once jobs[i] is durable; duplicate[i] says its
+// unique_key matched an unfinished job, which *jobs[i] then is.
+func (s *Store) SubmitEach(ctx context.Context, jobs []*worker.Job) (duplicate []bool, errs []error) {
+	duplicate = make([]bool, len(jobs))
+	errs = make([]error, len(jobs))
+	if err := s.prepareSubmit(jobs); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return duplicate, errs
+	}
+	limits := s.limitsOf(jobs)
+	fns := make([]func(tx *bbolt.Tx) error, len(jobs))
+	for i := range jobs {
+		fns[i] = s.insertJobs(jobs[i:i+1], duplicate[i:i+1], limits)
+	}
+	for i, err := range s.writeEach(ctx, fns) {
+		if err != nil {
+			errs[i] = submitError(s.path, err)
+		}
+	}
+	return duplicate, errs
+}
+
+func submitError(path string, err error) error {
+	if errors.Is(err, worker.ErrQueueFull) {
+		return err
+	}
+	return fmt.Errorf("submit to %s: %w", path, err)
+}
+
+// prepareSubmit fills in what a new job gets before it is stored.
+func (s *Store) prepareSubmit(jobs []*worker.Job) error {
 	now := time.Now()
 	for _, j := range jobs {
 		if j.Queue == "" || strings.ContainsRune(j.Queue, 0) {
-			return nil, fmt.Errorf("submit: invalid queue name %q", j.Queue)
+			return fmt.Errorf("submit: invalid queue name %q", j.Queue)
 		}
 		j.ID = s.ids.next(now)
 		j.CreatedAt, j.UpdatedAt = now, now
@@ -196,20 +246,30 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 			j.MaxAttempts = 1
 		}
 	}
-	// The batch may be run again after a rollback: start from the same
-	// values each time.
-	orig := make([]worker.Job, len(jobs))
-	for i, j := range jobs {
-		orig[i] = *j
-	}
-	limits := make(map[string]int)
+	return nil
+}
+
+// limitsOf asks max_queued once for each queue the jobs go to.
+func (s *Store) limitsOf(jobs []*worker.Job) map[string]int {
+	limits := make(map[string]int, 1)
 	for _, j := range jobs {
 		if _, ok := limits[j.Queue]; !ok {
 			limits[j.Queue] = s.maxQueued(j.Queue)
 		}
 	}
-	duplicate := make([]bool, len(jobs))
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
+	return limits
+}
+
+// insertJobs is the change that stores jobs, all or none, recording in
+// duplicate which ones matched an unfinished job's unique_key.
+func (s *Store) insertJobs(jobs []*worker.Job, duplicate []bool, limits map[string]int) func(tx *bbolt.Tx) error {
+	// The change may be run again after a rollback: start from the same
+	// values each time.
+	orig := make([]worker.Job, len(jobs))
+	for i, j := range jobs {
+		orig[i] = *j
+	}
+	return func(tx *bbolt.Tx) error {
 		t := txn{tx}
 		added := false
 		for i, j := range jobs {
@@ -238,21 +298,14 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 			}
 			added = true
 		}
-		tx.OnCommit(s.signalReady)
+		s.announce.ready = true
 		if added {
 			// A new job is a change of state like any other: a waiter on
 			// Changed (a list or a count being watched) must see it.
-			tx.OnCommit(s.signalChanged)
+			s.announce.changed = true
 		}
 		return nil
-	})
-	if err != nil {
-		if errors.Is(err, worker.ErrQueueFull) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("submit to %s: %w", s.path, err)
 	}
-	return duplicate, nil
 }
 
 // Lease implements worker.Queue.
@@ -303,7 +356,7 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 			next = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):])))
 		}
 		if len(leased) > 0 || len(due) > 0 {
-			tx.OnCommit(s.signalChanged)
+			s.announce.changed = true
 		}
 		return nil
 	})
@@ -341,7 +394,7 @@ func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
 		if !retryAt.IsZero() {
-			t.tx.OnCommit(s.signalReady)
+			s.announce.ready = true
 		}
 		return failJob(t, j, reason, retryAt, now)
 	})
@@ -375,7 +428,7 @@ func (s *Store) Release(ctx context.Context, id string) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
-		t.tx.OnCommit(s.signalReady)
+		s.announce.ready = true
 		return t.change(j, now, func(j *worker.Job) {
 			if j.Attempts > 0 {
 				j.Attempts--
@@ -403,7 +456,7 @@ func (s *Store) change(ctx context.Context, id string, fn func(t txn, j *worker.
 		if err := fn(t, j, time.Now()); err != nil {
 			return err
 		}
-		tx.OnCommit(s.signalChanged)
+		s.announce.changed = true
 		return nil
 	})
 }
