@@ -166,15 +166,7 @@ func (s *controlServer) storeStreamGroup(ctx context.Context, group []streamJob,
 // that refuses it.
 func (s *controlServer) parseStreamLine(line []byte, lineNo int64) (streamJob, *api.StreamAck) {
 	var req api.StreamSubmit
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	if err == nil && dec.More() {
-		err = errors.New("invalid JSON: data after the object")
-	} else if err != nil {
-		err = explainDecodeError(err)
-	}
-	if err != nil {
+	if err := decodeStreamLine(line, &req); err != nil {
 		return streamJob{}, &api.StreamAck{Tag: salvageTag(line), Line: lineNo, Status: http.StatusBadRequest, Error: err.Error()}
 	}
 	if req.Tag == "" {

@@ -219,8 +219,12 @@ func TestPoolRespectsConcurrency(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		jobs = append(jobs, b.submit(t, "q", 1))
 	}
-	for i := 0; i < 6; i++ {
-		<-g.started
+	// Both slots fill while their jobs are held, and no third job starts
+	// until one is let go.
+	for round := 0; round < 3; round++ {
+		g.waitStarted(t)
+		g.waitStarted(t)
+		g.release <- struct{}{}
 		g.release <- struct{}{}
 	}
 	for _, j := range jobs {

@@ -95,6 +95,7 @@ func (s *Store) commit(batch []*writeRequest) {
 		failed := -1
 		var failErr error
 		s.announce.ready, s.announce.changed = false, false
+		clear(s.deltas)
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			for i, req := range batch {
 				if err := req.fn(tx); err != nil {
@@ -102,7 +103,7 @@ func (s *Store) commit(batch []*writeRequest) {
 					return errBatchMemberFailed
 				}
 			}
-			return nil
+			return s.txn(tx).flushCounts()
 		})
 		if failed >= 0 {
 			batch[failed].finish(failErr)

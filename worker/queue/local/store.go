@@ -48,6 +48,9 @@ type Store struct {
 	// durable: once per commit, however many of its changes call for it.
 	// Only the commit goroutine touches it.
 	announce struct{ ready, changed bool }
+	// deltas are the count changes of the commit being built; only the
+	// commit goroutine touches them.
+	deltas countDeltas
 
 	maxQueued worker.MaxQueued
 
@@ -75,6 +78,7 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 		quit:    make(chan struct{}),
 		ready:   make(chan struct{}, 1),
 		changed: make(chan struct{}),
+		deltas:  countDeltas{},
 
 		maxQueued: maxQueued,
 	}
@@ -89,6 +93,10 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 	go s.commitLoop()
 	return s, nil
 }
+
+// txn is a write transaction run by the commit goroutine, whose count
+// changes are written once at the commit.
+func (s *Store) txn(tx *bbolt.Tx) txn { return txn{tx: tx, counts: &s.deltas} }
 
 func (s *Store) prepare(tx *bbolt.Tx) error {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -118,7 +126,7 @@ func (s *Store) prepare(tx *bbolt.Tx) error {
 		}
 	}
 	// No worker can hold a lease while the store is being opened.
-	return recoverLeases(txn{tx}, time.Now(), func([]byte) bool { return true })
+	return recoverLeases(txn{tx: tx}, time.Now(), func([]byte) bool { return true })
 }
 
 // recoverLeases ends the attempts of running jobs whose lease key passes
@@ -126,7 +134,7 @@ func (s *Store) prepare(tx *bbolt.Tx) error {
 func recoverLeases(t txn, now time.Time, keep func(leaseKey []byte) bool) error {
 	keys := collect(t.b(bucketLeases), nil, 1<<30, keep)
 	for _, k := range keys {
-		j, err := t.get(idOfKey(k, 8))
+		j, err := t.getRecord(idOfKey(k, 8))
 		if err != nil {
 			return err
 		}
@@ -270,7 +278,7 @@ func (s *Store) insertJobs(jobs []*worker.Job, duplicate []bool, limits map[stri
 		orig[i] = *j
 	}
 	return func(tx *bbolt.Tx) error {
-		t := txn{tx}
+		t := s.txn(tx)
 		added := false
 		for i, j := range jobs {
 			*j = orig[i]
@@ -315,50 +323,9 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 		next   time.Time
 	)
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
-		t := txn{tx}
-		leased, next = nil, time.Time{}
-		if t.paused(queue) {
-			return nil
-		}
-		now := time.Now()
-		prefix := queuePrefix(queue)
-		// Scheduled and retrying jobs that have come due join the ready ones.
-		due := collect(t.b(bucketWaiting), prefix, promoteBatch, func(k []byte) bool {
-			return int64(binary.BigEndian.Uint64(k[len(prefix):])) <= now.UnixNano()
-		})
-		for _, k := range due {
-			j, err := t.get(idOfKey(k, len(prefix)+8))
-			if err != nil {
-				return err
-			}
-			if err := t.change(j, now, func(j *worker.Job) { j.State = worker.StateQueued }); err != nil {
-				return err
-			}
-		}
-		for _, k := range collect(t.b(bucketReady), prefix, max, nil) {
-			j, err := t.get(idOfKey(k, len(prefix)+2))
-			if err != nil {
-				return err
-			}
-			err = t.change(j, now, func(j *worker.Job) {
-				j.State = worker.StateRunning
-				j.Attempts++
-				j.LeaseUntil = now.Add(leaseFor)
-			})
-			if err != nil {
-				return err
-			}
-			leased = append(leased, j)
-		}
-		if len(due) == promoteBatch {
-			next = now // more came due than one pass moves
-		} else if k, _ := t.b(bucketWaiting).Cursor().Seek(prefix); k != nil && hasPrefix(k, prefix) {
-			next = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):])))
-		}
-		if len(leased) > 0 || len(due) > 0 {
-			s.announce.changed = true
-		}
-		return nil
+		var err error
+		leased, next, err = s.leaseIn(s.txn(tx), queue, max, leaseFor)
+		return err
 	})
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("lease from queue %q in %s: %w", queue, s.path, err)
@@ -366,20 +333,56 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 	return leased, next, nil
 }
 
+// leaseIn is Lease's change, for any write transaction.
+func (s *Store) leaseIn(t txn, queue string, max int, leaseFor time.Duration) (leased []*worker.Job, next time.Time, err error) {
+	if max <= 0 || t.paused(queue) {
+		return nil, time.Time{}, nil
+	}
+	now := time.Now()
+	prefix := queuePrefix(queue)
+	// Scheduled and retrying jobs that have come due join the ready ones.
+	due := collect(t.b(bucketWaiting), prefix, promoteBatch, func(k []byte) bool {
+		return int64(binary.BigEndian.Uint64(k[len(prefix):])) <= now.UnixNano()
+	})
+	for _, k := range due {
+		j, err := t.getRecord(idOfKey(k, len(prefix)+8))
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if err := t.change(j, now, func(j *worker.Job) { j.State = worker.StateQueued }); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	for _, k := range collect(t.b(bucketReady), prefix, max, nil) {
+		j, err := t.get(idOfKey(k, len(prefix)+2))
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		err = t.change(j, now, func(j *worker.Job) {
+			j.State = worker.StateRunning
+			j.Attempts++
+			j.LeaseUntil = now.Add(leaseFor)
+		})
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		leased = append(leased, j)
+	}
+	if len(due) == promoteBatch {
+		next = now // more came due than one pass moves
+	} else if k, _ := t.b(bucketWaiting).Cursor().Seek(prefix); k != nil && hasPrefix(k, prefix) {
+		next = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):])))
+	}
+	if len(leased) > 0 || len(due) > 0 {
+		s.announce.changed = true
+	}
+	return leased, next, nil
+}
+
 // Complete implements worker.Queue.
 func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage) error {
-	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
-		if j.State != worker.StateRunning {
-			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
-		}
-		return t.change(j, now, func(j *worker.Job) {
-			j.State = worker.StateSucceeded
-			if j.CancelRequested {
-				j.State = worker.StateCancelled
-			}
-			j.Result = result
-			j.LeaseUntil = time.Time{}
-		})
+	err := s.change(ctx, id, false, func(t txn, j *worker.Job, now time.Time) error {
+		return completeJob(t, j, result, now)
 	})
 	if err != nil {
 		return fmt.Errorf("complete job %s: %w", id, err)
@@ -387,9 +390,25 @@ func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage)
 	return nil
 }
 
+// completeJob ends a running job's attempt as a success (cancelled, if a
+// cancel was requested while it ran).
+func completeJob(t txn, j *worker.Job, result []byte, now time.Time) error {
+	if j.State != worker.StateRunning {
+		return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
+	}
+	return t.change(j, now, func(j *worker.Job) {
+		j.State = worker.StateSucceeded
+		if j.CancelRequested {
+			j.State = worker.StateCancelled
+		}
+		j.Result = result
+		j.LeaseUntil = time.Time{}
+	})
+}
+
 // Fail implements worker.Queue.
 func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time.Time) error {
-	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+	err := s.change(ctx, id, false, func(t txn, j *worker.Job, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
@@ -424,7 +443,7 @@ func failJob(t txn, j *worker.Job, reason string, retryAt, now time.Time) error 
 
 // Release implements worker.Queue.
 func (s *Store) Release(ctx context.Context, id string) error {
-	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+	err := s.change(ctx, id, false, func(t txn, j *worker.Job, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
@@ -445,11 +464,16 @@ func (s *Store) Release(ctx context.Context, id string) error {
 }
 
 // change runs fn on one job in a write transaction shared with other
-// changes, and tells waiters once it is durable.
-func (s *Store) change(ctx context.Context, id string, fn func(t txn, j *worker.Job, now time.Time) error) error {
+// changes, and tells waiters once it is durable. The job is read with its
+// payload only when withPayload says fn hands the job out.
+func (s *Store) change(ctx context.Context, id string, withPayload bool, fn func(t txn, j *worker.Job, now time.Time) error) error {
 	return s.write(ctx, func(tx *bbolt.Tx) error {
-		t := txn{tx}
-		j, err := t.get(id)
+		t := s.txn(tx)
+		get := t.getRecord
+		if withPayload {
+			get = t.get
+		}
+		j, err := get(id)
 		if err != nil {
 			return err
 		}
