@@ -39,15 +39,15 @@ type pipelinedSystem interface {
 }
 
 type result struct {
-	system          string
-	jobs            int
-	jobsPerSec      float64
+	system     string
+	jobs       int
+	jobsPerSec float64
 	// CPU seconds per 1,000 jobs in the throughput run: the benchmark
 	// process (the clients, and the whole of an in-process system) and the
 	// server processes it started.
 	cpuClient, cpuServer float64
-	p50, p99        time.Duration // single submits, 1 submitter
-	p50at32, p99a32 time.Duration // single submits, 32 submitters
+	p50, p99             time.Duration // single submits, 1 submitter
+	p50at32, p99a32      time.Duration // single submits, 32 submitters
 }
 
 func main() {
@@ -174,7 +174,7 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 	clientAfter, _, _ := procTimes(self)
 	totalAfter := cpuSeconds(self)
 	r.cpuClient = (clientAfter - clientBefore) * 1000 / float64(jobs)
-	r.cpuServer = (totalAfter - totalBefore - (clientAfter - clientBefore)) * 1000 / float64(jobs)
+	r.cpuServer = max(0, totalAfter-totalBefore-(clientAfter-clientBefore)) * 1000 / float64(jobs)
 
 	done := jobs
 	for _, conc := range []int{1, 32} {
