@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,7 +102,7 @@ func (s *controlServer) shutdown(ctx context.Context) error {
 
 func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 	var req api.SubmitRequest
-	if err := decodeStrict(w, r, &req); err != nil {
+	if err := decodeSubmit(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -349,6 +350,19 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 		return errors.New("invalid JSON: data after the object")
 	}
 	return nil
+}
+
+// decodeSubmit reads a one-job submit as decodeStrict would, the busiest
+// request's cheaper way: the body whole, then decodeObject.
+func decodeSubmit(w http.ResponseWriter, r *http.Request, req *api.SubmitRequest) error {
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= maxRequestBody {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxRequestBody)); err != nil {
+		return explainDecodeError(err)
+	}
+	return decodeObject(buf.Bytes(), req, submitFields)
 }
 
 // explainDecodeError says what is wrong with a JSON request in the terms

@@ -10,8 +10,16 @@ import (
 	"kiln/api"
 )
 
-// streamFields are the JSON names a stream line may hold.
-var streamFields = func() []string {
+// streamFields are the JSON names a stream line may hold; submitFields
+// those of a one-job submit.
+var (
+	streamFields = jsonFields(reflect.TypeFor[api.StreamSubmit]())
+	submitFields = jsonFields(reflect.TypeFor[api.SubmitRequest]())
+)
+
+// jsonFields lists the JSON names of a struct's fields, embedded ones
+// included.
+func jsonFields(t reflect.Type) []string {
 	var names []string
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
@@ -25,22 +33,30 @@ var streamFields = func() []string {
 			names = append(names, name)
 		}
 	}
-	walk(reflect.TypeFor[api.StreamSubmit]())
+	walk(t)
 	return names
-}()
+}
 
 // decodeStreamLine decodes one stream line strictly. Most lines are well
 // formed: they take json.Unmarshal and a scan of their keys, which costs a
 // fraction of a strict json.Decoder made for each line; a line that fails
 // either is decoded again strictly, for the error that names its field.
 func decodeStreamLine(line []byte, req *api.StreamSubmit) error {
-	if err := json.Unmarshal(line, req); err == nil && onlyKnownKeys(line, streamFields) {
+	return decodeObject(line, req, streamFields)
+}
+
+// decodeObject decodes one JSON object into v, whose fields are known,
+// refusing unknown fields and trailing data as a strict json.Decoder does
+// and with its errors, at the cost of json.Unmarshal when all is well.
+func decodeObject[T any](data []byte, v *T, known []string) error {
+	if err := json.Unmarshal(data, v); err == nil && onlyKnownKeys(data, known) {
 		return nil
 	}
-	*req = api.StreamSubmit{}
-	dec := json.NewDecoder(bytes.NewReader(line))
+	var zero T
+	*v = zero
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(req); err != nil {
+	if err := dec.Decode(v); err != nil {
 		return explainDecodeError(err)
 	}
 	if dec.More() {

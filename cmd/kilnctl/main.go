@@ -17,7 +17,11 @@ import (
 const usage = `usage: kilnctl [-socket PATH] COMMAND [ARGS]
 
 Commands:
-  submit -pipeline NAME [flags] FILE...   queue pictures; prints job IDs
+  submit -pipeline NAME [flags] FILE|DIR|-...
+                                          queue pictures: files, directories walked
+                                          for pictures, "-" for paths on stdin; all
+                                          sent over one stream; prints job IDs, on a
+                                          terminal a progress bar and a summary
          flags: -wait -json -queue Q -priority N -at TIME -in DELAY
                 -unique-key K -max-attempts N -timeout-per-attempt D
   submit -type T [-payload JSON] [flags]  queue one job of another type
@@ -69,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var cmd command
 	switch name := fs.Arg(0); name {
 	case "submit":
-		cmd = &submitCommand{stderr: stderr}
+		cmd = &submitCommand{stdin: os.Stdin, stderr: stderr}
 	case "job":
 		cmd = &jobCommand{}
 	case "status":
