@@ -62,13 +62,13 @@ func start(bin string, kiln *instance.Instance) (*kilnd, error) {
 }
 
 func (k *kilnd) stop() error {
-	k.Cmd.Process.Signal(syscall.SIGTERM)
-	return k.Cmd.Wait()
+	k.Signal(syscall.SIGTERM)
+	return k.Wait()
 }
 
 // rss returns the process's resident memory and its anonymous part, in MB.
 func (k *kilnd) rss() (total, anon float64) {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", k.Cmd.Process.Pid))
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", k.PID()))
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {

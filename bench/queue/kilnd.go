@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -26,7 +25,7 @@ var (
 // its workers. It pays the IPC a broker pays, which kiln's in-process
 // figure does not.
 type kilndSystem struct {
-	cmd    *exec.Cmd
+	kiln   *instance.Instance
 	client *api.Client
 }
 
@@ -45,7 +44,7 @@ func newKilnd(name, dir string, consumers int) (system, error) {
 	if err := kiln.Start(*kilndBin, os.Stderr); err != nil {
 		return nil, fmt.Errorf("%w (make build)", err)
 	}
-	return &kilndSystem{cmd: kiln.Cmd, client: kiln.Client()}, nil
+	return &kilndSystem{kiln: kiln, client: kiln.Client()}, nil
 }
 
 func (k *kilndSystem) name() string { return "kiln-daemon" }
@@ -73,6 +72,6 @@ func (k *kilndSystem) waitDone(ctx context.Context, n int) error {
 }
 
 func (k *kilndSystem) close() error {
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	return k.cmd.Wait()
+	k.kiln.Signal(syscall.SIGTERM)
+	return k.kiln.Wait()
 }

@@ -61,7 +61,6 @@ keep_succeeded = "0s"
 			fmt.Printf("cycle %d: FAIL: %v: %s\n", c, err, stderr.String())
 			continue
 		}
-		k := kiln.Cmd
 		// Producers submit until the kill; only 201 answers count as
 		// acknowledged.
 		ctx, stop := context.WithCancel(context.Background())
@@ -103,8 +102,8 @@ keep_succeeded = "0s"
 			}(p)
 		}
 		time.Sleep(time.Duration(20+rand.IntN(200)) * time.Millisecond) // a random moment to kill at
-		k.Process.Kill()
-		k.Wait()
+		kiln.Signal(os.Kill)
+		kiln.Wait()
 		stop()
 		wg.Wait()
 		passed++
@@ -119,10 +118,9 @@ keep_succeeded = "0s"
 	if err := kiln.Start(kilnd, os.Stderr); err != nil {
 		fail(fmt.Errorf("final start: %w", err))
 	}
-	k := kiln.Cmd
 	defer func() {
-		k.Process.Signal(os.Interrupt)
-		k.Wait()
+		kiln.Signal(os.Interrupt)
+		kiln.Wait()
 	}()
 	ctx := context.Background()
 	reruns, problems := 0, 0

@@ -26,8 +26,9 @@ type Instance struct {
 	Config string
 	Socket string
 	Env    []string      // added to kilnd's environment at Start
-	Cmd    *exec.Cmd     // the running kilnd, after Start
 	Ready  time.Duration // how long the last Start took to READY=1
+
+	proc *Process // the running kilnd, after Start
 }
 
 // Prepare writes a config for a kilnd living in dir, logging warnings to
@@ -59,19 +60,35 @@ func (i *Instance) Start(kilnd string, stderr io.Writer) error {
 	}
 	// Closed once READY=1 is in: kilnd's later notices then fail fast.
 	p.Notify.Close()
-	i.Cmd, i.Ready = p.Cmd, time.Since(t0)
+	i.proc, i.Ready = p, time.Since(t0)
 	return nil
 }
+
+// PID is the running kilnd's process ID.
+func (i *Instance) PID() int { return i.proc.Cmd.Process.Pid }
+
+// Signal sends sig to the running kilnd.
+func (i *Instance) Signal(sig os.Signal) error { return i.proc.Cmd.Process.Signal(sig) }
+
+// Wait waits for the running kilnd to exit and returns how it did.
+func (i *Instance) Wait() error { return i.proc.Wait() }
 
 // Client talks to the running kilnd.
 func (i *Instance) Client() *api.Client { return api.NewClient(i.Socket) }
 
-// Process is a kilnd started by Launch.
+// Process is a kilnd started by Launch. It is reaped by Launch's own
+// goroutine: wait for it with Wait or Exited, never with Cmd.Wait.
 type Process struct {
 	Cmd    *exec.Cmd
 	Notify *sdnotify.Listener // still open, for the notices after READY=1
 	Exited chan struct{}      // closed once the process has been reaped
 	Err    error              // what Wait returned, once Exited is closed
+}
+
+// Wait waits for the process to exit and returns what reaping it said.
+func (p *Process) Wait() error {
+	<-p.Exited
+	return p.Err
 }
 
 // Launch starts the kilnd binary on config the way systemd would, with a
