@@ -33,7 +33,7 @@ const (
 // streamJob is a line that became a job and waits to be stored.
 type streamJob struct {
 	tag string
-	job *worker.Job
+	job *worker.JobRecord
 }
 
 // submitStream is POST /v1/jobs/stream: jobs in, one per line, and their
@@ -135,7 +135,7 @@ func writeAcks(w io.Writer, rc *http.ResponseController, acks <-chan []byte, wri
 // storeStreamGroup stores each job of a group as its own durable change
 // and answers each.
 func (s *controlServer) storeStreamGroup(ctx context.Context, group []streamJob, acks chan<- []byte) {
-	jobs := make([]*worker.Job, len(group))
+	jobs := make([]*worker.JobRecord, len(group))
 	for i, sj := range group {
 		jobs[i] = sj.job
 	}

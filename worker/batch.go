@@ -23,5 +23,5 @@ type BatchFinisher interface {
 	// done[i]'s own failure (the job is not running any more, say), which
 	// leaves the others alone; err is the failure of the whole change, in
 	// which case nothing was stored.
-	CompleteAndLease(ctx context.Context, done []Completion, queue string, max int, leaseFor time.Duration) (errs []error, leased []*Job, next time.Time, err error)
+	CompleteAndLease(ctx context.Context, done []Completion, queue string, max int, leaseFor time.Duration) (errs []error, leased []*JobRecord, next time.Time, err error)
 }

@@ -52,7 +52,7 @@ type finishedJob struct {
 // completion is a handler's success on its way to the dispatch loop; done
 // receives the outcome of storing it.
 type completion struct {
-	job    *Job
+	job    *JobRecord
 	result []byte
 	done   chan error
 }
@@ -294,7 +294,7 @@ func (p *Pool) completeBatch(ctx context.Context, states map[string]*queueState,
 }
 
 // start runs leased jobs in slots of their queue.
-func (p *Pool) start(ctx context.Context, st *queueState, jobs []*Job) {
+func (p *Pool) start(ctx context.Context, st *queueState, jobs []*JobRecord) {
 	for _, j := range jobs {
 		st.running++
 		p.running.Add(1)
@@ -338,7 +338,7 @@ func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time
 	return wake
 }
 
-func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
+func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 	slotFreed := false
 	defer func() {
 		p.running.Add(-1)
@@ -433,7 +433,7 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 
 // handle runs the job's handler, turning a panic into a failed attempt
 // rather than a dead daemon.
-func (p *Pool) handle(ctx context.Context, j *Job) (result []byte, err error) {
+func (p *Pool) handle(ctx context.Context, j *JobRecord) (result []byte, err error) {
 	h := p.kinds[j.Type]
 	if h == nil {
 		return nil, Permanent(fmt.Errorf("no handler for job type %q", j.Type))

@@ -13,10 +13,10 @@ import (
 var _ worker.BatchFinisher = (*Store)(nil)
 
 // CompleteAndLease implements worker.BatchFinisher.
-func (s *Store) CompleteAndLease(ctx context.Context, done []worker.Completion, queue string, max int, leaseFor time.Duration) ([]error, []*worker.Job, time.Time, error) {
+func (s *Store) CompleteAndLease(ctx context.Context, done []worker.Completion, queue string, max int, leaseFor time.Duration) ([]error, []*worker.JobRecord, time.Time, error) {
 	var (
 		errs   []error
-		leased []*worker.Job
+		leased []*worker.JobRecord
 		next   time.Time
 	)
 	err := s.write(ctx, func(tx *bbolt.Tx) error {

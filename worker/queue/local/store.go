@@ -189,7 +189,7 @@ func (s *Store) signalChanged() {
 }
 
 // Submit implements worker.Queue.
-func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error) {
+func (s *Store) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, error) {
 	if err := s.prepareSubmit(jobs); err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 // (its queue full, say) leaves the others stored, while all of them share
 // commits. errs[i] is nil once jobs[i] is durable; duplicate[i] says its
 // unique_key matched an unfinished job, which *jobs[i] then is.
-func (s *Store) SubmitEach(ctx context.Context, jobs []*worker.Job) (duplicate []bool, errs []error) {
+func (s *Store) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) (duplicate []bool, errs []error) {
 	duplicate = make([]bool, len(jobs))
 	errs = make([]error, len(jobs))
 	if err := s.prepareSubmit(jobs); err != nil {
@@ -235,7 +235,7 @@ func submitError(path string, err error) error {
 }
 
 // prepareSubmit fills in what a new job gets before it is stored.
-func (s *Store) prepareSubmit(jobs []*worker.Job) error {
+func (s *Store) prepareSubmit(jobs []*worker.JobRecord) error {
 	now := time.Now()
 	for _, j := range jobs {
 		if j.Queue == "" || strings.ContainsRune(j.Queue, 0) {
@@ -258,7 +258,7 @@ func (s *Store) prepareSubmit(jobs []*worker.Job) error {
 }
 
 // limitsOf asks max_queued once for each queue the jobs go to.
-func (s *Store) limitsOf(jobs []*worker.Job) map[string]int {
+func (s *Store) limitsOf(jobs []*worker.JobRecord) map[string]int {
 	limits := make(map[string]int, 1)
 	for _, j := range jobs {
 		if _, ok := limits[j.Queue]; !ok {
@@ -270,10 +270,10 @@ func (s *Store) limitsOf(jobs []*worker.Job) map[string]int {
 
 // insertJobs is the change that stores jobs, all or none, recording in
 // duplicate which ones matched an unfinished job's unique_key.
-func (s *Store) insertJobs(jobs []*worker.Job, duplicate []bool, limits map[string]int) func(tx *bbolt.Tx) error {
+func (s *Store) insertJobs(jobs []*worker.JobRecord, duplicate []bool, limits map[string]int) func(tx *bbolt.Tx) error {
 	// The change may be run again after a rollback: start from the same
 	// values each time.
-	orig := make([]worker.Job, len(jobs))
+	orig := make([]worker.JobRecord, len(jobs))
 	for i, j := range jobs {
 		orig[i] = *j
 	}
@@ -317,9 +317,9 @@ func (s *Store) insertJobs(jobs []*worker.Job, duplicate []bool, limits map[stri
 }
 
 // Lease implements worker.Queue.
-func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.Duration) ([]*worker.Job, time.Time, error) {
+func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.Duration) ([]*worker.JobRecord, time.Time, error) {
 	var (
-		leased []*worker.Job
+		leased []*worker.JobRecord
 		next   time.Time
 	)
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
@@ -334,7 +334,7 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 }
 
 // leaseIn is Lease's change, for any write transaction.
-func (s *Store) leaseIn(t txn, queue string, max int, leaseFor time.Duration) (leased []*worker.Job, next time.Time, err error) {
+func (s *Store) leaseIn(t txn, queue string, max int, leaseFor time.Duration) (leased []*worker.JobRecord, next time.Time, err error) {
 	if max <= 0 || t.paused(queue) {
 		return nil, time.Time{}, nil
 	}
@@ -349,7 +349,7 @@ func (s *Store) leaseIn(t txn, queue string, max int, leaseFor time.Duration) (l
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		if err := t.change(j, now, func(j *worker.Job) { j.State = worker.StateQueued }); err != nil {
+		if err := t.change(j, now, func(j *worker.JobRecord) { j.State = worker.StateQueued }); err != nil {
 			return nil, time.Time{}, err
 		}
 	}
@@ -358,7 +358,7 @@ func (s *Store) leaseIn(t txn, queue string, max int, leaseFor time.Duration) (l
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		err = t.change(j, now, func(j *worker.Job) {
+		err = t.change(j, now, func(j *worker.JobRecord) {
 			j.State = worker.StateRunning
 			j.Attempts++
 			j.LeaseUntil = now.Add(leaseFor)
@@ -381,7 +381,7 @@ func (s *Store) leaseIn(t txn, queue string, max int, leaseFor time.Duration) (l
 
 // Complete implements worker.Queue.
 func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage) error {
-	err := s.change(ctx, id, false, func(t txn, j *worker.Job, now time.Time) error {
+	err := s.change(ctx, id, false, func(t txn, j *worker.JobRecord, now time.Time) error {
 		return completeJob(t, j, result, now)
 	})
 	if err != nil {
@@ -392,11 +392,11 @@ func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage)
 
 // completeJob ends a running job's attempt as a success (cancelled, if a
 // cancel was requested while it ran).
-func completeJob(t txn, j *worker.Job, result []byte, now time.Time) error {
+func completeJob(t txn, j *worker.JobRecord, result []byte, now time.Time) error {
 	if j.State != worker.StateRunning {
 		return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 	}
-	return t.change(j, now, func(j *worker.Job) {
+	return t.change(j, now, func(j *worker.JobRecord) {
 		j.State = worker.StateSucceeded
 		if j.CancelRequested {
 			j.State = worker.StateCancelled
@@ -408,7 +408,7 @@ func completeJob(t txn, j *worker.Job, result []byte, now time.Time) error {
 
 // Fail implements worker.Queue.
 func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time.Time) error {
-	err := s.change(ctx, id, false, func(t txn, j *worker.Job, now time.Time) error {
+	err := s.change(ctx, id, false, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
@@ -425,8 +425,8 @@ func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time
 
 // failJob ends a running job's attempt: retrying at retryAt, dead when
 // retryAt is zero, cancelled when a cancel was requested.
-func failJob(t txn, j *worker.Job, reason string, retryAt, now time.Time) error {
-	return t.change(j, now, func(j *worker.Job) {
+func failJob(t txn, j *worker.JobRecord, reason string, retryAt, now time.Time) error {
+	return t.change(j, now, func(j *worker.JobRecord) {
 		j.RecordError(now, reason)
 		j.LeaseUntil = time.Time{}
 		switch {
@@ -443,12 +443,12 @@ func failJob(t txn, j *worker.Job, reason string, retryAt, now time.Time) error 
 
 // Release implements worker.Queue.
 func (s *Store) Release(ctx context.Context, id string) error {
-	err := s.change(ctx, id, false, func(t txn, j *worker.Job, now time.Time) error {
+	err := s.change(ctx, id, false, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
 		s.announce.ready = true
-		return t.change(j, now, func(j *worker.Job) {
+		return t.change(j, now, func(j *worker.JobRecord) {
 			if j.Attempts > 0 {
 				j.Attempts--
 			}
@@ -466,7 +466,7 @@ func (s *Store) Release(ctx context.Context, id string) error {
 // change runs fn on one job in a write transaction shared with other
 // changes, and tells waiters once it is durable. The job is read with its
 // payload only when withPayload says fn hands the job out.
-func (s *Store) change(ctx context.Context, id string, withPayload bool, fn func(t txn, j *worker.Job, now time.Time) error) error {
+func (s *Store) change(ctx context.Context, id string, withPayload bool, fn func(t txn, j *worker.JobRecord, now time.Time) error) error {
 	return s.write(ctx, func(tx *bbolt.Tx) error {
 		t := s.txn(tx)
 		get := t.getRecord
