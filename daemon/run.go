@@ -29,6 +29,12 @@ func Run(opts Options) int {
 	if opts.Detach && !isDetachedChild() {
 		return detachParent(opts.Args, opts.Stderr)
 	}
+	stopProfiling, err := startProfiling()
+	if err != nil {
+		fmt.Fprintf(opts.Stderr, "kilnd: %v\n", err)
+		return ExitFailure
+	}
+	defer stopProfiling()
 	d := &daemon{opts: opts, notify: newNotifier(), started: time.Now()}
 	code, err := d.start()
 	defer d.close()

@@ -25,7 +25,12 @@ type Pool struct {
 	log    *slog.Logger
 
 	configChanged chan struct{}
-	finished      chan string // queue name of a job that has finished
+	finished      chan finishedJob
+	// finisher is the queue when it can store completions and leases
+	// together; its handlers' successes then go to the dispatch loop on
+	// completions, to be stored in batches.
+	finisher    BatchFinisher
+	completions chan completion
 
 	running   atomic.Int64
 	succeeded atomic.Int64
@@ -35,6 +40,25 @@ type Pool struct {
 	mu      sync.Mutex
 	cancels map[string]context.CancelCauseFunc // running jobs, by ID
 }
+
+// finishedJob tells the dispatch loop that a job's handler is done.
+type finishedJob struct {
+	queue string
+	// slotFreed says the dispatch loop already counted the job's slot as
+	// free, when it stored the job's completion.
+	slotFreed bool
+}
+
+// completion is a handler's success on its way to the dispatch loop; done
+// receives the outcome of storing it.
+type completion struct {
+	job    *JobRecord
+	result []byte
+	done   chan error
+}
+
+// maxCompletionBatch bounds the completions stored in one change.
+const maxCompletionBatch = 1024
 
 // errCancelRequested is the cause of a running job's context cancellation
 // when someone cancelled the job.
@@ -61,15 +85,20 @@ type RunOptions struct {
 // NewPool returns a pool that runs the jobs of q with kinds, under the
 // queue settings that queues returns at the time; Run starts it.
 func NewPool(q Queue, kinds Kinds, queues func() map[string]QueueConfig, log *slog.Logger) *Pool {
-	return &Pool{
+	p := &Pool{
 		queue:         q,
 		kinds:         kinds,
 		queues:        queues,
 		log:           log,
 		configChanged: make(chan struct{}, 1),
-		finished:      make(chan string, 64),
+		finished:      make(chan finishedJob, 64),
 		cancels:       map[string]context.CancelCauseFunc{},
 	}
+	if f, ok := q.(BatchFinisher); ok {
+		p.finisher = f
+		p.completions = make(chan completion, maxCompletionBatch)
+	}
+	return p
 }
 
 // ConfigChanged tells the pool that the queue settings have changed; running
@@ -171,19 +200,31 @@ func (p *Pool) Run(ctx context.Context, opts RunOptions) error {
 			for _, st := range states {
 				st.dueCheck = true
 			}
-		case q := <-p.finished:
-			p.jobFinished(states, q)
+		case f := <-p.finished:
+			p.jobFinished(states, f)
 			// Take every other finish that is already waiting, so that one
 			// lease refills all the freed slots instead of one commit per
 			// slot.
 			for more := true; more; {
 				select {
-				case q := <-p.finished:
-					p.jobFinished(states, q)
+				case f := <-p.finished:
+					p.jobFinished(states, f)
 				default:
 					more = false
 				}
 			}
+		case c := <-p.completions:
+			batch := []completion{c}
+			for len(batch) < maxCompletionBatch {
+				select {
+				case c := <-p.completions:
+					batch = append(batch, c)
+					continue
+				default:
+				}
+				break
+			}
+			p.completeBatch(handlerCtx, states, batch)
 		case <-timer.C:
 			now := time.Now()
 			for _, st := range states {
@@ -205,11 +246,70 @@ func (p *Pool) Run(ctx context.Context, opts RunOptions) error {
 	}
 }
 
-func (p *Pool) jobFinished(states map[string]*queueState, queue string) {
-	if st := states[queue]; st != nil {
+func (p *Pool) jobFinished(states map[string]*queueState, f finishedJob) {
+	if st := states[f.queue]; st != nil && !f.slotFreed {
 		st.running--
 		st.dueCheck = true
 	}
+}
+
+// completeBatch stores handlers' successes, per queue in one change that
+// also leases the queue's next jobs into the slots they free, and starts
+// those jobs.
+func (p *Pool) completeBatch(ctx context.Context, states map[string]*queueState, batch []completion) {
+	byQueue := map[string][]completion{}
+	for _, c := range batch {
+		byQueue[c.job.Queue] = append(byQueue[c.job.Queue], c)
+	}
+	for name, cs := range byQueue {
+		st := states[name]
+		if st == nil { // cannot happen: a job runs only from a known queue
+			st = &queueState{}
+			states[name] = st
+		}
+		done := make([]Completion, len(cs))
+		for i, c := range cs {
+			done[i] = Completion{ID: c.job.ID, Result: c.result}
+		}
+		free := st.cfg.Concurrency - st.running + len(cs)
+		errs, jobs, next, err := p.finisher.CompleteAndLease(context.Background(), done, name, max(free, 0), leaseTime(st.cfg))
+		if err != nil {
+			// Nothing was stored: each handler reports its job as not
+			// completed, and its slot is freed the usual way.
+			for _, c := range cs {
+				c.done <- err
+			}
+			continue
+		}
+		for i, c := range cs {
+			if errs[i] == nil {
+				st.running--
+			}
+			c.done <- errs[i]
+		}
+		st.dueCheck = len(jobs) == free
+		st.nextDue = next
+		p.start(ctx, st, jobs)
+	}
+}
+
+// start runs leased jobs in slots of their queue.
+func (p *Pool) start(ctx context.Context, st *queueState, jobs []*JobRecord) {
+	for _, j := range jobs {
+		st.running++
+		p.running.Add(1)
+		go p.runJob(ctx, j, st.cfg)
+	}
+}
+
+// leaseTime is how long a queue's job is leased: its timeout (an hour when
+// it has none) and the grace a stopping pool gives handlers.
+func leaseTime(cfg QueueConfig) time.Duration {
+	leaseFor := cfg.Timeout.Std()
+	if leaseFor <= 0 {
+		leaseFor = time.Hour
+	}
+	return leaseFor + stopGrace
 }
 
 // dispatch leases work for every queue with free slots and something due,
@@ -219,11 +319,7 @@ func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time
 	for name, st := range states {
 		free := st.cfg.Concurrency - st.running
 		if st.dueCheck && free > 0 {
-			leaseFor := st.cfg.Timeout.Std()
-			if leaseFor <= 0 {
-				leaseFor = time.Hour
-			}
-			jobs, next, err := p.queue.Lease(ctx, name, free, leaseFor+stopGrace)
+			jobs, next, err := p.queue.Lease(ctx, name, free, leaseTime(st.cfg))
 			if err != nil {
 				// The store may be out of space or failing; try again soon
 				// rather than spin.
@@ -232,11 +328,7 @@ func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time
 			} else {
 				st.dueCheck = len(jobs) == free // a full lease may have left more
 				st.nextDue = next
-				for _, j := range jobs {
-					st.running++
-					p.running.Add(1)
-					go p.runJob(ctx, j, st.cfg)
-				}
+				p.start(ctx, st, jobs)
 			}
 		}
 		if !st.nextDue.IsZero() && st.nextDue.Before(wake) {
@@ -247,9 +339,10 @@ func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time
 }
 
 func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
+	slotFreed := false
 	defer func() {
 		p.running.Add(-1)
-		p.finished <- j.Queue
+		p.finished <- finishedJob{queue: j.Queue, slotFreed: slotFreed}
 	}()
 	// The job's attributes are only put together for lines that will be
 	// written: at thousands of jobs a second, a per-job logger costs.
@@ -286,7 +379,14 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 
 	result, err := p.handle(runCtx, j)
 	if err == nil {
-		err = p.queue.Complete(context.Background(), j.ID, result)
+		if p.finisher != nil {
+			done := make(chan error, 1)
+			p.completions <- completion{job: j, result: result, done: done}
+			err = <-done
+			slotFreed = err == nil
+		} else {
+			err = p.queue.Complete(context.Background(), j.ID, result)
+		}
 		if err != nil {
 			log(slog.LevelError, "job finished but its completion could not be stored; it will run again", "err", err)
 			return
@@ -357,6 +457,9 @@ func (p *Pool) drain(timeout time.Duration, cancelHandlers context.CancelFunc) e
 	cancelled := false
 	for p.running.Load() > 0 {
 		select {
+		case c := <-p.completions:
+			// The dispatch loop has stopped: store each one alone.
+			c.done <- p.queue.Complete(context.Background(), c.job.ID, c.result)
 		case <-p.finished:
 		case <-deadline.C:
 			if cancelled {

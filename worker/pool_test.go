@@ -215,26 +215,17 @@ func TestPoolRespectsConcurrency(t *testing.T) {
 	t.Parallel()
 	g := newGate()
 	b := setupPool(t, g, map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
-	// All six are waiting before the pool may take any, so that what it
-	// takes is decided by the limit alone, not by how submits interleave.
-	ctx := context.Background()
-	if err := b.store.Pause(ctx, "q"); err != nil {
-		t.Fatal(err)
-	}
 	var jobs []*worker.JobRecord
 	for i := 0; i < 6; i++ {
 		jobs = append(jobs, b.submit(t, "q", 1))
 	}
-	if err := b.store.Resume(ctx, "q"); err != nil {
-		t.Fatal(err)
-	}
-	g.waitStarted(t)
-	g.waitStarted(t) // two run at once, the limit
-	for i := 0; i < 6; i++ {
+	// Both slots fill while their jobs are held, and no third job starts
+	// until one is let go.
+	for round := 0; round < 3; round++ {
+		g.waitStarted(t)
+		g.waitStarted(t)
 		g.release <- struct{}{}
-		if i < 4 {
-			g.waitStarted(t) // a freed slot takes the next job
-		}
+		g.release <- struct{}{}
 	}
 	for _, j := range jobs {
 		if got := waitFinished(t, b.store, j.ID); got.State != worker.StateSucceeded {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 	"kiln/worker"
 )
 
-var kilndBin = flag.String("kilnd", "../bin/kilnd", "kilnd binary for the kiln-daemon system")
+var (
+	kilndBin     = flag.String("kilnd", "../bin/kilnd", "kilnd binary for the kiln-daemon system")
+	kilndProfile = flag.String("kilnd-profile", "", "directory where kilnd writes cpu.pprof and allocs.pprof (one subdirectory per system)")
+)
 
 // kilndSystem is the whole daemon: a kilnd process, jobs submitted one per
 // request over its unix socket as an application would, no-op jobs run by
@@ -25,10 +29,17 @@ type kilndSystem struct {
 	client *api.Client
 }
 
-func newKilnd(dir string, consumers int) (system, error) {
+func newKilnd(name, dir string, consumers int) (system, error) {
 	kiln, err := instance.Prepare(dir, fmt.Sprintf("[queues.bench]\nconcurrency = %d\nkeep_succeeded = \"0s\"\n", consumers))
 	if err != nil {
 		return nil, err
+	}
+	if *kilndProfile != "" {
+		pdir := filepath.Join(*kilndProfile, name)
+		if err := os.MkdirAll(pdir, 0o755); err != nil {
+			return nil, err
+		}
+		kiln.Env = []string{"KILND_PROFILE_DIR=" + pdir}
 	}
 	if err := kiln.Start(*kilndBin, os.Stderr); err != nil {
 		return nil, fmt.Errorf("%w (make build)", err)

@@ -28,12 +28,26 @@ type system interface {
 	close() error
 }
 
+// pipelinedSystem is a system whose clients can keep many submits
+// unconfirmed at once: a stream of jobs whose confirmations come back
+// while later jobs are still being sent.
+type pipelinedSystem interface {
+	system
+	// submitPipelined enqueues n jobs from one client with at most window
+	// of them unconfirmed, and returns once all are durable.
+	submitPipelined(ctx context.Context, payload []byte, n, window int) error
+}
+
 type result struct {
-	system          string
-	jobs            int
-	jobsPerSec      float64
-	p50, p99        time.Duration // single submits, 1 submitter
-	p50at32, p99a32 time.Duration // single submits, 32 submitters
+	system     string
+	jobs       int
+	jobsPerSec float64
+	// CPU seconds per 1,000 jobs in the throughput run: the benchmark
+	// process (the clients, and the whole of an in-process system) and the
+	// server processes it started.
+	cpuClient, cpuServer float64
+	p50, p99             time.Duration // single submits, 1 submitter
+	p50at32, p99a32      time.Duration // single submits, 32 submitters
 }
 
 func main() {
@@ -42,7 +56,9 @@ func main() {
 	producers := flag.Int("producers", 32, "concurrent submitters in the throughput run")
 	consumers := flag.Int("consumers", 256, "concurrent workers (prefetch for RabbitMQ)")
 	goqiteConsumers := flag.Int("goqite-consumers", 32, "concurrent workers for goqite, whose pollers contend for SQLite's one writer: 32 was its best here")
-	systems := flag.String("systems", "kiln,kiln-daemon,rabbitmq,goqite", "which systems to run")
+	systems := flag.String("systems", "kiln,kiln-daemon,kiln-daemon-stream,rabbitmq,rabbitmq-pipelined,goqite", "which systems to run")
+	streams := flag.Int("streams", 4, "concurrent clients of the pipelined systems")
+	window := flag.Int("window", 256, "unconfirmed jobs per client of the pipelined systems")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -75,7 +91,7 @@ func main() {
 			c = *goqiteConsumers
 		}
 		open := func() (system, error) { return openSystem(name, dir, c) }
-		r, err := measure(name, open, payload, *jobs, *latencyJobs, *producers)
+		r, err := measure(name, open, payload, *jobs, *latencyJobs, *producers, *streams, *window)
 		os.RemoveAll(dir)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench-queue: %s failed, skipping it: %v\n", name, err)
@@ -99,12 +115,16 @@ func openSystem(name, dir string, consumers int) (system, error) {
 	case "goqite":
 		return newGoqite(dir, consumers)
 	case "kiln-daemon":
-		return newKilnd(dir, consumers)
+		return newKilnd(name, dir, consumers)
+	case "kiln-daemon-stream":
+		return newKilndStream(name, dir, consumers)
+	case "rabbitmq-pipelined":
+		return newRabbitPipelined(dir, consumers)
 	}
 	return nil, fmt.Errorf("unknown system %q", name)
 }
 
-func measure(name string, open func() (system, error), payload []byte, jobs, latencyJobs, producers int) (result, error) {
+func measure(name string, open func() (system, error), payload []byte, jobs, latencyJobs, producers, streams, window int) (result, error) {
 	ctx := context.Background()
 	r := result{system: name, jobs: jobs}
 
@@ -113,22 +133,42 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 		return r, err
 	}
 	defer s.close()
-	fmt.Fprintf(os.Stderr, "%s: throughput, %d jobs, %d submitters\n", name, jobs, producers)
+	self := os.Getpid()
+	clientBefore, _, _ := procTimes(self)
+	totalBefore := cpuSeconds(self)
 	start := time.Now()
-	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, producers)
-	for p := 0; p < producers; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(jobs) {
-				if err := s.submit(ctx, payload); err != nil {
-					errs <- err
-					return
-				}
+	errs := make(chan error, max(producers, streams))
+	if ps, ok := s.(pipelinedSystem); ok {
+		fmt.Fprintf(os.Stderr, "%s: throughput, %d jobs, %d clients with %d unconfirmed each\n", name, jobs, streams, window)
+		for c := 0; c < streams; c++ {
+			n := jobs / streams
+			if c < jobs%streams {
+				n++
 			}
-		}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := ps.submitPipelined(ctx, payload, n, window); err != nil {
+					errs <- err
+				}
+			}()
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "%s: throughput, %d jobs, %d submitters\n", name, jobs, producers)
+		var next atomic.Int64
+		for p := 0; p < producers; p++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(jobs) {
+					if err := s.submit(ctx, payload); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
 	}
 	wg.Wait()
 	close(errs)
@@ -139,6 +179,10 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 		return r, err
 	}
 	r.jobsPerSec = float64(jobs) / time.Since(start).Seconds()
+	clientAfter, _, _ := procTimes(self)
+	totalAfter := cpuSeconds(self)
+	r.cpuClient = (clientAfter - clientBefore) * 1000 / float64(jobs)
+	r.cpuServer = max(0, totalAfter-totalBefore-(clientAfter-clientBefore)) * 1000 / float64(jobs)
 
 	done := jobs
 	for _, conc := range []int{1, 32} {
@@ -198,20 +242,22 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(
 
 func report(results []result) {
 	fmt.Println()
-	fmt.Printf("%-10s %8s %12s %10s %10s %12s %12s\n", "system", "jobs", "jobs/s", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms")
+	fmt.Printf("%-19s %8s %9s %8s %8s %10s %10s %17s\n", "system", "jobs", "jobs/s", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms", "CPU s/1k jobs")
 	for _, r := range results {
-		fmt.Printf("%-10s %8d %12.0f %10s %10s %12s %12s\n", r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32))
+		fmt.Printf("%-19s %8d %9.0f %8s %8s %10s %10s %17s\n", r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32),
+			fmt.Sprintf("%.3f (%.3f+%.3f)", r.cpuClient+r.cpuServer, r.cpuClient, r.cpuServer))
 	}
+	fmt.Println("(CPU: benchmark process + server processes; an in-process system counts all in the first)")
 	byName := map[string]result{}
 	for _, r := range results {
 		byName[r.system] = r
 	}
-	for _, mine := range []string{"kiln", "kiln-daemon"} {
+	for _, mine := range []string{"kiln", "kiln-daemon", "kiln-daemon-stream"} {
 		k, ok := byName[mine]
 		if !ok {
 			continue
 		}
-		for _, peer := range []string{"rabbitmq", "goqite"} {
+		for _, peer := range []string{"rabbitmq", "rabbitmq-pipelined", "goqite"} {
 			if p, ok := byName[peer]; ok && p.jobsPerSec > 0 {
 				fmt.Printf("%s / %s: %.2fx jobs/s\n", mine, peer, k.jobsPerSec/p.jobsPerSec)
 			}
@@ -219,7 +265,8 @@ func report(results []result) {
 	}
 	fmt.Println()
 	for _, r := range results {
-		fmt.Printf("bench-queue: system=%s jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s\n", r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99))
+		fmt.Printf("bench-queue: system=%s jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s p99_32_ms=%s cpu_s_per_1k_jobs=%.3f client_cpu_s_per_1k=%.3f server_cpu_s_per_1k=%.3f\n",
+			r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p99a32), r.cpuClient+r.cpuServer, r.cpuClient, r.cpuServer)
 	}
 }
 

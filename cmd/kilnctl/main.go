@@ -31,7 +31,11 @@ const usage = `usage: kilnctl [-socket PATH] COMMAND [ARGS]
        kilnctl -version | -h
 
 Commands:
-  submit -pipeline NAME [flags] FILE...   queue pictures; prints job IDs
+  submit -pipeline NAME [flags] FILE|DIR|-...
+                                          queue pictures: files, directories walked
+                                          for pictures, "-" for paths on stdin; all
+                                          sent over one stream; prints job IDs, on a
+                                          terminal a progress bar and a summary
          flags: -wait -json -queue Q -priority N -at TIME -in DELAY
                 -unique-key K -max-attempts N -timeout-per-attempt D
   submit -type T [-payload JSON] [flags]  queue one job of another type
@@ -53,7 +57,7 @@ The socket is -socket, else $KILN_SOCKET, else ` + api.DefaultSocket + `.
 
 // synopses is each command's first help line, shown by "kilnctl CMD -h".
 var synopses = map[string]string{
-	"submit":   "kilnctl submit -pipeline NAME [flags] FILE...\n       kilnctl submit -type TYPE [-payload JSON] [flags]",
+	"submit":   "kilnctl submit -pipeline NAME [flags] FILE|DIR|- ...\n       kilnctl submit -type TYPE [-payload JSON] [flags]",
 	"job":      "kilnctl job [-json] ID",
 	"jobs":     "kilnctl jobs [-queue Q] [-state S] [-limit N] [-json]",
 	"retry":    "kilnctl retry [-json] ID\n       kilnctl retry -dead [-queue Q] [-json]",
@@ -89,7 +93,7 @@ func main() {
 func newCommand(name string, stderr io.Writer) command {
 	switch name {
 	case "submit":
-		return &submitCommand{stderr: stderr}
+		return &submitCommand{stdin: os.Stdin, stderr: stderr}
 	case "job":
 		return &jobCommand{}
 	case "status":

@@ -31,6 +31,7 @@ type submitCommand struct {
 	waitFor     time.Duration
 	json        bool
 	files       []string
+	stdin       io.Reader
 	stderr      io.Writer
 }
 
@@ -64,6 +65,10 @@ func (c *submitCommand) ParseFlags(args []string) error {
 		return errors.New("-payload is not valid JSON")
 	}
 	for _, f := range files {
+		if f == "-" {
+			c.files = append(c.files, f) // paths come on stdin
+			continue
+		}
 		abs, err := filepath.Abs(f)
 		if err != nil {
 			return err
@@ -87,46 +92,28 @@ func (c *submitCommand) request(input string) api.SubmitRequest {
 }
 
 func (c *submitCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
-	var jobs []*api.Job
-	failed := false
-	inputs := c.files
-	if c.pipeline == "" {
-		inputs = []string{""}
+	if c.pipeline != "" {
+		return c.submitFiles(ctx, client, stdout)
 	}
-	for _, f := range inputs {
-		j, err := client.Submit(ctx, c.request(f))
-		if err != nil {
-			var reqErr *api.RequestError
-			if !errors.As(err, &reqErr) {
-				return err // the daemon is unreachable: no use trying the rest
-			}
-			if f != "" {
-				fmt.Fprintf(c.stderr, "kilnctl submit: %s: %v\n", f, err)
-			} else {
-				fmt.Fprintf(c.stderr, "kilnctl submit: %v\n", err)
-			}
-			failed = true
-			continue
+	j, err := client.Submit(ctx, c.request(""))
+	if err != nil {
+		var reqErr *api.RequestError
+		if errors.As(err, &reqErr) {
+			fmt.Fprintf(c.stderr, "kilnctl submit: %v\n", err)
+			return errReported
 		}
-		jobs = append(jobs, &j.Job)
-		if !c.wait {
-			c.print(stdout, j)
-		}
+		return err
 	}
-	if c.wait {
-		deadline := time.Now().Add(c.waitFor)
-		for _, j := range jobs {
-			final, err := waitJob(ctx, client, j.ID, deadline)
-			if err != nil {
-				return err
-			}
-			c.print(stdout, &api.Submitted{Job: *final})
-			if final.State != kilntype.StateSucceeded {
-				failed = true
-			}
-		}
+	if !c.wait {
+		c.print(stdout, j)
+		return nil
 	}
-	if failed {
+	final, err := waitJob(ctx, client, j.ID, time.Now().Add(c.waitFor))
+	if err != nil {
+		return err
+	}
+	c.print(stdout, &api.Submitted{Job: *final})
+	if final.State != kilntype.StateSucceeded {
 		return errReported
 	}
 	return nil

@@ -254,7 +254,14 @@ type result struct {
 
 func (e *env) kilnctl(t *testing.T, args ...string) result {
 	t.Helper()
+	return e.kilnctlStdin(t, "", args...)
+}
+
+// kilnctlStdin runs kilnctl with stdin as its standard input.
+func (e *env) kilnctlStdin(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(kilnctlPath(), args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "KILN_SOCKET="+e.socket)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -209,3 +209,71 @@ func TestConfigErrorsExit78(t *testing.T) {
 		}
 	}
 }
+
+// kilnctl submit with a directory, files and "-": every picture goes over
+// one stream; a refused one is reported with its reason and the rest run;
+// -json prints one line per picture; without a terminal there is no bar.
+func TestSubmitManyPictures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	dir := filepath.Join(e.pics, "album")
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i, name := range []string{"album/a.jpg", "album/sub/b.JPG", "album/sub/c.jpeg"} {
+		want = append(want, e.picture(t, name, 40+i, 30))
+	}
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not walked"), 0o644)
+	single := e.picture(t, "single.jpg", 50, 40)
+	fromStdin := e.picture(t, "stdin.jpg", 60, 40)
+	missing := filepath.Join(e.pics, "missing.jpg")
+	want = append(want, single, fromStdin, missing)
+
+	r := e.kilnctlStdin(t, fromStdin+"\n"+missing+"\n", "submit", "-pipeline", "web", "-json", dir, single, "-")
+	if r.code == 0 {
+		t.Errorf("exit 0 with a refused picture")
+	}
+	lines := decodeJSONLines[struct {
+		Input, ID, Error string
+		Status           int
+	}](t, r.stdout)
+	got := map[string]bool{}
+	for _, l := range lines {
+		got[l.Input] = true
+		switch {
+		case l.Input == missing:
+			if l.ID != "" || l.Status != 400 || !strings.Contains(l.Error, "no such file or directory") {
+				t.Errorf("missing picture: %+v", l)
+			}
+		case l.ID == "" || l.Error != "":
+			t.Errorf("picture %s: %+v", l.Input, l)
+		default:
+			if j := e.finished(t, l.ID); j.State != worker.StateSucceeded {
+				t.Errorf("job of %s: %s %s", l.Input, j.State, j.LastError)
+			}
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%d lines for %d pictures:\n%s", len(lines), len(want), r.stdout)
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("no line for %s", w)
+		}
+	}
+	for _, s := range []string{"kilnctl submit: " + missing + ": payload.input:", "submitted 5 of 6 pictures", "1 refused"} {
+		if !strings.Contains(r.stderr, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "\r") || strings.Contains(r.stderr, "ETA") {
+		t.Errorf("a progress bar without a terminal:\n%q", r.stderr)
+	}
+
+	r = e.kilnctl(t, "submit", "-pipeline", "web", "-wait", dir)
+	if r.code != 0 || !strings.Contains(r.stderr, "succeeded 3, dead 0") || strings.Count(r.stdout, "state     succeeded") != 3 {
+		t.Errorf("submit -wait of a directory: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}

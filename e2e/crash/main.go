@@ -69,6 +69,15 @@ keep_succeeded = "0s"
 			wg.Add(1)
 			go func(p int) {
 				defer wg.Done()
+				if p%4 == 3 {
+					// A streaming producer: many jobs unanswered at once,
+					// only those answered with an ID count.
+					ids := streamUntilKilled(ctx, client, p)
+					mu.Lock()
+					acked = append(acked, ids...)
+					mu.Unlock()
+					return
+				}
 				for i := 0; ctx.Err() == nil; i++ {
 					var ids []string
 					if (p+i)%4 == 0 {
@@ -154,6 +163,31 @@ keep_succeeded = "0s"
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// streamUntilKilled submits over one streaming submit until the stream
+// breaks (kilnd was killed) or ctx is done, and returns the IDs of the jobs
+// kilnd answered.
+func streamUntilKilled(ctx context.Context, client *api.Client, p int) []string {
+	s, err := client.NewSubmitter(ctx, 64)
+	if err != nil {
+		return nil
+	}
+	go func() {
+		defer s.Close()
+		for i := 0; ctx.Err() == nil; i++ {
+			if err := s.Submit(ctx, fmt.Sprintf("%d-%d", p, i), api.SubmitRequest{Type: worker.NoopType, Queue: "crash"}); err != nil {
+				return
+			}
+		}
+	}()
+	var ids []string
+	for a := range s.Acks() {
+		if a.Err == nil && a.ID != "" {
+			ids = append(ids, a.ID)
+		}
+	}
+	return ids
 }
 
 func waitFinished(ctx context.Context, c *api.Client, id string) (*api.Job, error) {

@@ -25,6 +25,7 @@ type Instance struct {
 	Dir    string
 	Config string
 	Socket string
+	Env    []string      // added to kilnd's environment at Start
 	Ready  time.Duration // how long the last Start took to READY=1
 
 	proc *Process // the running kilnd, after Start
@@ -53,7 +54,7 @@ level = "warn"
 // last status returned.
 func (i *Instance) Start(kilnd string, stderr io.Writer) error {
 	t0 := time.Now()
-	p, err := Launch(kilnd, i.Config, filepath.Join(i.Dir, "notify.sock"), nil, stderr)
+	p, err := Launch(kilnd, i.Config, filepath.Join(i.Dir, "notify.sock"), i.Env, stderr)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"go.etcd.io/bbolt"
 )
@@ -15,8 +16,23 @@ const maxWritesPerCommit = 512
 // transaction untouched when it returns an error: the batch is then rolled
 // back and run again without it.
 type writeRequest struct {
-	fn   func(tx *bbolt.Tx) error
-	done chan error
+	fn func(tx *bbolt.Tx) error
+	// done receives the outcome of a lone change; a change made as part of
+	// a group (many jobs, each its own change) sets err and leaves group
+	// instead, so that a thousand changes need no thousand channels.
+	done  chan error
+	group *sync.WaitGroup
+	err   error
+}
+
+// finish tells the change's caller how its commit went.
+func (r *writeRequest) finish(err error) {
+	if r.group != nil {
+		r.err = err
+		r.group.Done()
+		return
+	}
+	r.done <- err
 }
 
 var errBatchMemberFailed = errors.New("batch member failed")
@@ -67,7 +83,7 @@ func (s *Store) drainWrites() {
 	for {
 		select {
 		case req := <-s.writes:
-			req.done <- ErrClosed
+			req.finish(ErrClosed)
 		default:
 			return
 		}
@@ -78,6 +94,8 @@ func (s *Store) commit(batch []*writeRequest) {
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
+		s.announce.ready, s.announce.changed = false, false
+		clear(s.deltas)
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			for i, req := range batch {
 				if err := req.fn(tx); err != nil {
@@ -85,19 +103,62 @@ func (s *Store) commit(batch []*writeRequest) {
 					return errBatchMemberFailed
 				}
 			}
-			return nil
+			return s.txn(tx).flushCounts()
 		})
 		if failed >= 0 {
-			batch[failed].done <- failErr
+			batch[failed].finish(failErr)
 			batch = append(batch[:failed], batch[failed+1:]...)
 			continue
 		}
 		if err == nil {
 			s.commits.Add(1)
+			if s.announce.ready {
+				s.signalReady()
+			}
+			if s.announce.changed {
+				s.signalChanged()
+			}
 		}
 		for _, req := range batch {
-			req.done <- err
+			req.finish(err)
 		}
 		return
 	}
+}
+
+// writeEach queues each fn as a change of its own, so that one's failure
+// leaves the others alone, while they share commits with each other and
+// with everything else waiting. It returns once every queued change is
+// durable or has failed; errs[i] is fns[i]'s outcome.
+func (s *Store) writeEach(ctx context.Context, fns []func(tx *bbolt.Tx) error) []error {
+	var group sync.WaitGroup
+	reqs := make([]writeRequest, len(fns))
+	errs := make([]error, len(fns))
+	queued := 0
+	for i, fn := range fns {
+		reqs[i] = writeRequest{fn: fn, group: &group}
+		group.Add(1)
+		select {
+		case s.writes <- &reqs[i]:
+			queued++
+			continue
+		case <-s.quit:
+			errs[i] = ErrClosed
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+		}
+		group.Done()
+		// What was not queued fails the same way.
+		for j := i + 1; j < len(fns); j++ {
+			errs[j] = errs[i]
+		}
+		break
+	}
+	// Once queued, a change may commit; the caller must learn whether it
+	// did, so this wait ignores ctx.
+	group.Wait()
+	for i := 0; i < queued; i++ {
+		errs[i] = reqs[i].err
+	}
+	return errs
 }

@@ -55,6 +55,9 @@ var stateByCode = func() map[byte]worker.State {
 // change is one call and indexes cannot drift from records.
 type txn struct {
 	tx *bbolt.Tx
+	// counts gathers count changes until the commit, when each counter
+	// is written once (nil: written at once).
+	counts *countDeltas
 }
 
 // appendFill is the fill of pages in buckets whose keys mostly grow at the
@@ -192,27 +195,6 @@ func (t txn) remove(j *worker.JobRecord) error {
 	return t.b(bucketJobs).Delete([]byte(j.ID))
 }
 
-func (t txn) count(queue string, s worker.State, delta int64) error {
-	b := t.b(bucketCounts)
-	k := countKey(queue, s)
-	var n int64
-	if v := b.Get(k); len(v) == 8 {
-		n = int64(binary.BigEndian.Uint64(v))
-	}
-	n += delta
-	if n <= 0 {
-		return b.Delete(k)
-	}
-	return b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
-}
-
-func (t txn) countOf(queue string, s worker.State) int {
-	if v := t.b(bucketCounts).Get(countKey(queue, s)); len(v) == 8 {
-		return int(binary.BigEndian.Uint64(v))
-	}
-	return 0
-}
-
 // put writes the job's record; its payload was stored once by insert.
 func (t txn) put(j *worker.JobRecord) error {
 	return t.b(bucketJobs).Put([]byte(j.ID), encodeJob(j))
@@ -220,6 +202,20 @@ func (t txn) put(j *worker.JobRecord) error {
 
 func (t txn) get(id string) (*worker.JobRecord, error) {
 	return getJob(t.tx, id)
+}
+
+// getRecord reads a job without its payload, for a change of state that
+// neither needs nor returns it: the payload is stored apart and stays.
+func (t txn) getRecord(id string) (*worker.JobRecord, error) {
+	v := t.tx.Bucket(bucketJobs).Get([]byte(id))
+	if v == nil {
+		return nil, worker.ErrNotFound
+	}
+	j, err := decodeJob(v)
+	if err != nil {
+		return nil, fmt.Errorf("decode job record %s: %w", id, err)
+	}
+	return j, nil
 }
 
 func getJob(tx *bbolt.Tx, id string) (*worker.JobRecord, error) {

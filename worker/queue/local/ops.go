@@ -18,7 +18,7 @@ const purgeBatch = 5000
 // Cancel implements worker.Queue.
 func (s *Store) Cancel(ctx context.Context, id string) (*worker.JobRecord, error) {
 	var out *worker.JobRecord
-	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
+	err := s.change(ctx, id, true, func(t txn, j *worker.JobRecord, now time.Time) error {
 		switch {
 		case j.State.Terminal():
 			return fmt.Errorf("%w: job is already %s", worker.ErrWrongState, j.State)
@@ -42,12 +42,12 @@ func (s *Store) Cancel(ctx context.Context, id string) (*worker.JobRecord, error
 // Retry implements worker.Queue.
 func (s *Store) Retry(ctx context.Context, id string) (*worker.JobRecord, error) {
 	var out *worker.JobRecord
-	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
+	err := s.change(ctx, id, true, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if err := retryJob(t, j, now); err != nil {
 			return err
 		}
 		out = j
-		t.tx.OnCommit(s.signalReady)
+		s.announce.ready = true
 		return nil
 	})
 	if err != nil {
@@ -80,11 +80,11 @@ func (s *Store) RetryAll(ctx context.Context, queue string) (int, error) {
 	for {
 		n := 0
 		err := s.write(ctx, func(tx *bbolt.Tx) error {
-			t := txn{tx}
+			t := s.txn(tx)
 			n = 0
 			prefix := stateQueuePrefix(worker.StateDead, queue)
 			for _, k := range collect(t.b(bucketByState), prefix, purgeBatch, nil) {
-				j, err := t.get(idOfByStateKey(k))
+				j, err := t.getRecord(idOfByStateKey(k))
 				if err != nil {
 					return err
 				}
@@ -94,8 +94,8 @@ func (s *Store) RetryAll(ctx context.Context, queue string) (int, error) {
 				n++
 			}
 			if n > 0 {
-				tx.OnCommit(s.signalReady)
-				tx.OnCommit(s.signalChanged)
+				s.announce.ready = true
+				s.announce.changed = true
 			}
 			return nil
 		})
@@ -120,7 +120,7 @@ func (s *Store) Purge(ctx context.Context, queue string, state worker.State, old
 	for {
 		n, scanned := 0, 0
 		err := s.write(ctx, func(tx *bbolt.Tx) error {
-			t := txn{tx}
+			t := s.txn(tx)
 			n, scanned = 0, 0
 			prefix := stateQueuePrefix(state, queue)
 			c := t.b(bucketByState).Cursor()
@@ -135,7 +135,7 @@ func (s *Store) Purge(ctx context.Context, queue string, state worker.State, old
 			}
 			for _, k := range keys {
 				after = append(k, 0) // resume past it
-				j, err := t.get(idOfByStateKey(k))
+				j, err := t.getRecord(idOfByStateKey(k))
 				if err != nil {
 					return err
 				}
@@ -165,7 +165,7 @@ func (s *Store) RecoverExpired(ctx context.Context) (int, error) {
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		now := time.Now()
 		n = 0
-		err := recoverLeases(txn{tx}, now, func(k []byte) bool {
+		err := recoverLeases(s.txn(tx), now, func(k []byte) bool {
 			if int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
 				return false
 			}
@@ -173,8 +173,8 @@ func (s *Store) RecoverExpired(ctx context.Context) (int, error) {
 			return true
 		})
 		if n > 0 {
-			tx.OnCommit(s.signalReady)
-			tx.OnCommit(s.signalChanged)
+			s.announce.ready = true
+			s.announce.changed = true
 		}
 		return err
 	})
@@ -194,7 +194,7 @@ func (s *Store) Pause(ctx context.Context, queue string) error {
 // Resume implements worker.Queue.
 func (s *Store) Resume(ctx context.Context, queue string) error {
 	return s.write(ctx, func(tx *bbolt.Tx) error {
-		tx.OnCommit(s.signalReady)
+		s.announce.ready = true
 		return tx.Bucket(bucketMeta).Delete([]byte(prefixPaused + queue))
 	})
 }

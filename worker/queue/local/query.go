@@ -66,7 +66,7 @@ func (s *Store) Stats(ctx context.Context) (map[string]*worker.QueueStats, error
 		return stats[q]
 	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		t := txn{tx}
+		t := txn{tx: tx}
 		c := tx.Bucket(bucketCounts).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(k) < 2 || len(v) != 8 {

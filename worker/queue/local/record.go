@@ -20,7 +20,8 @@ const recordVersion = 1
 var errShortRecord = errors.New("record ends early")
 
 func encodeJob(j *worker.JobRecord) []byte {
-	b := make([]byte, 0, 128+len(j.Payload)+len(j.Result)+len(j.LastError))
+	// The payload is stored apart: it takes no room here.
+	b := make([]byte, 0, 128+len(j.Result)+len(j.LastError)+64*len(j.Errors))
 	b = append(b, recordVersion)
 	b = appendString(b, j.ID)
 	b = appendString(b, j.Queue)

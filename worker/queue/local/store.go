@@ -44,6 +44,13 @@ type Store struct {
 
 	ready   chan struct{}
 	commits atomic.Int64 // transactions committed
+	// announce is what the commit being built must tell waiters once it is
+	// durable: once per commit, however many of its changes call for it.
+	// Only the commit goroutine touches it.
+	announce struct{ ready, changed bool }
+	// deltas are the count changes of the commit being built; only the
+	// commit goroutine touches them.
+	deltas countDeltas
 
 	maxQueued worker.MaxQueued
 
@@ -72,6 +79,7 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 		quit:    make(chan struct{}),
 		ready:   make(chan struct{}, 1),
 		changed: make(chan struct{}),
+		deltas:  countDeltas{},
 
 		maxQueued: maxQueued,
 	}
@@ -86,6 +94,10 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 	go s.commitLoop()
 	return s, nil
 }
+
+// txn is a write transaction run by the commit goroutine, whose count
+// changes are written once at the commit.
+func (s *Store) txn(tx *bbolt.Tx) txn { return txn{tx: tx, counts: &s.deltas} }
 
 func (s *Store) prepare(tx *bbolt.Tx) error {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -115,7 +127,7 @@ func (s *Store) prepare(tx *bbolt.Tx) error {
 		}
 	}
 	// No worker can hold a lease while the store is being opened.
-	return recoverLeases(txn{tx}, time.Now(), func([]byte) bool { return true })
+	return recoverLeases(txn{tx: tx}, time.Now(), func([]byte) bool { return true })
 }
 
 // recoverLeases ends the attempts of running jobs whose lease key passes
@@ -123,7 +135,7 @@ func (s *Store) prepare(tx *bbolt.Tx) error {
 func recoverLeases(t txn, now time.Time, keep func(leaseKey []byte) bool) error {
 	keys := collect(t.b(bucketLeases), nil, 1<<30, keep)
 	for _, k := range keys {
-		j, err := t.get(idOfKey(k, 8))
+		j, err := t.getRecord(idOfKey(k, 8))
 		if err != nil {
 			return err
 		}
@@ -185,10 +197,56 @@ func (s *Store) signalChanged() {
 
 // Submit implements worker.Queue.
 func (s *Store) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, error) {
+	if err := s.prepareSubmit(jobs); err != nil {
+		return nil, err
+	}
+	duplicate := make([]bool, len(jobs))
+	err := s.write(ctx, s.insertJobs(jobs, duplicate, s.limitsOf(jobs)))
+	if err != nil {
+		return nil, submitError(s.path, err)
+	}
+	return duplicate, nil
+}
+
+// SubmitEach stores each job as a durable change of its own: a job refused
+// (its queue full, say) leaves the others stored, while all of them share
+// commits. errs[i] is nil once jobs[i] is durable; duplicate[i] says its
+// unique_key matched an unfinished job, which *jobs[i] then is.
+func (s *Store) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) (duplicate []bool, errs []error) {
+	duplicate = make([]bool, len(jobs))
+	errs = make([]error, len(jobs))
+	if err := s.prepareSubmit(jobs); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return duplicate, errs
+	}
+	limits := s.limitsOf(jobs)
+	fns := make([]func(tx *bbolt.Tx) error, len(jobs))
+	for i := range jobs {
+		fns[i] = s.insertJobs(jobs[i:i+1], duplicate[i:i+1], limits)
+	}
+	for i, err := range s.writeEach(ctx, fns) {
+		if err != nil {
+			errs[i] = submitError(s.path, err)
+		}
+	}
+	return duplicate, errs
+}
+
+func submitError(path string, err error) error {
+	if errors.Is(err, worker.ErrQueueFull) {
+		return err
+	}
+	return fmt.Errorf("submit to %s: %w", path, err)
+}
+
+// prepareSubmit fills in what a new job gets before it is stored.
+func (s *Store) prepareSubmit(jobs []*worker.JobRecord) error {
 	now := time.Now()
 	for _, j := range jobs {
 		if j.Queue == "" || strings.ContainsRune(j.Queue, 0) {
-			return nil, fmt.Errorf("submit: invalid queue name %q", j.Queue)
+			return fmt.Errorf("submit: invalid queue name %q", j.Queue)
 		}
 		j.ID = s.ids.next(now)
 		j.CreatedAt, j.UpdatedAt = now, now
@@ -203,15 +261,31 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 			j.MaxAttempts = 1
 		}
 	}
-	// The batch may be run again after a rollback: start from the same
+	return nil
+}
+
+// limitsOf asks max_queued once for each queue the jobs go to.
+func (s *Store) limitsOf(jobs []*worker.JobRecord) map[string]int {
+	limits := make(map[string]int, 1)
+	for _, j := range jobs {
+		if _, ok := limits[j.Queue]; !ok {
+			limits[j.Queue] = s.maxQueued(j.Queue)
+		}
+	}
+	return limits
+}
+
+// insertJobs is the change that stores jobs, all or none, recording in
+// duplicate which ones matched an unfinished job's unique_key.
+func (s *Store) insertJobs(jobs []*worker.JobRecord, duplicate []bool, limits map[string]int) func(tx *bbolt.Tx) error {
+	// The change may be run again after a rollback: start from the same
 	// values each time.
 	orig := make([]worker.JobRecord, len(jobs))
 	for i, j := range jobs {
 		orig[i] = *j
 	}
-	duplicate := make([]bool, len(jobs))
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
-		t := txn{tx}
+	return func(tx *bbolt.Tx) error {
+		t := s.txn(tx)
 		added := false
 		for i, j := range jobs {
 			*j = orig[i]
@@ -239,21 +313,14 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 			}
 			added = true
 		}
-		tx.OnCommit(s.signalReady)
+		s.announce.ready = true
 		if added {
 			// A new job is a change of state like any other: a waiter on
 			// Changed (a list or a count being watched) must see it.
-			tx.OnCommit(s.signalChanged)
+			s.announce.changed = true
 		}
 		return nil
-	})
-	if err != nil {
-		if errors.Is(err, worker.ErrQueueFull) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("submit to %s: %w", s.path, err)
 	}
-	return duplicate, nil
 }
 
 // Lease implements worker.Queue.
@@ -263,50 +330,9 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 		next   time.Time
 	)
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
-		t := txn{tx}
-		leased, next = nil, time.Time{}
-		if t.paused(queue) {
-			return nil
-		}
-		now := time.Now()
-		prefix := queuePrefix(queue)
-		// Scheduled and retrying jobs that have come due join the ready ones.
-		due := collect(t.b(bucketWaiting), prefix, promoteBatch, func(k []byte) bool {
-			return int64(binary.BigEndian.Uint64(k[len(prefix):])) <= now.UnixNano()
-		})
-		for _, k := range due {
-			j, err := t.get(idOfKey(k, len(prefix)+8))
-			if err != nil {
-				return err
-			}
-			if err := t.change(j, now, func(j *worker.JobRecord) { j.State = worker.StateQueued }); err != nil {
-				return err
-			}
-		}
-		for _, k := range collect(t.b(bucketReady), prefix, max, nil) {
-			j, err := t.get(idOfKey(k, len(prefix)+2))
-			if err != nil {
-				return err
-			}
-			err = t.change(j, now, func(j *worker.JobRecord) {
-				j.State = worker.StateRunning
-				j.Attempts++
-				j.LeaseUntil = now.Add(leaseFor)
-			})
-			if err != nil {
-				return err
-			}
-			leased = append(leased, j)
-		}
-		if len(due) == promoteBatch {
-			next = now // more came due than one pass moves
-		} else if k, _ := t.b(bucketWaiting).Cursor().Seek(prefix); k != nil && hasPrefix(k, prefix) {
-			next = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):])))
-		}
-		if len(leased) > 0 || len(due) > 0 {
-			tx.OnCommit(s.signalChanged)
-		}
-		return nil
+		var err error
+		leased, next, err = s.leaseIn(s.txn(tx), queue, max, leaseFor)
+		return err
 	})
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("lease from queue %q in %s: %w", queue, s.path, err)
@@ -314,20 +340,56 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 	return leased, next, nil
 }
 
+// leaseIn is Lease's change, for any write transaction.
+func (s *Store) leaseIn(t txn, queue string, max int, leaseFor time.Duration) (leased []*worker.JobRecord, next time.Time, err error) {
+	if max <= 0 || t.paused(queue) {
+		return nil, time.Time{}, nil
+	}
+	now := time.Now()
+	prefix := queuePrefix(queue)
+	// Scheduled and retrying jobs that have come due join the ready ones.
+	due := collect(t.b(bucketWaiting), prefix, promoteBatch, func(k []byte) bool {
+		return int64(binary.BigEndian.Uint64(k[len(prefix):])) <= now.UnixNano()
+	})
+	for _, k := range due {
+		j, err := t.getRecord(idOfKey(k, len(prefix)+8))
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if err := t.change(j, now, func(j *worker.JobRecord) { j.State = worker.StateQueued }); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	for _, k := range collect(t.b(bucketReady), prefix, max, nil) {
+		j, err := t.get(idOfKey(k, len(prefix)+2))
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		err = t.change(j, now, func(j *worker.JobRecord) {
+			j.State = worker.StateRunning
+			j.Attempts++
+			j.LeaseUntil = now.Add(leaseFor)
+		})
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		leased = append(leased, j)
+	}
+	if len(due) == promoteBatch {
+		next = now // more came due than one pass moves
+	} else if k, _ := t.b(bucketWaiting).Cursor().Seek(prefix); k != nil && hasPrefix(k, prefix) {
+		next = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):])))
+	}
+	if len(leased) > 0 || len(due) > 0 {
+		s.announce.changed = true
+	}
+	return leased, next, nil
+}
+
 // Complete implements worker.Queue.
 func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage) error {
-	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
-		if j.State != worker.StateRunning {
-			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
-		}
-		return t.change(j, now, func(j *worker.JobRecord) {
-			j.State = worker.StateSucceeded
-			if j.CancelRequested {
-				j.State = worker.StateCancelled
-			}
-			j.Result = result
-			j.LeaseUntil = time.Time{}
-		})
+	err := s.change(ctx, id, false, func(t txn, j *worker.JobRecord, now time.Time) error {
+		return completeJob(t, j, result, now)
 	})
 	if err != nil {
 		return fmt.Errorf("complete job %s: %w", id, err)
@@ -335,14 +397,30 @@ func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage)
 	return nil
 }
 
+// completeJob ends a running job's attempt as a success (cancelled, if a
+// cancel was requested while it ran).
+func completeJob(t txn, j *worker.JobRecord, result []byte, now time.Time) error {
+	if j.State != worker.StateRunning {
+		return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
+	}
+	return t.change(j, now, func(j *worker.JobRecord) {
+		j.State = worker.StateSucceeded
+		if j.CancelRequested {
+			j.State = worker.StateCancelled
+		}
+		j.Result = result
+		j.LeaseUntil = time.Time{}
+	})
+}
+
 // Fail implements worker.Queue.
 func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time.Time) error {
-	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
+	err := s.change(ctx, id, false, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
 		if !retryAt.IsZero() {
-			t.tx.OnCommit(s.signalReady)
+			s.announce.ready = true
 		}
 		return failJob(t, j, reason, retryAt, now)
 	})
@@ -372,11 +450,11 @@ func failJob(t txn, j *worker.JobRecord, reason string, retryAt, now time.Time) 
 
 // Release implements worker.Queue.
 func (s *Store) Release(ctx context.Context, id string) error {
-	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
+	err := s.change(ctx, id, false, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
-		t.tx.OnCommit(s.signalReady)
+		s.announce.ready = true
 		return t.change(j, now, func(j *worker.JobRecord) {
 			if j.Attempts > 0 {
 				j.Attempts--
@@ -393,18 +471,23 @@ func (s *Store) Release(ctx context.Context, id string) error {
 }
 
 // change runs fn on one job in a write transaction shared with other
-// changes, and tells waiters once it is durable.
-func (s *Store) change(ctx context.Context, id string, fn func(t txn, j *worker.JobRecord, now time.Time) error) error {
+// changes, and tells waiters once it is durable. The job is read with its
+// payload only when withPayload says fn hands the job out.
+func (s *Store) change(ctx context.Context, id string, withPayload bool, fn func(t txn, j *worker.JobRecord, now time.Time) error) error {
 	return s.write(ctx, func(tx *bbolt.Tx) error {
-		t := txn{tx}
-		j, err := t.get(id)
+		t := s.txn(tx)
+		get := t.getRecord
+		if withPayload {
+			get = t.get
+		}
+		j, err := get(id)
 		if err != nil {
 			return err
 		}
 		if err := fn(t, j, time.Now()); err != nil {
 			return err
 		}
-		tx.OnCommit(s.signalChanged)
+		s.announce.changed = true
 		return nil
 	})
 }
