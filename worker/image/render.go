@@ -401,9 +401,12 @@ func geometry(base *vips.Image, v Variant, p plan, shared bool) (*vips.Image, er
 			}
 		}
 	default:
-		s := float64(p.outW) / bw
-		if p.outW != base.Width() {
-			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(s, s) })
+		// The base may be a pixel taller or wider than the variant's
+		// aspect (libjpeg rounds a shrunk size up): the variant's size is
+		// the plan's, so both sides are scaled to it.
+		hs, vs := float64(p.outW)/bw, float64(p.outH)/bh
+		if p.outW != base.Width() || p.outH != base.Height() {
+			err = c.step("resize", func(i *vips.Image) (*vips.Image, error) { return i.Resize(hs, vs) })
 		}
 	}
 	if err == nil && c.img != base && shared {
