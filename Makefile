@@ -10,7 +10,7 @@ NFPM      := $(GO) tool -modfile=tools/go.mod nfpm
 # Debian packages each step needs; tools/need-packages installs them as root
 # or prints the apt-get line.
 BUILD_DEPS := libvips-dev pkg-config
-TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools
+TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools prometheus
 E2E_DEPS   := debootstrap systemd-container libvips-tools
 
 .PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz

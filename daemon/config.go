@@ -43,6 +43,7 @@ type Config struct {
 	Queues    map[string]worker.QueueConfig `toml:"queues"`
 	Images    image.Config                  `toml:"images"`
 	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
+	HTTP      HTTPConfig                    `toml:"http"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -85,6 +86,7 @@ func defaultConfig() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
 		Log:    LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
+		HTTP:   HTTPConfig{Tokens: "/etc/kiln/tokens"},
 		Images: image.DefaultConfig(),
 	}
 }
@@ -262,6 +264,8 @@ func (c *Config) validate(report func(key, msg string)) {
 		report("images.threads_per_worker", "must not be negative (0 means the CPUs shared out)")
 	}
 
+	c.HTTP.validate(report)
+
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]
 		if _, ok := c.Queues[p.Queue]; !ok {
@@ -282,6 +286,9 @@ func (c *Config) resolvePaths(base string) {
 	abs(&c.Daemon.StateDir)
 	abs(&c.Daemon.Pidfile)
 	abs(&c.Daemon.Socket)
+	abs(&c.HTTP.TLSCert)
+	abs(&c.HTTP.TLSKey)
+	abs(&c.HTTP.Tokens)
 	for name, p := range c.Pipelines {
 		abs(&p.OutputDir)
 		c.Pipelines[name] = p

@@ -85,7 +85,9 @@ func (d *daemon) start() (int, error) {
 		{ExitAlreadyRunning, d.lockPidfile},
 		{ExitFailure, d.openQueue},
 		{ExitFailure, d.registerKinds},
+		{ExitFailure, d.instrument},
 		{ExitFailure, d.listenControl},
+		{ExitFailure, d.listenHTTP},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {

@@ -33,6 +33,7 @@ type controlServer struct {
 	d   *daemon
 	log *slog.Logger
 	srv *http.Server
+	mux *http.ServeMux // the routes, shared with the TCP listener
 	// failed delivers the error that ended serving, if it was not a
 	// shutdown.
 	failed chan error
@@ -75,6 +76,8 @@ func newControlServer(d *daemon, log *slog.Logger) *controlServer {
 	mux.HandleFunc("POST "+v+"/queues/{name}/resume", s.resume)
 	mux.HandleFunc("GET "+v+"/status", s.status)
 	mux.HandleFunc("POST "+v+"/reload", s.reload)
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	s.mux = mux
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s
 }

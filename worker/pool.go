@@ -23,6 +23,8 @@ type Pool struct {
 	kinds  Kinds
 	queues func() map[string]QueueConfig // the current config's queues
 	log    *slog.Logger
+	// observer hears of attempts; nil when nobody listens.
+	observer PoolObserver
 
 	configChanged chan struct{}
 	finished      chan string // queue name of a job that has finished
@@ -260,6 +262,9 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 	}
 	log(slog.LevelDebug, "job started")
 	start := time.Now()
+	if p.observer != nil {
+		p.observer.AttemptStarted(j.Queue, j.Type, max(0, start.Sub(j.RunAt)))
+	}
 
 	timeout := cfg.Timeout.Std()
 	if j.Timeout > 0 {
@@ -293,6 +298,7 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 		}
 		p.succeeded.Add(1)
 		p.rates.add(j.Queue, true, time.Now())
+		p.observed(j, OutcomeSucceeded, start)
 		log(slog.LevelInfo, "job succeeded", "elapsed", time.Since(start).Round(time.Millisecond))
 		return
 	}
@@ -323,11 +329,20 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 	}
 	switch {
 	case err == errCancelRequested:
+		p.observed(j, OutcomeCancelled, start)
 		log(slog.LevelInfo, "job cancelled while running")
 	case retryAt.IsZero():
+		p.observed(j, OutcomeDead, start)
 		log(slog.LevelError, "job dead", "err", err, "attempts", j.Attempts)
 	default:
+		p.observed(j, OutcomeRetrying, start)
 		log(slog.LevelWarn, "job failed, will retry", "err", err, "retry_in", time.Until(retryAt).Round(time.Millisecond))
+	}
+}
+
+func (p *Pool) observed(j *Job, o Outcome, start time.Time) {
+	if p.observer != nil {
+		p.observer.AttemptFinished(j.Queue, j.Type, o, time.Since(start))
 	}
 }
 

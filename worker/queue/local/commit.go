@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -75,6 +76,7 @@ func (s *Store) drainWrites() {
 }
 
 func (s *Store) commit(batch []*writeRequest) {
+	start := time.Now()
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
@@ -94,6 +96,9 @@ func (s *Store) commit(batch []*writeRequest) {
 		}
 		if err == nil {
 			s.commits.Add(1)
+			if o := s.commitObserver.Load(); o != nil {
+				(*o)(time.Since(start), len(batch))
+			}
 		}
 		for _, req := range batch {
 			req.done <- err

@@ -44,6 +44,9 @@ type Store struct {
 
 	ready   chan struct{}
 	commits atomic.Int64 // transactions committed
+	// commitObserver hears each commit's latency (from the batch's start
+	// to durable) and how many changes shared it.
+	commitObserver atomic.Pointer[func(latency time.Duration, changes int)]
 
 	maxQueued worker.MaxQueued
 
@@ -147,6 +150,11 @@ func (s *Store) Close() error {
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
+}
+
+// ObserveCommits makes fn hear of every commit from now on, for metrics.
+func (s *Store) ObserveCommits(fn func(latency time.Duration, changes int)) {
+	s.commitObserver.Store(&fn)
 }
 
 // Path is the store file.
