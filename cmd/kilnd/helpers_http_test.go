@@ -90,4 +90,3 @@ func (e *env) submitNoops(t *testing.T, queue string, n int) []string {
 	}
 	return ids
 }
-

@@ -84,7 +84,7 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 // Workers is the daemon's pool of worker processes; it implements Renderer.
 type Workers struct {
 	command  []string
-	settings func() Config // the current [images] table
+	settings func() Config  // the current [images] table
 	observer WorkerObserver // nil when nobody listens
 
 	mu     sync.Mutex
