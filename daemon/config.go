@@ -44,6 +44,7 @@ type Config struct {
 	Images    image.Config                  `toml:"images"`
 	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
 	HTTP      HTTPConfig                    `toml:"http"`
+	Events    EventsConfig                  `toml:"events"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -87,6 +88,7 @@ func defaultConfig() Config {
 		},
 		Log:    LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
 		HTTP:   HTTPConfig{Tokens: "/etc/kiln/tokens"},
+		Events: EventsConfig{Keep: Duration(24 * time.Hour), Max: 1_000_000},
 		Images: image.DefaultConfig(),
 	}
 }
@@ -265,6 +267,7 @@ func (c *Config) validate(report func(key, msg string)) {
 	}
 
 	c.HTTP.validate(report)
+	c.Events.validate(report)
 
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]

@@ -75,6 +75,7 @@ func (d *daemon) listenHTTP() error {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	h.srv = &http.Server{Handler: h.handler(d.server.mux), ReadHeaderTimeout: 10 * time.Second}
+	h.srv.RegisterOnShutdown(d.server.endStreams)
 	d.http = h
 	go func() {
 		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -84,6 +84,7 @@ func (d *daemon) start() (int, error) {
 		{ExitConfig, d.openLogging},
 		{ExitAlreadyRunning, d.lockPidfile},
 		{ExitFailure, d.openQueue},
+		{ExitFailure, d.configureEvents},
 		{ExitFailure, d.registerKinds},
 		{ExitFailure, d.instrument},
 		{ExitFailure, d.listenControl},

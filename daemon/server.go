@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"kiln/api"
@@ -34,6 +35,10 @@ type controlServer struct {
 	log *slog.Logger
 	srv *http.Server
 	mux *http.ServeMux // the routes, shared with the TCP listener
+	// streamsEnd is closed at shutdown to end the event streams, which
+	// never go idle on their own.
+	streamsEnd  chan struct{}
+	streamsOnce sync.Once
 	// failed delivers the error that ended serving, if it was not a
 	// shutdown.
 	failed chan error
@@ -61,7 +66,7 @@ func listenControl(path string) (net.Listener, error) {
 }
 
 func newControlServer(d *daemon, log *slog.Logger) *controlServer {
-	s := &controlServer{d: d, log: log, failed: make(chan error, 1)}
+	s := &controlServer{d: d, log: log, failed: make(chan error, 1), streamsEnd: make(chan struct{})}
 	mux := http.NewServeMux()
 	v := api.Version
 	mux.HandleFunc("POST "+v+"/jobs", s.submit)
@@ -76,9 +81,11 @@ func newControlServer(d *daemon, log *slog.Logger) *controlServer {
 	mux.HandleFunc("POST "+v+"/queues/{name}/resume", s.resume)
 	mux.HandleFunc("GET "+v+"/status", s.status)
 	mux.HandleFunc("POST "+v+"/reload", s.reload)
+	mux.HandleFunc("GET "+v+"/events", s.events)
 	mux.Handle("GET /metrics", d.metrics.Handler())
 	s.mux = mux
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv.RegisterOnShutdown(s.endStreams)
 	return s
 }
 

@@ -28,6 +28,8 @@ Commands:
   pause QUEUE | resume QUEUE              stop or restart starting jobs of a queue
   purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q]
   status [-json]                          queues: counts, rates, oldest waiting job
+  events [-follow] [-since ID] [-queue Q] [-job ID] [-state S,...]
+                                          job state changes; -follow resumes across restarts
 
 Every command takes -json for scripts.
 
@@ -86,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmd = &pauseCommand{resume: true}
 	case "purge":
 		cmd = &purgeCommand{}
+	case "events":
+		cmd = &eventsCommand{}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

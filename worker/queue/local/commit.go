@@ -80,12 +80,20 @@ func (s *Store) commit(batch []*writeRequest) {
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
+		wroteEvents := false
 		err := s.db.Update(func(tx *bbolt.Tx) error {
+			seq := tx.Bucket(bucketEvents).Sequence()
 			for i, req := range batch {
 				if err := req.fn(tx); err != nil {
 					failed, failErr = i, err
 					return errBatchMemberFailed
 				}
+			}
+			// The log is trimmed in the transaction that grows it, so it
+			// never outgrows its bounds by more than one commit's events.
+			if written := tx.Bucket(bucketEvents).Sequence() - seq; written > 0 {
+				wroteEvents = true
+				return trimEvents(tx, s.retention(), start, int(written)+trimPerCommit)
 			}
 			return nil
 		})
@@ -96,6 +104,9 @@ func (s *Store) commit(batch []*writeRequest) {
 		}
 		if err == nil {
 			s.commits.Add(1)
+			if wroteEvents {
+				s.signalEvents()
+			}
 			if o := s.commitObserver.Load(); o != nil {
 				(*o)(time.Since(start), len(batch))
 			}

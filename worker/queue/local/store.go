@@ -50,8 +50,11 @@ type Store struct {
 
 	maxQueued worker.MaxQueued
 
-	mu      sync.Mutex
-	changed chan struct{}
+	eventRetention atomic.Pointer[func() worker.EventRetention]
+
+	mu            sync.Mutex
+	changed       chan struct{}
+	eventsChanged chan struct{}
 }
 
 var _ worker.Queue = (*Store)(nil)
@@ -74,6 +77,8 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 		quit:    make(chan struct{}),
 		ready:   make(chan struct{}, 1),
 		changed: make(chan struct{}),
+
+		eventsChanged: make(chan struct{}),
 
 		maxQueued: maxQueued,
 	}
