@@ -57,7 +57,9 @@ func (d *daemon) listenHTTP() error {
 	}
 	h := &httpListener{d: d, log: d.log}
 	if err := h.loadTokens(); err != nil {
-		return err
+		// A tokens file is config an operator fixes, not a failure that a
+		// restart cures.
+		return &exitError{code: ExitConfig, err: err}
 	}
 	var tlsConfig *tls.Config
 	if cfg.TLSCert != "" {
