@@ -45,6 +45,7 @@ type Config struct {
 	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
 	HTTP      HTTPConfig                    `toml:"http"`
 	Events    EventsConfig                  `toml:"events"`
+	Webhooks  WebhooksConfig                `toml:"webhooks"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -86,10 +87,11 @@ func defaultConfig() Config {
 			Socket:          "/run/kiln/kiln.sock",
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
-		Log:    LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
-		HTTP:   HTTPConfig{Tokens: "/etc/kiln/tokens"},
-		Events: EventsConfig{Keep: Duration(24 * time.Hour), Max: 1_000_000},
-		Images: image.DefaultConfig(),
+		Log:      LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
+		HTTP:     HTTPConfig{Tokens: "/etc/kiln/tokens"},
+		Events:   EventsConfig{Keep: Duration(24 * time.Hour), Max: 1_000_000},
+		Webhooks: WebhooksConfig{Timeout: Duration(10 * time.Second)},
+		Images:   image.DefaultConfig(),
 	}
 }
 
@@ -178,6 +180,7 @@ func (c *Config) fillDerived() {
 	if _, ok := c.Queues[DefaultQueue]; !ok {
 		c.Queues[DefaultQueue] = worker.DefaultQueueConfig()
 	}
+	c.fillWebhooks()
 	for name, p := range c.Pipelines {
 		if p.Queue == "" {
 			p.Queue = DefaultQueue
@@ -268,6 +271,7 @@ func (c *Config) validate(report func(key, msg string)) {
 
 	c.HTTP.validate(report)
 	c.Events.validate(report)
+	c.validateWebhooks(report)
 
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]
@@ -292,6 +296,7 @@ func (c *Config) resolvePaths(base string) {
 	abs(&c.HTTP.TLSCert)
 	abs(&c.HTTP.TLSKey)
 	abs(&c.HTTP.Tokens)
+	abs(&c.Webhooks.SecretFile)
 	for name, p := range c.Pipelines {
 		abs(&p.OutputDir)
 		c.Pipelines[name] = p

@@ -60,6 +60,8 @@ type daemon struct {
 	server  *controlServer
 	metrics *metrics.Metrics
 	http    *httpListener // nil unless [http] listen is set
+	// stopWebhooks ends the webhook notifier; nil until it runs.
+	stopWebhooks func()
 
 	started time.Time
 	purged  atomic.Int64
