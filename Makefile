@@ -10,10 +10,10 @@ NFPM      := $(GO) tool -modfile=tools/go.mod nfpm
 # Debian packages each step needs; tools/need-packages installs them as root
 # or prints the apt-get line.
 BUILD_DEPS := libvips-dev pkg-config
-TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools prometheus
+TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools prometheus chromium
 E2E_DEPS   := debootstrap systemd-container libvips-tools
 
-.PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz
+.PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz screenshots
 
 all: build
 
@@ -46,6 +46,12 @@ packages: build
 	mkdir -p dist
 	KILN_VERSION=$(VERSION) KILN_ARCH=$(ARCH) $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/
 	KILN_VERSION=$(VERSION) KILN_ARCH=$(ARCH) $(NFPM) package -f packaging/nfpm.yaml -p rpm -t dist/
+
+# Drives the dashboard in headless chromium and keeps a screenshot of each
+# page under var/screenshots/_artifacts/*/.
+screenshots: deps-test
+	rm -rf var/screenshots && mkdir -p var/screenshots
+	$(GO) test -count=1 -run 'TestDashboardInChromium' -v -artifacts -outputdir $(CURDIR)/var/screenshots ./cmd/kilnd
 
 # Installs the .deb into a Debian 12 root booted under systemd-nspawn and
 # drives it with systemctl, kilnctl and journalctl. Needs root.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/daemon/dashboard"
 )
 
 // HTTPConfig is the [http] table: the API (and /metrics) on TCP, for
@@ -45,6 +46,7 @@ type httpListener struct {
 	log    *slog.Logger
 	srv    *http.Server
 	tokens atomic.Pointer[tokenSet]
+	ui     *dashboard.Dashboard
 }
 
 // listenHTTP opens the TCP listener if the config asks for one. The tokens
@@ -76,6 +78,7 @@ func (d *daemon) listenHTTP() error {
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
+	h.ui = dashboard.New(dashboardBackend{d}, d.log)
 	h.srv = &http.Server{Handler: h.handler(d.server.mux), ReadHeaderTimeout: 10 * time.Second}
 	h.srv.RegisterOnShutdown(d.server.endStreams)
 	d.http = h
@@ -108,14 +111,38 @@ func (h *httpListener) shutdown(ctx context.Context) error {
 	return h.srv.Shutdown(ctx)
 }
 
-// handler puts every route of mux behind a bearer token with the route's
-// scope. Refusals are logged with the token's name, never its value.
+// handler serves the dashboard under /ui/ and puts every route of mux
+// behind a bearer token with the route's scope. A dashboard login may read
+// (GET) the API too, which is how its pages follow the event stream; it
+// may change nothing through it, so a forged cross-site request has no
+// effect there. Refusals are logged with the token's name, never its value.
 func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
+	ui := h.ui.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" || r.URL.Path == "/ui" {
+			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+			return
+		}
+		if r.URL.Path == "/favicon.ico" {
+			http.NotFound(w, r) // browsers ask; there is none
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/ui/") {
+			ui.ServeHTTP(w, r)
+			return
+		}
 		_, pattern := mux.Handler(r)
 		need := scopeOf(pattern)
 		token := bearerToken(r.Header.Get("Authorization"))
 		cred := h.tokens.Load().lookup(token)
+		if cred == nil && token == "" && r.Method == http.MethodGet {
+			if user, scopes, ok := h.ui.Session(r); ok {
+				cred = &credential{name: user}
+				for _, s := range scopes {
+					cred.scopes = append(cred.scopes, Scope(s))
+				}
+			}
+		}
 		if cred == nil {
 			reason := "no bearer token"
 			if token != "" {

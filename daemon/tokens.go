@@ -28,6 +28,9 @@ type credential struct {
 	// secret is the SHA-256 of the token, so that comparing it takes the
 	// same time whatever the guess.
 	secret [sha256.Size]byte
+	// password is set instead of secret for a dashboard login by name and
+	// password; it is never a bearer token.
+	password *passwordHash
 }
 
 func (c *credential) allows(s Scope) bool {
@@ -45,6 +48,7 @@ const minTokenLen = 16
 // loadTokens reads the tokens file: one credential a line, as
 //
 //	NAME  SCOPE[,SCOPE...]  TOKEN
+//	NAME  SCOPE[,SCOPE...]  pbkdf2-sha256$...   (a dashboard password)
 //
 // with # comments. The file holds secrets, so it must belong to root (or
 // to the user kilnd runs as) and be unreadable by others; anything else is
@@ -90,10 +94,18 @@ func loadTokens(path string) (*tokenSet, error) {
 				return nil, fmt.Errorf("%s:%d: scope %q is not one of read, submit, admin", path, n, s)
 			}
 		}
-		if len(fields[2]) < minTokenLen {
+		switch {
+		case strings.HasPrefix(fields[2], passwordPrefix):
+			p, err := parsePasswordHash(fields[2])
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %v", path, n, err)
+			}
+			c.password = p
+		case len(fields[2]) < minTokenLen:
 			return nil, fmt.Errorf("%s:%d: token of %s is shorter than %d characters", path, n, c.name, minTokenLen)
+		default:
+			c.secret = sha256.Sum256([]byte(fields[2]))
 		}
-		c.secret = sha256.Sum256([]byte(fields[2]))
 		set.creds = append(set.creds, c)
 	}
 	if err := sc.Err(); err != nil {
@@ -111,11 +123,28 @@ func (t *tokenSet) lookup(token string) *credential {
 	sum := sha256.Sum256([]byte(token))
 	var found *credential
 	for i := range t.creds {
-		if subtle.ConstantTimeCompare(sum[:], t.creds[i].secret[:]) == 1 {
+		if t.creds[i].password == nil && subtle.ConstantTimeCompare(sum[:], t.creds[i].secret[:]) == 1 {
 			found = &t.creds[i]
 		}
 	}
 	return found
+}
+
+// login finds the credential of a dashboard login: a token alone, or a
+// name with its password.
+func (t *tokenSet) login(name, secret string) *credential {
+	if t == nil || secret == "" {
+		return nil
+	}
+	if name == "" {
+		return t.lookup(secret)
+	}
+	for i := range t.creds {
+		if c := &t.creds[i]; c.name == name && c.password != nil && c.password.matches(secret) {
+			return c
+		}
+	}
+	return nil
 }
 
 // bearerToken takes the token of an "Authorization: Bearer T" header.
