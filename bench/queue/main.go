@@ -92,6 +92,8 @@ func openSystem(name, dir string, consumers int) (system, error) {
 		return newGoqite(dir, consumers)
 	case "kiln-daemon":
 		return newKilnd(dir, consumers)
+	case "kiln-daemon-sse":
+		return newKilndWithSubscriber(dir, consumers)
 	}
 	return nil, fmt.Errorf("unknown system %q", name)
 }
