@@ -160,3 +160,15 @@ func decodeEvent(v []byte) (*worker.Event, error) {
 	}
 	return e, nil
 }
+
+// TrimEvents applies the retention now: the log is trimmed as it grows,
+// and this covers the quiet times when nothing grows it.
+func (s *Store) TrimEvents(ctx context.Context) error {
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		return trimEvents(tx, s.retention(), time.Now(), 4*trimPerCommit)
+	})
+	if err != nil {
+		return fmt.Errorf("trim events of %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -123,3 +123,26 @@ func TestEventRetention(t *testing.T) {
 		t.Fatalf("keep 1ns: first kept %d, last %d, %d events", page.FirstKept, page.Last, len(page.Events))
 	}
 }
+
+// With no new event to trim it, TrimEvents applies the keep time.
+func TestTrimEventsWhenQuiet(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var keep atomic.Int64
+	keep.Store(int64(time.Hour))
+	b.store.SetEventRetention(func() worker.EventRetention { return worker.EventRetention{Keep: time.Duration(keep.Load())} })
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := b.store.Submit(ctx, newJob("q")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep.Store(int64(time.Nanosecond))
+	if err := b.store.TrimEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	page, err := b.store.Events(ctx, 0, worker.EventFilter{}, 10)
+	if err != nil || len(page.Events) != 0 || page.FirstKept != 4 {
+		t.Fatalf("after TrimEvents: %+v %v", page, err)
+	}
+}
