@@ -64,6 +64,15 @@ func (b dashboardBackend) Cancel(ctx context.Context, id string) error {
 	return err
 }
 
+func (b dashboardBackend) LastEventID(ctx context.Context) uint64 {
+	if l := b.d.eventLog(); l != nil {
+		if page, err := l.Events(ctx, 0, worker.EventFilter{}, 0); err == nil {
+			return page.Last
+		}
+	}
+	return 0
+}
+
 func (b dashboardBackend) Authenticate(name, secret string) (string, []string, bool) {
 	if b.d.http == nil {
 		return "", nil, false

@@ -37,6 +37,10 @@ type Backend interface {
 	RetryDead(ctx context.Context, queue string) (int, error)
 	PurgeDead(ctx context.Context, queue string) (int, error)
 	Cancel(ctx context.Context, id string) error
+	// LastEventID is the newest event's ID: a page follows the events
+	// after the one that was newest when it was rendered, so that nothing
+	// that happens before its stream connects is missed.
+	LastEventID(ctx context.Context) uint64
 	// Authenticate checks a login: a token alone, or a name and its
 	// password. It answers the user's name and scopes.
 	Authenticate(name, secret string) (user string, scopes []string, ok bool)

@@ -63,6 +63,9 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, 
 		p.User, p.Admin, p.CSRF = sess.user, sess.allows(scopeAdmin), sess.csrf
 	}
 	p.Path = r.URL.RequestURI()
+	if p.Live != "" {
+		p.Live += "&since=" + strconv.FormatUint(d.backend.LastEventID(r.Context()), 10)
+	}
 	tmpl := "layout.html"
 	if r.Header.Get("X-Kiln-Partial") == "1" {
 		tmpl = "main"
