@@ -41,7 +41,7 @@ type Config struct {
 	Daemon    DaemonConfig                  `toml:"daemon"`
 	Log       LogConfig                     `toml:"log"`
 	Queues    map[string]worker.QueueConfig `toml:"queues"`
-	Images    image.Config                  `toml:"images"`
+	Images    image.ImagesConfig            `toml:"images"`
 	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
 	HTTP      HTTPConfig                    `toml:"http"`
 	Events    EventsConfig                  `toml:"events"`
@@ -91,7 +91,7 @@ func defaultConfig() Config {
 		HTTP:     HTTPConfig{Tokens: "/etc/kiln/tokens"},
 		Events:   EventsConfig{Keep: Duration(24 * time.Hour), Max: 1_000_000},
 		Webhooks: WebhooksConfig{Timeout: Duration(10 * time.Second)},
-		Images:   image.DefaultConfig(),
+		Images:   image.DefaultImagesConfig(),
 	}
 }
 

@@ -13,16 +13,16 @@ type dashboardBackend struct{ d *daemon }
 
 func (b dashboardBackend) Status(ctx context.Context) (*api.Status, error) { return b.d.status(ctx) }
 
-func (b dashboardBackend) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.Job, error) {
+func (b dashboardBackend) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error) {
 	return b.d.queue.List(ctx, queue, state, limit)
 }
 
-func (b dashboardBackend) Job(ctx context.Context, id string) (*worker.Job, error) {
+func (b dashboardBackend) Job(ctx context.Context, id string) (*worker.JobRecord, error) {
 	return b.d.queue.Get(ctx, id)
 }
 
 // Outputs asks the job's kind, which alone knows what its jobs write.
-func (b dashboardBackend) Outputs(j *worker.Job) (string, []worker.OutputFile) {
+func (b dashboardBackend) Outputs(j *worker.JobRecord) (string, []worker.OutputFile) {
 	if l, ok := b.d.kinds[j.Type].(worker.OutputLister); ok && j.State == worker.StateSucceeded {
 		return l.Outputs(j)
 	}

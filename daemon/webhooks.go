@@ -84,7 +84,7 @@ func (d *daemon) webhookSettings() webhook.Settings {
 
 // notifyTarget is where a job's end is announced: its kind's answer (an
 // image job's pipeline), else its queue's notify_url.
-func (d *daemon) notifyTarget(j *worker.Job) string {
+func (d *daemon) notifyTarget(j *worker.JobRecord) string {
 	if t, ok := d.kinds[j.Type].(worker.NotifyTarget); ok {
 		if u := t.NotifyURL(j); u != "" {
 			return u
@@ -98,7 +98,7 @@ func (d *daemon) notifyTarget(j *worker.Job) string {
 // crash is not doubled while the first is pending.
 func (d *daemon) submitDeliveries(ctx context.Context, deliveries []webhook.Payload) error {
 	now := time.Now()
-	jobs := make([]*worker.Job, len(deliveries))
+	jobs := make([]*worker.JobRecord, len(deliveries))
 	for i, p := range deliveries {
 		payload, err := json.Marshal(p)
 		if err != nil {

@@ -10,28 +10,28 @@ import (
 // event a store keeps, in commit order, so that a reader who remembers the
 // last ID it saw can resume exactly there.
 type Event struct {
-	ID      uint64    `json:"id"`
-	Time    time.Time `json:"time"`
-	Job     string    `json:"job"`
-	Queue   string    `json:"queue"`
-	Type    string    `json:"type"`
-	State   State     `json:"state"`
-	From    State     `json:"from,omitempty"` // "" for a new job
-	Attempt int       `json:"attempt"`
-	Error   string    `json:"error,omitempty"` // the attempt's error, when it failed
+	ID        uint64    `json:"id"`
+	Time      time.Time `json:"time"`
+	JobRecord string    `json:"job"`
+	Queue     string    `json:"queue"`
+	Type      string    `json:"type"`
+	State     State     `json:"state"`
+	From      State     `json:"from,omitempty"` // "" for a new job
+	Attempt   int       `json:"attempt"`
+	Error     string    `json:"error,omitempty"` // the attempt's error, when it failed
 }
 
 // EventFilter selects events; empty fields select everything.
 type EventFilter struct {
-	Queue  string
-	Job    string
-	States []State
+	Queue     string
+	JobRecord string
+	States    []State
 }
 
 // Match reports whether e passes the filter.
 func (f EventFilter) Match(e *Event) bool {
 	return (f.Queue == "" || e.Queue == f.Queue) &&
-		(f.Job == "" || e.Job == f.Job) &&
+		(f.JobRecord == "" || e.JobRecord == f.JobRecord) &&
 		(len(f.States) == 0 || slices.Contains(f.States, e.State))
 }
 

@@ -4,5 +4,5 @@ package worker
 // end is announced (an image job: its pipeline's notify_url). The queue's
 // notify_url applies when it answers "".
 type NotifyTarget interface {
-	NotifyURL(j *Job) string
+	NotifyURL(j *JobRecord) string
 }

@@ -15,5 +15,5 @@ type OutputFile struct {
 // every one of them must be inside: whoever serves them refuses a path that
 // leaves it, by ".." or by a symlink.
 type OutputLister interface {
-	Outputs(j *Job) (root string, files []OutputFile)
+	Outputs(j *JobRecord) (root string, files []OutputFile)
 }

@@ -27,10 +27,10 @@ var assets embed.FS
 // it over its store, pool and config.
 type Backend interface {
 	Status(ctx context.Context) (*api.Status, error)
-	List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.Job, error)
-	Job(ctx context.Context, id string) (*worker.Job, error)
+	List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error)
+	Job(ctx context.Context, id string) (*worker.JobRecord, error)
 	// Outputs lists a job's files and the directory they must be inside.
-	Outputs(j *worker.Job) (root string, files []worker.OutputFile)
+	Outputs(j *worker.JobRecord) (root string, files []worker.OutputFile)
 	Pause(ctx context.Context, queue string) error
 	Resume(ctx context.Context, queue string) error
 	Retry(ctx context.Context, id string) error

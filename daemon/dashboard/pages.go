@@ -125,11 +125,11 @@ type jobTable struct {
 
 // jobRow is one job in a list, with the smallest of its pictures.
 type jobRow struct {
-	*worker.Job
+	*worker.JobRecord
 	Thumb int // index of the output to show, -1 for none
 }
 
-func (d *Dashboard) rows(jobs []*worker.Job) []jobRow {
+func (d *Dashboard) rows(jobs []*worker.JobRecord) []jobRow {
 	rows := make([]jobRow, len(jobs))
 	for i, j := range jobs {
 		rows[i] = jobRow{Job: j, Thumb: -1}
@@ -187,7 +187,7 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
 	}
 	_, files := d.backend.Outputs(j)
 	d.render(w, r, "job", pageData{Title: "Job " + j.ID, Live: "job=" + url.QueryEscape(j.ID), Data: struct {
-		Job     *worker.Job
+		Job     *worker.JobRecord
 		Payload string
 		Outputs []worker.OutputFile
 	}{j, string(j.Payload), files}})

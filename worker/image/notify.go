@@ -2,11 +2,11 @@ package image
 
 import "kiln/worker"
 
-var _ worker.NotifyTarget = (*Kind)(nil)
+var _ worker.NotifyTarget = (*JobKind)(nil)
 
 // NotifyURL implements worker.NotifyTarget: an image job's end is
 // announced to its pipeline's notify_url.
-func (k *Kind) NotifyURL(j *worker.Job) string {
+func (k *JobKind) NotifyURL(j *worker.JobRecord) string {
 	p, err := ParsePayload(j.Payload)
 	if err != nil {
 		return ""

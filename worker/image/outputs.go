@@ -5,11 +5,11 @@ import (
 	"kiln/worker/image/imageapi"
 )
 
-var _ worker.OutputLister = (*Kind)(nil)
+var _ worker.OutputLister = (*JobKind)(nil)
 
 // Outputs implements worker.OutputLister: the variants of a succeeded job,
 // inside its pipeline's output_dir.
-func (k *Kind) Outputs(j *worker.Job) (string, []worker.OutputFile) {
+func (k *JobKind) Outputs(j *worker.JobRecord) (string, []worker.OutputFile) {
 	p, err := ParsePayload(j.Payload)
 	if err != nil || len(j.Result) == 0 {
 		return "", nil

@@ -97,7 +97,7 @@ func CheckURL(s string) error {
 
 // Handle implements worker.Kind: one POST. A 2xx answer is delivered;
 // anything else is a failed attempt, retried.
-func (k *Kind) Handle(ctx context.Context, job *worker.Job) (json.RawMessage, error) {
+func (k *Kind) Handle(ctx context.Context, job *worker.JobRecord) (json.RawMessage, error) {
 	var p Payload
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
 		return nil, worker.Permanent(fmt.Errorf("webhook payload: %w", err))

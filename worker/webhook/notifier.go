@@ -25,10 +25,10 @@ const retryAfter = time.Second
 
 // Body is what a delivery POSTs.
 type Body struct {
-	EventID uint64      `json:"event_id"`
-	Event   string      `json:"event"` // job.succeeded or job.dead
-	Time    time.Time   `json:"time"`
-	Job     *worker.Job `json:"job"`
+	EventID uint64            `json:"event_id"`
+	Event   string            `json:"event"` // job.succeeded or job.dead
+	Time    time.Time         `json:"time"`
+	Job     *worker.JobRecord `json:"job"`
 }
 
 // Notifier follows the event log and queues a delivery for every job that
@@ -39,7 +39,7 @@ type Notifier struct {
 	Queue  worker.Queue
 	Events worker.EventLog
 	// Target is the URL that hears of a job's end, "" for none.
-	Target func(j *worker.Job) string
+	Target func(j *worker.JobRecord) string
 	// Enabled says whether any notify_url is configured; when not, events
 	// pass without a look at their jobs.
 	Enabled func() bool

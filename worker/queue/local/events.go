@@ -58,7 +58,7 @@ func (s *Store) signalEvents() {
 }
 
 // appendEvent records j's change of state from from, in t's transaction.
-func (t txn) appendEvent(j *worker.Job, from worker.State, now time.Time) error {
+func (t txn) appendEvent(j *worker.JobRecord, from worker.State, now time.Time) error {
 	b := t.tx.Bucket(bucketEvents)
 	id, err := b.NextSequence()
 	if err != nil {
