@@ -28,14 +28,14 @@ CGO_HARDENING := CGO_CPPFLAGS='-D_FORTIFY_SOURCE=2' CGO_CFLAGS='-O2 -fstack-prot
 # Debian packages each step needs; tools/need-packages installs them as root
 # or prints the apt-get line.
 BUILD_DEPS   := libvips-dev pkg-config binutils
-TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data
+TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data prometheus chromium
 PKG_DEPS     := $(BUILD_DEPS) go-md2man dpkg-dev binutils rpm
 LINT_DEPS    := lintian rpmlint rpm cpio
 E2E_DEPS     := debootstrap systemd-container libvips-tools
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
-.PHONY: all build man run test check go-test e2e packages lint-packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz
+.PHONY: all build man run test check go-test e2e packages lint-packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz screenshots
 
 all: build
 
@@ -89,6 +89,12 @@ packages: build man
 		KILN_SHLIBS="$$(tools/shlibdeps $(BIN)/kilnd $(BIN)/kilnctl)" \
 		$(NFPM) package -f packaging/nfpm.yaml -p deb -t $(DEB)
 	tools/build-rpm $(VERSION) $(BIN) $(RPM)
+
+# Drives the dashboard in headless chromium and keeps a screenshot of each
+# page under var/screenshots/_artifacts/*/.
+screenshots: deps-test
+	rm -rf var/screenshots && mkdir -p var/screenshots
+	$(GO) test -count=1 -run 'TestDashboardInChromium' -v -artifacts -outputdir $(CURDIR)/var/screenshots ./cmd/kilnd
 
 # lintian --pedantic and rpmlint on the packages: no error and no warning
 # (rpmlint's remaining warnings are explained in packaging/rpmlintrc).

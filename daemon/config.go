@@ -43,6 +43,9 @@ type Config struct {
 	Queues    map[string]worker.QueueConfig `toml:"queues"`
 	Images    image.ImagesConfig            `toml:"images"`
 	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
+	HTTP      HTTPConfig                    `toml:"http"`
+	Events    EventsConfig                  `toml:"events"`
+	Webhooks  WebhooksConfig                `toml:"webhooks"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -84,8 +87,11 @@ func defaultConfig() Config {
 			Socket:          "/run/kiln/kiln.sock",
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
-		Log:    LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
-		Images: image.DefaultImagesConfig(),
+		Log:      LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
+		HTTP:     HTTPConfig{Tokens: "/etc/kiln/tokens"},
+		Events:   EventsConfig{Keep: Duration(24 * time.Hour), Max: 1_000_000},
+		Webhooks: WebhooksConfig{Timeout: Duration(10 * time.Second)},
+		Images:   image.DefaultImagesConfig(),
 	}
 }
 
@@ -174,6 +180,7 @@ func (c *Config) fillDerived() {
 	if _, ok := c.Queues[DefaultQueue]; !ok {
 		c.Queues[DefaultQueue] = worker.DefaultQueueConfig()
 	}
+	c.fillWebhooks()
 	for name, p := range c.Pipelines {
 		if p.Queue == "" {
 			p.Queue = DefaultQueue
@@ -262,6 +269,10 @@ func (c *Config) validate(report func(key, msg string)) {
 		report("images.threads_per_worker", "must not be negative (0 means the CPUs shared out)")
 	}
 
+	c.HTTP.validate(report)
+	c.Events.validate(report)
+	c.validateWebhooks(report)
+
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]
 		if _, ok := c.Queues[p.Queue]; !ok {
@@ -282,6 +293,10 @@ func (c *Config) resolvePaths(base string) {
 	abs(&c.Daemon.StateDir)
 	abs(&c.Daemon.Pidfile)
 	abs(&c.Daemon.Socket)
+	abs(&c.HTTP.TLSCert)
+	abs(&c.HTTP.TLSKey)
+	abs(&c.HTTP.Tokens)
+	abs(&c.Webhooks.SecretFile)
 	for name, p := range c.Pipelines {
 		abs(&p.OutputDir)
 		c.Pipelines[name] = p

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"kiln/daemon/metrics"
 	"kiln/worker"
 	"kiln/worker/image"
 	"kiln/worker/queue/local"
@@ -57,6 +58,10 @@ type daemon struct {
 	workers *image.Workers
 	pool    *worker.Pool
 	server  *controlServer
+	metrics *metrics.Metrics
+	http    *httpListener // nil unless [http] listen is set
+	// stopWebhooks ends the webhook notifier; nil until it runs.
+	stopWebhooks func()
 
 	started time.Time
 	purged  atomic.Int64

@@ -34,6 +34,12 @@ func (d *daemon) reload() error {
 	// next step, are told now.
 	d.pool.ConfigChanged()
 	d.workers.ConfigChanged()
+	if d.http != nil {
+		// New tokens apply at once; a broken file keeps the old ones.
+		if err := d.http.loadTokens(); err != nil {
+			d.log.Error("reload: tokens file refused; the previous tokens stay in effect", "err", err)
+		}
+	}
 	for _, w := range pathWarnings(next, false) {
 		d.log.Warn(w)
 	}
@@ -58,5 +64,8 @@ func keepRestartOnly(old, next *Config) []string {
 	keep("log.target", &old.Log.Target, &next.Log.Target)
 	keep("log.syslog_facility", &old.Log.SyslogFacility, &next.Log.SyslogFacility)
 	keep("log.syslog_address", &old.Log.SyslogAddress, &next.Log.SyslogAddress)
+	keep("http.listen", &old.HTTP.Listen, &next.HTTP.Listen)
+	keep("http.tls_cert", &old.HTTP.TLSCert, &next.HTTP.TLSCert)
+	keep("http.tls_key", &old.HTTP.TLSKey, &next.HTTP.TLSKey)
 	return changed
 }

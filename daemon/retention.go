@@ -26,6 +26,11 @@ func (r *retentionRunner) runUnlessRunning(ctx context.Context) {
 		go func() {
 			n := worker.EnforceRetention(ctx, r.d.queue, r.d.config().Queues, r.d.log)
 			r.d.purged.Add(int64(n))
+			if t, ok := any(r.d.queue).(interface{ TrimEvents(context.Context) error }); ok {
+				if err := t.TrimEvents(ctx); err != nil {
+					r.d.log.Error("retention: trimming the event log failed", "err", err)
+				}
+			}
 			r.idle <- struct{}{}
 		}()
 	default:

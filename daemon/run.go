@@ -12,6 +12,7 @@ import (
 	"kiln/worker"
 	"kiln/worker/image"
 	"kiln/worker/queue/local"
+	"kiln/worker/webhook"
 )
 
 // retentionEvery is how often finished jobs past their keep time are
@@ -90,8 +91,12 @@ func (d *daemon) start() (int, error) {
 		{ExitConfig, d.openLogging},
 		{ExitAlreadyRunning, d.lockPidfile},
 		{ExitFailure, d.openQueue},
+		{ExitFailure, d.configureEvents},
 		{ExitFailure, d.registerKinds},
+		{ExitFailure, d.instrument},
+		{ExitFailure, d.startWebhooks},
 		{ExitFailure, d.listenControl},
+		{ExitFailure, d.listenHTTP},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {
@@ -173,7 +178,8 @@ func (d *daemon) openQueue() error {
 }
 
 // registerKinds plugs in the job kinds this build runs: image jobs, whose
-// pictures are decoded in worker processes (kilnd re-executed), and noop.
+// pictures are decoded in worker processes (kilnd re-executed), webhook
+// deliveries, and noop.
 func (d *daemon) registerKinds() error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -181,7 +187,7 @@ func (d *daemon) registerKinds() error {
 	}
 	d.workers = image.NewWorkers([]string{exe, "-image-worker"}, func() image.ImagesConfig { return d.config().Images })
 	imageSettings := func() image.Settings { return d.config().ImageSettings() }
-	kinds, err := worker.NewKinds(image.NewKind(imageSettings, d.workers), worker.Noop{})
+	kinds, err := worker.NewKinds(image.NewKind(imageSettings, d.workers), webhook.NewKind(d.webhookSettings), worker.Noop{})
 	if err != nil {
 		return err
 	}
@@ -274,6 +280,9 @@ func (d *daemon) fatal(err error) int {
 
 // close releases what start opened, last first.
 func (d *daemon) close() {
+	if d.stopWebhooks != nil {
+		d.stopWebhooks()
+	}
 	if d.workers != nil {
 		d.workers.Close()
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"kiln/api"
@@ -34,6 +35,11 @@ type controlServer struct {
 	d   *daemon
 	log *slog.Logger
 	srv *http.Server
+	mux *http.ServeMux // the routes, shared with the TCP listener
+	// streamsEnd is closed at shutdown to end the event streams, which
+	// never go idle on their own.
+	streamsEnd  chan struct{}
+	streamsOnce sync.Once
 	// failed delivers the error that ended serving, if it was not a
 	// shutdown.
 	failed chan error
@@ -64,7 +70,7 @@ func listenControl(path string) (net.Listener, error) {
 }
 
 func newControlServer(d *daemon, log *slog.Logger) *controlServer {
-	s := &controlServer{d: d, log: log, failed: make(chan error, 1)}
+	s := &controlServer{d: d, log: log, failed: make(chan error, 1), streamsEnd: make(chan struct{})}
 	s.stopping, s.endStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	v := api.Version
@@ -81,8 +87,19 @@ func newControlServer(d *daemon, log *slog.Logger) *controlServer {
 	mux.HandleFunc("POST "+v+"/queues/{name}/resume", s.resume)
 	mux.HandleFunc("GET "+v+"/status", s.status)
 	mux.HandleFunc("POST "+v+"/reload", s.reload)
+	mux.HandleFunc("GET "+v+"/events", s.events)
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	s.mux = mux
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv.RegisterOnShutdown(s.stopStreams)
 	return s
+}
+
+// stopStreams ends the long answers, submit streams and event streams, so
+// that a shutdown does not wait for their clients.
+func (s *controlServer) stopStreams() {
+	s.endStreams()
+	s.endEventStreams()
 }
 
 // start serves ln until shutdown; an error that ends serving otherwise is
@@ -96,7 +113,7 @@ func (s *controlServer) start(ln net.Listener) {
 }
 
 func (s *controlServer) shutdown(ctx context.Context) error {
-	s.endStreams()
+	s.stopStreams()
 	return s.srv.Shutdown(ctx)
 }
 

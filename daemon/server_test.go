@@ -170,7 +170,7 @@ func TestServer_Submit(t *testing.T) {
 		`{"type":"image","payload":{"pipeline":"web"}}`:                                  `payload.input: is required`,
 		`{"type":"image","payload":{"pipeline":"x","input":""}}`:                         `payload.pipeline: unknown pipeline \"x\" (configured: web)`,
 		`{"type":"image","payload":{"pipeline":"web","input":"` + b.dir + `/none.jpg"}}`: `payload.input: ` + b.dir + `/none.jpg: no such file or directory`,
-		`{"type":"video"}`:                                                               `type: no job kind \"video\" (known: image, noop)`,
+		`{"type":"video"}`:                                                               `type: no job kind \"video\" (known: image, noop, webhook)`,
 		`{}`:                                                                             `type: is required`,
 		``:                                                                               `empty request body`,
 	} {

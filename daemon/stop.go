@@ -16,6 +16,9 @@ func (d *daemon) stop(stopPool context.CancelFunc, poolDone <-chan error) int {
 	if serr := d.server.shutdown(ctx); serr != nil {
 		d.log.Warn("control socket did not close cleanly", "err", serr)
 	}
+	if herr := d.http.shutdown(ctx); herr != nil {
+		d.log.Warn("http listener did not close cleanly", "err", herr)
+	}
 	if err != nil {
 		d.log.Error("stopped with jobs still running", "err", err)
 		return ExitFailure

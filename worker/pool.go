@@ -23,6 +23,8 @@ type Pool struct {
 	kinds  Kinds
 	queues func() map[string]QueueConfig // the current config's queues
 	log    *slog.Logger
+	// observer hears of attempts; nil when nobody listens.
+	observer PoolObserver
 
 	configChanged chan struct{}
 	finished      chan finishedJob
@@ -353,6 +355,9 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 	}
 	log(slog.LevelDebug, "job started")
 	start := time.Now()
+	if p.observer != nil {
+		p.observer.AttemptStarted(j.Queue, j.Type, max(0, start.Sub(j.RunAt)))
+	}
 
 	timeout := cfg.Timeout.Std()
 	if j.Timeout > 0 {
@@ -393,6 +398,7 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 		}
 		p.succeeded.Add(1)
 		p.rates.add(j.Queue, true, time.Now())
+		p.observed(j, OutcomeSucceeded, start)
 		log(slog.LevelInfo, "job succeeded", "elapsed", time.Since(start).Round(time.Millisecond))
 		return
 	}
@@ -423,11 +429,20 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 	}
 	switch {
 	case err == errCancelRequested:
+		p.observed(j, OutcomeCancelled, start)
 		log(slog.LevelInfo, "job cancelled while running")
 	case retryAt.IsZero():
+		p.observed(j, OutcomeDead, start)
 		log(slog.LevelError, "job dead", "err", err, "attempts", j.Attempts)
 	default:
+		p.observed(j, OutcomeRetrying, start)
 		log(slog.LevelWarn, "job failed, will retry", "err", err, "retry_in", time.Until(retryAt).Round(time.Millisecond))
+	}
+}
+
+func (p *Pool) observed(j *JobRecord, o Outcome, start time.Time) {
+	if p.observer != nil {
+		p.observer.AttemptFinished(j.Queue, j.Type, o, time.Since(start))
 	}
 }
 

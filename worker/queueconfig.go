@@ -17,6 +17,7 @@ type QueueConfig struct {
 	MaxQueued     int      `toml:"max_queued"`     // waiting jobs at most; 0 = unlimited
 	KeepSucceeded Duration `toml:"keep_succeeded"` // 0 = forever
 	KeepDead      Duration `toml:"keep_dead"`      // 0 = forever
+	NotifyURL     string   `toml:"notify_url"`     // POSTed a signed event when a job succeeds or goes dead; "" = none
 }
 
 // DefaultQueueConfig is a queue's settings where its table says nothing.

@@ -120,6 +120,8 @@ func openSystem(name, dir string, consumers int) (system, error) {
 		return newKilndStream(name, dir, consumers)
 	case "rabbitmq-pipelined":
 		return newRabbitPipelined(dir, consumers)
+	case "kiln-daemon-sse":
+		return newKilndWithSubscriber(dir, consumers)
 	}
 	return nil, fmt.Errorf("unknown system %q", name)
 }

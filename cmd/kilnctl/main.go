@@ -45,7 +45,9 @@ Commands:
   cancel ID                               cancel a job; a running one is stopped
   pause QUEUE | resume QUEUE              stop or restart starting jobs of a queue
   purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q]
-  status                                  queues: counts, rates, oldest waiting job
+  status [-json]                          queues: counts, rates, oldest waiting job
+  events [-follow] [-since ID] [-queue Q] [-job ID] [-state S,...]
+                                          job state changes; -follow resumes across restarts
   reload                                  make kilnd apply /etc/kiln/kiln.toml again
   complete queues|pipelines|jobs          names for shell completion, one a line
 
@@ -67,6 +69,7 @@ var synopses = map[string]string{
 	"purge":    "kilnctl purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q] [-json]",
 	"status":   "kilnctl status [-json]",
 	"reload":   "kilnctl reload [-json]",
+	"events":   "kilnctl events [-follow] [-since ID] [-queue Q] [-job ID] [-state S,...] [-json]",
 	"complete": "kilnctl complete queues|pipelines|jobs [-state S]",
 }
 
@@ -112,6 +115,8 @@ func newCommand(name string, stderr io.Writer) command {
 		return &purgeCommand{}
 	case "reload":
 		return &reloadCommand{}
+	case "events":
+		return &eventsCommand{}
 	case "complete":
 		return &completeCommand{}
 	}

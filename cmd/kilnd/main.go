@@ -21,6 +21,7 @@ func main() {
 	fs.BoolVar(&opts.CheckConfig, "check-config", false, "validate the config, print \"config OK\" or the errors, and exit")
 	fs.BoolVar(&opts.Detach, "daemon", false, "detach from the terminal (for hosts without systemd); exits once the daemon is ready")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	hashPassword := fs.Bool("hash-password", false, "read a dashboard password on stdin and print its field for the tokens file")
 	// kilnd runs itself with -image-worker to decode pictures in a process
 	// it can kill; not for people to use.
 	imageWorker := fs.Bool("image-worker", false, "")
@@ -37,6 +38,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if *hashPassword {
+		os.Exit(printPasswordHash())
 	}
 	if *showVersion {
 		fmt.Println("kilnd", version)

@@ -45,7 +45,7 @@ _kilnctl() {
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "-socket -version -h --help" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status reload complete help" -- "$cur"))
+			COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status events reload complete help" -- "$cur"))
 		fi
 		return
 	fi
@@ -79,6 +79,7 @@ _kilnctl() {
 		resume) flags="-json" ;;
 		purge) flags="-dead -succeeded -cancelled -older-than -queue -json" ;;
 		status) flags="-json" ;;
+		events) flags="-follow -since -queue -job -state -json" ;;
 		reload) flags="-json" ;;
 		complete) flags="-state -json" ;;
 		*) flags="" ;;
@@ -96,7 +97,7 @@ _kilnctl() {
 	retry) COMPREPLY=($(compgen -W "$(_kilnctl_names jobs dead,cancelled)" -- "$cur")) ;;
 	pause | resume) COMPREPLY=($(compgen -W "$(_kilnctl_names queues)" -- "$cur")) ;;
 	complete) COMPREPLY=($(compgen -W "queues pipelines jobs" -- "$cur")) ;;
-	help) COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status reload complete" -- "$cur")) ;;
+	help) COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status events reload complete" -- "$cur")) ;;
 	esac
 }
 complete -o filenames -F _kilnctl kilnctl

@@ -47,6 +47,9 @@ type Pipeline struct {
 	Queue     string    `toml:"queue" json:"queue"`
 	OutputDir string    `toml:"output_dir" json:"output_dir"`
 	Variants  []Variant `toml:"variants" json:"variants"`
+	// NotifyURL is POSTed a signed event when a job of this pipeline
+	// succeeds or goes dead; "" leaves it to the queue's notify_url.
+	NotifyURL string `toml:"notify_url" json:"notify_url,omitempty"`
 }
 
 var variantName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)

@@ -96,6 +96,7 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 type Workers struct {
 	command  []string
 	settings func() ImagesConfig // the current [images] table
+	observer WorkerObserver      // nil when nobody listens
 
 	mu     sync.Mutex
 	idle   []*workerProcess
@@ -158,6 +159,9 @@ func (w *Workers) spawn(ps processSettings) (*workerProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start image worker %s: %w", w.command[0], err)
 	}
+	if w.observer != nil {
+		w.observer.WorkerStarted()
+	}
 	return &workerProcess{cmd: cmd, in: in, out: json.NewDecoder(bufio.NewReader(out)), settings: ps}, nil
 }
 
@@ -194,6 +198,9 @@ func (w *Workers) put(p *workerProcess) {
 	if recycle || w.closed {
 		w.mu.Unlock()
 		p.stop()
+		if recycle && w.observer != nil {
+			w.observer.WorkerRecycled()
+		}
 		return
 	}
 	w.idle = append(w.idle, p)
@@ -270,12 +277,18 @@ func (w *Workers) Render(ctx context.Context, req RenderRequest) (*Result, error
 		pid := p.cmd.Process.Pid
 		p.kill()
 		<-answered
+		if w.observer != nil {
+			w.observer.WorkerKilled(errors.Is(ctx.Err(), context.DeadlineExceeded))
+		}
 		return nil, fmt.Errorf("image worker pid %d killed: %w", pid, context.Cause(ctx))
 	case err := <-answered:
 		if err != nil {
 			pid := p.cmd.Process.Pid
 			p.in.Close()
 			werr := p.cmd.Wait()
+			if w.observer != nil {
+				w.observer.WorkerDied()
+			}
 			return nil, fmt.Errorf("image worker pid %d died while decoding %s: %v", pid, req.Input, exitReason(werr, err))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -91,16 +92,27 @@ func (s *Store) drainWrites() {
 }
 
 func (s *Store) commit(batch []*writeRequest) {
+	start := time.Now()
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
 		s.announce.ready, s.announce.changed = false, false
 		clear(s.deltas)
+		wroteEvents := false
 		err := s.db.Update(func(tx *bbolt.Tx) error {
+			seq := tx.Bucket(bucketEvents).Sequence()
 			for i, req := range batch {
 				if err := req.fn(tx); err != nil {
 					failed, failErr = i, err
 					return errBatchMemberFailed
+				}
+			}
+			// The log is trimmed in the transaction that grows it, so it
+			// never outgrows its bounds by more than one commit's events.
+			if written := tx.Bucket(bucketEvents).Sequence() - seq; written > 0 {
+				wroteEvents = true
+				if err := trimEvents(tx, s.retention(), start, int(written)+trimPerCommit); err != nil {
+					return err
 				}
 			}
 			return s.txn(tx).flushCounts()
@@ -117,6 +129,12 @@ func (s *Store) commit(batch []*writeRequest) {
 			}
 			if s.announce.changed {
 				s.signalChanged()
+			}
+			if wroteEvents {
+				s.signalEvents()
+			}
+			if o := s.commitObserver.Load(); o != nil {
+				(*o)(time.Since(start), len(batch))
 			}
 		}
 		for _, req := range batch {

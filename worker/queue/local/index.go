@@ -32,7 +32,7 @@ var (
 	// change at every step: a lease or a completion then rewrites a small
 	// record instead of the whole payload.
 	bucketPayloads = []byte("payloads")
-	allBuckets     = [][]byte{bucketJobs, bucketReady, bucketWaiting, bucketLeases, bucketByState, bucketUnique, bucketCounts, bucketPayloads}
+	allBuckets     = [][]byte{bucketJobs, bucketReady, bucketWaiting, bucketLeases, bucketByState, bucketUnique, bucketCounts, bucketPayloads, bucketEvents}
 
 	keyVersion   = []byte("version")
 	prefixPaused = "paused\x00"
@@ -160,6 +160,7 @@ func (t txn) change(j *worker.JobRecord, now time.Time, mutate func(j *worker.Jo
 	if err := t.unindex(j); err != nil {
 		return err
 	}
+	from := j.State
 	mutate(j)
 	j.UpdatedAt = now
 	if j.State.Terminal() && j.FinishedAt.IsZero() {
@@ -168,12 +169,20 @@ func (t txn) change(j *worker.JobRecord, now time.Time, mutate func(j *worker.Jo
 	if err := t.index(j); err != nil {
 		return err
 	}
+	if j.State != from {
+		if err := t.appendEvent(j, from, now); err != nil {
+			return err
+		}
+	}
 	return t.put(j)
 }
 
 // insert stores a new job.
 func (t txn) insert(j *worker.JobRecord) error {
 	if err := t.index(j); err != nil {
+		return err
+	}
+	if err := t.appendEvent(j, "", j.CreatedAt); err != nil {
 		return err
 	}
 	if len(j.Payload) > 0 {

@@ -52,11 +52,18 @@ type Store struct {
 	// commit goroutine touches them.
 	deltas countDeltas
 
+	// commitObserver hears each commit's latency (from the batch's start
+	// to durable) and how many changes shared it.
+	commitObserver atomic.Pointer[func(latency time.Duration, changes int)]
+
 	maxQueued worker.MaxQueued
+
+	eventRetention atomic.Pointer[func() worker.EventRetention]
 
 	mu             sync.Mutex
 	changed        chan struct{}
 	changedWatched bool // someone has the current changed channel
+	eventsChanged  chan struct{}
 }
 
 var _ worker.Queue = (*Store)(nil)
@@ -80,6 +87,8 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 		ready:   make(chan struct{}, 1),
 		changed: make(chan struct{}),
 		deltas:  countDeltas{},
+
+		eventsChanged: make(chan struct{}),
 
 		maxQueued: maxQueued,
 	}
@@ -160,6 +169,11 @@ func (s *Store) Close() error {
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
+}
+
+// ObserveCommits makes fn hear of every commit from now on, for metrics.
+func (s *Store) ObserveCommits(fn func(latency time.Duration, changes int)) {
+	s.commitObserver.Store(&fn)
 }
 
 // Path is the store file.

@@ -1,0 +1,201 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"kiln/api"
+	"kiln/worker"
+)
+
+// EventsConfig is the [events] table: how long the job events behind
+// GET /v1/events are kept, and how many at most.
+type EventsConfig struct {
+	Keep Duration `toml:"keep"` // 0 = no time bound
+	Max  int      `toml:"max"`  // 0 = no count bound
+}
+
+func (c *EventsConfig) validate(report func(key, msg string)) {
+	if c.Keep < 0 {
+		report("events.keep", "must not be negative (0 keeps events until max is reached)")
+	}
+	if c.Max < 0 {
+		report("events.max", "must not be negative (0 means no count bound)")
+	}
+	if c.Keep == 0 && c.Max == 0 {
+		report("events.max", "keep and max cannot both be 0: the event log would grow without bound")
+	}
+}
+
+// eventsPerRead is how many events the stream reads from the store at a
+// time.
+const eventsPerRead = 512
+
+// keepaliveEvery is how often an idle event stream sends a comment, so that
+// proxies and the client see the connection alive.
+const keepaliveEvery = 15 * time.Second
+
+// eventLog is the queue backend's event log, or nil if it keeps none.
+func (d *daemon) eventLog() worker.EventLog {
+	l, _ := any(d.queue).(worker.EventLog)
+	return l
+}
+
+// configureEvents hands the [events] bounds to the backend, asked at each
+// commit so that a reload applies.
+func (d *daemon) configureEvents() error {
+	if s, ok := any(d.queue).(interface {
+		SetEventRetention(func() worker.EventRetention)
+	}); ok {
+		s.SetEventRetention(func() worker.EventRetention {
+			c := d.config().Events
+			return worker.EventRetention{Keep: c.Keep.Std(), Max: c.Max}
+		})
+	}
+	return nil
+}
+
+// events is GET /v1/events: Server-Sent Events, one per change of a job's
+// state, each with its ID. A client that reconnects with Last-Event-ID (or
+// ?since=ID) resumes right after it; if retention has removed events it has
+// not seen, it is told so with a "gap" event before the stream goes on.
+func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
+	log := s.d.eventLog()
+	if log == nil {
+		writeError(w, http.StatusNotImplemented, "the queue backend keeps no event log")
+		return
+	}
+	q := r.URL.Query()
+	filter := worker.EventFilter{Queue: q.Get("queue"), Job: q.Get("job")}
+	if v := q.Get("state"); v != "" {
+		for _, st := range strings.Split(v, ",") {
+			if !worker.State(st).Valid() {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not one of %v", st, worker.States))
+				return
+			}
+			filter.States = append(filter.States, worker.State(st))
+		}
+	}
+	follow := true
+	if v := q.Get("follow"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("follow: %q is not true or false", v))
+			return
+		}
+		follow = b
+	}
+	since := r.Header.Get("Last-Event-ID")
+	if since == "" {
+		since = q.Get("since")
+	}
+	head, err := log.Events(r.Context(), 0, filter, 0)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	// Without a starting point the stream starts now; since=0 starts at the
+	// oldest event kept.
+	after := head.Last
+	if since != "" {
+		n, err := strconv.ParseUint(since, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Last-Event-ID or since: %q is not an event ID", since))
+			return
+		}
+		after = n
+		if n == 0 {
+			after = head.FirstKept - 1
+		}
+	}
+
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	keepalive := time.NewTicker(keepaliveEvery)
+	defer keepalive.Stop()
+	var buf bytes.Buffer
+	for {
+		changed := log.EventsChanged()
+		page, err := log.Events(r.Context(), after, filter, eventsPerRead)
+		if err != nil {
+			if r.Context().Err() == nil {
+				s.log.Error("event stream: read failed", "after", after, "err", err)
+			}
+			return
+		}
+		if page.FirstKept > after+1 {
+			// Retention got there first: say what is gone, never skip it
+			// silently. The gap carries no ID, so a client that reconnects
+			// before the next event is told again. It goes out with the
+			// events that follow it.
+			writeSSE(&buf, "", api.EventTypeGap, api.Gap{After: after, FirstKept: page.FirstKept})
+			after = page.FirstKept - 1
+			continue
+		}
+		for i := range page.Events {
+			e := api.Event(page.Events[i])
+			writeSSE(&buf, strconv.FormatUint(e.ID, 10), api.EventTypeJob, &e)
+		}
+		after = page.Next
+		if buf.Len() > 0 {
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			buf.Reset()
+		}
+		if len(page.Events) == eventsPerRead || page.Next < page.Last {
+			continue // more to read now
+		}
+		if !follow {
+			return
+		}
+		select {
+		case <-changed:
+		case <-keepalive.C:
+			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-s.streamsEnd:
+			return
+		}
+	}
+}
+
+// endEventStreams ends every event stream; called at shutdown, maybe twice.
+func (s *controlServer) endEventStreams() {
+	s.streamsOnce.Do(func() { close(s.streamsEnd) })
+}
+
+// writeSSE appends one Server-Sent Event; data is JSON, on one line.
+func writeSSE(buf *bytes.Buffer, id, typ string, data any) {
+	if id != "" {
+		buf.WriteString("id: ")
+		buf.WriteString(id)
+		buf.WriteByte('\n')
+	}
+	buf.WriteString("event: ")
+	buf.WriteString(typ)
+	buf.WriteString("\ndata: ")
+	b, _ := json.Marshal(data) // api types always marshal
+	buf.Write(b)
+	buf.WriteString("\n\n")
+}

@@ -1,0 +1,178 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"kiln/api"
+	"kiln/daemon/dashboard"
+)
+
+// HTTPConfig is the [http] table: the API (and /metrics) on TCP, for
+// machines other than this one. Off unless listen is set.
+type HTTPConfig struct {
+	Listen  string `toml:"listen"`   // host:port; "" = no TCP listener
+	TLSCert string `toml:"tls_cert"` // PEM certificate chain; with tls_key, serve HTTPS
+	TLSKey  string `toml:"tls_key"`
+	Tokens  string `toml:"tokens"` // the tokens file
+}
+
+func (c *HTTPConfig) validate(report func(key, msg string)) {
+	if c.Listen == "" {
+		return
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		report("http.listen", fmt.Sprintf("%q is not host:port: %v", c.Listen, err))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		report("http.tls_cert", "tls_cert and tls_key go together: set both or neither")
+	}
+	if c.Tokens == "" {
+		report("http.tokens", "must name the tokens file when listen is set: the TCP listener serves no one without a token")
+	}
+}
+
+// httpListener serves the control API on TCP behind bearer tokens.
+type httpListener struct {
+	d      *daemon
+	log    *slog.Logger
+	srv    *http.Server
+	tokens atomic.Pointer[tokenSet]
+	ui     *dashboard.Dashboard
+}
+
+// listenHTTP opens the TCP listener if the config asks for one. The tokens
+// file is read now, so that a bad one stops the start instead of locking
+// everyone out later.
+func (d *daemon) listenHTTP() error {
+	cfg := d.config().HTTP
+	if cfg.Listen == "" {
+		return nil
+	}
+	h := &httpListener{d: d, log: d.log}
+	if err := h.loadTokens(); err != nil {
+		// A tokens file is config an operator fixes, not a failure that a
+		// restart cures.
+		return &exitError{code: ExitConfig, err: err}
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("http: load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("http: listen on %s: %w", cfg.Listen, err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	h.ui = dashboard.New(dashboardBackend{d}, d.log)
+	h.srv = &http.Server{Handler: h.handler(d.server.mux), ReadHeaderTimeout: 10 * time.Second}
+	h.srv.RegisterOnShutdown(d.server.stopStreams)
+	d.http = h
+	go func() {
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case d.server.failed <- fmt.Errorf("http listener %s: %w", cfg.Listen, err):
+			default:
+			}
+		}
+	}()
+	d.log.Info("http listener open", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "tokens", cfg.Tokens)
+	return nil
+}
+
+// loadTokens (re)reads the tokens file named by the current config.
+func (h *httpListener) loadTokens() error {
+	set, err := loadTokens(h.d.config().HTTP.Tokens)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	h.tokens.Store(set)
+	return nil
+}
+
+func (h *httpListener) shutdown(ctx context.Context) error {
+	if h == nil {
+		return nil
+	}
+	return h.srv.Shutdown(ctx)
+}
+
+// handler serves the dashboard under /ui/ and puts every route of mux
+// behind a bearer token with the route's scope. A dashboard login may read
+// (GET) the API too, which is how its pages follow the event stream; it
+// may change nothing through it, so a forged cross-site request has no
+// effect there. Refusals are logged with the token's name, never its value.
+func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
+	ui := h.ui.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" || r.URL.Path == "/ui" {
+			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+			return
+		}
+		if r.URL.Path == "/favicon.ico" {
+			http.NotFound(w, r) // browsers ask; there is none
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/ui/") {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		_, pattern := mux.Handler(r)
+		need := scopeOf(pattern)
+		token := bearerToken(r.Header.Get("Authorization"))
+		cred := h.tokens.Load().lookup(token)
+		if cred == nil && token == "" && r.Method == http.MethodGet {
+			if user, scopes, ok := h.ui.Session(r); ok {
+				cred = &credential{name: user}
+				for _, s := range scopes {
+					cred.scopes = append(cred.scopes, Scope(s))
+				}
+			}
+		}
+		if cred == nil {
+			reason := "no bearer token"
+			if token != "" {
+				reason = "unknown token"
+			}
+			h.log.Warn("http request refused: "+reason, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kiln"`)
+			writeError(w, http.StatusUnauthorized, "a bearer token is required: Authorization: Bearer TOKEN")
+			return
+		}
+		if !cred.allows(need) {
+			h.log.Warn("http request refused: token lacks the scope", "token_name", cred.name, "scope", need,
+				"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q lacks the %s scope", cred.name, need))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// scopeOf is the scope a route of the control API needs: reading is read,
+// queueing jobs is submit, everything that changes jobs or the daemon
+// otherwise is admin. A route not listed needs admin.
+func scopeOf(pattern string) Scope {
+	method, path, _ := strings.Cut(pattern, " ")
+	switch {
+	case method == http.MethodGet || method == http.MethodHead:
+		return ScopeRead
+	case method == http.MethodPost && (path == api.Version+"/jobs" || path == api.Version+"/jobs/batch"):
+		return ScopeSubmit
+	}
+	return ScopeAdmin
+}

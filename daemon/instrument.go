@@ -1,0 +1,33 @@
+package daemon
+
+import (
+	"context"
+
+	"kiln/daemon/metrics"
+	"kiln/worker"
+)
+
+// instrument builds the Prometheus metrics and hooks them into the pool,
+// the image workers and the queue store.
+func (d *daemon) instrument() error {
+	d.metrics = metrics.New(d.opts.Version, d.queueStats, d.log)
+	d.pool.Observe(d.metrics)
+	d.workers.Observe(d.metrics)
+	d.queue.ObserveCommits(d.metrics.Committed)
+	return nil
+}
+
+// queueStats is the store's per-queue counters, with every configured
+// queue present even before its first job.
+func (d *daemon) queueStats(ctx context.Context) (map[string]*worker.QueueStats, error) {
+	stats, err := d.queue.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for name := range d.config().Queues {
+		if stats[name] == nil {
+			stats[name] = &worker.QueueStats{Counts: map[worker.State]int{}}
+		}
+	}
+	return stats, nil
+}

@@ -1,0 +1,174 @@
+package local
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"kiln/worker"
+)
+
+// The event log lives in bucket events, keyed by the event's ID (8 bytes,
+// big-endian, from the bucket's own sequence), so that it is written in the
+// transaction of the change it tells of and read back in ID order.
+var bucketEvents = []byte("events")
+
+// maxEventsScanned bounds the events one read looks at, so a filter that
+// matches little does not hold a read transaction over the whole log.
+const maxEventsScanned = 10000
+
+// trimPerCommit bounds the events one commit deletes past retention beyond
+// those it wrote: the log shrinks back under its bounds over a few commits
+// instead of stalling one.
+const trimPerCommit = 1024
+
+// defaultEventRetention applies until the daemon says otherwise.
+var defaultEventRetention = worker.EventRetention{Keep: 24 * time.Hour, Max: 1_000_000}
+
+var _ worker.EventLog = (*Store)(nil)
+
+// SetEventRetention makes retention the event log's bounds, asked at each
+// commit, so that a reloaded config applies at once.
+func (s *Store) SetEventRetention(retention func() worker.EventRetention) {
+	s.eventRetention.Store(&retention)
+}
+
+func (s *Store) retention() worker.EventRetention {
+	if r := s.eventRetention.Load(); r != nil {
+		return (*r)()
+	}
+	return defaultEventRetention
+}
+
+// EventsChanged implements worker.EventLog.
+func (s *Store) EventsChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eventsChanged
+}
+
+func (s *Store) signalEvents() {
+	s.mu.Lock()
+	close(s.eventsChanged)
+	s.eventsChanged = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// appendEvent records j's change of state from from, in t's transaction.
+func (t txn) appendEvent(j *worker.JobRecord, from worker.State, now time.Time) error {
+	b := t.tx.Bucket(bucketEvents)
+	id, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	e := worker.Event{ID: id, Time: now, Job: j.ID, Queue: j.Queue, Type: j.Type, State: j.State, From: from, Attempt: j.Attempts}
+	if j.State == worker.StateRetrying || j.State == worker.StateDead || (j.State == worker.StateCancelled && from == worker.StateRunning) {
+		e.Error = j.LastError
+	}
+	b.FillPercent = appendFill
+	return b.Put(binary.BigEndian.AppendUint64(nil, id), encodeEvent(&e))
+}
+
+// trimEvents deletes, oldest first, events past the count cap or the keep
+// time, at most limit of them.
+func trimEvents(tx *bbolt.Tx, r worker.EventRetention, now time.Time, limit int) error {
+	b := tx.Bucket(bucketEvents)
+	last := b.Sequence()
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && limit > 0; k, v = c.First() {
+		id := binary.BigEndian.Uint64(k)
+		overCount := r.Max > 0 && last-id+1 > uint64(r.Max)
+		expired := r.Keep > 0 && len(v) >= 9 && eventTime(v).Before(now.Add(-r.Keep))
+		if !overCount && !expired {
+			return nil
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		limit--
+	}
+	return nil
+}
+
+// Events implements worker.EventLog.
+func (s *Store) Events(ctx context.Context, after uint64, f worker.EventFilter, limit int) (worker.EventPage, error) {
+	page := worker.EventPage{Next: after}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		page.Last = b.Sequence()
+		c := b.Cursor()
+		if k, _ := c.First(); k != nil {
+			page.FirstKept = binary.BigEndian.Uint64(k)
+		} else {
+			page.FirstKept = page.Last + 1
+		}
+		scanned := 0
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && scanned < maxEventsScanned && len(page.Events) < limit; k, v = c.Next() {
+			scanned++
+			e, err := decodeEvent(v)
+			if err != nil {
+				return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			e.ID = binary.BigEndian.Uint64(k)
+			page.Next = e.ID
+			if f.Match(e) {
+				page.Events = append(page.Events, *e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return worker.EventPage{}, fmt.Errorf("read events after %d from %s: %w", after, s.path, err)
+	}
+	return page, nil
+}
+
+// Event records: the time first (8 bytes, Unix nanoseconds, big-endian), so
+// that retention reads it without decoding the rest; then the fields as in
+// job records. The ID is the key.
+func encodeEvent(e *worker.Event) []byte {
+	b := make([]byte, 0, 96+len(e.Error))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
+	b = appendString(b, e.Job)
+	b = appendString(b, e.Queue)
+	b = appendString(b, e.Type)
+	b = append(b, stateCodes[e.State], stateCodes[e.From])
+	b = binary.AppendVarint(b, int64(e.Attempt))
+	return appendString(b, e.Error)
+}
+
+func eventTime(v []byte) time.Time { return time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))) }
+
+func decodeEvent(v []byte) (*worker.Event, error) {
+	if len(v) < 8 {
+		return nil, errShortRecord
+	}
+	d := decoder{b: v[8:]}
+	e := &worker.Event{Time: eventTime(v)}
+	e.Job = d.string()
+	e.Queue = d.string()
+	e.Type = d.string()
+	e.State = stateByCode[d.byte()]
+	e.From = stateByCode[d.byte()]
+	e.Attempt = int(d.varint())
+	e.Error = d.string()
+	if d.err != nil {
+		return nil, d.err
+	}
+	return e, nil
+}
+
+// TrimEvents applies the retention now: the log is trimmed as it grows,
+// and this covers the quiet times when nothing grows it.
+func (s *Store) TrimEvents(ctx context.Context) error {
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		return trimEvents(tx, s.retention(), time.Now(), 4*trimPerCommit)
+	})
+	if err != nil {
+		return fmt.Errorf("trim events of %s: %w", s.path, err)
+	}
+	return nil
+}
