@@ -41,6 +41,7 @@ type Config struct {
 	Queues    map[string]worker.QueueConfig `toml:"queues"`
 	Images    image.Config                  `toml:"images"`
 	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
+	Broker    BrokerConfig                  `toml:"broker"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -139,6 +140,7 @@ func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
 
 	cfg.fillDerived()
 	cfg.validate(report)
+	cfg.Broker.checkFiles(baseDir, report)
 	if len(problems) > 0 {
 		// In the file's order, as an editor shows it.
 		sort.SliceStable(problems, func(i, j int) bool { return problems[i].line < problems[j].line })
@@ -260,6 +262,8 @@ func (c *Config) validate(report func(key, msg string)) {
 		report("images.threads_per_worker", "must not be negative (0 means the CPUs shared out)")
 	}
 
+	c.Broker.validate(report)
+
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]
 		if _, ok := c.Queues[p.Queue]; !ok {
@@ -284,6 +288,7 @@ func (c *Config) resolvePaths(base string) {
 		abs(&p.OutputDir)
 		c.Pipelines[name] = p
 	}
+	c.Broker.resolvePaths(abs)
 }
 
 // ImageSettings is the image kind's view of this config.

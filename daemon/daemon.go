@@ -13,7 +13,6 @@ import (
 
 	"kiln/worker"
 	"kiln/worker/image"
-	"kiln/worker/queue/local"
 )
 
 // Exit codes, after sysexits.h, so that a unit can refuse to restart on a
@@ -52,7 +51,7 @@ type daemon struct {
 	detached bool
 
 	pidfile *Pidfile
-	queue   *local.Store
+	queue   worker.Queue
 	kinds   worker.Kinds
 	workers *image.Workers
 	pool    *worker.Pool

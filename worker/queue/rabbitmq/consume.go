@@ -522,3 +522,32 @@ func (q *Queue) dropLink(l *link, why error) {
 		}
 	}
 }
+
+// Depths answers, per consumed kiln queue, how many messages its work queue
+// holds ready on the broker (not counting those delivered to consumers).
+func (q *Queue) Depths() (map[string]int, error) {
+	q.mu.Lock()
+	l := q.link
+	var names []string
+	for name, qs := range q.queues {
+		if qs.attach {
+			names = append(names, name)
+		}
+	}
+	q.mu.Unlock()
+	if l == nil {
+		return nil, q.unavailable("queue depths")
+	}
+	out := map[string]int{}
+	err := l.declare(func(ch *amqp.Channel) error {
+		for _, name := range names {
+			st, err := ch.QueueDeclarePassive(q.names.work(name), true, false, false, false, nil)
+			if err != nil {
+				return fmt.Errorf("inspect queue %s on %s: %w", q.names.work(name), l.url, err)
+			}
+			out[name] = st.Messages
+		}
+		return nil
+	})
+	return out, err
+}
