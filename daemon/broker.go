@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"kiln/worker"
 	"kiln/worker/queue/rabbitmq"
@@ -199,8 +201,24 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 		}
 		opts.TLS = t
 	}
-	return rabbitmq.Open(opts)
+	q, err := rabbitmq.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	// A broker that answers soon is waited for, so that the first submits
+	// after READY=1 are taken; one that does not is reported in the
+	// status, and kilnd runs on without it.
+	ctx, cancel := context.WithTimeout(context.Background(), brokerStartWait)
+	defer cancel()
+	if err := q.WaitReady(ctx); err != nil {
+		d.log.Warn("starting without the broker; submits are refused until it is reachable", "err", err)
+	}
+	return q, nil
 }
+
+// brokerStartWait is how long kilnd waits for the broker before it says
+// READY=1 anyway.
+const brokerStartWait = 5 * time.Second
 
 // brokerHealth is what a backend on a broker answers about it.
 type brokerHealth interface {
