@@ -440,3 +440,21 @@ func outputsOf(id string, hosts ...*host) []string {
 func uniquePrefix(t *testing.T) string {
 	return fmt.Sprintf("k%d", time.Now().UnixNano()%1e9)
 }
+
+// trySubmit submits n image jobs in one batch and returns their IDs, or the
+// daemon's refusal.
+func trySubmit(h *host, pics string, n int) ([]string, error) {
+	batch := make([]api.SubmitRequest, n)
+	for i := range batch {
+		batch[i] = imageapi.Request("web", filepath.Join(pics, "p.jpg"))
+	}
+	got, err := h.client().SubmitBatch(context.Background(), batch)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(got))
+	for i, s := range got {
+		ids[i] = s.ID
+	}
+	return ids, nil
+}

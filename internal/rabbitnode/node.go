@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -258,10 +259,26 @@ func (n *Node) Kill() {
 	if cmd == nil {
 		return
 	}
-	// rabbitmq-server execs erl in the same process, so the PID is the
-	// node's own.
-	cmd.Process.Kill()
+	n.killProcesses(cmd)
 	<-exited
+}
+
+// killProcesses kills the Erlang VM, whose PID the node writes to its
+// pidfile, and the rabbitmq-server script that started it in the
+// background: killing the script alone would leave the node running.
+func (n *Node) killProcesses(cmd *exec.Cmd) {
+	if data, err := os.ReadFile(n.pidfile()); err == nil {
+		var pid int
+		if _, err := fmt.Sscan(strings.TrimSpace(string(data)), &pid); err == nil && pid > 1 {
+			syscall.Kill(pid, syscall.SIGKILL)
+			// Wait for the VM to be gone, so that its ports are free for a
+			// restart.
+			for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
+				time.Sleep(10 * time.Millisecond) // polling a dying process
+			}
+		}
+	}
+	cmd.Process.Kill()
 }
 
 // Stop shuts the node down cleanly, or kills it when that fails.
@@ -278,12 +295,12 @@ func (n *Node) Stop() {
 	default:
 	}
 	if _, err := n.Ctl("stop"); err != nil {
-		cmd.Process.Kill()
+		n.killProcesses(cmd)
 	}
 	select {
 	case <-exited:
 	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
+		n.killProcesses(cmd)
 		<-exited
 	}
 }
