@@ -10,10 +10,10 @@ NFPM      := $(GO) tool -modfile=tools/go.mod nfpm
 # Debian packages each step needs; tools/need-packages installs them as root
 # or prints the apt-get line.
 BUILD_DEPS := libvips-dev pkg-config
-TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools
+TEST_DEPS  := $(BUILD_DEPS) rsyslog libvips-tools rabbitmq-server amqp-tools
 E2E_DEPS   := debootstrap systemd-container libvips-tools
 
-.PHONY: all build run test check go-test e2e packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz
+.PHONY: all build run test check go-test test-rabbitmq e2e packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz
 
 all: build
 
@@ -32,7 +32,7 @@ run: build
 # The whole suite: static checks, Go tests with the race detector (unit tests
 # and the tests that drive the real kilnd binary), the kill -9 crash test,
 # then the end-to-end test under real systemd.
-test: check go-test crashtest fuzz e2e
+test: check go-test test-rabbitmq crashtest fuzz e2e
 
 check: deps-build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -41,6 +41,12 @@ check: deps-build
 
 go-test: deps-test build
 	$(GO) test -race -count=1 ./...
+
+# kilnd on the rabbitmq backend against RabbitMQ nodes the tests start:
+# several kilnd on one broker, kill -9 of a kilnd and of the broker, a
+# three-node cluster losing its leader, bad settings, vhosts (a few minutes).
+test-rabbitmq: deps-test build
+	KILN_TEST_RABBITMQ=1 $(GO) test -count=1 -timeout 20m -v ./e2e/rabbitmq
 
 packages: build
 	mkdir -p dist

@@ -458,3 +458,5 @@ func trySubmit(h *host, pics string, n int) ([]string, error) {
 	}
 	return ids, nil
 }
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -75,6 +75,10 @@ func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor tim
 	}
 }
 
+// announceWithin bounds how long a Lease waits for the broker to confirm
+// the running events: the dispatch loop waits with it.
+const announceWithin = 2 * time.Second
+
 // announce publishes the running events of leased jobs and waits for
 // their confirms, so that every host, and this one after a crash, knows
 // the jobs ran. A lost event costs only that view: the lease stands.
@@ -82,7 +86,7 @@ func (q *Queue) announce(l *link, evs []*event) {
 	if len(evs) == 0 {
 		return
 	}
-	if err := q.publishEvents(l, evs...); err != nil {
+	if err := q.publishEventsWithin(l, announceWithin, evs...); err != nil {
 		q.log.Warn("could not publish that jobs started", "jobs", len(evs), "err", err)
 	}
 }
@@ -222,7 +226,10 @@ func (q *Queue) answer(op string, ls *lease, r *record, l *link, j *worker.Job, 
 	}
 	msgs = append(msgs, outgoing{q.names.eventsExchange(), ev.routingKey(), evMsg})
 	if err := q.publishConfirmed(l, msgs); err != nil {
-		q.unclaim(j.ID, ls)
+		// The outcome could not be stored: the job goes back to the
+		// broker now, its attempt counted, rather than stay leased until
+		// its lease runs out.
+		ls.d.d.Nack(false, true)
 		return fmt.Errorf("%s job %s: %w", op, j.ID, err)
 	}
 	ackErr := ls.d.d.Ack(false)

@@ -10,10 +10,11 @@ import (
 	"kiln/worker"
 )
 
-// confirmWithin bounds the wait for publisher confirms: a broker that
-// neither confirms nor drops the connection in that time is treated as
-// unavailable.
-const confirmWithin = 30 * time.Second
+// confirmWithin bounds the wait for publisher confirms: a connection on
+// which the broker neither confirms nor fails in that time is given up and
+// made anew. (A RabbitMQ 3.10 channel that published to a stream whose
+// leader died was seen never to confirm again; a new channel does.)
+const confirmWithin = 10 * time.Second
 
 // outgoing is one message to publish.
 type outgoing struct {
@@ -32,17 +33,17 @@ func (e *nackError) Error() string {
 // publishConfirmed publishes msgs in one pipelined window and returns once
 // the broker has confirmed all of them, or with the first problem.
 func (q *Queue) publishConfirmed(l *link, msgs []outgoing) error {
-	_, err := q.publishEach(l, msgs)
+	_, err := q.publishEach(l, msgs, confirmWithin)
 	return err
 }
 
 // publishEach is publishConfirmed that also says, per message, whether
 // the broker confirmed it.
-func (q *Queue) publishEach(l *link, msgs []outgoing) ([]bool, error) {
+func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]bool, error) {
 	if l == nil {
 		return nil, q.unavailable("publish")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), confirmWithin)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	ch := l.pub()
 	confirms := make([]*amqp.DeferredConfirmation, len(msgs))
@@ -64,7 +65,11 @@ func (q *Queue) publishEach(l *link, msgs []outgoing) ([]bool, error) {
 		switch {
 		case err != nil:
 			if firstErr == nil {
-				firstErr = fmt.Errorf("confirm from %s: %w: no answer within %s", l.url, worker.ErrUnavailable, confirmWithin)
+				firstErr = fmt.Errorf("confirm from %s: %w: no answer within %s", l.url, worker.ErrUnavailable, within)
+				if within >= confirmWithin {
+					q.log.Error("no publisher confirm in time; reconnecting", "url", l.url, "waited", within)
+					go l.conn.CloseDeadline(time.Now().Add(closeWithin))
+				}
 			}
 		case !ok && ch.IsClosed():
 			// A channel that closes nacks every pending confirm: the
@@ -100,6 +105,11 @@ func (q *Queue) publishAsyncLocked(e *event) {
 
 // publishEvents publishes events and waits for their confirms.
 func (q *Queue) publishEvents(l *link, evs ...*event) error {
+	return q.publishEventsWithin(l, confirmWithin, evs...)
+}
+
+// publishEventsWithin is publishEvents with its own bound on the wait.
+func (q *Queue) publishEventsWithin(l *link, within time.Duration, evs ...*event) error {
 	msgs := make([]outgoing, 0, len(evs))
 	for _, e := range evs {
 		msg, err := e.publishing()
@@ -108,7 +118,8 @@ func (q *Queue) publishEvents(l *link, evs ...*event) error {
 		}
 		msgs = append(msgs, outgoing{q.names.eventsExchange(), e.routingKey(), msg})
 	}
-	return q.publishConfirmed(l, msgs)
+	_, err := q.publishEach(l, msgs, within)
+	return err
 }
 
 // ensureStep declares a wait queue of the ladder once per link.

@@ -82,7 +82,7 @@ func (q *Queue) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 		msgs = append(msgs, outgoing{ex, key, msg}, outgoing{q.names.eventsExchange(), ev.routingKey(), evMsg})
 		evs = append(evs, ev)
 	}
-	acked, err := q.publishEach(l, msgs)
+	acked, err := q.publishEach(l, msgs, confirmWithin)
 	if err != nil {
 		q.withdraw(l, jobs, acked)
 		var nack *nackError
