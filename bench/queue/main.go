@@ -18,6 +18,15 @@ import (
 	"time"
 )
 
+var batchSize = flag.Int("batch", 100, "jobs per submit for the -batch systems (pipelined confirms)")
+
+// batcher is a system that submits a batch of jobs in one call; measure
+// uses it when batchSize is above one.
+type batcher interface {
+	batchSize() int
+	submitBatch(ctx context.Context, payloads [][]byte) error
+}
+
 // system is one contender.
 type system interface {
 	name() string
@@ -87,7 +96,13 @@ func openSystem(name, dir string, consumers int) (system, error) {
 	case "kiln":
 		return newKiln(dir, consumers)
 	case "rabbitmq":
-		return newRabbit(dir, consumers)
+		return newRabbit(dir, consumers, 1)
+	case "rabbitmq-batch":
+		return newRabbit(dir, consumers, *batchSize)
+	case "kiln-rabbitmq":
+		return newKilndRabbit(dir, consumers, 1)
+	case "kiln-rabbitmq-batch":
+		return newKilndRabbit(dir, consumers, *batchSize)
 	case "goqite":
 		return newGoqite(dir, consumers)
 	case "kiln-daemon":
@@ -114,6 +129,23 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if b, ok := s.(batcher); ok && b.batchSize() > 1 {
+				for {
+					end := next.Add(int64(b.batchSize()))
+					n := min(int64(b.batchSize()), int64(jobs)-(end-int64(b.batchSize())))
+					if n <= 0 {
+						return
+					}
+					batch := make([][]byte, n)
+					for i := range batch {
+						batch[i] = payload
+					}
+					if err := b.submitBatch(ctx, batch); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
 			for next.Add(1) <= int64(jobs) {
 				if err := s.submit(ctx, payload); err != nil {
 					errs <- err
@@ -190,13 +222,20 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(
 
 func report(results []result) {
 	fmt.Println()
-	fmt.Printf("%-10s %8s %12s %10s %10s %12s %12s\n", "system", "jobs", "jobs/s", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms")
+	fmt.Printf("%-20s %8s %12s %10s %10s %12s %12s\n", "system", "jobs", "jobs/s", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms")
 	for _, r := range results {
-		fmt.Printf("%-10s %8d %12.0f %10s %10s %12s %12s\n", r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32))
+		fmt.Printf("%-20s %8d %12.0f %10s %10s %12s %12s\n", r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32))
 	}
 	byName := map[string]result{}
 	for _, r := range results {
 		byName[r.system] = r
+	}
+	for _, pair := range [][2]string{{"kiln-rabbitmq", "rabbitmq"}, {"kiln-rabbitmq-batch", "rabbitmq-batch"}} {
+		k, kok := byName[pair[0]]
+		p, pok := byName[pair[1]]
+		if kok && pok && p.jobsPerSec > 0 {
+			fmt.Printf("%s / %s: %.2fx jobs/s (overhead %.0f%%)\n", pair[0], pair[1], k.jobsPerSec/p.jobsPerSec, 100*(1-k.jobsPerSec/p.jobsPerSec))
+		}
 	}
 	for _, mine := range []string{"kiln", "kiln-daemon"} {
 		k, ok := byName[mine]
