@@ -389,11 +389,19 @@ func readStream(ctx context.Context, conn *amqp.Connection, stream string, offse
 	if err != nil {
 		return
 	}
+	// Each kilnd writes a marker to the records every few seconds, so a
+	// reader that reads nothing for longer is stuck on a replica that
+	// lost its leader: start over on another node.
+	idle := time.NewTimer(15 * time.Second)
+	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-idle.C:
+			return
 		case d, ok := <-ds:
+			idle.Reset(15 * time.Second)
 			if !ok {
 				return
 			}

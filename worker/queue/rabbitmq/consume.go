@@ -501,8 +501,63 @@ func (q *Queue) setUp(l *link) error {
 		close(q.syncCh)
 	}
 	q.mu.Unlock()
+	go q.watchRecords(l)
 	q.signalReady()
 	return nil
+}
+
+// Records liveness: every probeEvery a marker is published to the records,
+// and a reader that has not read it back within probeWithin is stuck; the
+// connection is then made anew. (A RabbitMQ 3.10 stream consumer on a
+// replica was seen to stop reading after the stream's leader was killed,
+// while a new consumer reads on.)
+const (
+	probeEvery  = 5 * time.Second
+	probeWithin = 15 * time.Second
+)
+
+func (q *Queue) watchRecords(l *link) {
+	closed := l.conn.NotifyClose(make(chan *amqp.Error, 1))
+	tick := time.NewTicker(probeEvery)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-closed:
+			return
+		case <-q.closing:
+			return
+		case <-tick.C:
+		}
+		marker := fmt.Sprintf("%s#probe%d", q.host, n)
+		seen := make(chan struct{})
+		q.mu.Lock()
+		q.markerSeen[marker] = seen
+		q.mu.Unlock()
+		ev := &event{Kind: evSync, Host: q.host, Marker: marker}
+		msg, err := ev.publishing()
+		if err == nil {
+			err = q.publishConfirmed(l, []outgoing{{q.names.eventsExchange(), ev.routingKey(), msg}})
+		}
+		if err == nil {
+			select {
+			case <-seen:
+			case <-closed:
+				return
+			case <-q.closing:
+				return
+			case <-time.After(probeWithin):
+				err = fmt.Errorf("the records reader did not read back a marker within %s", probeWithin)
+			}
+		}
+		q.mu.Lock()
+		delete(q.markerSeen, marker)
+		q.mu.Unlock()
+		if err != nil {
+			q.log.Error("records stream stuck; reconnecting", "stream", q.names.records(), "url", l.url, "err", err)
+			l.conn.CloseDeadline(time.Now().Add(closeWithin))
+			return
+		}
+	}
 }
 
 // dropLink forgets a lost link: deliveries in hand are void (the broker
