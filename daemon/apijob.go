@@ -7,7 +7,7 @@ import (
 
 // apiJob is a stored job as the API shows it: the queue's own bookkeeping
 // (lease expiry, a pending cancel) stays inside.
-func apiJob(j *worker.Job) *api.Job {
+func apiJob(j *worker.JobRecord) *api.Job {
 	return &api.Job{
 		ID: j.ID, Queue: j.Queue, Type: j.Type, Payload: j.Payload, Priority: j.Priority,
 		RunAt: j.RunAt, Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, Timeout: j.Timeout,
@@ -18,7 +18,7 @@ func apiJob(j *worker.Job) *api.Job {
 
 // submitted is how a submit is answered: without the payload, which the
 // submitter has and which echoed back would double the work of a submit.
-func submitted(j *worker.Job, duplicate bool) *api.Submitted {
+func submitted(j *worker.JobRecord, duplicate bool) *api.Submitted {
 	a := apiJob(j)
 	a.Payload = nil
 	return &api.Submitted{Job: *a, Duplicate: duplicate}

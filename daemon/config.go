@@ -39,7 +39,7 @@ type Config struct {
 	Daemon    DaemonConfig                  `toml:"daemon"`
 	Log       LogConfig                     `toml:"log"`
 	Queues    map[string]worker.QueueConfig `toml:"queues"`
-	Images    image.Config                  `toml:"images"`
+	Images    image.ImagesConfig            `toml:"images"`
 	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
 	Broker    BrokerConfig                  `toml:"broker"`
 
@@ -84,7 +84,7 @@ func defaultConfig() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
 		Log:    LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
-		Images: image.DefaultConfig(),
+		Images: image.DefaultImagesConfig(),
 	}
 }
 

@@ -181,7 +181,7 @@ func (d *daemon) registerKinds() error {
 	if err != nil {
 		return fmt.Errorf("find own executable for image workers: %w", err)
 	}
-	d.workers = image.NewWorkers([]string{exe, "-image-worker"}, func() image.Config { return d.config().Images })
+	d.workers = image.NewWorkers([]string{exe, "-image-worker"}, func() image.ImagesConfig { return d.config().Images })
 	imageSettings := func() image.Settings { return d.config().ImageSettings() }
 	kinds, err := worker.NewKinds(image.NewKind(imageSettings, d.workers), worker.Noop{})
 	if err != nil {

@@ -128,7 +128,7 @@ func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	jobs := make([]*worker.Job, len(req.Jobs))
+	jobs := make([]*worker.JobRecord, len(req.Jobs))
 	for i, jr := range req.Jobs {
 		j, err := s.d.buildJob(jr, now)
 		if err != nil {

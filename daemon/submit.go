@@ -27,7 +27,7 @@ func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 // buildJob turns a submit request into a job, or names the field that is
 // wrong. It checks everything that can be checked before the job is stored,
 // the payload by the job's kind, so that nothing doomed is accepted.
-func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.Job, error) {
+func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.JobRecord, error) {
 	cfg := d.config()
 	kind := d.kinds[req.Type]
 	switch {
@@ -36,7 +36,7 @@ func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.Job, er
 	case kind == nil:
 		return nil, &fieldError{"type", fmt.Sprintf("no job kind %q (known: %s)", req.Type, strings.Join(sortedKeys(d.kinds), ", "))}
 	}
-	j := &worker.Job{Queue: req.Queue, Type: req.Type, Payload: req.Payload, Priority: req.Priority, UniqueKey: req.UniqueKey, MaxAttempts: req.MaxAttempts}
+	j := &worker.JobRecord{Queue: req.Queue, Type: req.Type, Payload: req.Payload, Priority: req.Priority, UniqueKey: req.UniqueKey, MaxAttempts: req.MaxAttempts}
 	if len(j.Payload) == 0 {
 		j.Payload = json.RawMessage("{}")
 	}

@@ -10,7 +10,7 @@ import (
 // produces the same outputs at the same places, because a job whose worker
 // dies mid-run is run again.
 type Handler interface {
-	Handle(ctx context.Context, job *Job) (result json.RawMessage, err error)
+	Handle(ctx context.Context, job *JobRecord) (result json.RawMessage, err error)
 }
 
 // permanentError marks a failure that no retry can cure.

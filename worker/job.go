@@ -17,7 +17,7 @@ const MaxPriority = 1000
 
 // Job is one unit of work. It carries a reference to its input (a path), never
 // the input itself.
-type Job struct {
+type JobRecord struct {
 	ID          string          `json:"id"`
 	Queue       string          `json:"queue"`
 	Type        string          `json:"type"`
@@ -46,7 +46,7 @@ type Job struct {
 const maxErrorsKept = 20
 
 // RecordError appends an attempt's error, keeping the history bounded.
-func (j *Job) RecordError(at time.Time, msg string) {
+func (j *JobRecord) RecordError(at time.Time, msg string) {
 	j.LastError = msg
 	j.Errors = append(j.Errors, AttemptError{Attempt: j.Attempts, At: at, Error: msg})
 	if n := len(j.Errors); n > maxErrorsKept {

@@ -20,4 +20,4 @@ func (Noop) Type() string { return NoopType }
 func (Noop) Admit(json.RawMessage) (string, error) { return "", nil }
 
 // Handle implements Kind.
-func (Noop) Handle(context.Context, *Job) (json.RawMessage, error) { return nil, nil }
+func (Noop) Handle(context.Context, *JobRecord) (json.RawMessage, error) { return nil, nil }

@@ -246,7 +246,7 @@ func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time
 	return wake
 }
 
-func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
+func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 	defer func() {
 		p.running.Add(-1)
 		p.finished <- j.Queue
@@ -333,7 +333,7 @@ func (p *Pool) runJob(ctx context.Context, j *Job, cfg QueueConfig) {
 
 // handle runs the job's handler, turning a panic into a failed attempt
 // rather than a dead daemon.
-func (p *Pool) handle(ctx context.Context, j *Job) (result []byte, err error) {
+func (p *Pool) handle(ctx context.Context, j *JobRecord) (result []byte, err error) {
 	h := p.kinds[j.Type]
 	if h == nil {
 		return nil, Permanent(fmt.Errorf("no handler for job type %q", j.Type))

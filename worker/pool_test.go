@@ -18,9 +18,9 @@ import (
 )
 
 // handlerFunc adapts a function to worker.Handler.
-type handlerFunc func(ctx context.Context, j *worker.Job) (json.RawMessage, error)
+type handlerFunc func(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error)
 
-func (f handlerFunc) Handle(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+func (f handlerFunc) Handle(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 	return f(ctx, j)
 }
 
@@ -75,9 +75,9 @@ func (b *poolBundle) stop() error {
 	return err
 }
 
-func (b *poolBundle) submit(t *testing.T, queue string, maxAttempts int) *worker.Job {
+func (b *poolBundle) submit(t *testing.T, queue string, maxAttempts int) *worker.JobRecord {
 	t.Helper()
-	j := &worker.Job{Queue: queue, Type: "t", Payload: json.RawMessage(`{}`), MaxAttempts: maxAttempts}
+	j := &worker.JobRecord{Queue: queue, Type: "t", Payload: json.RawMessage(`{}`), MaxAttempts: maxAttempts}
 	if _, err := b.store.Submit(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func (b *poolBundle) submit(t *testing.T, queue string, maxAttempts int) *worker
 }
 
 // waitFinished blocks until the job is in a terminal state.
-func waitFinished(t *testing.T, q worker.Queue, id string) *worker.Job {
+func waitFinished(t *testing.T, q worker.Queue, id string) *worker.JobRecord {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
@@ -110,7 +110,7 @@ var fast = worker.QueueConfig{Concurrency: 2, MaxAttempts: 3, BackoffBase: worke
 func TestPoolRetriesUntilSuccess(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
-	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 		if calls.Add(1) < 3 {
 			return nil, errors.New("transient")
 		}
@@ -124,7 +124,7 @@ func TestPoolRetriesUntilSuccess(t *testing.T) {
 
 func TestPoolDeadAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
-	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 		return nil, errors.New("always broken")
 	}), map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
 	j := waitFinished(t, b.store, b.submit(t, "q", 3).ID)
@@ -135,7 +135,7 @@ func TestPoolDeadAfterMaxAttempts(t *testing.T) {
 
 func TestPoolPermanentErrorIsNotRetried(t *testing.T) {
 	t.Parallel()
-	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 		return nil, worker.Permanent(errors.New("cannot decode"))
 	}), map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
 	j := waitFinished(t, b.store, b.submit(t, "q", 5).ID)
@@ -146,7 +146,7 @@ func TestPoolPermanentErrorIsNotRetried(t *testing.T) {
 
 func TestPoolSurvivesPanickingHandler(t *testing.T) {
 	t.Parallel()
-	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 		panic("handler bug")
 	}), map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
 	j := waitFinished(t, b.store, b.submit(t, "q", 2).ID)
@@ -159,7 +159,7 @@ func TestPoolTimesOutAnAttempt(t *testing.T) {
 	t.Parallel()
 	cfg := fast
 	cfg.Timeout = worker.Duration(20 * time.Millisecond)
-	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}), map[string]worker.QueueConfig{"q": cfg}, worker.RunOptions{})
@@ -182,7 +182,7 @@ func newGate() *gate {
 	return &gate{started: make(chan string, 100), release: make(chan struct{})}
 }
 
-func (g *gate) Handle(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+func (g *gate) Handle(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 	n := g.active.Add(1)
 	for {
 		p := g.peak.Load()
@@ -215,7 +215,7 @@ func TestPoolRespectsConcurrency(t *testing.T) {
 	t.Parallel()
 	g := newGate()
 	b := setupPool(t, g, map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
-	var jobs []*worker.Job
+	var jobs []*worker.JobRecord
 	for i := 0; i < 6; i++ {
 		jobs = append(jobs, b.submit(t, "q", 1))
 	}
@@ -240,7 +240,7 @@ func TestPoolQueuesAreBulkheads(t *testing.T) {
 	one := fast
 	one.Concurrency = 1
 	var other atomic.Int32
-	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 		if j.Queue == "slow" {
 			return g.Handle(ctx, j)
 		}
@@ -296,7 +296,7 @@ func TestPoolHeartbeatComesFromTheLoop(t *testing.T) {
 	beats := make(chan struct{}, 100)
 	var once sync.Once
 	started := make(chan struct{})
-	setupPool(t, handlerFunc(func(context.Context, *worker.Job) (json.RawMessage, error) { return nil, nil }),
+	setupPool(t, handlerFunc(func(context.Context, *worker.JobRecord) (json.RawMessage, error) { return nil, nil }),
 		map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{
 			Heartbeat:      func() { beats <- struct{}{} },
 			HeartbeatEvery: 5 * time.Millisecond,
@@ -345,11 +345,11 @@ func TestPoolCancelsARunningJob(t *testing.T) {
 // A job's own timeout overrides its queue's.
 func TestPoolJobTimeoutOverridesQueue(t *testing.T) {
 	t.Parallel()
-	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+	b := setupPool(t, handlerFunc(func(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}), map[string]worker.QueueConfig{"q": fast}, worker.RunOptions{})
-	j := &worker.Job{Queue: "q", Type: "t", Payload: json.RawMessage(`{}`), MaxAttempts: 1, Timeout: worker.Duration(15 * time.Millisecond)}
+	j := &worker.JobRecord{Queue: "q", Type: "t", Payload: json.RawMessage(`{}`), MaxAttempts: 1, Timeout: worker.Duration(15 * time.Millisecond)}
 	if _, err := b.store.Submit(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestPoolReconfigureKeepsRunningJobs(t *testing.T) {
 	one := fast
 	one.Concurrency = 1
 	b := setupPool(t, g, map[string]worker.QueueConfig{"q": one}, worker.RunOptions{})
-	var jobs []*worker.Job
+	var jobs []*worker.JobRecord
 	for i := 0; i < 3; i++ {
 		jobs = append(jobs, b.submit(t, "q", 1))
 	}

@@ -27,12 +27,12 @@ type Queue interface {
 	// in ID, State and timestamps. A job whose unique_key matches an
 	// unfinished job of its queue is not added: *job becomes that job, and
 	// duplicate[i] says so. The flag is an answer, never part of a job.
-	Submit(ctx context.Context, jobs ...*Job) (duplicate []bool, err error)
+	Submit(ctx context.Context, jobs ...*JobRecord) (duplicate []bool, err error)
 	// Lease takes up to max due jobs of a queue, highest priority first, then
 	// oldest, marks them running with their attempt counted, and returns
 	// them. next is when the earliest not-yet-due job becomes due (zero when
 	// none). A paused queue leases nothing.
-	Lease(ctx context.Context, queue string, max int, leaseFor time.Duration) (jobs []*Job, next time.Time, err error)
+	Lease(ctx context.Context, queue string, max int, leaseFor time.Duration) (jobs []*JobRecord, next time.Time, err error)
 	// Complete marks a running job succeeded with its result (or cancelled,
 	// if a cancel was requested while it ran).
 	Complete(ctx context.Context, id string, result json.RawMessage) error
@@ -45,10 +45,10 @@ type Queue interface {
 	// Cancel ends a job that has not finished. A running job is only marked:
 	// the caller cancels its handler, and the job ends cancelled when the
 	// handler returns.
-	Cancel(ctx context.Context, id string) (*Job, error)
+	Cancel(ctx context.Context, id string) (*JobRecord, error)
 	// Retry puts a dead or cancelled job back in its queue with fresh
 	// attempts.
-	Retry(ctx context.Context, id string) (*Job, error)
+	Retry(ctx context.Context, id string) (*JobRecord, error)
 	// RetryAll does Retry for every dead job of a queue ("" = all queues).
 	RetryAll(ctx context.Context, queue string) (int, error)
 	// Purge deletes finished jobs in state that finished before olderThan
@@ -62,10 +62,10 @@ type Queue interface {
 	Pause(ctx context.Context, queue string) error
 	Resume(ctx context.Context, queue string) error
 	// Get returns one job.
-	Get(ctx context.Context, id string) (*Job, error)
+	Get(ctx context.Context, id string) (*JobRecord, error)
 	// List returns jobs of a queue ("" = all) in a state ("" = all),
 	// oldest first, at most limit.
-	List(ctx context.Context, queue string, state State, limit int) ([]*Job, error)
+	List(ctx context.Context, queue string, state State, limit int) ([]*JobRecord, error)
 	// Stats returns per-queue counts by state, paused flags and the oldest
 	// queued job's creation time, without reading every job.
 	Stats(ctx context.Context) (map[string]*QueueStats, error)

@@ -199,7 +199,7 @@ func benchKiln(kilnd, src, dir string, runs int) (measurement, error) {
 	defer w.stop()
 	var times []time.Duration
 	for i := 0; i < runs+1; i++ {
-		req := kimage.RenderRequest{Input: src, OutDir: filepath.Join(dir, "kiln", fmt.Sprint(i)), Variants: standardJob, Limits: kimage.DefaultConfig().InputLimits}
+		req := kimage.RenderRequest{Input: src, OutDir: filepath.Join(dir, "kiln", fmt.Sprint(i)), Variants: standardJob, Limits: kimage.DefaultImagesConfig().InputLimits}
 		t := time.Now()
 		if err := w.render(req); err != nil {
 			return m, err
@@ -226,7 +226,7 @@ func kilnThroughput(kilnd, src, dir string, n int) (one, two, oneAllThreads floa
 			}
 			defer w.stop()
 			// warm up: libvips starts on the first job
-			if err := w.render(kimage.RenderRequest{Input: src, OutDir: filepath.Join(dir, "warm"), Variants: standardJob, Limits: kimage.DefaultConfig().InputLimits}); err != nil {
+			if err := w.render(kimage.RenderRequest{Input: src, OutDir: filepath.Join(dir, "warm"), Variants: standardJob, Limits: kimage.DefaultImagesConfig().InputLimits}); err != nil {
 				return 0, err
 			}
 			ws[i] = w
@@ -236,7 +236,7 @@ func kilnThroughput(kilnd, src, dir string, n int) (one, two, oneAllThreads floa
 		for i, w := range ws {
 			go func() {
 				for j := i; j < n; j += workers {
-					if err := w.render(kimage.RenderRequest{Input: src, OutDir: filepath.Join(dir, "tp", fmt.Sprint(j)), Variants: standardJob, Limits: kimage.DefaultConfig().InputLimits}); err != nil {
+					if err := w.render(kimage.RenderRequest{Input: src, OutDir: filepath.Join(dir, "tp", fmt.Sprint(j)), Variants: standardJob, Limits: kimage.DefaultImagesConfig().InputLimits}); err != nil {
 						errs <- err
 						return
 					}

@@ -31,7 +31,7 @@ type noop struct{ s *kilnSystem }
 func (noop) Type() string                          { return "noop" }
 func (noop) Admit(json.RawMessage) (string, error) { return "", nil }
 
-func (n noop) Handle(ctx context.Context, j *worker.Job) (json.RawMessage, error) {
+func (n noop) Handle(ctx context.Context, j *worker.JobRecord) (json.RawMessage, error) {
 	return nil, nil
 }
 
@@ -59,7 +59,7 @@ func newKiln(dir string, concurrency int) (*kilnSystem, error) {
 func (k *kilnSystem) name() string { return "kiln" }
 
 func (k *kilnSystem) submit(ctx context.Context, payload []byte) error {
-	_, err := k.store.Submit(ctx, &worker.Job{Queue: "bench", Type: "noop", Payload: payload, MaxAttempts: 3})
+	_, err := k.store.Submit(ctx, &worker.JobRecord{Queue: "bench", Type: "noop", Payload: payload, MaxAttempts: 3})
 	return err
 }
 

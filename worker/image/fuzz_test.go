@@ -22,7 +22,7 @@ func FuzzRender(f *testing.F) {
 		{Name: "cover", Width: 8, Height: 8, Fit: "cover", Gravity: "attention", Effect: "sepia", Format: "png"},
 		{Name: "exact", Width: 10, Height: 5, Fit: "exact", Gravity: "centre", Effect: "grayscale", Blur: 1, Format: "webp"},
 	}
-	limits := DefaultConfig().InputLimits
+	limits := DefaultImagesConfig().InputLimits
 	limits.MaxPixels = 4_000_000 // keep each run quick
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := filepath.Join(t.TempDir(), "input")

@@ -23,7 +23,7 @@ type Payload = imageapi.Payload
 // the pipelines and the [images] table.
 type Settings struct {
 	Pipelines map[string]Pipeline
-	Images    Config
+	Images    ImagesConfig
 }
 
 // Renderer renders one picture; the daemon's is a pool of worker processes.
@@ -42,21 +42,21 @@ func (InProcess) Render(ctx context.Context, req RenderRequest) (*Result, error)
 
 // Kind is the image job kind: it turns pictures into their pipeline's
 // variants.
-type Kind struct {
+type JobKind struct {
 	settings func() Settings
 	renderer Renderer
 }
 
-var _ worker.Kind = (*Kind)(nil)
+var _ worker.Kind = (*JobKind)(nil)
 
 // NewKind returns the image kind. settings is asked at each submit and each
 // job, so that a reload applies at once; r renders the pictures.
-func NewKind(settings func() Settings, r Renderer) *Kind {
-	return &Kind{settings: settings, renderer: r}
+func NewKind(settings func() Settings, r Renderer) *JobKind {
+	return &JobKind{settings: settings, renderer: r}
 }
 
 // Type implements worker.Kind.
-func (k *Kind) Type() string { return JobType }
+func (k *JobKind) Type() string { return JobType }
 
 // ParsePayload decodes a payload strictly: unknown fields are errors, and a
 // value of the wrong type is named by its field.
@@ -77,7 +77,7 @@ func ParsePayload(raw json.RawMessage) (Payload, error) {
 // Admit implements worker.Kind: the pipeline must exist, and the input must
 // pass the limits that can be checked without decoding it (path, roots,
 // size) and look like a picture. The job goes to its pipeline's queue.
-func (k *Kind) Admit(raw json.RawMessage) (string, error) {
+func (k *JobKind) Admit(raw json.RawMessage) (string, error) {
 	p, err := ParsePayload(raw)
 	if err != nil {
 		return "", err
@@ -105,7 +105,7 @@ func (k *Kind) Admit(raw json.RawMessage) (string, error) {
 }
 
 // Handle implements worker.Kind.
-func (k *Kind) Handle(ctx context.Context, job *worker.Job) (json.RawMessage, error) {
+func (k *JobKind) Handle(ctx context.Context, job *worker.JobRecord) (json.RawMessage, error) {
 	p, err := ParsePayload(job.Payload)
 	if err != nil {
 		return nil, worker.Permanent(err)

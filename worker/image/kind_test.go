@@ -21,7 +21,7 @@ import (
 type imageBundle struct {
 	dir  string
 	out  string
-	kind *Kind
+	kind *JobKind
 }
 
 func setup(t *testing.T, variants ...Variant) *imageBundle {
@@ -33,7 +33,7 @@ func setup(t *testing.T, variants ...Variant) *imageBundle {
 	if problems := p.Check(); len(problems) > 0 {
 		t.Fatal(problems[0])
 	}
-	settings := Settings{Pipelines: map[string]Pipeline{"p": p}, Images: DefaultConfig()}
+	settings := Settings{Pipelines: map[string]Pipeline{"p": p}, Images: DefaultImagesConfig()}
 	b.kind = NewKind(func() Settings { return settings }, InProcess{})
 	return b
 }
@@ -41,7 +41,7 @@ func setup(t *testing.T, variants ...Variant) *imageBundle {
 func (b *imageBundle) run(t *testing.T, id, input string) (Result, error) {
 	t.Helper()
 	payload, _ := json.Marshal(Payload{Pipeline: "p", Input: input})
-	raw, err := b.kind.Handle(context.Background(), &worker.Job{ID: id, Payload: payload})
+	raw, err := b.kind.Handle(context.Background(), &worker.JobRecord{ID: id, Payload: payload})
 	var res Result
 	if err == nil {
 		if jerr := json.Unmarshal(raw, &res); jerr != nil {
@@ -274,7 +274,7 @@ func TestBadPicturesFailPermanentlyWithTheReason(t *testing.T) {
 			"svgload_buffer: operation is blocked"},
 	}
 	for name, tc := range cases {
-		lim := DefaultConfig().InputLimits
+		lim := DefaultImagesConfig().InputLimits
 		if tc.limits != nil {
 			tc.limits(&lim)
 		}

@@ -11,7 +11,7 @@ import (
 
 // Config is the [images] table: what a picture may be, and how the worker
 // processes that decode pictures are run.
-type Config struct {
+type ImagesConfig struct {
 	InputLimits
 	WorkerSettings
 }
@@ -38,8 +38,8 @@ type WorkerSettings struct {
 
 // DefaultConfig is the [images] table when the config says nothing: 100 MiB
 // and 50 megapixels, as imgproxy does; any readable path.
-func DefaultConfig() Config {
-	return Config{
+func DefaultImagesConfig() ImagesConfig {
+	return ImagesConfig{
 		InputLimits: InputLimits{MaxInputBytes: 100 << 20, MaxPixels: 50_000_000},
 		WorkerSettings: WorkerSettings{
 			RecycleAfter:    200,

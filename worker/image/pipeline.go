@@ -53,12 +53,12 @@ var variantName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // FieldError names the key of a pipeline that is wrong, so that config
 // loading can point at the line.
-type FieldError struct {
+type PipelineError struct {
 	Key string // relative to the pipeline, e.g. "variants[1].width"
 	Msg string
 }
 
-func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+func (e *PipelineError) Error() string { return e.Key + ": " + e.Msg }
 
 // FillDefaults sets what a variant leaves out: fit inside, gravity centre.
 func (p *Pipeline) FillDefaults() {
@@ -76,19 +76,19 @@ func (p *Pipeline) FillDefaults() {
 // Check returns every problem of a pipeline whose defaults are filled in.
 // Variant names become file names, so they are restricted to a safe
 // alphabet and can never leave output_dir.
-func (p *Pipeline) Check() []*FieldError {
-	var problems []*FieldError
+func (p *Pipeline) Check() []*PipelineError {
+	var problems []*PipelineError
 	if p.OutputDir == "" {
-		problems = append(problems, &FieldError{"output_dir", "is required"})
+		problems = append(problems, &PipelineError{"output_dir", "is required"})
 	}
 	if len(p.Variants) == 0 {
-		problems = append(problems, &FieldError{"variants", "at least one variant is required"})
+		problems = append(problems, &PipelineError{"variants", "at least one variant is required"})
 	}
 	seen := map[string]bool{}
 	for i := range p.Variants {
 		v := &p.Variants[i]
 		problem := func(k, msg string) {
-			problems = append(problems, &FieldError{fmt.Sprintf("variants[%d].%s", i, k), msg})
+			problems = append(problems, &PipelineError{fmt.Sprintf("variants[%d].%s", i, k), msg})
 		}
 		switch {
 		case !variantName.MatchString(v.Name) || v.Name == "." || v.Name == "..":

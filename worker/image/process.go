@@ -84,7 +84,7 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 // Workers is the daemon's pool of worker processes; it implements Renderer.
 type Workers struct {
 	command  []string
-	settings func() Config // the current [images] table
+	settings func() ImagesConfig // the current [images] table
 
 	mu     sync.Mutex
 	idle   []*workerProcess
@@ -98,7 +98,7 @@ type processSettings struct {
 	allowUntrustedLoaders bool
 }
 
-func processSettingsOf(c Config) processSettings {
+func processSettingsOf(c ImagesConfig) processSettings {
 	return processSettings{WorkerSettings: c.WorkerSettings, allowUntrustedLoaders: c.AllowUntrustedLoaders}
 }
 
@@ -112,7 +112,7 @@ type workerProcess struct {
 
 // NewWorkers returns a pool that starts workers with command (e.g. the
 // kilnd binary and "-image-worker") under the settings current at the time.
-func NewWorkers(command []string, settings func() Config) *Workers {
+func NewWorkers(command []string, settings func() ImagesConfig) *Workers {
 	return &Workers{command: command, settings: settings}
 }
 

@@ -15,7 +15,7 @@ import (
 
 func testAtLeastOnce(t *testing.T, b Backend) {
 	q := b.Open(t, nil)
-	var all []*worker.Job
+	var all []*worker.JobRecord
 	for i := 0; i < 50; i++ {
 		all = append(all, job("q"))
 	}

@@ -61,24 +61,24 @@ func testErrors(t *testing.T, b Backend) {
 		scheduled.RunAt = time.Now().Add(time.Hour)
 		submit(t, q, scheduled)
 
-		completeCall := func(j *worker.Job) func() error {
+		completeCall := func(j *worker.JobRecord) func() error {
 			return func() error { return q.Complete(ctx, j.ID, json.RawMessage(`{}`)) }
 		}
-		failCall := func(j *worker.Job) func() error {
+		failCall := func(j *worker.JobRecord) func() error {
 			return func() error { return q.Fail(ctx, j.ID, "x", time.Now()) }
 		}
-		releaseCall := func(j *worker.Job) func() error {
+		releaseCall := func(j *worker.JobRecord) func() error {
 			return func() error { return q.Release(ctx, j.ID) }
 		}
-		cancelCall := func(j *worker.Job) func() error {
+		cancelCall := func(j *worker.JobRecord) func() error {
 			return func() error { _, err := q.Cancel(ctx, j.ID); return err }
 		}
-		retryCall := func(j *worker.Job) func() error {
+		retryCall := func(j *worker.JobRecord) func() error {
 			return func() error { _, err := q.Retry(ctx, j.ID); return err }
 		}
 		for _, c := range []struct {
 			name string
-			job  *worker.Job
+			job  *worker.JobRecord
 			call func() error
 		}{
 			// Only a running job can end an attempt or be handed back.

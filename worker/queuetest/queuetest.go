@@ -90,11 +90,11 @@ func limitQ(n int) worker.MaxQueued {
 	}
 }
 
-func job(queue string) *worker.Job {
-	return &worker.Job{Queue: queue, Type: "test", Payload: json.RawMessage(`{}`), MaxAttempts: 3}
+func job(queue string) *worker.JobRecord {
+	return &worker.JobRecord{Queue: queue, Type: "test", Payload: json.RawMessage(`{}`), MaxAttempts: 3}
 }
 
-func submit(t *testing.T, q worker.Queue, jobs ...*worker.Job) {
+func submit(t *testing.T, q worker.Queue, jobs ...*worker.JobRecord) {
 	t.Helper()
 	_, err := q.Submit(ctx, jobs...)
 	skipIfNotSupported(t, err)
@@ -113,7 +113,7 @@ func skipIfNotSupported(t *testing.T, err error) {
 	}
 }
 
-func lease(t *testing.T, q worker.Queue, queue string, max int) []*worker.Job {
+func lease(t *testing.T, q worker.Queue, queue string, max int) []*worker.JobRecord {
 	t.Helper()
 	jobs, _, err := q.Lease(ctx, queue, max, time.Minute)
 	if err != nil {
@@ -123,7 +123,7 @@ func lease(t *testing.T, q worker.Queue, queue string, max int) []*worker.Job {
 }
 
 // leaseOne leases from queue and requires exactly the job want.
-func leaseOne(t *testing.T, q worker.Queue, queue string, want *worker.Job) *worker.Job {
+func leaseOne(t *testing.T, q worker.Queue, queue string, want *worker.JobRecord) *worker.JobRecord {
 	t.Helper()
 	got := lease(t, q, queue, 10)
 	if len(got) != 1 || got[0].ID != want.ID {
@@ -132,7 +132,7 @@ func leaseOne(t *testing.T, q worker.Queue, queue string, want *worker.Job) *wor
 	return got[0]
 }
 
-func get(t *testing.T, q worker.Queue, id string) *worker.Job {
+func get(t *testing.T, q worker.Queue, id string) *worker.JobRecord {
 	t.Helper()
 	j, err := q.Get(ctx, id)
 	if err != nil {
@@ -141,7 +141,7 @@ func get(t *testing.T, q worker.Queue, id string) *worker.Job {
 	return j
 }
 
-func ids(jobs []*worker.Job) []string {
+func ids(jobs []*worker.JobRecord) []string {
 	var out []string
 	for _, j := range jobs {
 		out = append(out, j.ID)

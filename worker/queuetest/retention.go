@@ -21,9 +21,9 @@ func testRetention(t *testing.T, b Backend) {
 
 	// Queue "a" keeps succeeded jobs briefly and dead ones long; queue "b"
 	// the other way round; queue "c" has no policy and keeps everything.
-	var purged, kept []*worker.Job
+	var purged, kept []*worker.JobRecord
 	var lastFinish time.Time
-	finish := func(queue string, asDead bool) *worker.Job {
+	finish := func(queue string, asDead bool) *worker.JobRecord {
 		j := job(queue)
 		submit(t, q, j)
 		leaseOne(t, q, queue, j)

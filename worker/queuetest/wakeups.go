@@ -71,26 +71,26 @@ func awaitChanged(t *testing.T, ch <-chan struct{}, after string) {
 // where act applies, act is the event.
 type wakeCase struct {
 	name    string
-	prepare func(t *testing.T, q worker.Queue) *worker.Job
-	act     func(t *testing.T, q worker.Queue, j *worker.Job)
+	prepare func(t *testing.T, q worker.Queue) *worker.JobRecord
+	act     func(t *testing.T, q worker.Queue, j *worker.JobRecord)
 }
 
 // submitted prepares a queued job.
-func submitted(t *testing.T, q worker.Queue) *worker.Job {
+func submitted(t *testing.T, q worker.Queue) *worker.JobRecord {
 	j := job("q")
 	submit(t, q, j)
 	return j
 }
 
 // leased prepares a running job.
-func leased(t *testing.T, q worker.Queue) *worker.Job {
+func leased(t *testing.T, q worker.Queue) *worker.JobRecord {
 	j := submitted(t, q)
 	leaseOne(t, q, "q", j)
 	return j
 }
 
 // dead prepares a job out of attempts.
-func dead(t *testing.T, q worker.Queue) *worker.Job {
+func dead(t *testing.T, q worker.Queue) *worker.JobRecord {
 	j := leased(t, q)
 	fail(t, q, j.ID, time.Time{})
 	return j
@@ -102,13 +102,13 @@ func testReady(t *testing.T, b Backend) {
 	for _, c := range []wakeCase{
 		{
 			name:    "AfterSubmit",
-			prepare: func(t *testing.T, q worker.Queue) *worker.Job { return job("q") },
-			act:     func(t *testing.T, q worker.Queue, j *worker.Job) { submit(t, q, j) },
+			prepare: func(t *testing.T, q worker.Queue) *worker.JobRecord { return job("q") },
+			act:     func(t *testing.T, q worker.Queue, j *worker.JobRecord) { submit(t, q, j) },
 		},
 		{
 			name:    "AfterRelease",
 			prepare: leased,
-			act: func(t *testing.T, q worker.Queue, j *worker.Job) {
+			act: func(t *testing.T, q worker.Queue, j *worker.JobRecord) {
 				if err := q.Release(ctx, j.ID); err != nil {
 					t.Fatalf("release: %v", err)
 				}
@@ -117,17 +117,17 @@ func testReady(t *testing.T, b Backend) {
 		{
 			name:    "AfterFailWithDueRetry",
 			prepare: leased,
-			act:     func(t *testing.T, q worker.Queue, j *worker.Job) { fail(t, q, j.ID, time.Now()) },
+			act:     func(t *testing.T, q worker.Queue, j *worker.JobRecord) { fail(t, q, j.ID, time.Now()) },
 		},
 		{
 			name: "AfterResume",
-			prepare: func(t *testing.T, q worker.Queue) *worker.Job {
+			prepare: func(t *testing.T, q worker.Queue) *worker.JobRecord {
 				if err := q.Pause(ctx, "q"); err != nil {
 					t.Fatalf("pause: %v", err)
 				}
 				return submitted(t, q)
 			},
-			act: func(t *testing.T, q worker.Queue, j *worker.Job) {
+			act: func(t *testing.T, q worker.Queue, j *worker.JobRecord) {
 				if err := q.Resume(ctx, "q"); err != nil {
 					t.Fatalf("resume: %v", err)
 				}
@@ -136,7 +136,7 @@ func testReady(t *testing.T, b Backend) {
 		{
 			name:    "AfterRetry",
 			prepare: dead,
-			act: func(t *testing.T, q worker.Queue, j *worker.Job) {
+			act: func(t *testing.T, q worker.Queue, j *worker.JobRecord) {
 				if _, err := q.Retry(ctx, j.ID); err != nil {
 					t.Fatalf("retry: %v", err)
 				}
@@ -144,7 +144,7 @@ func testReady(t *testing.T, b Backend) {
 		},
 		{
 			name: "AfterRecoverExpired",
-			prepare: func(t *testing.T, q worker.Queue) *worker.Job {
+			prepare: func(t *testing.T, q worker.Queue) *worker.JobRecord {
 				j := submitted(t, q)
 				got, _, err := q.Lease(ctx, "q", 1, time.Millisecond)
 				if err != nil || len(got) != 1 {
@@ -153,7 +153,7 @@ func testReady(t *testing.T, b Backend) {
 				time.Sleep(time.Until(got[0].LeaseUntil.Add(time.Millisecond))) // the lease running out is the event
 				return j
 			},
-			act: func(t *testing.T, q worker.Queue, j *worker.Job) {
+			act: func(t *testing.T, q worker.Queue, j *worker.JobRecord) {
 				if n, err := q.RecoverExpired(ctx); err != nil || n != 1 {
 					t.Fatalf("recovered %d (%v), want 1", n, err)
 				}
@@ -181,33 +181,33 @@ func testChanged(t *testing.T, b Backend) {
 	}{
 		{wakeCase{
 			name:    "OnSubmit",
-			prepare: func(t *testing.T, q worker.Queue) *worker.Job { return job("q") },
-			act:     func(t *testing.T, q worker.Queue, j *worker.Job) { submit(t, q, j) },
+			prepare: func(t *testing.T, q worker.Queue) *worker.JobRecord { return job("q") },
+			act:     func(t *testing.T, q worker.Queue, j *worker.JobRecord) { submit(t, q, j) },
 		}, worker.StateQueued},
 		{wakeCase{
 			name:    "OnLease",
 			prepare: submitted,
-			act:     func(t *testing.T, q worker.Queue, j *worker.Job) { leaseOne(t, q, "q", j) },
+			act:     func(t *testing.T, q worker.Queue, j *worker.JobRecord) { leaseOne(t, q, "q", j) },
 		}, worker.StateRunning},
 		{wakeCase{
 			name:    "OnComplete",
 			prepare: leased,
-			act:     func(t *testing.T, q worker.Queue, j *worker.Job) { complete(t, q, j.ID) },
+			act:     func(t *testing.T, q worker.Queue, j *worker.JobRecord) { complete(t, q, j.ID) },
 		}, worker.StateSucceeded},
 		{wakeCase{
 			name:    "OnFailRetrying",
 			prepare: leased,
-			act:     func(t *testing.T, q worker.Queue, j *worker.Job) { fail(t, q, j.ID, time.Now().Add(time.Hour)) },
+			act:     func(t *testing.T, q worker.Queue, j *worker.JobRecord) { fail(t, q, j.ID, time.Now().Add(time.Hour)) },
 		}, worker.StateRetrying},
 		{wakeCase{
 			name:    "OnFailDead",
 			prepare: leased,
-			act:     func(t *testing.T, q worker.Queue, j *worker.Job) { fail(t, q, j.ID, time.Time{}) },
+			act:     func(t *testing.T, q worker.Queue, j *worker.JobRecord) { fail(t, q, j.ID, time.Time{}) },
 		}, worker.StateDead},
 		{wakeCase{
 			name:    "OnCancel",
 			prepare: submitted,
-			act: func(t *testing.T, q worker.Queue, j *worker.Job) {
+			act: func(t *testing.T, q worker.Queue, j *worker.JobRecord) {
 				if _, err := q.Cancel(ctx, j.ID); err != nil {
 					t.Fatalf("cancel: %v", err)
 				}
@@ -216,7 +216,7 @@ func testChanged(t *testing.T, b Backend) {
 		{wakeCase{
 			name:    "OnRetry",
 			prepare: dead,
-			act: func(t *testing.T, q worker.Queue, j *worker.Job) {
+			act: func(t *testing.T, q worker.Queue, j *worker.JobRecord) {
 				if _, err := q.Retry(ctx, j.ID); err != nil {
 					t.Fatalf("retry: %v", err)
 				}
@@ -225,7 +225,7 @@ func testChanged(t *testing.T, b Backend) {
 		{wakeCase{
 			name:    "OnRelease",
 			prepare: leased,
-			act: func(t *testing.T, q worker.Queue, j *worker.Job) {
+			act: func(t *testing.T, q worker.Queue, j *worker.JobRecord) {
 				if err := q.Release(ctx, j.ID); err != nil {
 					t.Fatalf("release: %v", err)
 				}

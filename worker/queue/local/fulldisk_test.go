@@ -48,7 +48,7 @@ func TestFullDiskRefusesSubmitsAndRecovers(t *testing.T) {
 	var acked []string
 	var fullErr error
 	for i := 0; i < 100000; i++ {
-		j := &worker.Job{Queue: "q", Type: "t", Payload: payload, MaxAttempts: 1}
+		j := &worker.JobRecord{Queue: "q", Type: "t", Payload: payload, MaxAttempts: 1}
 		if _, err := s.Submit(ctx, j); err != nil {
 			fullErr = err
 			break
@@ -86,7 +86,7 @@ func TestFullDiskRefusesSubmitsAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 50; i++ {
-		j := &worker.Job{Queue: "q", Type: "t", Payload: payload, MaxAttempts: 1}
+		j := &worker.JobRecord{Queue: "q", Type: "t", Payload: payload, MaxAttempts: 1}
 		if _, err := s.Submit(ctx, j); err != nil {
 			t.Fatalf("submit after space was freed: %v", err)
 		}

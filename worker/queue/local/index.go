@@ -72,38 +72,38 @@ func (t txn) b(name []byte) *bbolt.Bucket {
 
 func queuePrefix(queue string) []byte { return append([]byte(queue), 0) }
 
-func readyKey(j *worker.Job) []byte {
+func readyKey(j *worker.JobRecord) []byte {
 	k := queuePrefix(j.Queue)
 	k = binary.BigEndian.AppendUint16(k, uint16(worker.MaxPriority-j.Priority))
 	return append(k, j.ID...)
 }
 
-func waitingKey(j *worker.Job) []byte {
+func waitingKey(j *worker.JobRecord) []byte {
 	k := queuePrefix(j.Queue)
 	k = binary.BigEndian.AppendUint64(k, uint64(j.RunAt.UnixNano()))
 	return append(k, j.ID...)
 }
 
-func leaseKey(j *worker.Job) []byte {
+func leaseKey(j *worker.JobRecord) []byte {
 	k := binary.BigEndian.AppendUint64(nil, uint64(j.LeaseUntil.UnixNano()))
 	return append(k, j.ID...)
 }
 
-func byStateKey(j *worker.Job) []byte {
+func byStateKey(j *worker.JobRecord) []byte {
 	k := []byte{stateCodes[j.State]}
 	k = append(k, j.Queue...)
 	k = append(k, 0)
 	return append(k, j.ID...)
 }
 
-func uniqueKey(j *worker.Job) []byte { return append(queuePrefix(j.Queue), j.UniqueKey...) }
+func uniqueKey(j *worker.JobRecord) []byte { return append(queuePrefix(j.Queue), j.UniqueKey...) }
 
 func countKey(queue string, s worker.State) []byte {
 	return append(queuePrefix(queue), stateCodes[s])
 }
 
 // index adds j to the indexes its state calls for and counts it.
-func (t txn) index(j *worker.Job) error {
+func (t txn) index(j *worker.JobRecord) error {
 	var err error
 	switch j.State {
 	case worker.StateQueued:
@@ -128,7 +128,7 @@ func (t txn) index(j *worker.Job) error {
 }
 
 // unindex removes j from every index, using its current field values.
-func (t txn) unindex(j *worker.Job) error {
+func (t txn) unindex(j *worker.JobRecord) error {
 	var err error
 	switch j.State {
 	case worker.StateQueued:
@@ -153,7 +153,7 @@ func (t txn) unindex(j *worker.Job) error {
 }
 
 // change applies mutate to j and keeps the indexes and the record in step.
-func (t txn) change(j *worker.Job, now time.Time, mutate func(j *worker.Job)) error {
+func (t txn) change(j *worker.JobRecord, now time.Time, mutate func(j *worker.JobRecord)) error {
 	if err := t.unindex(j); err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (t txn) change(j *worker.Job, now time.Time, mutate func(j *worker.Job)) er
 }
 
 // insert stores a new job.
-func (t txn) insert(j *worker.Job) error {
+func (t txn) insert(j *worker.JobRecord) error {
 	if err := t.index(j); err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (t txn) insert(j *worker.Job) error {
 }
 
 // remove deletes a job for good.
-func (t txn) remove(j *worker.Job) error {
+func (t txn) remove(j *worker.JobRecord) error {
 	if err := t.unindex(j); err != nil {
 		return err
 	}
@@ -214,15 +214,15 @@ func (t txn) countOf(queue string, s worker.State) int {
 }
 
 // put writes the job's record; its payload was stored once by insert.
-func (t txn) put(j *worker.Job) error {
+func (t txn) put(j *worker.JobRecord) error {
 	return t.b(bucketJobs).Put([]byte(j.ID), encodeJob(j))
 }
 
-func (t txn) get(id string) (*worker.Job, error) {
+func (t txn) get(id string) (*worker.JobRecord, error) {
 	return getJob(t.tx, id)
 }
 
-func getJob(tx *bbolt.Tx, id string) (*worker.Job, error) {
+func getJob(tx *bbolt.Tx, id string) (*worker.JobRecord, error) {
 	v := tx.Bucket(bucketJobs).Get([]byte(id))
 	if v == nil {
 		return nil, worker.ErrNotFound

@@ -16,9 +16,9 @@ import (
 const purgeBatch = 5000
 
 // Cancel implements worker.Queue.
-func (s *Store) Cancel(ctx context.Context, id string) (*worker.Job, error) {
-	var out *worker.Job
-	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+func (s *Store) Cancel(ctx context.Context, id string) (*worker.JobRecord, error) {
+	var out *worker.JobRecord
+	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
 		switch {
 		case j.State.Terminal():
 			return fmt.Errorf("%w: job is already %s", worker.ErrWrongState, j.State)
@@ -31,7 +31,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (*worker.Job, error) {
 			return t.put(j)
 		}
 		out = j
-		return t.change(j, now, func(j *worker.Job) { j.State = worker.StateCancelled })
+		return t.change(j, now, func(j *worker.JobRecord) { j.State = worker.StateCancelled })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cancel job %s: %w", id, err)
@@ -40,9 +40,9 @@ func (s *Store) Cancel(ctx context.Context, id string) (*worker.Job, error) {
 }
 
 // Retry implements worker.Queue.
-func (s *Store) Retry(ctx context.Context, id string) (*worker.Job, error) {
-	var out *worker.Job
-	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+func (s *Store) Retry(ctx context.Context, id string) (*worker.JobRecord, error) {
+	var out *worker.JobRecord
+	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if err := retryJob(t, j, now); err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func (s *Store) Retry(ctx context.Context, id string) (*worker.Job, error) {
 	return out, nil
 }
 
-func retryJob(t txn, j *worker.Job, now time.Time) error {
+func retryJob(t txn, j *worker.JobRecord, now time.Time) error {
 	if j.State != worker.StateDead && j.State != worker.StateCancelled {
 		return fmt.Errorf("%w: job is %s; only dead or cancelled jobs are retried", worker.ErrWrongState, j.State)
 	}
@@ -65,7 +65,7 @@ func retryJob(t txn, j *worker.Job, now time.Time) error {
 			return fmt.Errorf("%w: job %s holds unique_key %q now", worker.ErrWrongState, id, j.UniqueKey)
 		}
 	}
-	return t.change(j, now, func(j *worker.Job) {
+	return t.change(j, now, func(j *worker.JobRecord) {
 		j.State = worker.StateQueued
 		j.Attempts = 0
 		j.RunAt = now

@@ -12,8 +12,8 @@ import (
 )
 
 // Get implements worker.Queue.
-func (s *Store) Get(ctx context.Context, id string) (*worker.Job, error) {
-	var j *worker.Job
+func (s *Store) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
+	var j *worker.JobRecord
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
 		j, err = getJob(tx, id)
@@ -26,11 +26,11 @@ func (s *Store) Get(ctx context.Context, id string) (*worker.Job, error) {
 }
 
 // List implements worker.Queue.
-func (s *Store) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.Job, error) {
+func (s *Store) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	var jobs []*worker.Job
+	var jobs []*worker.JobRecord
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		states := worker.States
 		if state != "" {

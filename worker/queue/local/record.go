@@ -19,7 +19,7 @@ const recordVersion = 1
 
 var errShortRecord = errors.New("record ends early")
 
-func encodeJob(j *worker.Job) []byte {
+func encodeJob(j *worker.JobRecord) []byte {
 	b := make([]byte, 0, 128+len(j.Payload)+len(j.Result)+len(j.LastError))
 	b = append(b, recordVersion)
 	b = appendString(b, j.ID)
@@ -50,12 +50,12 @@ func encodeJob(j *worker.Job) []byte {
 	return append(b, 0)
 }
 
-func decodeJob(data []byte) (*worker.Job, error) {
+func decodeJob(data []byte) (*worker.JobRecord, error) {
 	d := decoder{b: data}
 	if v := d.byte(); v != recordVersion {
 		return nil, fmt.Errorf("job record version %d is not %d", v, recordVersion)
 	}
-	j := &worker.Job{}
+	j := &worker.JobRecord{}
 	j.ID = d.string()
 	j.Queue = d.string()
 	j.Type = d.string()

@@ -12,7 +12,7 @@ import (
 func TestRecordRoundTrip(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1700000000, 123456789)
-	j := &worker.Job{
+	j := &worker.JobRecord{
 		ID: "01ABC", Queue: "images", Type: "image", Payload: json.RawMessage(`{"input":"/x.jpg"}`),
 		Priority: 7, RunAt: now, Attempts: 2, MaxAttempts: 5, Timeout: worker.Duration(time.Minute),
 		UniqueKey: "k", State: worker.StateRetrying, LastError: "boom",

@@ -177,7 +177,7 @@ func (s *Store) signalChanged() {
 }
 
 // Submit implements worker.Queue.
-func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error) {
+func (s *Store) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, error) {
 	now := time.Now()
 	for _, j := range jobs {
 		if j.Queue == "" || strings.ContainsRune(j.Queue, 0) {
@@ -198,7 +198,7 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 	}
 	// The batch may be run again after a rollback: start from the same
 	// values each time.
-	orig := make([]worker.Job, len(jobs))
+	orig := make([]worker.JobRecord, len(jobs))
 	for i, j := range jobs {
 		orig[i] = *j
 	}
@@ -256,9 +256,9 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 }
 
 // Lease implements worker.Queue.
-func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.Duration) ([]*worker.Job, time.Time, error) {
+func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.Duration) ([]*worker.JobRecord, time.Time, error) {
 	var (
-		leased []*worker.Job
+		leased []*worker.JobRecord
 		next   time.Time
 	)
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
@@ -278,7 +278,7 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 			if err != nil {
 				return err
 			}
-			if err := t.change(j, now, func(j *worker.Job) { j.State = worker.StateQueued }); err != nil {
+			if err := t.change(j, now, func(j *worker.JobRecord) { j.State = worker.StateQueued }); err != nil {
 				return err
 			}
 		}
@@ -287,7 +287,7 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 			if err != nil {
 				return err
 			}
-			err = t.change(j, now, func(j *worker.Job) {
+			err = t.change(j, now, func(j *worker.JobRecord) {
 				j.State = worker.StateRunning
 				j.Attempts++
 				j.LeaseUntil = now.Add(leaseFor)
@@ -315,11 +315,11 @@ func (s *Store) Lease(ctx context.Context, queue string, max int, leaseFor time.
 
 // Complete implements worker.Queue.
 func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage) error {
-	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
-		return t.change(j, now, func(j *worker.Job) {
+		return t.change(j, now, func(j *worker.JobRecord) {
 			j.State = worker.StateSucceeded
 			if j.CancelRequested {
 				j.State = worker.StateCancelled
@@ -336,7 +336,7 @@ func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage)
 
 // Fail implements worker.Queue.
 func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time.Time) error {
-	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
@@ -353,8 +353,8 @@ func (s *Store) Fail(ctx context.Context, id string, reason string, retryAt time
 
 // failJob ends a running job's attempt: retrying at retryAt, dead when
 // retryAt is zero, cancelled when a cancel was requested.
-func failJob(t txn, j *worker.Job, reason string, retryAt, now time.Time) error {
-	return t.change(j, now, func(j *worker.Job) {
+func failJob(t txn, j *worker.JobRecord, reason string, retryAt, now time.Time) error {
+	return t.change(j, now, func(j *worker.JobRecord) {
 		j.RecordError(now, reason)
 		j.LeaseUntil = time.Time{}
 		switch {
@@ -371,12 +371,12 @@ func failJob(t txn, j *worker.Job, reason string, retryAt, now time.Time) error 
 
 // Release implements worker.Queue.
 func (s *Store) Release(ctx context.Context, id string) error {
-	err := s.change(ctx, id, func(t txn, j *worker.Job, now time.Time) error {
+	err := s.change(ctx, id, func(t txn, j *worker.JobRecord, now time.Time) error {
 		if j.State != worker.StateRunning {
 			return fmt.Errorf("%w: job is %s, not running", worker.ErrWrongState, j.State)
 		}
 		t.tx.OnCommit(s.signalReady)
-		return t.change(j, now, func(j *worker.Job) {
+		return t.change(j, now, func(j *worker.JobRecord) {
 			if j.Attempts > 0 {
 				j.Attempts--
 			}
@@ -393,7 +393,7 @@ func (s *Store) Release(ctx context.Context, id string) error {
 
 // change runs fn on one job in a write transaction shared with other
 // changes, and tells waiters once it is durable.
-func (s *Store) change(ctx context.Context, id string, fn func(t txn, j *worker.Job, now time.Time) error) error {
+func (s *Store) change(ctx context.Context, id string, fn func(t txn, j *worker.JobRecord, now time.Time) error) error {
 	return s.write(ctx, func(tx *bbolt.Tx) error {
 		t := txn{tx}
 		j, err := t.get(id)

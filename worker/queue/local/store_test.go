@@ -34,8 +34,8 @@ func setup(t *testing.T) *bundle {
 	return &bundle{path: path, store: s}
 }
 
-func newJob(queue string) *worker.Job {
-	return &worker.Job{Queue: queue, Type: "noop", Payload: json.RawMessage(`{"n":1}`), MaxAttempts: 3}
+func newJob(queue string) *worker.JobRecord {
+	return &worker.JobRecord{Queue: queue, Type: "noop", Payload: json.RawMessage(`{"n":1}`), MaxAttempts: 3}
 }
 
 func TestSubmitLeaseComplete(t *testing.T) {

@@ -42,7 +42,7 @@ const (
 )
 
 // jobMessage is a job as published to the work queue or the ladder.
-func jobMessage(j *worker.Job, attemptsBefore, gen int, copy uint64) (amqp.Publishing, error) {
+func jobMessage(j *worker.JobRecord, attemptsBefore, gen int, copy uint64) (amqp.Publishing, error) {
 	body, err := json.Marshal(j)
 	if err != nil {
 		return amqp.Publishing{}, fmt.Errorf("encode job %s: %w", j.ID, err)
@@ -60,7 +60,7 @@ func jobMessage(j *worker.Job, attemptsBefore, gen int, copy uint64) (amqp.Publi
 
 // delivered is a job read from a delivery of its work queue.
 type delivered struct {
-	job *worker.Job
+	job *worker.JobRecord
 	// attemptsBefore counts the attempts used before this delivery.
 	attemptsBefore int
 	// interrupted counts deliveries of this copy that ended without an
@@ -75,7 +75,7 @@ type delivered struct {
 // decodeDelivery reads a job from a work queue delivery. A body that is
 // not a job is an error naming what is wrong; the caller dead-letters it.
 func decodeDelivery(d amqp.Delivery, queue string) (*delivered, error) {
-	var j worker.Job
+	var j worker.JobRecord
 	if ct := d.ContentType; ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return nil, fmt.Errorf("content_type %q: jobs are application/json", ct)
 	}

@@ -25,7 +25,7 @@ const expectFor = 5 * time.Second
 // Release. The broker confirms a publish before it delivers the message,
 // so a Lease also waits, briefly, for the due jobs this process itself
 // sent to the queue before the call and that no one is known to hold yet.
-func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor time.Duration) ([]*worker.Job, time.Time, error) {
+func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor time.Duration) ([]*worker.JobRecord, time.Time, error) {
 	if _, err := q.ensureQueue(queue, true); err != nil {
 		if errors.Is(err, worker.ErrUnavailable) {
 			// The reconnect signals Ready; until then look again now and
@@ -38,7 +38,7 @@ func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor tim
 	q.mu.Lock()
 	expected := q.expectedLocked(q.queueState(queue))
 	q.mu.Unlock()
-	var out []*worker.Job
+	var out []*worker.JobRecord
 	var evs []*event
 	var l *link
 	for {
@@ -93,9 +93,9 @@ func (q *Queue) announce(l *link, evs []*event) {
 
 // takeLocked leases up to n jobs from the queue's buffer, and returns
 // them with their running events; mu is held.
-func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*worker.Job, []*event) {
+func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*worker.JobRecord, []*event) {
 	t := now()
-	var out []*worker.Job
+	var out []*worker.JobRecord
 	var evs []*event
 	for len(out) < n && len(qs.buf) > 0 {
 		dv := qs.buf[0]
@@ -211,7 +211,7 @@ func (q *Queue) unclaim(id string, ls *lease) {
 // event are confirmed, then the delivery is acked. A delivery whose
 // channel died meanwhile comes back to some consumer, which discards it
 // because its outcome is stored.
-func (q *Queue) answer(op string, ls *lease, r *record, l *link, j *worker.Job, copy *outgoing) error {
+func (q *Queue) answer(op string, ls *lease, r *record, l *link, j *worker.JobRecord, copy *outgoing) error {
 	seq := r.seq + 1
 	ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: r.gen, Copy: r.copy, Job: j}
 	var msgs []outgoing
@@ -359,7 +359,7 @@ func (q *Queue) RecoverExpired(ctx context.Context) (int, error) {
 // Cancel implements worker.Queue. The cancel is an event every kilnd
 // applies: a waiting copy is acked away by whichever consumer holds or
 // receives it, and a running job is stopped by the host that runs it.
-func (q *Queue) Cancel(ctx context.Context, id string) (*worker.Job, error) {
+func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error) {
 	q.mu.Lock()
 	r := q.records[id]
 	if r == nil {
@@ -392,7 +392,7 @@ func (q *Queue) Cancel(ctx context.Context, id string) (*worker.Job, error) {
 
 // Retry implements worker.Queue: a new generation of the job is published,
 // which no cancel of an earlier one stops.
-func (q *Queue) Retry(ctx context.Context, id string) (*worker.Job, error) {
+func (q *Queue) Retry(ctx context.Context, id string) (*worker.JobRecord, error) {
 	q.mu.Lock()
 	r := q.records[id]
 	if r == nil {
@@ -518,7 +518,7 @@ func (q *Queue) control(kind, queue string) error {
 }
 
 // Get implements worker.Queue.
-func (q *Queue) Get(ctx context.Context, id string) (*worker.Job, error) {
+func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	r := q.records[id]
@@ -529,9 +529,9 @@ func (q *Queue) Get(ctx context.Context, id string) (*worker.Job, error) {
 }
 
 // List implements worker.Queue.
-func (q *Queue) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.Job, error) {
+func (q *Queue) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error) {
 	q.mu.Lock()
-	var out []*worker.Job
+	var out []*worker.JobRecord
 	for _, r := range q.records {
 		if (queue == "" || r.job.Queue == queue) && (state == "" || r.job.State == state) {
 			out = append(out, r.snapshot())

@@ -16,14 +16,14 @@ import (
 // reads it from the start and then follows it, so that each one knows
 // every job whichever host submitted or ran it.
 type event struct {
-	Kind  string      `json:"kind"` // one of the ev* constants
-	Host  string      `json:"host"` // the kilnd that published it
-	Seq   uint64      `json:"seq,omitempty"`
-	Gen   int         `json:"gen,omitempty"`
-	Copy  uint64      `json:"copy,omitempty"` // the job message copy that is current
-	Job   *worker.Job `json:"job,omitempty"`
-	ID    string      `json:"id,omitempty"`
-	Queue string      `json:"queue,omitempty"`
+	Kind  string            `json:"kind"` // one of the ev* constants
+	Host  string            `json:"host"` // the kilnd that published it
+	Seq   uint64            `json:"seq,omitempty"`
+	Gen   int               `json:"gen,omitempty"`
+	Copy  uint64            `json:"copy,omitempty"` // the job message copy that is current
+	Job   *worker.JobRecord `json:"job,omitempty"`
+	ID    string            `json:"id,omitempty"`
+	Queue string            `json:"queue,omitempty"`
 	// Marker identifies a sync event: its publisher has read every event
 	// before it once it reads the marker back.
 	Marker string `json:"marker,omitempty"`
@@ -56,14 +56,14 @@ func (e *event) publishing() (amqp.Publishing, error) {
 
 // record is what this process knows of one job.
 type record struct {
-	job  worker.Job
+	job  worker.JobRecord
 	seq  uint64 // raised by every change; an older event never undoes a newer
 	gen  int
 	copy uint64 // the current message copy of the job (seq when published)
 	host string // who made the last change
 }
 
-func (r *record) snapshot() *worker.Job {
+func (r *record) snapshot() *worker.JobRecord {
 	j := r.job
 	j.Errors = append([]worker.AttemptError(nil), r.job.Errors...)
 	return &j

@@ -13,7 +13,7 @@ import (
 // broker confirmed every one. A batch is all or none: when the broker
 // refuses part of it, the parts it took are cancelled before they can run
 // and removed from the records, and the error says why.
-func (q *Queue) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error) {
+func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, error) {
 	for _, j := range jobs {
 		if j.Priority != 0 {
 			return nil, notSupported("submit with priority", "quorum queues of RabbitMQ 3.10 have no priorities; use a queue of its own for urgent jobs")
@@ -103,7 +103,7 @@ func (q *Queue) Submit(ctx context.Context, jobs ...*worker.Job) ([]bool, error)
 // withdraw cancels and forgets the jobs of a refused batch whose message
 // the broker took, so that the batch stays all or none: a consumer acks
 // such a copy away on sight.
-func (q *Queue) withdraw(l *link, jobs []*worker.Job, acked []bool) {
+func (q *Queue) withdraw(l *link, jobs []*worker.JobRecord, acked []bool) {
 	var evs []*event
 	t := now()
 	for i, j := range jobs {
@@ -143,7 +143,7 @@ func (q *Queue) waitingLocked(name string) int {
 }
 
 // jobCopy is the message of a job's new copy, routed by when it is due.
-func (q *Queue) jobCopy(l *link, j *worker.Job, attemptsBefore, gen int, copy uint64) (outgoing, error) {
+func (q *Queue) jobCopy(l *link, j *worker.JobRecord, attemptsBefore, gen int, copy uint64) (outgoing, error) {
 	msg, err := jobMessage(j, attemptsBefore, gen, copy)
 	if err != nil {
 		return outgoing{}, err
@@ -156,7 +156,7 @@ func (q *Queue) jobCopy(l *link, j *worker.Job, attemptsBefore, gen int, copy ui
 }
 
 // deadCopy is the message of a dead job, for its dead-letter queue.
-func (q *Queue) deadCopy(j *worker.Job, gen int, copy uint64) (outgoing, error) {
+func (q *Queue) deadCopy(j *worker.JobRecord, gen int, copy uint64) (outgoing, error) {
 	msg, err := jobMessage(j, j.Attempts, gen, copy)
 	if err != nil {
 		return outgoing{}, err
