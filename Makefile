@@ -28,14 +28,14 @@ CGO_HARDENING := CGO_CPPFLAGS='-D_FORTIFY_SOURCE=2' CGO_CFLAGS='-O2 -fstack-prot
 # Debian packages each step needs; tools/need-packages installs them as root
 # or prints the apt-get line.
 BUILD_DEPS   := libvips-dev pkg-config binutils
-TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data prometheus chromium
+TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data prometheus chromium rabbitmq-server amqp-tools
 PKG_DEPS     := $(BUILD_DEPS) go-md2man dpkg-dev binutils rpm
 LINT_DEPS    := lintian rpmlint rpm cpio
 E2E_DEPS     := debootstrap systemd-container libvips-tools
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
-.PHONY: all build man run test check go-test e2e packages lint-packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz screenshots
+.PHONY: all build man run test check go-test test-rabbitmq e2e packages lint-packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz screenshots
 
 all: build
 
@@ -68,7 +68,7 @@ run: build
 # and the tests that drive the real kilnd binary), the kill -9 crash test,
 # the fuzzer, then the packages' lint and the end-to-end test under real
 # systemd.
-test: check go-test crashtest fuzz e2e
+test: check go-test test-rabbitmq crashtest fuzz e2e
 
 check: deps-build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -77,6 +77,12 @@ check: deps-build
 
 go-test: deps-test build
 	$(GO) test -race -count=1 ./...
+
+# kilnd on the rabbitmq backend against RabbitMQ nodes the tests start:
+# several kilnd on one broker, kill -9 of a kilnd and of the broker, a
+# three-node cluster losing its leader, bad settings, vhosts (a few minutes).
+test-rabbitmq: deps-test build
+	KILN_TEST_RABBITMQ=1 $(GO) test -count=1 -timeout 20m -v ./e2e/rabbitmq
 
 # dist/kiln_<version>-1_<arch>.deb (nfpm) and dist/kiln-<version>-1.<arch>.rpm
 # (rpmbuild, from packaging/kiln.spec). Both depend on the shared libraries

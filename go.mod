@@ -9,6 +9,7 @@ require (
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/oklog/ulid/v2 v2.1.2
 	github.com/prometheus/client_golang v1.25.0
+	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/sevlyar/go-daemon v0.1.6
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/image v0.47.0

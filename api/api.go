@@ -100,6 +100,9 @@ type Status struct {
 	Succeeded int64                   `json:"succeeded_since_start"`
 	Failed    int64                   `json:"failed_since_start"`
 	Purged    int64                   `json:"purged_by_retention"`
+	// Broker says whether the broker of the rabbitmq backend can be used,
+	// and why not; empty for the local backend.
+	Broker string `json:"broker,omitempty"`
 }
 
 // QueueStatus is one queue in Status.
@@ -110,6 +113,9 @@ type QueueStatus struct {
 	SucceededPerSec  float64                `json:"succeeded_per_s"`
 	FailedPerSec     float64                `json:"failed_per_s"`
 	OldestQueuedAgeS float64                `json:"oldest_queued_age_s"`
+	// BrokerReady is how many messages the queue's broker queue holds
+	// ready for a consumer (rabbitmq backend only).
+	BrokerReady *int `json:"broker_ready,omitempty"`
 }
 
 // Reloaded is the answer of POST /v1/reload when the config was applied. A

@@ -46,6 +46,7 @@ type Config struct {
 	HTTP      HTTPConfig                    `toml:"http"`
 	Events    EventsConfig                  `toml:"events"`
 	Webhooks  WebhooksConfig                `toml:"webhooks"`
+	Broker    BrokerConfig                  `toml:"broker"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -147,6 +148,7 @@ func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
 
 	cfg.fillDerived()
 	cfg.validate(report)
+	cfg.Broker.checkFiles(baseDir, report)
 	if len(problems) > 0 {
 		// In the file's order, as an editor shows it.
 		sort.SliceStable(problems, func(i, j int) bool { return problems[i].line < problems[j].line })
@@ -272,6 +274,7 @@ func (c *Config) validate(report func(key, msg string)) {
 	c.HTTP.validate(report)
 	c.Events.validate(report)
 	c.validateWebhooks(report)
+	c.Broker.validate(report)
 
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]
@@ -301,6 +304,7 @@ func (c *Config) resolvePaths(base string) {
 		abs(&p.OutputDir)
 		c.Pipelines[name] = p
 	}
+	c.Broker.resolvePaths(abs)
 }
 
 // ImageSettings is the image kind's view of this config.

@@ -14,7 +14,6 @@ import (
 	"kiln/daemon/metrics"
 	"kiln/worker"
 	"kiln/worker/image"
-	"kiln/worker/queue/local"
 )
 
 // Exit codes, after sysexits.h, so that a unit can refuse to restart on a
@@ -53,7 +52,7 @@ type daemon struct {
 	detached bool
 
 	pidfile *Pidfile
-	queue   *local.Store
+	queue   worker.Queue
 	kinds   worker.Kinds
 	workers *image.Workers
 	pool    *worker.Pool

@@ -13,7 +13,9 @@ func (d *daemon) instrument() error {
 	d.metrics = metrics.New(d.opts.Version, d.queueStats, d.log)
 	d.pool.Observe(d.metrics)
 	d.workers.Observe(d.metrics)
-	d.queue.ObserveCommits(d.metrics.Committed)
+	if o, ok := d.queue.(worker.CommitObserver); ok {
+		o.ObserveCommits(d.metrics.Committed)
+	}
 	return nil
 }
 

@@ -169,6 +169,14 @@ func (d *daemon) openQueue() error {
 	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o750); err != nil {
 		return fmt.Errorf("create state directory %s: %w", cfg.Daemon.StateDir, err)
 	}
+	if cfg.Broker.Backend == backendRabbitMQ {
+		q, err := d.openBroker()
+		if err != nil {
+			return err
+		}
+		d.queue = q
+		return nil
+	}
 	store, err := local.Open(cfg.StorePath(), func(queue string) int { return d.config().Queues[queue].MaxQueued })
 	if err != nil {
 		return err
@@ -210,7 +218,7 @@ func (d *daemon) listenControl() error {
 func (d *daemon) serve() int {
 	cfg := d.config()
 	d.log.Info("starting", "version", d.opts.Version, "pid", os.Getpid(), "config", cfg.Source,
-		"store", d.queue.Path(), "socket", cfg.Daemon.Socket, "log", d.logging.Target)
+		"store", d.queueDescription(), "socket", cfg.Daemon.Socket, "log", d.logging.Target)
 	for _, w := range pathWarnings(cfg, false) {
 		d.log.Warn(w)
 	}

@@ -43,9 +43,17 @@ func (d *daemon) status(ctx context.Context) (*api.Status, error) {
 	for name, r := range ps.FailedPerSec {
 		get(name).FailedPerSec = r
 	}
+	if dq, ok := d.queue.(brokerDepths); ok {
+		if depths, err := dq.Depths(); err == nil {
+			for name, n := range depths {
+				get(name).BrokerReady = &n
+			}
+		}
+	}
 	return &api.Status{
 		Version: d.opts.Version, PID: os.Getpid(), StartedAt: d.started, Config: cfg.Source,
 		Queues: queues, Running: ps.Running, Succeeded: ps.Succeeded, Failed: ps.Failed, Purged: d.purged.Load(),
+		Broker: d.brokerStatus(),
 	}, nil
 }
 
@@ -60,5 +68,14 @@ func (d *daemon) statusLine(ctx context.Context) string {
 		queued += q.Counts[kilntype.StateQueued] + q.Counts[kilntype.StateRetrying] + q.Counts[kilntype.StateScheduled]
 		dead += q.Counts[kilntype.StateDead]
 	}
-	return fmt.Sprintf("%d running, %d queued, %d dead", s.Running, queued, dead)
+	line := fmt.Sprintf("%d running, %d queued, %d dead", s.Running, queued, dead)
+	if s.Broker != "" && s.Broker != "broker connected" {
+		line = s.Broker + "; " + line
+	}
+	return line
+}
+
+// brokerDepths is what a backend on a broker answers about its queues.
+type brokerDepths interface {
+	Depths() (map[string]int, error)
 }

@@ -139,7 +139,7 @@ func (s *controlServer) storeStreamGroup(ctx context.Context, group []streamJob,
 	for i, sj := range group {
 		jobs[i] = sj.job
 	}
-	duplicate, errs := s.d.queue.SubmitEach(ctx, jobs)
+	duplicate, errs := worker.SubmitEach(ctx, s.d.queue, jobs)
 	queued := 0
 	var buf []byte
 	for i, sj := range group {

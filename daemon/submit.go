@@ -114,6 +114,8 @@ func submitStatus(err error) int {
 	switch {
 	case errors.Is(err, worker.ErrQueueFull):
 		return 429
+	case errors.Is(err, worker.ErrNotSupported):
+		return 501
 	default:
 		return 503
 	}

@@ -18,6 +18,15 @@ import (
 	"time"
 )
 
+var batchSize = flag.Int("batch", 100, "jobs per submit for the -batch systems (pipelined confirms)")
+
+// batcher is a system that submits a batch of jobs in one call; measure
+// uses it when batchSize is above one.
+type batcher interface {
+	batchSize() int
+	submitBatch(ctx context.Context, payloads [][]byte) error
+}
+
 // system is one contender.
 type system interface {
 	name() string
@@ -56,7 +65,7 @@ func main() {
 	producers := flag.Int("producers", 32, "concurrent submitters in the throughput run")
 	consumers := flag.Int("consumers", 256, "concurrent workers (prefetch for RabbitMQ)")
 	goqiteConsumers := flag.Int("goqite-consumers", 32, "concurrent workers for goqite, whose pollers contend for SQLite's one writer: 32 was its best here")
-	systems := flag.String("systems", "kiln,kiln-daemon,kiln-daemon-stream,rabbitmq,rabbitmq-pipelined,goqite", "which systems to run")
+	systems := flag.String("systems", "kiln,kiln-daemon,kiln-daemon-stream,kiln-daemon-sse,kiln-rabbitmq,kiln-rabbitmq-batch,rabbitmq,rabbitmq-batch,rabbitmq-pipelined,goqite", "which systems to run")
 	streams := flag.Int("streams", 4, "concurrent clients of the pipelined systems")
 	window := flag.Int("window", 256, "unconfirmed jobs per client of the pipelined systems")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
@@ -111,7 +120,13 @@ func openSystem(name, dir string, consumers int) (system, error) {
 	case "kiln":
 		return newKiln(dir, consumers)
 	case "rabbitmq":
-		return newRabbit(dir, consumers)
+		return newRabbit(dir, consumers, 1)
+	case "rabbitmq-batch":
+		return newRabbit(dir, consumers, *batchSize)
+	case "kiln-rabbitmq":
+		return newKilndRabbit(dir, consumers, 1)
+	case "kiln-rabbitmq-batch":
+		return newKilndRabbit(dir, consumers, *batchSize)
 	case "goqite":
 		return newGoqite(dir, consumers)
 	case "kiln-daemon":
@@ -163,6 +178,23 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if b, ok := s.(batcher); ok && b.batchSize() > 1 {
+					for {
+						end := next.Add(int64(b.batchSize()))
+						n := min(int64(b.batchSize()), int64(jobs)-(end-int64(b.batchSize())))
+						if n <= 0 {
+							return
+						}
+						batch := make([][]byte, n)
+						for i := range batch {
+							batch[i] = payload
+						}
+						if err := b.submitBatch(ctx, batch); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}
 				for next.Add(1) <= int64(jobs) {
 					if err := s.submit(ctx, payload); err != nil {
 						errs <- err
@@ -253,6 +285,13 @@ func report(results []result) {
 	byName := map[string]result{}
 	for _, r := range results {
 		byName[r.system] = r
+	}
+	for _, pair := range [][2]string{{"kiln-rabbitmq", "rabbitmq"}, {"kiln-rabbitmq-batch", "rabbitmq-batch"}} {
+		k, kok := byName[pair[0]]
+		p, pok := byName[pair[1]]
+		if kok && pok && p.jobsPerSec > 0 {
+			fmt.Printf("%s / %s: %.2fx jobs/s (overhead %.0f%%)\n", pair[0], pair[1], k.jobsPerSec/p.jobsPerSec, 100*(1-k.jobsPerSec/p.jobsPerSec))
+		}
 	}
 	for _, mine := range []string{"kiln", "kiln-daemon", "kiln-daemon-stream"} {
 		k, ok := byName[mine]

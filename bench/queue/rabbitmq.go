@@ -4,26 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"kiln/internal/rabbitnode"
 )
 
-// rabbitSystem is Debian's rabbitmq-server, started here with its own
-// directories, ports and Erlang port mapper, and a quorum queue used the
-// durable way: persistent messages, publisher confirms, manual acks after the
-// (no-op) work, prefetch equal to the consumer concurrency.
+// rabbitSystem is Debian's rabbitmq-server, started as a private node by
+// kiln/internal/rabbitnode (the tests use the same), and a quorum queue
+// used the durable way: persistent messages, publisher confirms, manual
+// acks after the (no-op) work, prefetch equal to the consumer concurrency.
+// With batch > 1 a submitter publishes batch messages and then waits for
+// all their confirms (pipelined confirms); otherwise it waits for each
+// message's confirm before it publishes the next.
 type rabbitSystem struct {
-	dir    string
-	env    []string
-	server *exec.Cmd
-	conn   *amqp.Connection
+	group *rabbitnode.Group
+	conn  *amqp.Connection
+	batch int
 
 	pubs chan *amqp.Channel // one confirm-mode channel per concurrent publisher
 
@@ -33,70 +33,30 @@ type rabbitSystem struct {
 
 const rabbitQueue = "bench"
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// startNode starts a private RabbitMQ node under dir.
+func startNode(dir string) (*rabbitnode.Group, *rabbitnode.Node, error) {
+	g, err := rabbitnode.NewGroup(dir)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	n, err := g.Start("bench")
+	if err != nil {
+		g.Close()
+		return nil, nil, fmt.Errorf("%w (make bench-queue installs rabbitmq-server)", err)
+	}
+	return g, n, nil
 }
 
-func newRabbit(dir string, consumers int) (system, error) {
-	var ports [3]int
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
+func newRabbit(dir string, consumers, batch int) (system, error) {
+	g, node, err := startNode(dir)
+	if err != nil {
+		return nil, err
 	}
-	amqpPort, distPort, epmdPort := ports[0], ports[1], ports[2]
-	for _, d := range []string{"home", "mnesia", "log"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	r := &rabbitSystem{group: g, batch: batch}
+	if r.conn, err = amqp.Dial(node.URL("")); err != nil {
+		g.Close()
+		return nil, err
 	}
-	conf := filepath.Join(dir, "rabbitmq.conf")
-	os.WriteFile(conf, []byte("loopback_users = none\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "enabled_plugins"), []byte("[].\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "rabbitmq-env.conf"), nil, 0o644)
-	node := fmt.Sprintf("bench%d@localhost", amqpPort)
-	r := &rabbitSystem{dir: dir, env: append(os.Environ(),
-		"HOME="+filepath.Join(dir, "home"),
-		"RABBITMQ_NODENAME="+node,
-		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
-		fmt.Sprintf("RABBITMQ_NODE_PORT=%d", amqpPort),
-		fmt.Sprintf("RABBITMQ_DIST_PORT=%d", distPort),
-		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
-		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
-		"RABBITMQ_PID_FILE="+filepath.Join(dir, "rabbit.pid"),
-		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),
-		"RABBITMQ_CONFIG_FILE="+conf,
-		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
-		fmt.Sprintf("ERL_EPMD_PORT=%d", epmdPort),
-		"ERL_EPMD_ADDRESS=127.0.0.1",
-	)}
-	r.server = exec.Command("/usr/lib/rabbitmq/bin/rabbitmq-server")
-	r.server.Env = r.env
-	logf, _ := os.Create(filepath.Join(dir, "server.out"))
-	r.server.Stdout, r.server.Stderr = logf, logf
-	if err := r.server.Start(); err != nil {
-		return nil, fmt.Errorf("start rabbitmq-server (apt-get install rabbitmq-server): %w", err)
-	}
-	url := fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", amqpPort)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		conn, err := amqp.Dial(url)
-		if err == nil {
-			r.conn = conn
-			break
-		}
-		if time.Now().After(deadline) {
-			r.stopServer()
-			return nil, fmt.Errorf("rabbitmq not accepting connections after 60s: %w (see %s)", err, filepath.Join(dir, "server.out"))
-		}
-		time.Sleep(200 * time.Millisecond) // waiting for the broker to boot
-	}
-
 	ch, err := r.conn.Channel()
 	if err != nil {
 		return nil, err
@@ -147,23 +107,41 @@ func newRabbit(dir string, consumers int) (system, error) {
 	return r, nil
 }
 
-func (r *rabbitSystem) name() string { return "rabbitmq" }
+func (r *rabbitSystem) name() string {
+	if r.batch > 1 {
+		return "rabbitmq-batch"
+	}
+	return "rabbitmq"
+}
+
+func (r *rabbitSystem) batchSize() int { return r.batch }
 
 func (r *rabbitSystem) submit(ctx context.Context, payload []byte) error {
+	return r.submitBatch(ctx, [][]byte{payload})
+}
+
+// submitBatch publishes every payload, then waits for all their confirms.
+func (r *rabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) error {
 	ch := <-r.pubs
 	defer func() { r.pubs <- ch }()
-	conf, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", rabbitQueue, false, false, amqp.Publishing{
-		DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: payload,
-	})
-	if err != nil {
-		return err
+	confs := make([]*amqp.DeferredConfirmation, len(payloads))
+	for i, payload := range payloads {
+		conf, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", rabbitQueue, false, false, amqp.Publishing{
+			DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: payload,
+		})
+		if err != nil {
+			return err
+		}
+		confs[i] = conf
 	}
-	ok, err := conf.WaitContext(ctx)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errors.New("publish nacked by the broker")
+	for _, conf := range confs {
+		ok, err := conf.WaitContext(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("publish nacked by the broker")
+		}
 	}
 	return nil
 }
@@ -182,26 +160,6 @@ func (r *rabbitSystem) waitDone(ctx context.Context, n int) error {
 func (r *rabbitSystem) close() error {
 	r.conn.Close()
 	r.wg.Wait()
-	r.stopServer()
+	r.group.Close()
 	return nil
-}
-
-func (r *rabbitSystem) stopServer() {
-	ctl := exec.Command("/usr/lib/rabbitmq/bin/rabbitmqctl", "stop")
-	ctl.Env = r.env
-	if err := ctl.Run(); err != nil {
-		r.server.Process.Kill()
-	}
-	r.server.Wait()
-	// The private epmd outlives the node; it listens on our port only.
-	exec.Command("pkill", "-f", "epmd.*"+envValue(r.env, "ERL_EPMD_PORT")).Run()
-}
-
-func envValue(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if len(env[i]) > len(key) && env[i][:len(key)+1] == key+"=" {
-			return env[i][len(key)+1:]
-		}
-	}
-	return ""
 }

@@ -16,7 +16,7 @@ type rabbitPipelinedSystem struct {
 }
 
 func newRabbitPipelined(dir string, consumers int) (system, error) {
-	r, err := newRabbit(dir, consumers)
+	r, err := newRabbit(dir, consumers, 1)
 	if err != nil {
 		return nil, err
 	}

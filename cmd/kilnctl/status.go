@@ -35,13 +35,21 @@ func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 		return json.NewEncoder(stdout).Encode(s)
 	}
 	fmt.Fprintf(stdout, "kilnd %s, pid %d, up %s, config %s\n", s.Version, s.PID, time.Since(s.StartedAt).Round(time.Second), s.Config)
-	fmt.Fprintf(stdout, "running %d; since start: %d succeeded, %d failed attempts; %d purged by retention\n\n", s.Running, s.Succeeded, s.Failed, s.Purged)
+	fmt.Fprintf(stdout, "running %d; since start: %d succeeded, %d failed attempts; %d purged by retention\n", s.Running, s.Succeeded, s.Failed, s.Purged)
+	if s.Broker != "" {
+		fmt.Fprintln(stdout, s.Broker)
+	}
+	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "QUEUE\t")
 	for _, st := range kilntype.States {
 		fmt.Fprintf(tw, "%s\t", st)
 	}
-	fmt.Fprintln(tw, "ok/s\tfail/s\toldest\t")
+	fmt.Fprint(tw, "ok/s\tfail/s\toldest\t")
+	if s.Broker != "" {
+		fmt.Fprint(tw, "broker ready\t")
+	}
+	fmt.Fprintln(tw)
 	names := make([]string, 0, len(s.Queues))
 	for n := range s.Queues {
 		names = append(names, n)
@@ -61,7 +69,15 @@ func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 		if q.OldestQueuedAgeS > 0 {
 			oldest = (time.Duration(q.OldestQueuedAgeS * float64(time.Second))).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%.1f\t%.1f\t%s\t\n", q.SucceededPerSec, q.FailedPerSec, oldest)
+		fmt.Fprintf(tw, "%.1f\t%.1f\t%s\t", q.SucceededPerSec, q.FailedPerSec, oldest)
+		if s.Broker != "" {
+			ready := "-"
+			if q.BrokerReady != nil {
+				ready = fmt.Sprint(*q.BrokerReady)
+			}
+			fmt.Fprintf(tw, "%s\t", ready)
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -12,6 +12,7 @@ package queuetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -95,8 +96,20 @@ func job(queue string) *worker.JobRecord {
 
 func submit(t *testing.T, q worker.Queue, jobs ...*worker.JobRecord) {
 	t.Helper()
-	if _, err := q.Submit(ctx, jobs...); err != nil {
+	_, err := q.Submit(ctx, jobs...)
+	skipIfNotSupported(t, err)
+	if err != nil {
 		t.Fatalf("submit: %v", err)
+	}
+}
+
+// skipIfNotSupported skips a case whose feature the backend refuses with
+// worker.ErrNotSupported, printing the backend's reason: a refused feature
+// is reported, never passed.
+func skipIfNotSupported(t *testing.T, err error) {
+	t.Helper()
+	if errors.Is(err, worker.ErrNotSupported) {
+		t.Skipf("skipped: %v", err)
 	}
 }
 

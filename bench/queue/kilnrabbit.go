@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"kiln/api"
+	"kiln/e2e/instance"
+	"kiln/internal/rabbitnode"
+	"kiln/worker"
+)
+
+// kilndRabbitSystem is kilnd on the rabbitmq backend, end to end through
+// its socket: each job submitted as an application would (one request per
+// job, or one batch request per batch), published with confirms by kilnd,
+// consumed by its workers, acked after the (no-op) job. The broker is a
+// private node, as for the raw RabbitMQ figure beside it.
+type kilndRabbitSystem struct {
+	group  *rabbitnode.Group
+	kilnd  *instance.Instance
+	client *api.Client
+	batch  int
+}
+
+func newKilndRabbit(dir string, consumers, batch int) (system, error) {
+	g, node, err := startNode(filepath.Join(dir, "broker"))
+	if err != nil {
+		return nil, err
+	}
+	pw := filepath.Join(dir, "broker.password")
+	if err := os.WriteFile(pw, []byte("guest\n"), 0o600); err != nil {
+		g.Close()
+		return nil, err
+	}
+	url := strings.Replace(node.URL(""), "guest:guest@", "guest@", 1)
+	kiln, err := instance.Prepare(dir, fmt.Sprintf(`[queues.bench]
+concurrency = %d
+
+[broker]
+backend = "rabbitmq"
+urls = [%q]
+password_file = %q
+`, consumers, url, pw))
+	if err == nil {
+		err = kiln.Start(*kilndBin, os.Stderr)
+	}
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("%w (make build)", err)
+	}
+	return &kilndRabbitSystem{group: g, kilnd: kiln, client: kiln.Client(), batch: batch}, nil
+}
+
+func (k *kilndRabbitSystem) name() string {
+	if k.batch > 1 {
+		return "kiln-rabbitmq-batch"
+	}
+	return "kiln-rabbitmq"
+}
+
+func (k *kilndRabbitSystem) batchSize() int { return k.batch }
+
+func (k *kilndRabbitSystem) submit(ctx context.Context, payload []byte) error {
+	_, err := k.client.Submit(ctx, api.SubmitRequest{Type: worker.NoopType, Queue: "bench", Payload: json.RawMessage(payload)})
+	return err
+}
+
+func (k *kilndRabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) error {
+	reqs := make([]api.SubmitRequest, len(payloads))
+	for i, p := range payloads {
+		reqs[i] = api.SubmitRequest{Type: worker.NoopType, Queue: "bench", Payload: json.RawMessage(p)}
+	}
+	_, err := k.client.SubmitBatch(ctx, reqs)
+	return err
+}
+
+func (k *kilndRabbitSystem) waitDone(ctx context.Context, n int) error {
+	for {
+		st, err := k.client.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if q := st.Queues["bench"]; q != nil && q.Counts[worker.StateSucceeded] >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func (k *kilndRabbitSystem) close() error {
+	k.kilnd.Signal(syscall.SIGTERM)
+	err := k.kilnd.Wait()
+	k.group.Close()
+	return err
+}

@@ -1,0 +1,73 @@
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"kiln/internal/rabbitnode"
+)
+
+// Two kilnd on one broker share the work: every job runs exactly once,
+// with one set of outputs, both hosts run jobs, and either host shows any
+// job.
+func TestTwoHostsShareOneQueue(t *testing.T) {
+	node := rabbitnode.StartT(t)
+	pics := picDir(t)
+	prefix := uniquePrefix(t)
+	urls := []string{brokerURL(node, "")}
+	a := startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
+	b := startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix})
+	tl := follow(t, []string{node.URL("")}, prefix)
+
+	const n = 2000
+	ids := append(submitImages(t, a, pics, n/2), submitImages(t, b, pics, n/2)...)
+	waitFor(t, 5*time.Minute, "every job succeeded", func() (string, bool) {
+		done, all := tl.succeededAll(ids)
+		return fmt.Sprintf("%d of %d", done, n), all
+	})
+
+	byHost := map[string]int{}
+	tl.mu.Lock()
+	for _, id := range ids {
+		runs := tl.runs[id]
+		if len(runs) != 1 || tl.succeeded[id] != 1 {
+			t.Errorf("job %s ran %d times on %v and succeeded %d times, want once", id, len(runs), runs, tl.succeeded[id])
+			continue
+		}
+		byHost[runs[0]]++
+	}
+	tl.mu.Unlock()
+	if len(byHost) != 2 {
+		t.Errorf("jobs ran on %d hosts, want both: %v", len(byHost), byHost)
+	}
+	t.Logf("jobs per kilnd: %v", byHost)
+	for _, id := range ids {
+		if where := outputsOf(id, a, b); len(where) != 1 {
+			t.Errorf("job %s has outputs on %v, want exactly one host", id, where)
+		}
+	}
+	// Each host knows every job, whichever ran it.
+	ctx := context.Background()
+	for _, h := range []*host{a, b} {
+		waitFor(t, time.Minute, "records of "+h.name+" caught up", func() (string, bool) {
+			for _, id := range ids {
+				j, err := h.client().Job(ctx, id, 0)
+				if err != nil || j.State != "succeeded" {
+					return fmt.Sprintf("job %s: %v %v", id, j, err), false
+				}
+			}
+			return "", true
+		})
+	}
+	out, err := b.kilnctl("job", ids[0])
+	if err != nil || !strings.Contains(out, "succeeded") || !strings.Contains(out, "small") {
+		t.Errorf("kilnctl job %s on b: %v\n%s", ids[0], err, out)
+	}
+	st, err := a.kilnctl("status")
+	if err != nil || !strings.Contains(st, "broker connected") || !strings.Contains(st, "broker ready") {
+		t.Errorf("kilnctl status on a: %v\n%s", err, st)
+	}
+}

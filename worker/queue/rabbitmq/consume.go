@@ -1,0 +1,608 @@
+package rabbitmq
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"kiln/worker"
+)
+
+// queueState is this process's side of one kiln queue.
+type queueState struct {
+	name   string
+	attach bool  // consumed from the start (configured), or since its first lease
+	on     *link // the link it is declared (and consumed) on
+	// consuming is set while a consumer is being started or runs on on.
+	consuming bool
+	buf       []*delivered // delivered and due, not leased yet
+	held      []*delivered // delivered before they are due
+	// expect lists the jobs this process sent to the queue (submitted,
+	// released, retried) and no one is known to hold yet, by when they
+	// are due: a Lease with nothing in hand waits a little for them.
+	expect map[string]time.Time
+	timer  *time.Timer // fires when the first held job is due
+}
+
+// lease is a delivery handed out by Lease.
+type lease struct {
+	d     *delivered
+	until time.Time
+}
+
+func (q *Queue) queueState(name string) *queueState {
+	qs := q.queues[name]
+	if qs == nil {
+		qs = &queueState{name: name, expect: map[string]time.Time{}}
+		q.queues[name] = qs
+	}
+	return qs
+}
+
+// unexpectLocked forgets an expected job; mu is held.
+func (q *Queue) unexpectLocked(queue, id string) {
+	if qs := q.queues[queue]; qs != nil {
+		delete(qs.expect, id)
+	}
+}
+
+// dropBufferedLocked acks away a delivered, not leased copy of a job that
+// was cancelled; mu is held.
+func (q *Queue) dropBufferedLocked(queue, id string) {
+	qs := q.queues[queue]
+	if qs == nil {
+		return
+	}
+	keep := func(list []*delivered) []*delivered {
+		out := list[:0]
+		for _, d := range list {
+			if d.job.ID == id {
+				d.d.Ack(false)
+				continue
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	qs.buf, qs.held = keep(qs.buf), keep(qs.held)
+}
+
+// ensureQueue declares a kiln queue on the current link, and starts
+// consuming it when consume is set or the queue is attached.
+func (q *Queue) ensureQueue(name string, consume bool) (*link, error) {
+	q.mu.Lock()
+	l := q.link
+	if l == nil {
+		q.mu.Unlock()
+		return nil, q.unavailable("use queue " + name)
+	}
+	qs := q.queueState(name)
+	if consume {
+		qs.attach = true
+	}
+	declared := qs.on == l
+	startConsumer := qs.attach && !(declared && qs.consuming)
+	if startConsumer {
+		qs.consuming = true
+	}
+	q.mu.Unlock()
+
+	if !declared {
+		if err := q.declareQueue(l, name); err != nil {
+			q.mu.Lock()
+			if startConsumer {
+				qs.consuming = false
+			}
+			q.mu.Unlock()
+			return nil, err
+		}
+		q.mu.Lock()
+		q.declared[q.names.work(name)] = true
+		q.declared[q.names.dead(name)] = true
+		if q.link == l {
+			qs.on = l
+		}
+		q.mu.Unlock()
+	}
+	if startConsumer {
+		if err := q.consume(l, name); err != nil {
+			q.mu.Lock()
+			qs.consuming = false
+			q.mu.Unlock()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Consume starts consuming a kiln queue now, rather than at its first
+// Lease: the broker then hands this process the queue's jobs (and those
+// that a crashed process held) at once.
+func (q *Queue) Consume(queue string) error {
+	_, err := q.ensureQueue(queue, true)
+	return err
+}
+
+// consume starts the consumer of a kiln queue: its own channel, manual
+// acks, prefetch equal to the queue's concurrency.
+func (q *Queue) consume(l *link, name string) error {
+	ch, err := l.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open consumer channel for %s on %s: %w", q.names.work(name), l.url, err)
+	}
+	prefetch := max(q.queueConfig(name).Concurrency, 1)
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		ch.Close()
+		return fmt.Errorf("set prefetch %d on %s: %w", prefetch, l.url, err)
+	}
+	deliveries, err := ch.Consume(q.names.work(name), "", false, false, false, false, nil)
+	if err != nil {
+		ch.Close()
+		return fmt.Errorf("consume %s on %s: %w", q.names.work(name), l.url, err)
+	}
+	go func() {
+		for d := range deliveries {
+			q.onDelivery(l, name, d)
+		}
+		// The channel ended while the connection lives on (the queue was
+		// deleted, or the broker closed the channel): start over on a new
+		// connection rather than run without a consumer.
+		if !l.conn.IsClosed() {
+			select {
+			case <-q.closing:
+			default:
+				q.log.Error("consumer stopped; reconnecting", "queue", q.names.work(name))
+				l.conn.Close()
+			}
+		}
+	}()
+	return nil
+}
+
+// onDelivery takes a job delivered by the broker into the queue's hands:
+// due jobs wait for Lease, early ones are held or sent down the ladder,
+// stale and cancelled copies are acked away, and a job that has used its
+// attempts without ever answering ends dead.
+func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
+	dv, err := decodeDelivery(d, queue)
+	if err != nil {
+		// Not a job: the broker dead-letters it into the queue's
+		// dead-letter queue, where an operator can read it.
+		q.log.Error("message in work queue is not a job; dead-lettered", "queue", q.names.work(queue), "message_id", d.MessageId, "err", err)
+		d.Reject(false)
+		return
+	}
+	if dv.foreign {
+		q.adopt(l, dv)
+		return
+	}
+	j := dv.job
+	if j.MaxAttempts < 1 {
+		j.MaxAttempts = max(q.queueConfig(queue).MaxAttempts, 1)
+	}
+	used := dv.attemptsBefore + dv.interrupted
+
+	q.mu.Lock()
+	if q.link != l {
+		q.mu.Unlock()
+		return // the channel is gone; the broker delivers it again
+	}
+	r := q.records[j.ID]
+	stale := r != nil && (r.gen > dv.gen || (r.gen == dv.gen && r.copy > dv.copy) ||
+		(r.gen == dv.gen && r.copy == dv.copy && r.job.State.Terminal()))
+	if gen, ok := q.cancelled[j.ID]; ok && gen >= dv.gen {
+		stale = true
+	}
+	if stale {
+		q.unexpectLocked(queue, j.ID)
+		q.mu.Unlock()
+		d.Ack(false)
+		return
+	}
+	q.unexpectLocked(queue, j.ID)
+	q.mu.Unlock()
+
+	if dv.interrupted > 0 {
+		j.Attempts = used
+		j.RecordError(now(), fmt.Sprintf("attempt %d was interrupted: its worker stopped without answering", used))
+		if used >= j.MaxAttempts {
+			q.kill(l, dv, fmt.Sprintf("out of attempts: %d attempts were interrupted without an answer", used))
+			return
+		}
+		q.noteInterrupted(dv)
+	}
+	if due := j.RunAt; time.Until(due) > 0 {
+		if ladderStep(time.Until(due)) > 0 {
+			q.relay(l, dv, used)
+			return
+		}
+		q.mu.Lock()
+		if q.link == l {
+			qs := q.queueState(queue)
+			qs.held = append(qs.held, dv)
+			q.armHoldTimerLocked(qs)
+		}
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Lock()
+	if q.link == l {
+		qs := q.queueState(queue)
+		qs.buf = append(qs.buf, dv)
+		q.wakeLocked()
+	}
+	q.mu.Unlock()
+	q.signalReady()
+}
+
+// armHoldTimerLocked makes the queue's timer fire when its first held job
+// is due; mu is held.
+func (q *Queue) armHoldTimerLocked(qs *queueState) {
+	var first time.Time
+	for _, d := range qs.held {
+		if first.IsZero() || d.job.RunAt.Before(first) {
+			first = d.job.RunAt
+		}
+	}
+	if first.IsZero() {
+		return
+	}
+	if qs.timer != nil {
+		qs.timer.Stop()
+	}
+	qs.timer = time.AfterFunc(time.Until(first), func() {
+		q.mu.Lock()
+		moved := q.releaseHeldLocked(qs)
+		q.armHoldTimerLocked(qs)
+		q.mu.Unlock()
+		if moved {
+			q.signalReady()
+		}
+	})
+}
+
+// releaseHeldLocked moves held jobs that are due to the buffer; mu is held.
+func (q *Queue) releaseHeldLocked(qs *queueState) bool {
+	t := time.Now()
+	moved := false
+	out := qs.held[:0]
+	for _, d := range qs.held {
+		if !d.job.RunAt.After(t) {
+			qs.buf = append(qs.buf, d)
+			moved = true
+			continue
+		}
+		out = append(out, d)
+	}
+	qs.held = out
+	if moved {
+		q.wakeLocked()
+	}
+	return moved
+}
+
+// relay sends an early job down the ladder again and acks the copy in
+// hand once the new one is confirmed.
+func (q *Queue) relay(l *link, dv *delivered, used int) {
+	j := dv.job
+	msg, err := jobMessage(j, used, dv.gen, dv.copy)
+	if err == nil {
+		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
+		if err = q.ensureStep(l, step); err == nil {
+			err = q.publishConfirmed(l, []outgoing{{ex, key, msg}})
+		}
+	}
+	if err != nil {
+		q.log.Error("could not send an early job back to wait; it is delivered again", "job", j.ID, "err", err)
+		d := dv.d
+		d.Nack(false, true)
+		return
+	}
+	dv.d.Ack(false)
+}
+
+// kill ends a job that used its attempts without answering: dead, in the
+// dead-letter queue and the records.
+func (q *Queue) kill(l *link, dv *delivered, reason string) {
+	j := dv.job
+	t := now()
+	j.State, j.LastError, j.FinishedAt, j.UpdatedAt, j.LeaseUntil = worker.StateDead, reason, t, t, time.Time{}
+	q.mu.Lock()
+	seq := q.nextSeqLocked(j.ID)
+	q.mu.Unlock()
+	msg, err := jobMessage(j, j.Attempts, dv.gen, seq)
+	if err == nil {
+		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: j}
+		var evMsg amqp.Publishing
+		if evMsg, err = ev.publishing(); err == nil {
+			err = q.publishConfirmed(l, []outgoing{{q.names.deadExchange(), j.Queue, msg}, {q.names.eventsExchange(), ev.routingKey(), evMsg}})
+		}
+		if err == nil {
+			q.mu.Lock()
+			q.applyOwnLocked(ev)
+			q.mu.Unlock()
+		}
+	}
+	if err != nil {
+		q.log.Error("could not dead-letter a job out of attempts; it is delivered again", "job", j.ID, "err", err)
+		dv.d.Nack(false, true)
+		return
+	}
+	q.log.Error("job dead", "job", j.ID, "queue", j.Queue, "err", reason)
+	dv.d.Ack(false)
+}
+
+// noteInterrupted records that a job's attempt was cut short, so that
+// every host shows it waiting again rather than running.
+func (q *Queue) noteInterrupted(dv *delivered) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := q.records[dv.job.ID]
+	if r == nil || r.job.State != worker.StateRunning || r.gen != dv.gen {
+		return
+	}
+	j := *dv.job
+	j.State, j.UpdatedAt, j.LeaseUntil = worker.StateQueued, now(), time.Time{}
+	ev := &event{Kind: evJob, Host: q.host, Seq: r.seq + 1, Gen: dv.gen, Copy: dv.copy, Job: &j}
+	q.applyOwnLocked(ev)
+	q.publishAsyncLocked(ev)
+}
+
+// adopt takes in a job published by another client than kiln: it gets an
+// ID (unless its message_id is one) and kiln's headers, is published again
+// as kiln's own copy, and its queued event is published, before the
+// original is acked.
+func (q *Queue) adopt(l *link, dv *delivered) {
+	j := dv.job
+	t := now()
+	if j.ID == "" {
+		j.ID = newID(t)
+	}
+	if j.MaxAttempts < 1 {
+		j.MaxAttempts = max(q.queueConfig(j.Queue).MaxAttempts, 1)
+	}
+	if j.RunAt.IsZero() {
+		j.RunAt = t
+	}
+	j.State, j.UpdatedAt = worker.StateQueued, t
+	if j.RunAt.After(t) {
+		j.State = worker.StateScheduled
+	}
+	j.Attempts, j.Priority, j.Errors, j.LastError, j.Result = 0, 0, nil, "", nil
+	q.mu.Lock()
+	seq := q.nextSeqLocked(j.ID)
+	q.mu.Unlock()
+	msg, err := jobMessage(j, dv.interrupted, 1, seq)
+	if err == nil {
+		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
+		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: 1, Copy: seq, Job: j}
+		var evMsg amqp.Publishing
+		if evMsg, err = ev.publishing(); err == nil {
+			if err = q.ensureStep(l, step); err == nil {
+				err = q.publishConfirmed(l, []outgoing{{ex, key, msg}, {q.names.eventsExchange(), ev.routingKey(), evMsg}})
+			}
+		}
+		if err == nil {
+			q.mu.Lock()
+			q.applyOwnLocked(ev)
+			q.queueState(j.Queue).expect[j.ID] = j.RunAt
+			q.mu.Unlock()
+		}
+	}
+	if err != nil {
+		q.log.Error("could not take in a job published by another client; it is delivered again", "queue", j.Queue, "err", err)
+		dv.d.Nack(false, true)
+		return
+	}
+	dv.d.Ack(false)
+}
+
+// readRecords follows the records stream from the offset after the last
+// event read, and applies each event.
+func (q *Queue) readRecords(l *link) error {
+	ch, err := l.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open records channel on %s: %w", l.url, err)
+	}
+	// A stream consumer needs a prefetch: it is its credit.
+	if err := ch.Qos(1000, 0, false); err != nil {
+		return fmt.Errorf("set records prefetch on %s: %w", l.url, err)
+	}
+	q.mu.Lock()
+	var offset any = "first"
+	if q.offset > 0 {
+		offset = q.offset
+	}
+	q.mu.Unlock()
+	deliveries, err := ch.Consume(q.names.records(), "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
+	if err != nil {
+		return fmt.Errorf("read stream %s on %s: %w", q.names.records(), l.url, err)
+	}
+	go func() {
+		for d := range deliveries {
+			var e event
+			if err := json.Unmarshal(d.Body, &e); err != nil {
+				q.log.Warn("unreadable event in the records stream, skipped", "stream", q.names.records(), "err", err)
+			}
+			q.mu.Lock()
+			if e.Kind != "" {
+				q.applyLocked(&e)
+			}
+			q.offset = headerInt(d.Headers, "x-stream-offset") + 1
+			q.mu.Unlock()
+			d.Ack(false)
+		}
+	}()
+	return nil
+}
+
+// syncWithin bounds reading the records up to a new connection's start.
+const syncWithin = 60 * time.Second
+
+// setUp declares the topology on a new link, reads the records up to now,
+// and then consumes the attached queues: a delivery is judged against
+// records that are current (a job another host finished or cancelled
+// while this one was away is not run again).
+func (q *Queue) setUp(l *link) error {
+	if err := q.declareBase(l); err != nil {
+		return err
+	}
+	if err := q.readRecords(l); err != nil {
+		return err
+	}
+	// Read back to this marker, this process has read every event
+	// published before it.
+	q.mu.Lock()
+	q.markers++
+	marker := fmt.Sprintf("%s#%d", q.host, q.markers)
+	seen := make(chan struct{})
+	q.markerSeen[marker] = seen
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		delete(q.markerSeen, marker)
+		q.mu.Unlock()
+	}()
+	ev := &event{Kind: evSync, Host: q.host, Marker: marker}
+	msg, err := ev.publishing()
+	if err == nil {
+		err = q.publishConfirmed(l, []outgoing{{q.names.eventsExchange(), ev.routingKey(), msg}})
+	}
+	if err != nil {
+		return err
+	}
+	select {
+	case <-seen:
+	case <-time.After(syncWithin):
+		return fmt.Errorf("read stream %s on %s: the records did not catch up within %s", q.names.records(), l.url, syncWithin)
+	}
+
+	q.mu.Lock()
+	q.link = l
+	q.health = nil
+	var attached []string
+	for name, qs := range q.queues {
+		if qs.attach {
+			attached = append(attached, name)
+		}
+	}
+	q.mu.Unlock()
+	for _, name := range attached {
+		if _, err := q.ensureQueue(name, true); err != nil {
+			q.dropLink(l, err)
+			return err
+		}
+	}
+	q.mu.Lock()
+	if !q.synced {
+		q.synced = true
+		close(q.syncCh)
+	}
+	q.mu.Unlock()
+	go q.watchRecords(l)
+	q.signalReady()
+	return nil
+}
+
+// Records liveness: every probeEvery a marker is published to the records,
+// and a reader that has not read it back within probeWithin is stuck; the
+// connection is then made anew. (A RabbitMQ 3.10 stream consumer on a
+// replica was seen to stop reading after the stream's leader was killed,
+// while a new consumer reads on.)
+const (
+	probeEvery  = 5 * time.Second
+	probeWithin = 15 * time.Second
+)
+
+func (q *Queue) watchRecords(l *link) {
+	closed := l.conn.NotifyClose(make(chan *amqp.Error, 1))
+	tick := time.NewTicker(probeEvery)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-closed:
+			return
+		case <-q.closing:
+			return
+		case <-tick.C:
+		}
+		marker := fmt.Sprintf("%s#probe%d", q.host, n)
+		seen := make(chan struct{})
+		q.mu.Lock()
+		q.markerSeen[marker] = seen
+		q.mu.Unlock()
+		ev := &event{Kind: evSync, Host: q.host, Marker: marker}
+		msg, err := ev.publishing()
+		if err == nil {
+			err = q.publishConfirmed(l, []outgoing{{q.names.eventsExchange(), ev.routingKey(), msg}})
+		}
+		if err == nil {
+			select {
+			case <-seen:
+			case <-closed:
+				return
+			case <-q.closing:
+				return
+			case <-time.After(probeWithin):
+				err = fmt.Errorf("the records reader did not read back a marker within %s", probeWithin)
+			}
+		}
+		q.mu.Lock()
+		delete(q.markerSeen, marker)
+		q.mu.Unlock()
+		if err != nil {
+			q.log.Error("records stream stuck; reconnecting", "stream", q.names.records(), "url", l.url, "err", err)
+			l.conn.CloseDeadline(time.Now().Add(closeWithin))
+			return
+		}
+	}
+}
+
+// dropLink forgets a lost link: deliveries in hand are void (the broker
+// delivers them again), and nothing is declared on the next link yet.
+func (q *Queue) dropLink(l *link, why error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.link != l {
+		return
+	}
+	q.link = nil
+	q.health = why
+	for _, qs := range q.queues {
+		qs.on, qs.consuming, qs.buf, qs.held = nil, false, nil, nil
+		if qs.timer != nil {
+			qs.timer.Stop()
+		}
+	}
+}
+
+// Depths answers, per consumed kiln queue, how many messages its work queue
+// holds ready on the broker (not counting those delivered to consumers).
+func (q *Queue) Depths() (map[string]int, error) {
+	q.mu.Lock()
+	l := q.link
+	var names []string
+	for name, qs := range q.queues {
+		if qs.attach {
+			names = append(names, name)
+		}
+	}
+	q.mu.Unlock()
+	if l == nil {
+		return nil, q.unavailable("queue depths")
+	}
+	out := map[string]int{}
+	err := l.declare(func(ch *amqp.Channel) error {
+		for _, name := range names {
+			st, err := ch.QueueDeclarePassive(q.names.work(name), true, false, false, false, nil)
+			if err != nil {
+				return fmt.Errorf("inspect queue %s on %s: %w", q.names.work(name), l.url, err)
+			}
+			out[name] = st.Messages
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,585 @@
+package rabbitmq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"kiln/worker"
+)
+
+// leaseSettle bounds how long a Lease with nothing in hand waits for a job
+// this process sent to the queue and knows is due: the broker confirms a
+// publish before it delivers the message to a consumer.
+const leaseSettle = time.Second
+
+// expectFor is how long after a job is due this process keeps expecting
+// it; past that, another host holds it or it was lost with a connection.
+const expectFor = 5 * time.Second
+
+// Lease implements worker.Queue: it hands out jobs the consumer holds,
+// unacked, and marks them running. Their acks wait for Complete, Fail or
+// Release. The broker confirms a publish before it delivers the message,
+// so a Lease also waits, briefly, for the due jobs this process itself
+// sent to the queue before the call and that no one is known to hold yet.
+func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor time.Duration) ([]*worker.JobRecord, time.Time, error) {
+	if _, err := q.ensureQueue(queue, true); err != nil {
+		if errors.Is(err, worker.ErrUnavailable) {
+			// The reconnect signals Ready; until then look again now and
+			// then.
+			return nil, time.Now().Add(time.Second), nil
+		}
+		return nil, time.Time{}, fmt.Errorf("lease from %s: %w", queue, err)
+	}
+	start := time.Now()
+	q.mu.Lock()
+	expected := q.expectedLocked(q.queueState(queue))
+	q.mu.Unlock()
+	var out []*worker.JobRecord
+	var evs []*event
+	var l *link
+	for {
+		q.mu.Lock()
+		qs := q.queueState(queue)
+		q.releaseHeldLocked(qs)
+		l = q.link
+		if q.paused[queue] {
+			q.mu.Unlock()
+			q.announce(l, evs)
+			return out, time.Time{}, nil
+		}
+		jobs, taken := q.takeLocked(qs, limit-len(out), leaseFor)
+		out, evs = append(out, jobs...), append(evs, taken...)
+		next := q.nextDueLocked(queue)
+		deadline := start.Add(leaseSettle)
+		if len(out) > 0 {
+			deadline = start.Add(leaseSettle / 10)
+		}
+		wait := len(out) < limit && q.stillExpectedLocked(qs, expected) && time.Now().Before(deadline)
+		wake := q.wake
+		q.mu.Unlock()
+		if !wait {
+			q.announce(l, evs)
+			return out, next, nil
+		}
+		select {
+		case <-wake:
+		case <-time.After(time.Until(deadline)):
+		case <-ctx.Done():
+			q.announce(l, evs)
+			return out, next, nil
+		}
+	}
+}
+
+// announceWithin bounds how long a Lease waits for the broker to confirm
+// the running events: the dispatch loop waits with it.
+const announceWithin = 2 * time.Second
+
+// announce publishes the running events of leased jobs and waits for
+// their confirms, so that every host, and this one after a crash, knows
+// the jobs ran. A lost event costs only that view: the lease stands.
+func (q *Queue) announce(l *link, evs []*event) {
+	if len(evs) == 0 {
+		return
+	}
+	if err := q.publishEventsWithin(l, announceWithin, evs...); err != nil {
+		q.log.Warn("could not publish that jobs started", "jobs", len(evs), "err", err)
+	}
+}
+
+// takeLocked leases up to n jobs from the queue's buffer, and returns
+// them with their running events; mu is held.
+func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*worker.JobRecord, []*event) {
+	t := now()
+	var out []*worker.JobRecord
+	var evs []*event
+	for len(out) < n && len(qs.buf) > 0 {
+		dv := qs.buf[0]
+		qs.buf = qs.buf[1:]
+		j := *dv.job
+		j.Errors = append([]worker.AttemptError(nil), dv.job.Errors...)
+		j.State, j.UpdatedAt, j.LeaseUntil = worker.StateRunning, t, t.Add(leaseFor)
+		j.Attempts = dv.attemptsBefore + dv.interrupted + 1
+		seq := dv.copy + 1
+		if r := q.records[j.ID]; r != nil {
+			seq = max(seq, r.seq+1)
+			if r.gen == dv.gen && r.job.CancelRequested {
+				j.CancelRequested = true
+			}
+		}
+		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: &j}
+		q.applyOwnLocked(ev)
+		evs = append(evs, ev)
+		q.leased[j.ID] = &lease{d: dv, until: j.LeaseUntil}
+		snap := j
+		out = append(out, &snap)
+	}
+	return out, evs
+}
+
+// expectedLocked lists the jobs this process sent to the queue that are
+// due and not in hand yet, forgetting those expected for too long; mu is
+// held.
+func (q *Queue) expectedLocked(qs *queueState) []string {
+	t := time.Now()
+	var ids []string
+	for id, due := range qs.expect {
+		switch {
+		case t.Sub(due) > expectFor:
+			delete(qs.expect, id)
+		case !due.After(t):
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// stillExpectedLocked reports whether any of ids is still expected; mu is
+// held.
+func (q *Queue) stillExpectedLocked(qs *queueState, ids []string) bool {
+	for _, id := range ids {
+		if _, ok := qs.expect[id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// nextDueLocked is when the earliest job of a queue that is not due yet
+// becomes due (zero: none); mu is held.
+func (q *Queue) nextDueLocked(queue string) time.Time {
+	var next time.Time
+	t := time.Now()
+	consider := func(at time.Time) {
+		if at.After(t) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	if qs := q.queues[queue]; qs != nil {
+		for _, d := range qs.held {
+			consider(d.job.RunAt)
+		}
+	}
+	c := q.counts[queue]
+	if c[worker.StateScheduled]+c[worker.StateRetrying] > 0 {
+		for _, r := range q.records {
+			if r.job.Queue == queue && (r.job.State == worker.StateScheduled || r.job.State == worker.StateRetrying) {
+				consider(r.job.RunAt)
+			}
+		}
+	}
+	return next
+}
+
+// claim takes a job leased by this process out of the leased set, so that
+// one answer at a time is given for it; give it back with unclaim if the
+// answer could not be stored.
+func (q *Queue) claim(op, id string) (*lease, *record, *link, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ls := q.leased[id]
+	if ls == nil {
+		r := q.records[id]
+		switch {
+		case r == nil:
+			return nil, nil, nil, fmt.Errorf("%s job %s: %w", op, id, worker.ErrNotFound)
+		case r.job.State == worker.StateRunning:
+			return nil, nil, nil, fmt.Errorf("%s job %s: %w: it is not running in this process", op, id, worker.ErrWrongState)
+		default:
+			return nil, nil, nil, fmt.Errorf("%s job %s: %w: job is %s", op, id, worker.ErrWrongState, r.job.State)
+		}
+	}
+	if q.link == nil {
+		return nil, nil, nil, fmt.Errorf("%s job %s: %w: %v", op, id, worker.ErrUnavailable, q.health)
+	}
+	delete(q.leased, id)
+	r := *q.records[id]
+	return ls, &r, q.link, nil
+}
+
+func (q *Queue) unclaim(id string, ls *lease) {
+	q.mu.Lock()
+	q.leased[id] = ls
+	q.mu.Unlock()
+}
+
+// answer stores the outcome of a leased job: its new copy (if any) and its
+// event are confirmed, then the delivery is acked. A delivery whose
+// channel died meanwhile comes back to some consumer, which discards it
+// because its outcome is stored.
+func (q *Queue) answer(op string, ls *lease, r *record, l *link, j *worker.JobRecord, copy *outgoing) error {
+	seq := r.seq + 1
+	ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: r.gen, Copy: r.copy, Job: j}
+	var msgs []outgoing
+	if copy != nil {
+		msgs = append(msgs, *copy)
+		ev.Copy = seq
+	}
+	evMsg, err := ev.publishing()
+	if err != nil {
+		q.unclaim(j.ID, ls)
+		return err
+	}
+	msgs = append(msgs, outgoing{q.names.eventsExchange(), ev.routingKey(), evMsg})
+	if err := q.publishConfirmed(l, msgs); err != nil {
+		// The outcome could not be stored: the job goes back to the
+		// broker now, its attempt counted, rather than stay leased until
+		// its lease runs out.
+		ls.d.d.Nack(false, true)
+		return fmt.Errorf("%s job %s: %w", op, j.ID, err)
+	}
+	ackErr := ls.d.d.Ack(false)
+	q.mu.Lock()
+	q.applyOwnLocked(ev)
+	if copy != nil && copy.exchange != q.names.deadExchange() {
+		q.queueState(j.Queue).expect[j.ID] = j.RunAt
+	}
+	q.mu.Unlock()
+	if ackErr != nil {
+		q.log.Warn("ack lost with the connection; the broker delivers the job again, and the copy is discarded because its outcome is stored", "job", j.ID, "err", ackErr)
+	}
+	return nil
+}
+
+// Complete implements worker.Queue.
+func (q *Queue) Complete(ctx context.Context, id string, result json.RawMessage) error {
+	ls, r, l, err := q.claim("complete", id)
+	if err != nil {
+		return err
+	}
+	j := r.snapshot()
+	t := now()
+	j.State, j.Result, j.FinishedAt, j.UpdatedAt, j.LeaseUntil = worker.StateSucceeded, result, t, t, time.Time{}
+	if j.CancelRequested {
+		j.State = worker.StateCancelled
+	}
+	return q.answer("complete", ls, r, l, j, nil)
+}
+
+// Fail implements worker.Queue: a retry is a new copy on the ladder, a
+// dead job a copy in the dead-letter queue.
+func (q *Queue) Fail(ctx context.Context, id string, reason string, retryAt time.Time) error {
+	ls, r, l, err := q.claim("fail", id)
+	if err != nil {
+		return err
+	}
+	j := r.snapshot()
+	t := now()
+	j.RecordError(t, reason)
+	j.UpdatedAt, j.LeaseUntil = t, time.Time{}
+	var copy *outgoing
+	switch {
+	case j.CancelRequested:
+		j.State, j.FinishedAt = worker.StateCancelled, t
+	case retryAt.IsZero():
+		j.State, j.FinishedAt = worker.StateDead, t
+		c, err := q.deadCopy(j, r.gen, r.seq+1)
+		if err != nil {
+			q.unclaim(id, ls)
+			return err
+		}
+		copy = &c
+	default:
+		j.State, j.RunAt = worker.StateRetrying, retryAt
+		c, err := q.jobCopy(l, j, j.Attempts, r.gen, r.seq+1)
+		if err != nil {
+			q.unclaim(id, ls)
+			return fmt.Errorf("fail job %s: %w", id, err)
+		}
+		copy = &c
+	}
+	return q.answer("fail", ls, r, l, j, copy)
+}
+
+// Release implements worker.Queue: the job goes back to its queue as a new
+// copy that does not count the attempt.
+func (q *Queue) Release(ctx context.Context, id string) error {
+	ls, r, l, err := q.claim("release", id)
+	if err != nil {
+		return err
+	}
+	j := r.snapshot()
+	t := now()
+	j.State, j.Attempts, j.RunAt, j.UpdatedAt, j.LeaseUntil = worker.StateQueued, max(j.Attempts-1, 0), t, t, time.Time{}
+	c, err := q.jobCopy(l, j, j.Attempts, r.gen, r.seq+1)
+	if err != nil {
+		q.unclaim(id, ls)
+		return fmt.Errorf("release job %s: %w", id, err)
+	}
+	return q.answer("release", ls, r, l, j, &c)
+}
+
+// RecoverExpired implements worker.Queue: jobs leased here whose lease ran
+// out go back to their queue with the attempt counted, or dead.
+func (q *Queue) RecoverExpired(ctx context.Context) (int, error) {
+	q.mu.Lock()
+	var ids []string
+	t := time.Now()
+	for id, ls := range q.leased {
+		if ls.until.Before(t) {
+			ids = append(ids, id)
+		}
+	}
+	q.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		ls, r, l, err := q.claim("recover", id)
+		if err != nil {
+			continue // answered meanwhile
+		}
+		j := r.snapshot()
+		at := now()
+		j.RecordError(at, "lease expired: the attempt ran past its timeout")
+		j.UpdatedAt, j.LeaseUntil = at, time.Time{}
+		var c outgoing
+		if j.Attempts >= j.MaxAttempts {
+			j.State, j.FinishedAt = worker.StateDead, at
+			c, err = q.deadCopy(j, r.gen, r.seq+1)
+		} else {
+			j.State, j.RunAt = worker.StateQueued, at
+			c, err = q.jobCopy(l, j, j.Attempts, r.gen, r.seq+1)
+		}
+		if err == nil {
+			err = q.answer("recover", ls, r, l, j, &c)
+		} else {
+			q.unclaim(id, ls)
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Cancel implements worker.Queue. The cancel is an event every kilnd
+// applies: a waiting copy is acked away by whichever consumer holds or
+// receives it, and a running job is stopped by the host that runs it.
+func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error) {
+	q.mu.Lock()
+	r := q.records[id]
+	if r == nil {
+		q.mu.Unlock()
+		return nil, fmt.Errorf("cancel job %s: %w", id, worker.ErrNotFound)
+	}
+	if r.job.State.Terminal() {
+		q.mu.Unlock()
+		return nil, fmt.Errorf("cancel job %s: %w: job is already %s", id, worker.ErrWrongState, r.job.State)
+	}
+	j := r.snapshot()
+	t := now()
+	j.UpdatedAt = t
+	if j.State == worker.StateRunning {
+		j.CancelRequested = true
+	} else {
+		j.State, j.FinishedAt = worker.StateCancelled, t
+	}
+	ev := &event{Kind: evCancel, Host: q.host, Seq: r.seq + 1, Gen: r.gen, Copy: r.copy, Job: j}
+	l := q.link
+	q.mu.Unlock()
+	if err := q.publishEvents(l, ev); err != nil {
+		return nil, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	q.mu.Lock()
+	q.applyOwnLocked(ev)
+	q.mu.Unlock()
+	return j, nil
+}
+
+// Retry implements worker.Queue: a new generation of the job is published,
+// which no cancel of an earlier one stops.
+func (q *Queue) Retry(ctx context.Context, id string) (*worker.JobRecord, error) {
+	q.mu.Lock()
+	r := q.records[id]
+	if r == nil {
+		q.mu.Unlock()
+		return nil, fmt.Errorf("retry job %s: %w", id, worker.ErrNotFound)
+	}
+	if r.job.State != worker.StateDead && r.job.State != worker.StateCancelled {
+		q.mu.Unlock()
+		return nil, fmt.Errorf("retry job %s: %w: job is %s; only dead or cancelled jobs are retried", id, worker.ErrWrongState, r.job.State)
+	}
+	j := r.snapshot()
+	seq, gen := r.seq+1, r.gen+1
+	l := q.link
+	q.mu.Unlock()
+	if l == nil {
+		return nil, q.unavailable("retry job " + id)
+	}
+	t := now()
+	j.State, j.Attempts, j.RunAt, j.UpdatedAt = worker.StateQueued, 0, t, t
+	j.FinishedAt, j.LeaseUntil, j.CancelRequested = time.Time{}, time.Time{}, false
+	if _, err := q.ensureQueue(j.Queue, false); err != nil {
+		return nil, fmt.Errorf("retry job %s: %w", id, err)
+	}
+	c, err := q.jobCopy(l, j, 0, gen, seq)
+	if err != nil {
+		return nil, fmt.Errorf("retry job %s: %w", id, err)
+	}
+	ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: gen, Copy: seq, Job: j}
+	evMsg, err := ev.publishing()
+	if err != nil {
+		return nil, err
+	}
+	if err := q.publishConfirmed(l, []outgoing{c, {q.names.eventsExchange(), ev.routingKey(), evMsg}}); err != nil {
+		return nil, fmt.Errorf("retry job %s: %w", id, err)
+	}
+	q.mu.Lock()
+	q.applyOwnLocked(ev)
+	q.queueState(j.Queue).expect[j.ID] = j.RunAt
+	q.mu.Unlock()
+	out := *j
+	return &out, nil
+}
+
+// RetryAll implements worker.Queue.
+func (q *Queue) RetryAll(ctx context.Context, queue string) (int, error) {
+	dead, err := q.List(ctx, queue, worker.StateDead, 0)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range dead {
+		if _, err := q.Retry(ctx, j.ID); err != nil {
+			if errors.Is(err, worker.ErrWrongState) || errors.Is(err, worker.ErrNotFound) {
+				continue // retried or purged by another host meanwhile
+			}
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// purgeBatch bounds one window of purge events.
+const purgeBatch = 1000
+
+// Purge implements worker.Queue: the jobs' records are deleted on every
+// host by a purge event each.
+func (q *Queue) Purge(ctx context.Context, queue string, state worker.State, olderThan time.Duration) (int, error) {
+	if !state.Terminal() {
+		return 0, fmt.Errorf("purge: %w: only finished jobs (succeeded, dead, cancelled) are purged, not %s", worker.ErrWrongState, state)
+	}
+	cutoff := now().Add(-olderThan)
+	q.mu.Lock()
+	var evs []*event
+	for id, r := range q.records {
+		if (queue == "" || r.job.Queue == queue) && r.job.State == state && !r.job.FinishedAt.After(cutoff) {
+			evs = append(evs, &event{Kind: evPurge, Host: q.host, ID: id})
+		}
+	}
+	l := q.link
+	q.mu.Unlock()
+	n := 0
+	for len(evs) > 0 {
+		batch := evs[:min(purgeBatch, len(evs))]
+		evs = evs[len(batch):]
+		if err := q.publishEvents(l, batch...); err != nil {
+			return n, fmt.Errorf("purge: %w", err)
+		}
+		q.mu.Lock()
+		for _, ev := range batch {
+			q.applyOwnLocked(ev)
+		}
+		q.mu.Unlock()
+		n += len(batch)
+	}
+	return n, nil
+}
+
+// Pause implements worker.Queue: every kilnd stops leasing from the queue
+// when it reads the event, and one that starts later reads it from the
+// records.
+func (q *Queue) Pause(ctx context.Context, queue string) error {
+	return q.control(evPause, queue)
+}
+
+// Resume implements worker.Queue.
+func (q *Queue) Resume(ctx context.Context, queue string) error {
+	return q.control(evResume, queue)
+}
+
+func (q *Queue) control(kind, queue string) error {
+	q.mu.Lock()
+	l := q.link
+	q.mu.Unlock()
+	ev := &event{Kind: kind, Host: q.host, Queue: queue}
+	if err := q.publishEvents(l, ev); err != nil {
+		return fmt.Errorf("%s queue %s: %w", kind, queue, err)
+	}
+	q.mu.Lock()
+	q.applyOwnLocked(ev)
+	q.mu.Unlock()
+	return nil
+}
+
+// Get implements worker.Queue.
+func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := q.records[id]
+	if r == nil {
+		return nil, fmt.Errorf("job %s: %w", id, worker.ErrNotFound)
+	}
+	return r.snapshot(), nil
+}
+
+// List implements worker.Queue.
+func (q *Queue) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error) {
+	q.mu.Lock()
+	var out []*worker.JobRecord
+	for _, r := range q.records {
+		if (queue == "" || r.job.Queue == queue) && (state == "" || r.job.State == state) {
+			out = append(out, r.snapshot())
+		}
+	}
+	q.mu.Unlock()
+	sort.Slice(out, func(i, k int) bool {
+		if !out[i].CreatedAt.Equal(out[k].CreatedAt) {
+			return out[i].CreatedAt.Before(out[k].CreatedAt)
+		}
+		return out[i].ID < out[k].ID
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Stats implements worker.Queue.
+func (q *Queue) Stats(ctx context.Context) (map[string]*worker.QueueStats, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := map[string]*worker.QueueStats{}
+	get := func(name string) *worker.QueueStats {
+		if out[name] == nil {
+			out[name] = &worker.QueueStats{Counts: map[worker.State]int{}}
+		}
+		return out[name]
+	}
+	for name, c := range q.counts {
+		for s, n := range c {
+			if n > 0 {
+				get(name).Counts[s] = n
+			}
+		}
+	}
+	for name := range q.paused {
+		get(name).Paused = true
+	}
+	for _, r := range q.records {
+		if r.job.State == worker.StateQueued {
+			st := get(r.job.Queue)
+			if st.OldestQueued.IsZero() || r.job.CreatedAt.Before(st.OldestQueued) {
+				st.OldestQueued = r.job.CreatedAt
+			}
+		}
+	}
+	return out, nil
+}
+
+var _ worker.Queue = (*Queue)(nil)

@@ -1,0 +1,145 @@
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"kiln/worker"
+)
+
+// confirmWithin bounds the wait for publisher confirms: a connection on
+// which the broker neither confirms nor fails in that time is given up and
+// made anew. (A RabbitMQ 3.10 channel that published to a stream whose
+// leader died was seen never to confirm again; a new channel does.)
+const confirmWithin = 10 * time.Second
+
+// outgoing is one message to publish.
+type outgoing struct {
+	exchange, key string
+	msg           amqp.Publishing
+}
+
+// nackError is a publish the broker refused: a queue at its length limit
+// (reject-publish) or a queue without a leader.
+type nackError struct{ exchange, key string }
+
+func (e *nackError) Error() string {
+	return fmt.Sprintf("the broker refused the message for %s (routing key %q)", e.exchange, e.key)
+}
+
+// publishConfirmed publishes msgs in one pipelined window and returns once
+// the broker has confirmed all of them, or with the first problem.
+func (q *Queue) publishConfirmed(l *link, msgs []outgoing) error {
+	_, err := q.publishEach(l, msgs, confirmWithin)
+	return err
+}
+
+// publishEach is publishConfirmed that also says, per message, whether
+// the broker confirmed it.
+func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]bool, error) {
+	if l == nil {
+		return nil, q.unavailable("publish")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	ch := l.pub()
+	confirms := make([]*amqp.DeferredConfirmation, len(msgs))
+	acked := make([]bool, len(msgs))
+	var firstErr error
+	for i, m := range msgs {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, m.exchange, m.key, false, false, m.msg)
+		if err != nil {
+			firstErr = fmt.Errorf("publish to %s on %s: %w: %v", m.exchange, l.url, worker.ErrUnavailable, err)
+			break
+		}
+		confirms[i] = dc
+	}
+	for i, dc := range confirms {
+		if dc == nil {
+			continue
+		}
+		ok, err := dc.WaitContext(ctx)
+		switch {
+		case err != nil:
+			if firstErr == nil {
+				firstErr = fmt.Errorf("confirm from %s: %w: no answer within %s", l.url, worker.ErrUnavailable, within)
+				if within >= confirmWithin {
+					q.log.Error("no publisher confirm in time; reconnecting", "url", l.url, "waited", within)
+					go l.conn.CloseDeadline(time.Now().Add(closeWithin))
+				}
+			}
+		case !ok && ch.IsClosed():
+			// A channel that closes nacks every pending confirm: the
+			// message may or may not have been taken.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("publish to %s on %s: %w: connection lost before the broker confirmed", msgs[i].exchange, l.url, worker.ErrUnavailable)
+			}
+		case !ok:
+			if firstErr == nil {
+				firstErr = &nackError{msgs[i].exchange, msgs[i].key}
+			}
+		default:
+			acked[i] = true
+		}
+	}
+	return acked, firstErr
+}
+
+// publishAsyncLocked publishes an event whose loss costs only a late view
+// on other hosts (a job shown queued while it runs): it is not waited
+// for. mu is held.
+func (q *Queue) publishAsyncLocked(e *event) {
+	l := q.link
+	if l == nil {
+		return
+	}
+	msg, err := e.publishing()
+	if err != nil {
+		return
+	}
+	go l.pub().PublishWithDeferredConfirmWithContext(context.Background(), q.names.eventsExchange(), e.routingKey(), false, false, msg)
+}
+
+// publishEvents publishes events and waits for their confirms.
+func (q *Queue) publishEvents(l *link, evs ...*event) error {
+	return q.publishEventsWithin(l, confirmWithin, evs...)
+}
+
+// publishEventsWithin is publishEvents with its own bound on the wait.
+func (q *Queue) publishEventsWithin(l *link, within time.Duration, evs ...*event) error {
+	msgs := make([]outgoing, 0, len(evs))
+	for _, e := range evs {
+		msg, err := e.publishing()
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, outgoing{q.names.eventsExchange(), e.routingKey(), msg})
+	}
+	_, err := q.publishEach(l, msgs, within)
+	return err
+}
+
+// ensureStep declares a wait queue of the ladder once per link.
+func (q *Queue) ensureStep(l *link, step time.Duration) error {
+	if step == 0 {
+		return nil
+	}
+	name := q.names.wait(step)
+	q.mu.Lock()
+	done := q.declared[name] && q.stepsOn[name] == l
+	q.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := q.declareStep(l, step); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.declared[name] = true
+	q.stepsOn[name] = l
+	q.mu.Unlock()
+	return nil
+}

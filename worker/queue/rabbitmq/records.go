@@ -1,0 +1,192 @@
+package rabbitmq
+
+import (
+	"encoding/json"
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"kiln/worker"
+)
+
+// Every job state change is an event on the events exchange, routed as
+// "<queue>.<state>" (applications may bind their own queues to follow
+// jobs); pause, resume, cancel and purge are control events routed as
+// "control.<kind>". The records stream holds them all, and every kilnd
+// reads it from the start and then follows it, so that each one knows
+// every job whichever host submitted or ran it.
+type event struct {
+	Kind  string            `json:"kind"` // one of the ev* constants
+	Host  string            `json:"host"` // the kilnd that published it
+	Seq   uint64            `json:"seq,omitempty"`
+	Gen   int               `json:"gen,omitempty"`
+	Copy  uint64            `json:"copy,omitempty"` // the job message copy that is current
+	Job   *worker.JobRecord `json:"job,omitempty"`
+	ID    string            `json:"id,omitempty"`
+	Queue string            `json:"queue,omitempty"`
+	// Marker identifies a sync event: its publisher has read every event
+	// before it once it reads the marker back.
+	Marker string `json:"marker,omitempty"`
+}
+
+const (
+	evJob    = "job"    // Job is the job's new state
+	evCancel = "cancel" // Job is the job as its canceller saw it after the cancel
+	evPurge  = "purge"  // ID was deleted
+	evPause  = "pause"  // Queue stops leasing on every host
+	evResume = "resume"
+	evSync   = "sync"
+)
+
+// routingKey is where an event is published on the events exchange.
+func (e *event) routingKey() string {
+	if e.Kind == evJob {
+		return e.Job.Queue + "." + string(e.Job.State)
+	}
+	return "control." + e.Kind
+}
+
+func (e *event) publishing() (amqp.Publishing, error) {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return amqp.Publishing{}, fmt.Errorf("encode %s event: %w", e.Kind, err)
+	}
+	return amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body}, nil
+}
+
+// record is what this process knows of one job.
+type record struct {
+	job  worker.JobRecord
+	seq  uint64 // raised by every change; an older event never undoes a newer
+	gen  int
+	copy uint64 // the current message copy of the job (seq when published)
+	host string // who made the last change
+}
+
+func (r *record) snapshot() *worker.JobRecord {
+	j := r.job
+	j.Errors = append([]worker.AttemptError(nil), r.job.Errors...)
+	return &j
+}
+
+// applyLocked applies an event read from the records stream; mu is held.
+// This process's own events were applied when they were published, and
+// are skipped when read back.
+func (q *Queue) applyLocked(e *event) {
+	if e.Host == q.host && q.synced && e.Kind != evSync {
+		return
+	}
+	q.apply(e)
+}
+
+// applyOwnLocked applies an event this process published; mu is held.
+func (q *Queue) applyOwnLocked(e *event) { q.apply(e) }
+
+// nextSeqLocked is the sequence number of a job's next change; mu is held.
+func (q *Queue) nextSeqLocked(id string) uint64 {
+	if r := q.records[id]; r != nil {
+		return r.seq + 1
+	}
+	return 1
+}
+
+// apply changes the records by one event, keeping the per-queue counts;
+// mu is held.
+func (q *Queue) apply(e *event) {
+	id := e.ID
+	if e.Job != nil {
+		id = e.Job.ID
+	}
+	if r := q.records[id]; r != nil {
+		q.count(r.job.Queue, r.job.State, -1)
+	}
+	q.change(e)
+	if r := q.records[id]; r != nil {
+		q.count(r.job.Queue, r.job.State, +1)
+	}
+}
+
+func (q *Queue) count(queue string, state worker.State, delta int) {
+	c := q.counts[queue]
+	if c == nil {
+		c = map[worker.State]int{}
+		q.counts[queue] = c
+	}
+	c[state] += delta
+}
+
+// change applies one event to the records; mu is held.
+func (q *Queue) change(e *event) {
+	switch e.Kind {
+	case evJob:
+		if e.Job == nil {
+			return
+		}
+		r := q.records[e.Job.ID]
+		if r != nil && (e.Seq < r.seq || e.Gen < r.gen) {
+			return
+		}
+		cancelRequested := r != nil && r.job.CancelRequested && r.gen == e.Gen
+		if r == nil {
+			r = &record{}
+			q.records[e.Job.ID] = r
+		}
+		r.job, r.seq, r.gen, r.host = *e.Job, e.Seq, e.Gen, e.Host
+		if e.Copy > 0 {
+			r.copy = e.Copy
+		}
+		if cancelRequested && r.job.State == worker.StateRunning {
+			r.job.CancelRequested = true
+		}
+		if r.job.State != worker.StateQueued {
+			q.unexpectLocked(r.job.Queue, r.job.ID)
+		}
+	case evCancel:
+		if e.Job == nil {
+			return
+		}
+		if gen, ok := q.cancelled[e.Job.ID]; !ok || gen < e.Gen {
+			q.cancelled[e.Job.ID] = e.Gen
+		}
+		r := q.records[e.Job.ID]
+		switch {
+		case r != nil && r.gen > e.Gen:
+			return
+		case r != nil && r.job.State == worker.StateRunning:
+			// The canceller may not have known it runs: whoever runs it
+			// stops it, and it ends cancelled.
+			r.job.CancelRequested = true
+			if _, here := q.leased[e.Job.ID]; here && q.opts.OnCancel != nil {
+				go q.opts.OnCancel(e.Job.ID)
+			}
+		case r != nil && r.job.State.Terminal():
+			return
+		default:
+			if r == nil {
+				r = &record{}
+				q.records[e.Job.ID] = r
+			}
+			r.job, r.seq, r.gen, r.host = *e.Job, max(e.Seq, r.seq), e.Gen, e.Host
+			q.unexpectLocked(r.job.Queue, r.job.ID)
+			q.dropBufferedLocked(r.job.Queue, r.job.ID)
+		}
+	case evPurge:
+		if r := q.records[e.ID]; r != nil && r.job.State.Terminal() {
+			delete(q.records, e.ID)
+		}
+	case evPause:
+		q.paused[e.Queue] = true
+	case evResume:
+		if q.paused[e.Queue] {
+			delete(q.paused, e.Queue)
+			q.signalReady()
+		}
+	case evSync:
+		if seen := q.markerSeen[e.Marker]; seen != nil && e.Host == q.host {
+			close(seen)
+			delete(q.markerSeen, e.Marker)
+		}
+		return
+	}
+	q.changedLocked()
+}
