@@ -61,7 +61,8 @@ func permanent(format string, args ...any) error {
 // load to the largest size any variant needs), and writes every variant
 // atomically under OutDir. The same request always writes the same bytes to
 // the same paths.
-func Render(ctx context.Context, req RenderRequest) (*Result, error) {
+func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
+	defer func() { err = permanentIfUnwritable(err) }()
 	start := time.Now()
 	if err := vips.Start(req.Limits.AllowUntrustedLoaders); err != nil {
 		return nil, err
