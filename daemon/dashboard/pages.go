@@ -110,7 +110,7 @@ func (d *Dashboard) queuesPage(w http.ResponseWriter, r *http.Request) {
 		}
 		return 1
 	})
-	d.render(w, r, "queues", pageData{Title: "Queues", Live: "x=1", Data: struct {
+	d.render(w, r, "queues", pageData{Title: "Queues", Live: "follow=true", Data: struct {
 		Status *api.Status
 		Queues []queueRow
 		States []kilntype.State
@@ -155,7 +155,7 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	live := url.Values{}
+	live := url.Values{"follow": {"true"}}
 	if queue != "" {
 		live.Set("queue", queue)
 	}
@@ -167,7 +167,7 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		slices.Sort(queues)
 	}
-	d.render(w, r, "jobs", pageData{Title: "Jobs", Live: live.Encode() + "&x=1", Data: struct {
+	d.render(w, r, "jobs", pageData{Title: "Jobs", Live: live.Encode(), Data: struct {
 		Queue, State string
 		Queues       []string
 		States       []kilntype.State
@@ -200,11 +200,11 @@ func (d *Dashboard) deadPage(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	live := url.Values{}
+	live := url.Values{"follow": {"true"}}
 	if queue != "" {
 		live.Set("queue", queue)
 	}
-	d.render(w, r, "dead", pageData{Title: "Dead jobs", Live: live.Encode() + "&x=1", Data: struct {
+	d.render(w, r, "dead", pageData{Title: "Dead jobs", Live: live.Encode(), Data: struct {
 		Queue string
 		Jobs  []jobRow
 	}{queue, d.rows(jobs)}})
