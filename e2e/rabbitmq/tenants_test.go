@@ -101,7 +101,8 @@ func TestForeignProducer(t *testing.T) {
 	}
 
 	body := fmt.Sprintf(`{"type":"image","payload":{"pipeline":"web","input":%q}}`, filepath.Join(pics, "p.jpg"))
-	out, err := exec.Command(publish, "--url="+node.URL(""), "-e", prefix+".jobs", "-r", "images", "-p",
+	// librabbitmq reads "host:port/" as the vhost "", not "/".
+	out, err := exec.Command(publish, "--url="+strings.TrimSuffix(node.URL(""), "/"), "-e", prefix+".jobs", "-r", "images", "-p",
 		"-C", "application/json", "-b", body).CombinedOutput()
 	if err != nil {
 		t.Fatalf("amqp-publish: %v\n%s", err, out)
