@@ -116,7 +116,9 @@ func TestForeignProducer(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("no succeeded event within a minute of amqp-publish")
 	}
-	j, err := h.client().Job(context.Background(), ev.Job.ID, 0)
+	// The host learns of the success from the same events, a moment later
+	// than this reader may: ask it to answer once the job has finished.
+	j, err := h.client().Job(context.Background(), ev.Job.ID, 30*time.Second)
 	if err != nil || j.State != "succeeded" {
 		t.Fatalf("job %s: %+v %v", ev.Job.ID, j, err)
 	}
