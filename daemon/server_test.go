@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,11 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"kiln/api"
+	"kiln/e2e/instance"
 	"kiln/kilntype"
 	"kiln/worker/image/imageapi"
 )
@@ -33,25 +32,7 @@ type serverBundle struct {
 	config string
 	client *api.Client
 	http   *http.Client
-	log    *lockedBuffer
-}
-
-// lockedBuffer collects the daemon's log.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log    *instance.LogBuffer
 }
 
 func serverConfig(dir, extra string) string {
@@ -89,7 +70,7 @@ func setupServer(t *testing.T, stateDir string) *serverBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	b := &serverBundle{dir: dir, config: filepath.Join(dir, "kiln.toml"), log: &lockedBuffer{}}
+	b := &serverBundle{dir: dir, config: filepath.Join(dir, "kiln.toml"), log: &instance.LogBuffer{}}
 	text := serverConfig(dir, "")
 	if stateDir != "" {
 		text = strings.Replace(text, filepath.Join(dir, "state"), stateDir, 1)

@@ -55,8 +55,14 @@ func (k *kilndSystem) submit(ctx context.Context, payload []byte) error {
 }
 
 func (k *kilndSystem) waitDone(ctx context.Context, n int) error {
+	return waitSucceeded(ctx, k.client, n)
+}
+
+// waitSucceeded polls a kilnd's status until its bench queue has n
+// succeeded jobs.
+func waitSucceeded(ctx context.Context, client *api.Client, n int) error {
 	for {
-		st, err := k.client.Status(ctx)
+		st, err := client.Status(ctx)
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"kiln/api"
 	"kiln/e2e/instance"
@@ -81,20 +80,7 @@ func (k *kilndRabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) 
 }
 
 func (k *kilndRabbitSystem) waitDone(ctx context.Context, n int) error {
-	for {
-		st, err := k.client.Status(ctx)
-		if err != nil {
-			return err
-		}
-		if q := st.Queues["bench"]; q != nil && q.Counts[worker.StateSucceeded] >= n {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
+	return waitSucceeded(ctx, k.client, n)
 }
 
 func (k *kilndRabbitSystem) close() error {

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,20 +26,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kilnd-test-bin-")
+	dir, err := instance.BuildBinaries("kilnd-test-bin-", raceEnabled)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	args := []string{"build", "-o", dir + "/"}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	args = append(args, "kiln/cmd/kilnd", "kiln/cmd/kilnctl")
-	build := exec.Command("go", args...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build kilnd and kilnctl:", err)
 		os.Exit(1)
 	}
 	binDir = dir
@@ -51,24 +39,6 @@ func TestMain(m *testing.M) {
 
 func kilndPath() string   { return filepath.Join(binDir, "kilnd") }
 func kilnctlPath() string { return filepath.Join(binDir, "kilnctl") }
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // env is one test's directory layout and config.
 type env struct {
@@ -171,7 +141,7 @@ func (e *env) picture(t *testing.T, name string, w, h int) string {
 type kilnd struct {
 	*instance.Process
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *instance.LogBuffer
 	notify notices
 }
 
@@ -193,7 +163,7 @@ func (n notices) waitFor(t *testing.T, line string) string {
 // READY=1; extraEnv is added to its environment.
 func (e *env) start(t *testing.T, extraEnv ...string) *kilnd {
 	t.Helper()
-	stderr := &syncBuffer{}
+	stderr := &instance.LogBuffer{}
 	p, err := instance.Launch(kilndPath(), e.config, filepath.Join(e.dir, "notify.sock"), extraEnv, stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"kiln/e2e/instance"
 )
 
 // A real Prometheus scrapes a real kilnd over its TCP listener with a
@@ -57,7 +59,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	promAddr := freeAddr(t)
-	var promLog syncBuffer
+	var promLog instance.LogBuffer
 	prom := exec.Command(promBin, "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(promDir, "data"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	prom.Stdout, prom.Stderr = &promLog, &promLog

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kiln/e2e/instance"
 )
 
 // rsyslog is a real rsyslogd listening on a private socket and writing
@@ -32,7 +34,7 @@ template(name="kilntest" type="string" string="%%syslogseverity-text%%|%%syslogf
 *.* action(type="omfile" file=%q template="kilntest")
 `, dir, r.socket, r.out)), 0o644)
 	cmd := exec.Command(bin, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	var stderr syncBuffer
+	var stderr instance.LogBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start rsyslogd (install rsyslog): %v", err)

@@ -14,12 +14,7 @@ import (
 // kill -9 of one kilnd under load: the jobs it held go to the other and
 // complete; a job runs twice only when the kill cut its first run short.
 func TestKillOneKilndUnderLoad(t *testing.T) {
-	node := rabbitnode.StartT(t)
-	pics := picDir(t)
-	prefix := uniquePrefix(t)
-	urls := []string{brokerURL(node, "")}
-	a := startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
-	b := startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix})
+	node, pics, prefix, a, b := twoHostsOnOneNode(t)
 	tl := follow(t, []string{node.URL("")}, prefix)
 
 	const n = 1000
@@ -63,12 +58,7 @@ func TestKillOneKilndUnderLoad(t *testing.T) {
 // lost, both kilnd reconnect on their own, and submits during the outage
 // are refused at once with a clear error.
 func TestKillBrokerUnderLoad(t *testing.T) {
-	node := rabbitnode.StartT(t)
-	pics := picDir(t)
-	prefix := uniquePrefix(t)
-	urls := []string{brokerURL(node, "")}
-	a := startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
-	b := startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix})
+	node, pics, prefix, a, b := twoHostsOnOneNode(t)
 	pids := []int{a.pid(), b.pid()}
 	tl := follow(t, []string{node.URL("")}, prefix)
 

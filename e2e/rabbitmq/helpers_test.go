@@ -36,39 +36,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	dir, err := os.MkdirTemp("", "kiln-rmq-bin-")
+	dir, err := instance.BuildBinaries("kiln-rmq-bin-", false)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	build := exec.Command("go", "build", "-o", dir+"/", "kiln/cmd/kilnd", "kiln/cmd/kilnctl")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build kilnd and kilnctl:", err)
 		os.Exit(1)
 	}
 	binDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // host is one kilnd with its own directory, socket, state and outputs, as
@@ -80,7 +56,7 @@ type host struct {
 	socket string
 	out    string
 	proc   *instance.Process
-	stderr *syncBuffer
+	stderr *instance.LogBuffer
 }
 
 // hostConfig is what a test varies in a host's config.
@@ -134,7 +110,7 @@ func writeHostConfig(t *testing.T, name, pics string, c hostConfig) *host {
 	t.Helper()
 	dir := shortDir(t, "kh")
 	h := &host{name: name, dir: dir, config: filepath.Join(dir, "kiln.toml"), socket: filepath.Join(dir, "kiln.sock"),
-		out: filepath.Join(dir, "out"), stderr: &syncBuffer{}}
+		out: filepath.Join(dir, "out"), stderr: &instance.LogBuffer{}}
 	if c.concurrency == 0 {
 		c.concurrency = 4
 	}
@@ -468,3 +444,16 @@ func trySubmit(h *host, pics string, n int) ([]string, error) {
 }
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// twoHostsOnOneNode starts a private RabbitMQ node and two kilnd hosts, a
+// and b, sharing its queues under one prefix and one picture directory.
+func twoHostsOnOneNode(t *testing.T) (node *rabbitnode.Node, pics, prefix string, a, b *host) {
+	t.Helper()
+	node = rabbitnode.StartT(t)
+	pics = picDir(t)
+	prefix = uniquePrefix(t)
+	urls := []string{brokerURL(node, "")}
+	a = startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
+	b = startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix})
+	return node, pics, prefix, a, b
+}

@@ -6,20 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"kiln/internal/rabbitnode"
 )
 
 // Two kilnd on one broker share the work: every job runs exactly once,
 // with one set of outputs, both hosts run jobs, and either host shows any
 // job.
 func TestTwoHostsShareOneQueue(t *testing.T) {
-	node := rabbitnode.StartT(t)
-	pics := picDir(t)
-	prefix := uniquePrefix(t)
-	urls := []string{brokerURL(node, "")}
-	a := startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
-	b := startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix})
+	node, pics, prefix, a, b := twoHostsOnOneNode(t)
 	tl := follow(t, []string{node.URL("")}, prefix)
 
 	const n = 2000

@@ -215,7 +215,7 @@ func (s *Store) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 		return nil, err
 	}
 	duplicate := make([]bool, len(jobs))
-	err := s.write(ctx, s.insertJobs(jobs, duplicate, s.limitsOf(jobs)))
+	err := s.write(ctx, s.insertJobs(jobs, duplicate))
 	if err != nil {
 		return nil, submitError(s.path, err)
 	}
@@ -235,10 +235,9 @@ func (s *Store) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) (dupli
 		}
 		return duplicate, errs
 	}
-	limits := s.limitsOf(jobs)
 	fns := make([]func(tx *bbolt.Tx) error, len(jobs))
 	for i := range jobs {
-		fns[i] = s.insertJobs(jobs[i:i+1], duplicate[i:i+1], limits)
+		fns[i] = s.insertJobs(jobs[i:i+1], duplicate[i:i+1])
 	}
 	for i, err := range s.writeEach(ctx, fns) {
 		if err != nil {
@@ -278,20 +277,9 @@ func (s *Store) prepareSubmit(jobs []*worker.JobRecord) error {
 	return nil
 }
 
-// limitsOf asks max_queued once for each queue the jobs go to.
-func (s *Store) limitsOf(jobs []*worker.JobRecord) map[string]int {
-	limits := make(map[string]int, 1)
-	for _, j := range jobs {
-		if _, ok := limits[j.Queue]; !ok {
-			limits[j.Queue] = s.maxQueued(j.Queue)
-		}
-	}
-	return limits
-}
-
 // insertJobs is the change that stores jobs, all or none, recording in
 // duplicate which ones matched an unfinished job's unique_key.
-func (s *Store) insertJobs(jobs []*worker.JobRecord, duplicate []bool, limits map[string]int) func(tx *bbolt.Tx) error {
+func (s *Store) insertJobs(jobs []*worker.JobRecord, duplicate []bool) func(tx *bbolt.Tx) error {
 	// The change may be run again after a rollback: start from the same
 	// values each time.
 	orig := make([]worker.JobRecord, len(jobs))
