@@ -318,6 +318,19 @@ func (tl *tally) succeededAll(ids []string) (int, bool) {
 	return n, n == len(ids)
 }
 
+// reruns counts the jobs of ids that ran more than once.
+func (tl *tally) reruns(ids []string) int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if len(tl.runs[id]) > 1 {
+			n++
+		}
+	}
+	return n
+}
+
 func (tl *tally) successes() int {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
@@ -381,13 +394,23 @@ func readStream(ctx context.Context, conn *amqp.Connection, stream string, offse
 			if !ok {
 				return
 			}
-			var e jobEvent
-			if json.Unmarshal(d.Body, &e) == nil {
-				tl.add(&e)
+			off, _ := d.Headers["x-stream-offset"].(int64)
+			switch {
+			case *offset > 0 && off > *offset:
+				// Offsets are consecutive: a replica that was behind
+				// skipped some. Read them again on a new connection.
+				return
+			case off < *offset:
+				d.Ack(false) // a chunk is delivered from its start
+				continue
 			}
-			if off, ok := d.Headers["x-stream-offset"].(int64); ok {
-				*offset = off + 1
+			var evs []jobEvent
+			if json.Unmarshal(d.Body, &evs) == nil {
+				for i := range evs {
+					tl.add(&evs[i])
+				}
 			}
+			*offset = off + 1
 			d.Ack(false)
 		}
 	}

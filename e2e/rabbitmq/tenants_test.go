@@ -107,15 +107,18 @@ func TestForeignProducer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("amqp-publish: %v\n%s", err, out)
 	}
-	var ev jobEvent
+	// A message of the events exchange is a JSON array of the events
+	// that share its routing key.
+	var evs []jobEvent
 	select {
 	case d := <-events:
-		if err := jsonUnmarshal(d.Body, &ev); err != nil || ev.Job == nil {
-			t.Fatalf("event %s: %v", d.Body, err)
+		if err := jsonUnmarshal(d.Body, &evs); err != nil || len(evs) != 1 || evs[0].Job == nil {
+			t.Fatalf("events %s: %v", d.Body, err)
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("no succeeded event within a minute of amqp-publish")
 	}
+	ev := evs[0]
 	// The host learns of the success from the same events, a moment later
 	// than this reader may: ask it to answer once the job has finished.
 	j, err := h.client().Job(context.Background(), ev.Job.ID, 30*time.Second)

@@ -2,6 +2,7 @@ package queuetest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,5 +63,41 @@ func testBatchAtomic(t *testing.T, b Backend) {
 	}
 	if st, _ := q.Stats(ctx); st["q"] != nil && st["q"].Counts[worker.StateQueued] != 0 {
 		t.Fatalf("part of a refused batch was stored: %v", st["q"].Counts)
+	}
+}
+
+// testSubmitEach: a backend that stores each job of a group as its own
+// change answers each on its own: the jobs over max_queued get
+// ErrQueueFull, and the others are stored and delivered.
+func testSubmitEach(t *testing.T, b Backend) {
+	q := b.Open(t, limitQ(2))
+	each, ok := q.(worker.EachSubmitter)
+	if !ok {
+		t.Skip("skipped: the backend stores a group of jobs only all or none (no worker.EachSubmitter)")
+	}
+	jobs := []*worker.JobRecord{job("q"), job("unlimited"), job("q"), job("q")}
+	_, errs := each.SubmitEach(ctx, jobs)
+	if len(errs) != len(jobs) {
+		t.Fatalf("%d answers for %d jobs", len(errs), len(jobs))
+	}
+	for i, want := range []bool{false, false, false, true} {
+		if full := errors.Is(errs[i], worker.ErrQueueFull); full != want || (!want && errs[i] != nil) {
+			t.Errorf("job %d: %v, want queue full %v", i, errs[i], want)
+		}
+	}
+	got := ids(lease(t, q, "q", 10))
+	for len(got) < 2 {
+		more := lease(t, q, "q", 10)
+		if len(more) == 0 {
+			break
+		}
+		got = append(got, ids(more)...)
+	}
+	if len(got) != 2 || !slices.Contains(got, jobs[0].ID) || !slices.Contains(got, jobs[2].ID) {
+		t.Errorf("leased %v from q, want %s and %s", got, jobs[0].ID, jobs[2].ID)
+	}
+	leaseOne(t, q, "unlimited", jobs[1])
+	if _, err := q.Get(ctx, jobs[3].ID); jobs[3].ID != "" && !errors.Is(err, worker.ErrNotFound) {
+		t.Errorf("the refused job is known: %v", err)
 	}
 }

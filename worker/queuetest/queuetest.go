@@ -53,6 +53,7 @@ var cases = []struct {
 	{"MaxQueued", testMaxQueued},
 	{"Stats", testStats},
 	{"BatchSubmitIsAtomic", testBatchAtomic},
+	{"SubmitEach", testSubmitEach},
 	// wakeups.go
 	{"Ready", testReady},
 	{"Changed", testChanged},

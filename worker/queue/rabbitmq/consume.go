@@ -1,7 +1,6 @@
 package rabbitmq
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -315,10 +314,7 @@ func (q *Queue) kill(l *link, dv *delivered, reason string) {
 	msg, err := jobMessage(j, j.Attempts, dv.gen, seq)
 	if err == nil {
 		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: j}
-		var evMsg amqp.Publishing
-		if evMsg, err = ev.publishing(); err == nil {
-			err = q.publishConfirmed(l, []outgoing{{q.names.deadExchange(), j.Queue, msg}, {q.names.eventsExchange(), ev.routingKey(), evMsg}})
-		}
+		_, err = q.publishWith(l, []outgoing{{q.names.deadExchange(), j.Queue, msg}}, ev)
 		if err == nil {
 			q.mu.Lock()
 			q.applyOwnLocked(ev)
@@ -338,16 +334,18 @@ func (q *Queue) kill(l *link, dv *delivered, reason string) {
 // every host shows it waiting again rather than running.
 func (q *Queue) noteInterrupted(dv *delivered) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	r := q.records[dv.job.ID]
 	if r == nil || r.job.State != worker.StateRunning || r.gen != dv.gen {
+		q.mu.Unlock()
 		return
 	}
 	j := *dv.job
 	j.State, j.UpdatedAt, j.LeaseUntil = worker.StateQueued, now(), time.Time{}
 	ev := &event{Kind: evJob, Host: q.host, Seq: r.seq + 1, Gen: dv.gen, Copy: dv.copy, Job: &j}
 	q.applyOwnLocked(ev)
-	q.publishAsyncLocked(ev)
+	l := q.link
+	q.mu.Unlock()
+	q.sendEventsLater(l, ev)
 }
 
 // adopt takes in a job published by another client than kiln: it gets an
@@ -378,11 +376,8 @@ func (q *Queue) adopt(l *link, dv *delivered) {
 	if err == nil {
 		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
 		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: 1, Copy: seq, Job: j}
-		var evMsg amqp.Publishing
-		if evMsg, err = ev.publishing(); err == nil {
-			if err = q.ensureStep(l, step); err == nil {
-				err = q.publishConfirmed(l, []outgoing{{ex, key, msg}, {q.names.eventsExchange(), ev.routingKey(), evMsg}})
-			}
+		if err = q.ensureStep(l, step); err == nil {
+			_, err = q.publishWith(l, []outgoing{{ex, key, msg}}, ev)
 		}
 		if err == nil {
 			q.mu.Lock()
@@ -401,6 +396,13 @@ func (q *Queue) adopt(l *link, dv *delivered) {
 
 // readRecords follows the records stream from the offset after the last
 // event read, and applies each event.
+//
+// A stream's offsets are consecutive. A reader attached to a replica that
+// was behind when the stream's leader died was seen to go on past events
+// it never delivered; a reader that sees its offsets jump therefore stops,
+// and reads again from the first one it missed a moment later, once the
+// replica has caught up. Events read twice are harmless: a record takes
+// only changes newer than its own.
 func (q *Queue) readRecords(l *link) error {
 	ch, err := l.conn.Channel()
 	if err != nil {
@@ -412,8 +414,9 @@ func (q *Queue) readRecords(l *link) error {
 	}
 	q.mu.Lock()
 	var offset any = "first"
-	if q.offset > 0 {
-		offset = q.offset
+	next := q.offset
+	if next > 0 {
+		offset = next
 	}
 	q.mu.Unlock()
 	deliveries, err := ch.Consume(q.names.records(), "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
@@ -422,20 +425,55 @@ func (q *Queue) readRecords(l *link) error {
 	}
 	go func() {
 		for d := range deliveries {
-			var e event
-			if err := json.Unmarshal(d.Body, &e); err != nil {
-				q.log.Warn("unreadable event in the records stream, skipped", "stream", q.names.records(), "err", err)
+			off := headerInt(d.Headers, "x-stream-offset")
+			if next > 0 && off > next {
+				q.log.Warn("records stream skipped offsets; reading them again", "stream", q.names.records(), "url", l.url, "from", next, "to", off-1)
+				ch.Close()
+				q.rereadRecords(l)
+				return
+			}
+			if off < next {
+				d.Ack(false) // a chunk is delivered from its start
+				continue
+			}
+			evs, err := decodeEvents(d.Body)
+			if err != nil {
+				q.log.Warn("unreadable events in the records stream, skipped", "stream", q.names.records(), "offset", off, "err", err)
 			}
 			q.mu.Lock()
-			if e.Kind != "" {
-				q.applyLocked(&e)
+			for _, e := range evs {
+				if e != nil && e.Kind != "" {
+					q.applyLocked(e)
+				}
 			}
-			q.offset = headerInt(d.Headers, "x-stream-offset") + 1
+			next = off + 1
+			q.offset = next
 			q.mu.Unlock()
 			d.Ack(false)
 		}
 	}()
 	return nil
+}
+
+// rereadDelay is how long a reader that missed events waits before it
+// reads them again.
+const rereadDelay = 500 * time.Millisecond
+
+// rereadRecords starts a new reader of the records on l from the first
+// event not read, unless l is gone (the next connection reads on).
+func (q *Queue) rereadRecords(l *link) {
+	select {
+	case <-q.closing:
+		return
+	case <-time.After(rereadDelay):
+	}
+	if l.conn.IsClosed() {
+		return
+	}
+	if err := q.readRecords(l); err != nil {
+		q.log.Error("records stream cannot be read again; reconnecting", "err", err)
+		l.conn.CloseDeadline(time.Now().Add(closeWithin))
+	}
 }
 
 // syncWithin bounds reading the records up to a new connection's start.
@@ -465,12 +503,7 @@ func (q *Queue) setUp(l *link) error {
 		delete(q.markerSeen, marker)
 		q.mu.Unlock()
 	}()
-	ev := &event{Kind: evSync, Host: q.host, Marker: marker}
-	msg, err := ev.publishing()
-	if err == nil {
-		err = q.publishConfirmed(l, []outgoing{{q.names.eventsExchange(), ev.routingKey(), msg}})
-	}
-	if err != nil {
+	if err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker}); err != nil {
 		return err
 	}
 	select {
@@ -533,11 +566,7 @@ func (q *Queue) watchRecords(l *link) {
 		q.mu.Lock()
 		q.markerSeen[marker] = seen
 		q.mu.Unlock()
-		ev := &event{Kind: evSync, Host: q.host, Marker: marker}
-		msg, err := ev.publishing()
-		if err == nil {
-			err = q.publishConfirmed(l, []outgoing{{q.names.eventsExchange(), ev.routingKey(), msg}})
-		}
+		err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker})
 		if err == nil {
 			select {
 			case <-seen:

@@ -75,20 +75,12 @@ func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor tim
 	}
 }
 
-// announceWithin bounds how long a Lease waits for the broker to confirm
-// the running events: the dispatch loop waits with it.
-const announceWithin = 2 * time.Second
-
-// announce publishes the running events of leased jobs and waits for
-// their confirms, so that every host, and this one after a crash, knows
-// the jobs ran. A lost event costs only that view: the lease stands.
+// announce publishes the running events of leased jobs, so that every
+// host shows them running. Nothing waits for them: the broker counts the
+// attempt of a delivery that ends without an answer itself
+// (x-delivery-count), and a lost event costs only that view.
 func (q *Queue) announce(l *link, evs []*event) {
-	if len(evs) == 0 {
-		return
-	}
-	if err := q.publishEventsWithin(l, announceWithin, evs...); err != nil {
-		q.log.Warn("could not publish that jobs started", "jobs", len(evs), "err", err)
-	}
+	q.sendEventsLater(l, evs...)
 }
 
 // takeLocked leases up to n jobs from the queue's buffer, and returns
@@ -219,13 +211,7 @@ func (q *Queue) answer(op string, ls *lease, r *record, l *link, j *worker.JobRe
 		msgs = append(msgs, *copy)
 		ev.Copy = seq
 	}
-	evMsg, err := ev.publishing()
-	if err != nil {
-		q.unclaim(j.ID, ls)
-		return err
-	}
-	msgs = append(msgs, outgoing{q.names.eventsExchange(), ev.routingKey(), evMsg})
-	if err := q.publishConfirmed(l, msgs); err != nil {
+	if _, err := q.publishWith(l, msgs, ev); err != nil {
 		// The outcome could not be stored: the job goes back to the
 		// broker now, its attempt counted, rather than stay leased until
 		// its lease runs out.
@@ -381,7 +367,7 @@ func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error
 	ev := &event{Kind: evCancel, Host: q.host, Seq: r.seq + 1, Gen: r.gen, Copy: r.copy, Job: j}
 	l := q.link
 	q.mu.Unlock()
-	if err := q.publishEvents(l, ev); err != nil {
+	if err := q.sendEvents(l, ev); err != nil {
 		return nil, fmt.Errorf("cancel job %s: %w", id, err)
 	}
 	q.mu.Lock()
@@ -421,11 +407,7 @@ func (q *Queue) Retry(ctx context.Context, id string) (*worker.JobRecord, error)
 		return nil, fmt.Errorf("retry job %s: %w", id, err)
 	}
 	ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: gen, Copy: seq, Job: j}
-	evMsg, err := ev.publishing()
-	if err != nil {
-		return nil, err
-	}
-	if err := q.publishConfirmed(l, []outgoing{c, {q.names.eventsExchange(), ev.routingKey(), evMsg}}); err != nil {
+	if _, err := q.publishWith(l, []outgoing{c}, ev); err != nil {
 		return nil, fmt.Errorf("retry job %s: %w", id, err)
 	}
 	q.mu.Lock()
@@ -478,7 +460,7 @@ func (q *Queue) Purge(ctx context.Context, queue string, state worker.State, old
 	for len(evs) > 0 {
 		batch := evs[:min(purgeBatch, len(evs))]
 		evs = evs[len(batch):]
-		if err := q.publishEvents(l, batch...); err != nil {
+		if err := q.sendEvents(l, batch...); err != nil {
 			return n, fmt.Errorf("purge: %w", err)
 		}
 		q.mu.Lock()
@@ -508,7 +490,7 @@ func (q *Queue) control(kind, queue string) error {
 	l := q.link
 	q.mu.Unlock()
 	ev := &event{Kind: kind, Host: q.host, Queue: queue}
-	if err := q.publishEvents(l, ev); err != nil {
+	if err := q.sendEvents(l, ev); err != nil {
 		return fmt.Errorf("%s queue %s: %w", kind, queue, err)
 	}
 	q.mu.Lock()
@@ -583,3 +565,4 @@ func (q *Queue) Stats(ctx context.Context) (map[string]*worker.QueueStats, error
 }
 
 var _ worker.Queue = (*Queue)(nil)
+var _ worker.EachSubmitter = (*Queue)(nil)

@@ -40,6 +40,9 @@ func (q *Queue) publishConfirmed(l *link, msgs []outgoing) error {
 // publishEach is publishConfirmed that also says, per message, whether
 // the broker confirmed it.
 func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]bool, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
 	if l == nil {
 		return nil, q.unavailable("publish")
 	}
@@ -86,40 +89,6 @@ func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]b
 		}
 	}
 	return acked, firstErr
-}
-
-// publishAsyncLocked publishes an event whose loss costs only a late view
-// on other hosts (a job shown queued while it runs): it is not waited
-// for. mu is held.
-func (q *Queue) publishAsyncLocked(e *event) {
-	l := q.link
-	if l == nil {
-		return
-	}
-	msg, err := e.publishing()
-	if err != nil {
-		return
-	}
-	go l.pub().PublishWithDeferredConfirmWithContext(context.Background(), q.names.eventsExchange(), e.routingKey(), false, false, msg)
-}
-
-// publishEvents publishes events and waits for their confirms.
-func (q *Queue) publishEvents(l *link, evs ...*event) error {
-	return q.publishEventsWithin(l, confirmWithin, evs...)
-}
-
-// publishEventsWithin is publishEvents with its own bound on the wait.
-func (q *Queue) publishEventsWithin(l *link, within time.Duration, evs ...*event) error {
-	msgs := make([]outgoing, 0, len(evs))
-	for _, e := range evs {
-		msg, err := e.publishing()
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, outgoing{q.names.eventsExchange(), e.routingKey(), msg})
-	}
-	_, err := q.publishEach(l, msgs, within)
-	return err
 }
 
 // ensureStep declares a wait queue of the ladder once per link.

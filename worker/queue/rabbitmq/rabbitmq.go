@@ -78,6 +78,9 @@ type Queue struct {
 
 	ready chan struct{}
 
+	// eventsIn takes events to the event writers (eventwriter.go).
+	eventsIn chan eventBatch
+
 	closing   chan struct{}
 	closeOnce sync.Once
 	loopDone  chan struct{}
@@ -134,6 +137,7 @@ func Open(opts Options) (*Queue, error) {
 		host:       fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
 		log:        opts.Log,
 		ready:      make(chan struct{}, 1),
+		eventsIn:   make(chan eventBatch, 1024),
 		closing:    make(chan struct{}),
 		loopDone:   make(chan struct{}),
 		health:     errors.New("broker not connected yet"),
@@ -153,6 +157,7 @@ func Open(opts Options) (*Queue, error) {
 	for name := range opts.Queues() {
 		q.queueState(name).attach = true
 	}
+	q.startEventWriters()
 	go q.connectLoop()
 	return q, nil
 }

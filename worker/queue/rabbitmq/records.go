@@ -1,11 +1,6 @@
 package rabbitmq
 
 import (
-	"encoding/json"
-	"fmt"
-
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"kiln/worker"
 )
 
@@ -44,14 +39,6 @@ func (e *event) routingKey() string {
 		return e.Job.Queue + "." + string(e.Job.State)
 	}
 	return "control." + e.Kind
-}
-
-func (e *event) publishing() (amqp.Publishing, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return amqp.Publishing{}, fmt.Errorf("encode %s event: %w", e.Kind, err)
-	}
-	return amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body}, nil
 }
 
 // record is what this process knows of one job.

@@ -8,18 +8,19 @@ import (
 )
 
 // Submit implements worker.Queue: each job is a persistent message on its
-// work queue (or on the ladder, when it is due later) and an event, all
-// published in one pipelined window of confirms. It returns once the
-// broker confirmed every one. A batch is all or none: when the broker
-// refuses part of it, the parts it took are cancelled before they can run
-// and removed from the records, and the error says why.
+// work queue (or on the ladder, when it is due later), published in one
+// pipelined window of confirms; it returns once the broker confirmed every
+// one. A batch is all or none: when the broker refuses part of it, the
+// parts it took are cancelled before they can run and removed from the
+// records, and the error says why.
+//
+// The queued events go out only after the broker took the jobs, so that
+// no host ever shows a job the broker refused; nothing waits for them, as
+// a lost one costs only other hosts' view of the job until it runs.
 func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, error) {
 	for _, j := range jobs {
-		if j.Priority != 0 {
-			return nil, notSupported("submit with priority", "quorum queues of RabbitMQ 3.10 have no priorities; use a queue of its own for urgent jobs")
-		}
-		if j.UniqueKey != "" {
-			return nil, notSupported("submit with unique_key", "AMQP has no atomic check-and-publish, so no host can know that no other one is publishing the same key")
+		if err := refusedFeature(j); err != nil {
+			return nil, err
 		}
 	}
 	if err := q.Health(); err != nil {
@@ -29,26 +30,139 @@ func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 	for _, j := range jobs {
 		count[j.Queue]++
 	}
-	q.mu.Lock()
 	for name, n := range count {
-		if limit := q.maxQueued(name); limit > 0 {
-			if waiting := q.waitingLocked(name); waiting+n > limit {
-				q.mu.Unlock()
-				return nil, fmt.Errorf("submit to queue %s: %w: %d jobs waiting, max_queued is %d", name, worker.ErrQueueFull, waiting, limit)
+		if err := q.roomFor(name, n); err != nil {
+			return nil, err
+		}
+	}
+	l, err := q.ensureQueues(count)
+	if err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	msgs, evs, err := q.submitMessages(l, jobs)
+	if err != nil {
+		return nil, err
+	}
+	if acked, err := q.publishEach(l, msgs, confirmWithin); err != nil {
+		q.withdraw(l, jobs, acked)
+		var nack *nackError
+		if errors.As(err, &nack) {
+			return nil, fmt.Errorf("submit to queue %s: %w: the broker refused the job (the queue is at its length limit, or has no leader)", nack.key, worker.ErrQueueFull)
+		}
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	q.submitted(l, evs)
+	return make([]bool, len(jobs)), nil
+}
+
+// SubmitEach implements worker.EachSubmitter: the jobs share one pipelined
+// window of confirms, and each is answered on its own: a job the broker
+// refused (or that finds its queue full) gets its error, and the others
+// stand.
+func (q *Queue) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) ([]bool, []error) {
+	errs := make([]error, len(jobs))
+	if err := q.Health(); err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("submit: %w: %v", worker.ErrUnavailable, err)
+		}
+		return make([]bool, len(jobs)), errs
+	}
+	var take []*worker.JobRecord
+	var at []int
+	count := map[string]int{}
+	for i, j := range jobs {
+		if errs[i] = refusedFeature(j); errs[i] == nil {
+			if errs[i] = q.roomFor(j.Queue, count[j.Queue]+1); errs[i] == nil {
+				count[j.Queue]++
+				take, at = append(take, j), append(at, i)
 			}
 		}
 	}
+	fail := func(err error) ([]bool, []error) {
+		for _, i := range at {
+			errs[i] = err
+		}
+		return make([]bool, len(jobs)), errs
+	}
+	if len(take) == 0 {
+		return make([]bool, len(jobs)), errs
+	}
+	l, err := q.ensureQueues(count)
+	if err != nil {
+		return fail(fmt.Errorf("submit: %w", err))
+	}
+	msgs, evs, err := q.submitMessages(l, take)
+	if err != nil {
+		return fail(err)
+	}
+	acked, err := q.publishEach(l, msgs, confirmWithin)
+	var stored []*event
+	var refused []*worker.JobRecord
+	for k, i := range at {
+		if k < len(acked) && acked[k] {
+			stored = append(stored, evs[k])
+			continue
+		}
+		refused = append(refused, take[k])
+		var nack *nackError
+		switch {
+		case err == nil:
+			errs[i] = fmt.Errorf("submit: %w: no confirm from the broker", worker.ErrUnavailable)
+		case errors.As(err, &nack):
+			errs[i] = fmt.Errorf("submit to queue %s: %w: the broker refused the job (the queue is at its length limit, or has no leader)", take[k].Queue, worker.ErrQueueFull)
+		default:
+			errs[i] = fmt.Errorf("submit: %w", err)
+		}
+	}
+	q.submitted(l, stored)
+	return make([]bool, len(jobs)), errs
+}
+
+// refusedFeature is the error of a job asking for what this backend
+// cannot give, or nil.
+func refusedFeature(j *worker.JobRecord) error {
+	if j.Priority != 0 {
+		return notSupported("submit with priority", "quorum queues of RabbitMQ 3.10 have no priorities; use a queue of its own for urgent jobs")
+	}
+	if j.UniqueKey != "" {
+		return notSupported("submit with unique_key", "AMQP has no atomic check-and-publish, so no host can know that no other one is publishing the same key")
+	}
+	return nil
+}
+
+// roomFor checks that n more jobs fit under a queue's max_queued, as far as
+// this host's records know (the broker's x-max-length is the hard bound).
+func (q *Queue) roomFor(name string, n int) error {
+	limit := q.maxQueued(name)
+	if limit <= 0 {
+		return nil
+	}
+	q.mu.Lock()
+	waiting := q.waitingLocked(name)
 	q.mu.Unlock()
+	if waiting+n > limit {
+		return fmt.Errorf("submit to queue %s: %w: %d jobs waiting, max_queued is %d", name, worker.ErrQueueFull, waiting, limit)
+	}
+	return nil
+}
+
+// ensureQueues declares the queues jobs go to on the current link.
+func (q *Queue) ensureQueues(count map[string]int) (*link, error) {
 	var l *link
 	for name := range count {
 		var err error
 		if l, err = q.ensureQueue(name, false); err != nil {
-			return nil, fmt.Errorf("submit: %w", err)
+			return nil, err
 		}
 	}
+	return l, nil
+}
 
+// submitMessages fills in new jobs and makes their messages and queued
+// events.
+func (q *Queue) submitMessages(l *link, jobs []*worker.JobRecord) ([]outgoing, []*event, error) {
 	t := now()
-	msgs := make([]outgoing, 0, 2*len(jobs))
+	msgs := make([]outgoing, 0, len(jobs))
 	evs := make([]*event, 0, len(jobs))
 	for _, j := range jobs {
 		if j.ID == "" {
@@ -67,47 +181,38 @@ func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 		j.Attempts, j.CreatedAt, j.UpdatedAt = 0, t, t
 		msg, err := jobMessage(j, 0, 1, 1)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
 		if err := q.ensureStep(l, step); err != nil {
-			return nil, fmt.Errorf("submit: %w", err)
+			return nil, nil, fmt.Errorf("submit: %w", err)
 		}
 		snap := *j
-		ev := &event{Kind: evJob, Host: q.host, Seq: 1, Gen: 1, Copy: 1, Job: &snap}
-		evMsg, err := ev.publishing()
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, outgoing{ex, key, msg}, outgoing{q.names.eventsExchange(), ev.routingKey(), evMsg})
-		evs = append(evs, ev)
+		msgs = append(msgs, outgoing{ex, key, msg})
+		evs = append(evs, &event{Kind: evJob, Host: q.host, Seq: 1, Gen: 1, Copy: 1, Job: &snap})
 	}
-	acked, err := q.publishEach(l, msgs, confirmWithin)
-	if err != nil {
-		q.withdraw(l, jobs, acked)
-		var nack *nackError
-		if errors.As(err, &nack) {
-			return nil, fmt.Errorf("submit to queue %s: %w: the broker refused the job (the queue is at its length limit, or has no leader)", nack.key, worker.ErrQueueFull)
-		}
-		return nil, fmt.Errorf("submit: %w", err)
-	}
+	return msgs, evs, nil
+}
+
+// submitted records jobs the broker took, and tells the other hosts.
+func (q *Queue) submitted(l *link, evs []*event) {
 	q.mu.Lock()
 	for _, ev := range evs {
 		q.applyOwnLocked(ev)
 		q.queueState(ev.Job.Queue).expect[ev.Job.ID] = ev.Job.RunAt
 	}
 	q.mu.Unlock()
-	return make([]bool, len(jobs)), nil
+	q.sendEventsLater(l, evs...)
 }
 
-// withdraw cancels and forgets the jobs of a refused batch whose message
-// the broker took, so that the batch stays all or none: a consumer acks
-// such a copy away on sight.
+// withdraw cancels and forgets the jobs of a refused batch that the broker
+// took (acked), so that the batch stays all or none: a consumer acks their
+// copies away on sight.
 func (q *Queue) withdraw(l *link, jobs []*worker.JobRecord, acked []bool) {
 	var evs []*event
 	t := now()
 	for i, j := range jobs {
-		if 2*i >= len(acked) || !acked[2*i] {
+		if i >= len(acked) || !acked[i] {
 			continue
 		}
 		snap := *j
@@ -123,7 +228,7 @@ func (q *Queue) withdraw(l *link, jobs []*worker.JobRecord, acked []bool) {
 		q.applyOwnLocked(ev)
 	}
 	q.mu.Unlock()
-	if err := q.publishEvents(l, evs...); err != nil {
+	if err := q.sendEvents(l, evs...); err != nil {
 		q.log.Error("could not withdraw the taken part of a refused batch from other hosts", "jobs", len(evs)/2, "err", err)
 	}
 }

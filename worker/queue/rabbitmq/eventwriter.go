@@ -1,0 +1,207 @@
+package rabbitmq
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Events are written in groups: every event asked for while earlier ones
+// were being confirmed goes out in the next group, one message per routing
+// key, its body a JSON array of the events. Under load one confirmed
+// message then carries the events of many jobs, which is what keeps the
+// broker's work per job close to that of a bare job message; alone, an
+// event still goes out at once.
+
+// eventFlushers is how many groups may await their confirms at once.
+const eventFlushers = publishChannels
+
+// maxEventsPerMessage bounds one message's events (and so its size: an
+// event carries its job, payload included).
+const maxEventsPerMessage = 256
+
+// eventBatch is the events one caller asks to publish on link l.
+type eventBatch struct {
+	l    *link
+	evs  []*event
+	done chan error // nil: nobody waits
+}
+
+// startEventWriters starts the goroutines that publish event groups.
+func (q *Queue) startEventWriters() {
+	for range eventFlushers {
+		go q.eventWriter()
+	}
+}
+
+func (q *Queue) eventWriter() {
+	for {
+		var first eventBatch
+		select {
+		case first = <-q.eventsIn:
+		case <-q.closing:
+			return
+		}
+		batches, n := []eventBatch{first}, len(first.evs)
+	more:
+		for n < 4*maxEventsPerMessage {
+			select {
+			case b := <-q.eventsIn:
+				batches, n = append(batches, b), n+len(b.evs)
+			default:
+				break more
+			}
+		}
+		q.flushEvents(batches)
+	}
+}
+
+// flushEvents publishes the events of batches, grouped by link and
+// routing key, and answers each waiting caller.
+func (q *Queue) flushEvents(batches []eventBatch) {
+	byLink := map[*link][]eventBatch{}
+	var order []*link
+	for _, b := range batches {
+		if _, seen := byLink[b.l]; !seen {
+			order = append(order, b.l)
+		}
+		byLink[b.l] = append(byLink[b.l], b)
+	}
+	for _, l := range order {
+		bs := byLink[l]
+		err := q.publishEventGroups(l, bs)
+		for _, b := range bs {
+			if b.done != nil {
+				b.done <- err
+			}
+		}
+	}
+}
+
+func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
+	if l == nil {
+		return q.unavailable("publish events")
+	}
+	groups := map[string][]*event{}
+	var keys []string
+	for _, b := range bs {
+		for _, e := range b.evs {
+			k := e.routingKey()
+			if _, seen := groups[k]; !seen {
+				keys = append(keys, k)
+			}
+			groups[k] = append(groups[k], e)
+		}
+	}
+	var msgs []outgoing
+	for _, k := range keys {
+		evs := groups[k]
+		for len(evs) > 0 {
+			part := evs[:min(len(evs), maxEventsPerMessage)]
+			evs = evs[len(part):]
+			msg, err := eventsMessage(part)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, outgoing{q.names.eventsExchange(), k, msg})
+		}
+	}
+	_, err := q.publishEach(l, msgs, confirmWithin)
+	return err
+}
+
+// eventsMessage is the message of events that share a routing key.
+func eventsMessage(evs []*event) (amqp.Publishing, error) {
+	var body bytes.Buffer
+	body.WriteByte('[')
+	for i, e := range evs {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return amqp.Publishing{}, fmt.Errorf("encode %s event: %w", e.Kind, err)
+		}
+		body.Write(b)
+	}
+	body.WriteByte(']')
+	return amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body.Bytes()}, nil
+}
+
+// decodeEvents reads the events of one message of the records stream.
+func decodeEvents(body []byte) ([]*event, error) {
+	var evs []*event
+	if err := json.Unmarshal(body, &evs); err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// sendEvents publishes events on l and returns once the broker confirmed
+// them, or with why it did not.
+func (q *Queue) sendEvents(l *link, evs ...*event) error {
+	return q.awaitEvents(l, q.queueEvents(l, evs))
+}
+
+// queueEvents hands events to the event writers; awaitEvents waits for
+// their confirms.
+func (q *Queue) queueEvents(l *link, evs []*event) chan error {
+	if len(evs) == 0 {
+		return nil
+	}
+	done := make(chan error, 1)
+	select {
+	case q.eventsIn <- eventBatch{l: l, evs: evs, done: done}:
+	case <-q.closing:
+		done <- q.unavailable("publish events")
+	}
+	return done
+}
+
+func (q *Queue) awaitEvents(l *link, done chan error) error {
+	if done == nil {
+		return nil
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * confirmWithin):
+		return fmt.Errorf("publish events on %s: no confirm within %s", linkURL(l), 2*confirmWithin)
+	}
+}
+
+// sendEventsLater publishes events whose loss costs only a late view on
+// other hosts (a job shown queued while it runs): nobody waits for them.
+func (q *Queue) sendEventsLater(l *link, evs ...*event) {
+	if len(evs) == 0 || l == nil {
+		return
+	}
+	select {
+	case q.eventsIn <- eventBatch{l: l, evs: evs}:
+	case <-q.closing:
+	}
+}
+
+// publishWith publishes job messages in one pipelined window and, once the
+// broker confirmed them, events through the event writers, and returns once
+// those are confirmed too: per message whether the broker took it, and the
+// first problem. In that order, an event never names a copy the broker
+// refused (a consumer would take the copy it replaces for stale and ack it
+// away); an event lost after its copy costs at most a second run.
+func (q *Queue) publishWith(l *link, msgs []outgoing, evs ...*event) ([]bool, error) {
+	acked, err := q.publishEach(l, msgs, confirmWithin)
+	if err != nil {
+		return acked, err
+	}
+	return acked, q.sendEvents(l, evs...)
+}
+
+func linkURL(l *link) string {
+	if l == nil {
+		return "(no connection)"
+	}
+	return l.url
+}
