@@ -16,6 +16,7 @@ type producers struct {
 	refusedMsg string
 	slowest    time.Duration // the slowest refusal
 	stop       chan struct{}
+	stopOnce   sync.Once
 	wg         sync.WaitGroup
 }
 
@@ -55,23 +56,18 @@ func startProducers(t *testing.T, pics string, hosts ...*host) *producers {
 			}
 		}()
 	}
-	var once sync.Once
-	t.Cleanup(func() { once.Do(p.halt) })
+	t.Cleanup(p.halt)
 	return p
 }
 
 func (p *producers) halt() {
-	close(p.stop)
+	p.stopOnce.Do(func() { close(p.stop) })
 	p.wg.Wait()
 }
 
 // stopped stops the producers and returns every confirmed job ID.
 func (p *producers) stopped() []string {
-	select {
-	case <-p.stop:
-	default:
-		p.halt()
-	}
+	p.halt()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.accepted...)

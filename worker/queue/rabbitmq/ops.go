@@ -377,8 +377,26 @@ func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error
 }
 
 // Retry implements worker.Queue: a new generation of the job is published,
-// which no cancel of an earlier one stops.
+// which no cancel of an earlier one stops, and the old generation's copy
+// leaves the dead-letter queue.
 func (q *Queue) Retry(ctx context.Context, id string) (*worker.JobRecord, error) {
+	j, err := q.retry(id)
+	if err == nil {
+		q.sweepAfter("retry", j.Queue)
+	}
+	return j, err
+}
+
+// sweepAfter sweeps a queue's dead letters after an operation changed
+// which jobs are dead ("": every queue's). A failure is logged: the
+// records are right, and the next sweep settles the queue.
+func (q *Queue) sweepAfter(op, queue string) {
+	if _, err := q.SweepDeadLetters(queue); err != nil {
+		q.log.Warn("dead-letter sweep after "+op+" failed; the next one settles the queue", "queue", queue, "err", err)
+	}
+}
+
+func (q *Queue) retry(id string) (*worker.JobRecord, error) {
 	q.mu.Lock()
 	r := q.records[id]
 	if r == nil {
@@ -425,8 +443,13 @@ func (q *Queue) RetryAll(ctx context.Context, queue string) (int, error) {
 		return 0, err
 	}
 	n := 0
+	defer func() {
+		if n > 0 {
+			q.sweepAfter("retry", queue)
+		}
+	}()
 	for _, j := range dead {
-		if _, err := q.Retry(ctx, j.ID); err != nil {
+		if _, err := q.retry(j.ID); err != nil {
 			if errors.Is(err, worker.ErrWrongState) || errors.Is(err, worker.ErrNotFound) {
 				continue // retried or purged by another host meanwhile
 			}
@@ -470,6 +493,9 @@ func (q *Queue) Purge(ctx context.Context, queue string, state worker.State, old
 		q.mu.Unlock()
 		n += len(batch)
 	}
+	if state == worker.StateDead && n > 0 {
+		q.sweepAfter("purge", queue)
+	}
 	return n, nil
 }
 
@@ -510,8 +536,13 @@ func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
 	return r.snapshot(), nil
 }
 
-// List implements worker.Queue.
+// List implements worker.Queue. A listing of dead jobs sweeps the
+// dead-letter queues first, so that it shows the jobs the broker
+// dead-lettered itself.
 func (q *Queue) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error) {
+	if state == worker.StateDead && q.Health() == nil {
+		q.sweepAfter("listing dead jobs", queue)
+	}
 	q.mu.Lock()
 	var out []*worker.JobRecord
 	for _, r := range q.records {

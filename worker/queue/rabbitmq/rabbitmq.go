@@ -104,6 +104,7 @@ type Queue struct {
 	counts    map[string]map[worker.State]int // per queue, by state
 	paused    map[string]bool
 	cancelled map[string]int // job ID → generation cancelled
+	purged    map[string]int // job ID → generation whose record was purged
 	queues    map[string]*queueState
 	leased    map[string]*lease
 	offset    int64 // next records stream offset to read
@@ -149,6 +150,7 @@ func Open(opts Options) (*Queue, error) {
 		counts:     map[string]map[worker.State]int{},
 		paused:     map[string]bool{},
 		cancelled:  map[string]int{},
+		purged:     map[string]int{},
 		queues:     map[string]*queueState{},
 		leased:     map[string]*lease{},
 		declared:   map[string]bool{},
@@ -158,6 +160,7 @@ func Open(opts Options) (*Queue, error) {
 		q.queueState(name).attach = true
 	}
 	q.startEventWriters()
+	go q.sweepLoop()
 	go q.connectLoop()
 	return q, nil
 }

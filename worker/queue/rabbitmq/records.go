@@ -160,6 +160,10 @@ func (q *Queue) change(e *event) {
 	case evPurge:
 		if r := q.records[e.ID]; r != nil && r.job.State.Terminal() {
 			delete(q.records, e.ID)
+			// A dead-letter copy of the job may outlive its record: the
+			// tombstone tells a sweep to drop it rather than take it for
+			// a job dead-lettered by the broker.
+			q.purged[e.ID] = r.gen
 		}
 	case evPause:
 		q.paused[e.Queue] = true

@@ -1,0 +1,193 @@
+package rabbitmq
+
+import (
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"kiln/worker"
+)
+
+// The dead-letter queue of a kiln queue holds one message per dead job:
+// the copy kiln published when the job died, or a message the broker
+// dead-lettered itself (its delivery limit, a body that is not a job). A
+// sweep reads the queue once through and settles each message against the
+// records, so that `jobs -state dead`, `retry` and `purge -dead` and the
+// queue agree:
+//
+//   - a copy of a job that is no longer dead in that generation (retried,
+//     or purged) is acked away;
+//   - a job the records do not show dead (its dead event was lost, or the
+//     broker dead-lettered it) is recorded dead, with the broker's reason,
+//     and kept;
+//   - every other message is kept: closing the sweep's channel gives the
+//     kept messages back to the queue.
+//
+// Sweeps run after retry and purge of dead jobs, before a listing of dead
+// jobs, and every sweepEvery on every host; two hosts sweeping at once
+// each settle the messages they were given.
+
+// sweepEvery is how often each kilnd sweeps the dead-letter queues.
+const sweepEvery = time.Minute
+
+// SweepResult counts what a sweep did.
+type SweepResult struct {
+	Kept, Dropped, Recorded, NotJobs int
+}
+
+// SweepDeadLetters sweeps the dead-letter queue of queue ("": of every
+// queue this process knows).
+func (q *Queue) SweepDeadLetters(queue string) (SweepResult, error) {
+	q.mu.Lock()
+	l := q.link
+	var names []string
+	if queue != "" {
+		names = []string{queue}
+	} else {
+		for name := range q.queues {
+			names = append(names, name)
+		}
+	}
+	q.mu.Unlock()
+	if l == nil {
+		return SweepResult{}, q.unavailable("sweep dead letters")
+	}
+	var total SweepResult
+	for _, name := range names {
+		if _, err := q.ensureQueue(name, false); err != nil {
+			return total, err
+		}
+		res, err := q.sweep(l, name)
+		total.Kept += res.Kept
+		total.Dropped += res.Dropped
+		total.Recorded += res.Recorded
+		total.NotJobs += res.NotJobs
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (q *Queue) sweep(l *link, queue string) (SweepResult, error) {
+	var res SweepResult
+	name := q.names.dead(queue)
+	ch, err := l.conn.Channel()
+	if err != nil {
+		return res, fmt.Errorf("sweep %s on %s: %w", name, l.url, err)
+	}
+	// Closing the channel returns every message not acked: the kept ones.
+	defer ch.Close()
+	st, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+	if err != nil {
+		return res, fmt.Errorf("sweep %s on %s: %w", name, l.url, err)
+	}
+	var record []*event
+	for range st.Messages {
+		d, ok, err := ch.Get(name, false)
+		if err != nil {
+			return res, fmt.Errorf("sweep %s on %s: %w", name, l.url, err)
+		}
+		if !ok {
+			break
+		}
+		dv, err := decodeDelivery(d, queue)
+		if err != nil || dv.job.ID == "" {
+			res.NotJobs++ // an operator reads it there
+			continue
+		}
+		switch ev := q.judgeDeadLetter(dv); {
+		case ev == nil:
+			res.Kept++
+		case ev.Kind == evPurge:
+			if err := d.Ack(false); err != nil {
+				return res, fmt.Errorf("sweep %s on %s: %w", name, l.url, err)
+			}
+			res.Dropped++
+		default:
+			record = append(record, ev)
+			res.Kept++
+			res.Recorded++
+		}
+	}
+	if len(record) > 0 {
+		if err := q.sendEvents(l, record...); err != nil {
+			return res, fmt.Errorf("sweep %s: record dead jobs: %w", name, err)
+		}
+		q.mu.Lock()
+		for _, ev := range record {
+			q.applyOwnLocked(ev)
+		}
+		q.mu.Unlock()
+	}
+	return res, nil
+}
+
+// judgeDeadLetter decides what to do with a job's message in a dead-letter
+// queue: nil keeps it, an evPurge drops it, and an evJob event records the
+// job dead (and keeps it).
+func (q *Queue) judgeDeadLetter(dv *delivered) *event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id, gen := dv.job.ID, max(dv.gen, 1)
+	r := q.records[id]
+	switch {
+	case r == nil:
+		if pg, ok := q.purged[id]; ok && pg >= gen {
+			return &event{Kind: evPurge}
+		}
+	case r.gen > gen:
+		return &event{Kind: evPurge} // retried since
+	case r.gen == gen && r.job.State == worker.StateDead:
+		return nil
+	}
+	j := *dv.job
+	seq := max(dv.copy, 1)
+	if r != nil {
+		j = *r.snapshot()
+		seq = max(seq, r.seq+1)
+	}
+	t := now()
+	j.State, j.FinishedAt, j.UpdatedAt, j.LeaseUntil = worker.StateDead, t, t, time.Time{}
+	if j.MaxAttempts < 1 {
+		j.MaxAttempts = max(q.queueConfig(j.Queue).MaxAttempts, 1)
+	}
+	j.Attempts = max(j.Attempts, dv.attemptsBefore+dv.interrupted)
+	j.RecordError(t, "dead-lettered by the broker: "+deathReason(dv.d.Headers))
+	return &event{Kind: evJob, Host: q.host, Seq: seq, Gen: gen, Copy: dv.copy, Job: &j}
+}
+
+// deathReason is the broker's reason for dead-lettering a message, from
+// its x-death headers.
+func deathReason(h amqp.Table) string {
+	if r, ok := h["x-first-death-reason"].(string); ok && r != "" {
+		if r == "delivery_limit" {
+			return "delivery_limit (its deliveries reached the queue's x-delivery-limit without an answer)"
+		}
+		return r
+	}
+	return "no reason given"
+}
+
+// sweepLoop sweeps every known queue's dead letters now and then, so that
+// jobs the broker dead-lettered show as dead.
+func (q *Queue) sweepLoop() {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.closing:
+			return
+		case <-t.C:
+		}
+		if q.Health() != nil {
+			continue
+		}
+		if res, err := q.SweepDeadLetters(""); err != nil {
+			q.log.Warn("dead-letter sweep failed", "err", err)
+		} else if res.Recorded > 0 || res.NotJobs > 0 {
+			q.log.Warn("dead-letter sweep found jobs the broker dead-lettered", "recorded_dead", res.Recorded, "not_jobs", res.NotJobs)
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package rabbitmq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"kiln/worker"
+)
+
+// deadDepth is how many messages the dead-letter queue of kiln queue "q"
+// holds.
+func deadDepth(t *testing.T, q *Queue) int {
+	t.Helper()
+	conn, err := amqp.Dial(node.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := ch.QueueDeclarePassive(q.names.dead("q"), true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Messages
+}
+
+// killJob submits a job to "q" and fails it for good.
+func killJob(t *testing.T, q *Queue) *worker.JobRecord {
+	t.Helper()
+	ctx := context.Background()
+	j := &worker.JobRecord{Queue: "q", Type: "test", Payload: json.RawMessage(`{"n":1}`), MaxAttempts: 3}
+	if _, err := q.Submit(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	leaseAndFail(t, q, j.ID)
+	return j
+}
+
+func leaseAndFail(t *testing.T, q *Queue, id string) {
+	t.Helper()
+	ctx := context.Background()
+	got, _, err := q.Lease(ctx, "q", 1, time.Minute)
+	if err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("lease: %v %v, want %s", jobIDs(got), err, id)
+	}
+	if err := q.Fail(ctx, id, "broken for good", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A dead job's message waits in the dead-letter queue; retry and purge
+// take it out, so that the queue holds the dead jobs and nothing else.
+func TestDeadLetters_RetryAndPurgeDrainTheQueue(t *testing.T) {
+	needNode(t)
+	t.Parallel()
+	ctx := context.Background()
+	q := openQueue(t, node.URL(""), randomPrefix(), nil)
+
+	j := killJob(t, q)
+	if n := deadDepth(t, q); n != 1 {
+		t.Fatalf("dead-letter queue holds %d messages after a job died, want 1", n)
+	}
+	if _, err := q.Retry(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := deadDepth(t, q); n != 0 {
+		t.Fatalf("dead-letter queue holds %d messages after the retry, want 0", n)
+	}
+	leaseAndFail(t, q, j.ID)
+	if n := deadDepth(t, q); n != 1 {
+		t.Fatalf("dead-letter queue holds %d messages after the second death, want 1", n)
+	}
+	if n, err := q.Purge(ctx, "q", worker.StateDead, 0); err != nil || n != 1 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	if n := deadDepth(t, q); n != 0 {
+		t.Fatalf("dead-letter queue holds %d messages after the purge, want 0", n)
+	}
+	if _, err := q.Get(ctx, j.ID); !errors.Is(err, worker.ErrNotFound) {
+		t.Fatalf("purged job: %v", err)
+	}
+}
+
+// A job the broker dead-lettered itself (its delivery limit) shows as dead
+// with the broker's reason, and retry brings it back.
+func TestDeadLetters_BrokerDeadLetteredJobIsRecorded(t *testing.T) {
+	needNode(t)
+	t.Parallel()
+	ctx := context.Background()
+	q := openQueue(t, node.URL(""), randomPrefix(), nil)
+	id := newID(now())
+	publishDeadLetter(t, q, id)
+
+	dead, err := q.List(ctx, "q", worker.StateDead, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].ID != id || !strings.Contains(dead[0].LastError, "delivery_limit") {
+		t.Fatalf("dead jobs %+v, want %s dead-lettered by the broker for its delivery limit", dead, id)
+	}
+	if _, err := q.Retry(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := q.Lease(ctx, "q", 1, time.Minute)
+	if err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("lease after retry: %v %v", jobIDs(got), err)
+	}
+	if n := deadDepth(t, q); n != 0 {
+		t.Fatalf("dead-letter queue holds %d messages after the retry, want 0", n)
+	}
+}
+
+// A host that sweeps a dead-letter copy of a job another host purged
+// drops it rather than take it for a job the broker dead-lettered.
+func TestDeadLetters_PurgedJobStaysPurgedOnEveryHost(t *testing.T) {
+	needNode(t)
+	t.Parallel()
+	ctx := context.Background()
+	prefix := randomPrefix()
+	a := openQueue(t, node.URL(""), prefix, nil)
+	b := openQueue(t, node.URL(""), prefix, nil)
+
+	j := killJob(t, a)
+	if _, err := a.Purge(ctx, "q", worker.StateDead, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, b, j.ID)
+	// The copy a host held unacked while the purge swept the queue.
+	publishDeadLetter(t, a, j.ID)
+	res, err := b.SweepDeadLetters("q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dropped != 1 || res.Recorded != 0 {
+		t.Fatalf("sweep on the other host: %+v, want the purged job's copy dropped", res)
+	}
+	if _, err := b.Get(ctx, j.ID); !errors.Is(err, worker.ErrNotFound) {
+		t.Fatalf("purged job on the other host: %v", err)
+	}
+	if n := deadDepth(t, a); n != 0 {
+		t.Fatalf("dead-letter queue holds %d messages, want 0", n)
+	}
+}
+
+// waitGone waits until q has read that job id was purged.
+func waitGone(t *testing.T, q *Queue, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := q.Get(context.Background(), id)
+		if errors.Is(err, worker.ErrNotFound) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still known 30s after its purge: %v", id, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the records for the purge event
+	}
+}
+
+// publishDeadLetter puts a job message into the dead-letter queue of "q"
+// as the broker does when a message reaches its delivery limit.
+func publishDeadLetter(t *testing.T, q *Queue, id string) {
+	t.Helper()
+	conn, err := amqp.Dial(node.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"id":"` + id + `","type":"test","queue":"q","payload":{"n":2},"max_attempts":3}`
+	dc, err := ch.PublishWithDeferredConfirm(q.names.deadExchange(), "q", false, false, amqp.Publishing{
+		DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: id, Body: []byte(body),
+		Headers: amqp.Table{hdrGen: int64(1), hdrCopy: int64(1), hdrAttempts: int64(0), hdrDeliveryCount: int64(3),
+			"x-first-death-reason": "delivery_limit", "x-first-death-queue": q.names.work("q")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := dc.WaitContext(context.Background()); !ok || err != nil {
+		t.Fatalf("dead letter not confirmed: %v", err)
+	}
+}
+
+func jobIDs(jobs []*worker.JobRecord) []string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.ID)
+	}
+	return out
+}
