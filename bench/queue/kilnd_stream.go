@@ -13,11 +13,11 @@ import (
 	"kiln/worker"
 )
 
-// kilndStreamSystem is kilnd fed through its streaming submit: each client
+// streamClient feeds a kilnd through its streaming submit: each client
 // keeps up to a window of jobs unanswered on one connection, each job
 // answered once durable, as an application with many jobs at hand would.
-type kilndStreamSystem struct {
-	*kilndSystem
+type streamClient struct {
+	client *api.Client
 
 	// The latency runs share one stream: a submit waits for its own answer.
 	once    sync.Once
@@ -28,17 +28,11 @@ type kilndStreamSystem struct {
 	waiting map[string]chan error
 }
 
-func newKilndStream(name, dir string, consumers int) (system, error) {
-	s, err := newKilnd(name, dir, consumers)
-	if err != nil {
-		return nil, err
-	}
-	return &kilndStreamSystem{kilndSystem: s.(*kilndSystem), waiting: map[string]chan error{}}, nil
+func newStreamClient(client *api.Client) *streamClient {
+	return &streamClient{client: client, waiting: map[string]chan error{}}
 }
 
-func (k *kilndStreamSystem) name() string { return "kiln-daemon-stream" }
-
-func (k *kilndStreamSystem) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
+func (k *streamClient) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
 	s, err := k.client.NewSubmitter(ctx, window)
 	if err != nil {
 		return err
@@ -75,7 +69,7 @@ func (k *kilndStreamSystem) submitPipelined(ctx context.Context, payload []byte,
 }
 
 // submit sends one job on the shared stream and waits for its answer.
-func (k *kilndStreamSystem) submit(ctx context.Context, payload []byte) error {
+func (k *streamClient) submit(ctx context.Context, payload []byte) error {
 	k.once.Do(func() {
 		k.shared, k.openErr = k.client.NewSubmitter(context.Background(), 1024)
 		if k.openErr == nil {
@@ -96,7 +90,7 @@ func (k *kilndStreamSystem) submit(ctx context.Context, payload []byte) error {
 	return <-done
 }
 
-func (k *kilndStreamSystem) dispatch() {
+func (k *streamClient) dispatch() {
 	for a := range k.shared.Acks() {
 		k.mu.Lock()
 		done := k.waiting[a.Tag]
@@ -114,9 +108,38 @@ func (k *kilndStreamSystem) dispatch() {
 	}
 }
 
-func (k *kilndStreamSystem) close() error {
+func (k *streamClient) closeStream() {
 	if k.shared != nil {
 		k.shared.Close()
 	}
+}
+
+// kilndStreamSystem is kilnd on its local backend, fed through the stream.
+type kilndStreamSystem struct {
+	*kilndSystem
+	stream *streamClient
+}
+
+func newKilndStream(name, dir string, consumers int) (system, error) {
+	s, err := newKilnd(name, dir, consumers)
+	if err != nil {
+		return nil, err
+	}
+	k := s.(*kilndSystem)
+	return &kilndStreamSystem{kilndSystem: k, stream: newStreamClient(k.client)}, nil
+}
+
+func (k *kilndStreamSystem) name() string { return "kiln-daemon-stream" }
+
+func (k *kilndStreamSystem) submit(ctx context.Context, payload []byte) error {
+	return k.stream.submit(ctx, payload)
+}
+
+func (k *kilndStreamSystem) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
+	return k.stream.submitPipelined(ctx, payload, n, window)
+}
+
+func (k *kilndStreamSystem) close() error {
+	k.stream.closeStream()
 	return k.kilndSystem.close()
 }

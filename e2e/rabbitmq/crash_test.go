@@ -3,7 +3,6 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -106,13 +105,8 @@ func TestKillBrokerUnderLoad(t *testing.T) {
 }
 
 // A three-node cluster loses the node that leads the job queue under
-// load: no confirmed job is lost, and consumers fail over. The test takes
-// about a minute and starts three nodes, so it runs with
-// KILN_TEST_RABBITMQ_CLUSTER=1 (make test-rabbitmq sets it).
+// load: no confirmed job is lost, and consumers fail over.
 func TestClusterLeaderKilled(t *testing.T) {
-	if os.Getenv("KILN_TEST_RABBITMQ_CLUSTER") != "1" {
-		t.Skip("skipped: starts a three-node cluster; set KILN_TEST_RABBITMQ_CLUSTER=1 (make test-rabbitmq does)")
-	}
 	nodes := rabbitnode.ClusterT(t, 3)
 	pics := picDir(t)
 	prefix := uniquePrefix(t)
