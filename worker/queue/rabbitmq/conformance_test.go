@@ -77,7 +77,13 @@ func randomPrefix() string {
 // the test ends.
 func openQueue(t *testing.T, url, prefix string, maxQueued worker.MaxQueued) *Queue {
 	t.Helper()
-	q, err := Open(Options{URLs: []string{url}, Prefix: prefix, Queues: testQueues, MaxQueued: maxQueued, Log: testLog(t)})
+	return openQueueWith(t, url, Options{URLs: []string{url}, Prefix: prefix, Queues: testQueues, MaxQueued: maxQueued, Log: testLog(t)})
+}
+
+// openQueueWith is openQueue with options of the test's own.
+func openQueueWith(t *testing.T, url string, opts Options) *Queue {
+	t.Helper()
+	q, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

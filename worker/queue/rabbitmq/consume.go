@@ -397,12 +397,14 @@ func (q *Queue) adopt(l *link, dv *delivered) {
 // readRecords follows the records stream from the offset after the last
 // event read, and applies each event.
 //
-// A stream's offsets are consecutive. A reader attached to a replica that
-// was behind when the stream's leader died was seen to go on past events
-// it never delivered; a reader that sees its offsets jump therefore stops,
-// and reads again from the first one it missed a moment later, once the
-// replica has caught up. Events read twice are harmless: a record takes
-// only changes newer than its own.
+// A reader attached to a replica that was behind when the stream's leader
+// died can go on past events it never delivered. A reader that sees its
+// offsets jump therefore stops, and reads again from the first one it
+// missed a moment later, once the replica has caught up. Not every offset
+// is a message, though (the broker writes an entry of its own where a
+// segment starts): a jump seen again the same way gapConfirmations times
+// is such an entry, and read past. Events read twice are harmless: a
+// record takes only changes newer than its own.
 func (q *Queue) readRecords(l *link) error {
 	ch, err := l.conn.Channel()
 	if err != nil {
@@ -426,8 +428,8 @@ func (q *Queue) readRecords(l *link) error {
 	go func() {
 		for d := range deliveries {
 			off := headerInt(d.Headers, "x-stream-offset")
-			if next > 0 && off > next {
-				q.log.Warn("records stream skipped offsets; reading them again", "stream", q.names.records(), "url", l.url, "from", next, "to", off-1)
+			if next > 0 && off > next && !q.gapSeen(next, off) {
+				q.log.Debug("records stream skipped offsets; reading them again", "stream", q.names.records(), "url", l.url, "from", next, "to", off-1)
 				ch.Close()
 				q.rereadRecords(l)
 				return
@@ -456,8 +458,28 @@ func (q *Queue) readRecords(l *link) error {
 }
 
 // rereadDelay is how long a reader that missed events waits before it
-// reads them again.
-const rereadDelay = 500 * time.Millisecond
+// reads them again; gapConfirmations is how many times it sees the same
+// jump before it takes it for offsets that hold no message.
+const (
+	rereadDelay      = 500 * time.Millisecond
+	gapConfirmations = 3
+)
+
+// gapSeen counts a jump of the records reader from next to off, and
+// reports whether it has now been seen gapConfirmations times.
+func (q *Queue) gapSeen(next, off int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.gap != [2]int64{next, off} {
+		q.gap, q.gapCount = [2]int64{next, off}, 0
+	}
+	q.gapCount++
+	if q.gapCount < gapConfirmations {
+		return false
+	}
+	q.log.Debug("records stream offsets without a message, read past", "stream", q.names.records(), "from", next, "to", off-1)
+	return true
+}
 
 // rereadRecords starts a new reader of the records on l from the first
 // event not read, unless l is gone (the next connection reads on).

@@ -62,6 +62,9 @@ type Options struct {
 	MaxQueued worker.MaxQueued
 	// Log receives connection changes and what could not be done.
 	Log *slog.Logger
+	// RecordsSegmentBytes sizes the segments of the records stream when
+	// it is first declared (0: 32 MiB).
+	RecordsSegmentBytes int
 	// OnCancel is called with the ID of a job running in this process when
 	// a cancel for it arrives from any host.
 	OnCancel func(id string)
@@ -107,7 +110,9 @@ type Queue struct {
 	purged    map[string]int // job ID → generation whose record was purged
 	queues    map[string]*queueState
 	leased    map[string]*lease
-	offset    int64 // next records stream offset to read
+	offset    int64    // next records stream offset to read
+	gap       [2]int64 // the last jump of the records reader's offsets
+	gapCount  int      // how many times it was seen
 	declared  map[string]bool
 	stepsOn   map[string]*link // wait queue → the link it was declared on
 }

@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
@@ -48,7 +49,7 @@ func (q *Queue) declareBase(l *link) error {
 		if _, err := ch.QueueDeclare(n.records(), true, false, false, false, amqp.Table{
 			"x-queue-type":                    "stream",
 			"x-max-length-bytes":              int64(recordsMaxBytes),
-			"x-stream-max-segment-size-bytes": int64(recordsSegmentMax),
+			"x-stream-max-segment-size-bytes": int64(cmp.Or(q.opts.RecordsSegmentBytes, recordsSegmentMax)),
 		}); err != nil {
 			return fmt.Errorf("declare stream %s on %s: %w", n.records(), l.url, err)
 		}
