@@ -46,6 +46,13 @@ backend = "rabbitmq"
 urls = [%q]
 password_file = %q
 `, consumers, url, pw))
+	if err == nil && *kilndProfile != "" {
+		name := "kiln-rabbitmq"
+		pdir := filepath.Join(*kilndProfile, name)
+		if err = os.MkdirAll(pdir, 0o755); err == nil {
+			kiln.Env = []string{"KILND_PROFILE_DIR=" + pdir}
+		}
+	}
 	if err == nil {
 		err = kiln.Start(*kilndBin, os.Stderr)
 	}

@@ -143,6 +143,7 @@ func TestConformance(t *testing.T) {
 		},
 		Crash: func(t *testing.T, old worker.Queue) worker.Queue {
 			oq := old.(*Queue)
+			held := oq.leasedJobs()
 			// Closing the connection without an answer for the leased
 			// jobs is what the broker sees of a kill -9: it hands them to
 			// the next consumer.
@@ -154,36 +155,70 @@ func TestConformance(t *testing.T) {
 			mu.Lock()
 			opens[q] = o
 			mu.Unlock()
-			waitNoneRunning(t, q)
+			waitRedelivered(t, q, held)
 			return q
 		},
 	})
 }
 
-// waitNoneRunning consumes the queues whose jobs were running in the
-// crashed process until the broker has handed them back.
-func waitNoneRunning(t *testing.T, q *Queue) {
+// waitRedelivered consumes the queues of the jobs a crashed process held
+// until the broker has handed each of them to q: in hand, or settled (a
+// job out of attempts ends dead on delivery).
+func waitRedelivered(t *testing.T, q *Queue, held map[string]string) {
 	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		running, err := q.List(ctx, "", worker.StateRunning, 0)
-		if err != nil {
+	for _, queue := range held {
+		if err := q.Consume(queue); err != nil {
 			t.Fatal(err)
 		}
-		if len(running) == 0 {
-			return
-		}
-		for _, j := range running {
-			if err := q.Consume(j.Queue); err != nil {
-				t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		waiting := 0
+		for id, queue := range held {
+			if !q.delivered(queue, id) {
+				waiting++
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs still running 30s after their process crashed", len(running))
+		if waiting == 0 {
+			return
 		}
-		time.Sleep(20 * time.Millisecond) // polling the records for the broker's redelivery
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs not delivered again 30s after their process crashed", waiting)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the broker's redelivery
 	}
+}
+
+// leasedJobs lists the jobs this process holds, with their queues.
+func (q *Queue) leasedJobs() map[string]string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := map[string]string{}
+	for id, ls := range q.leased {
+		out[id] = ls.d.job.Queue
+	}
+	return out
+}
+
+// delivered reports whether job id is in this process's hands, or
+// finished.
+func (q *Queue) delivered(queue, id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if r := q.records[id]; r != nil && r.job.State.Terminal() {
+		return true
+	}
+	if _, ok := q.leased[id]; ok {
+		return true
+	}
+	if qs := q.queues[queue]; qs != nil {
+		for _, d := range append(qs.buf, qs.held...) {
+			if d.job.ID == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // testLog writes the queue's log lines into the test's output.

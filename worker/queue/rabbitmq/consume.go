@@ -438,6 +438,14 @@ func (q *Queue) readRecords(l *link) error {
 				d.Ack(false) // a chunk is delivered from its start
 				continue
 			}
+			if q.ownApplied(d) {
+				q.mu.Lock()
+				next = off + 1
+				q.offset = next
+				q.mu.Unlock()
+				d.Ack(false)
+				continue
+			}
 			evs, err := decodeEvents(d.Body)
 			if err != nil {
 				q.log.Warn("unreadable events in the records stream, skipped", "stream", q.names.records(), "offset", off, "err", err)
@@ -455,6 +463,19 @@ func (q *Queue) readRecords(l *link) error {
 		}
 	}()
 	return nil
+}
+
+// ownApplied reports whether a message of the records holds only events
+// this process published and applied when it did (which is all of its own
+// but the sync markers, once the records are read up to the first
+// connection).
+func (q *Queue) ownApplied(d amqp.Delivery) bool {
+	if h, _ := d.Headers[hdrHost].(string); h != q.host {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.synced
 }
 
 // rereadDelay is how long a reader that missed events waits before it

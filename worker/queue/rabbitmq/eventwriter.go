@@ -102,7 +102,7 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 		for len(evs) > 0 {
 			part := evs[:min(len(evs), maxEventsPerMessage)]
 			evs = evs[len(part):]
-			msg, err := eventsMessage(part)
+			msg, err := eventsMessage(q.host, part)
 			if err != nil {
 				return err
 			}
@@ -113,8 +113,13 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 	return err
 }
 
+// hdrHost names the kilnd that published a message of events, so that it
+// can pass over its own messages in the records without reading them. A
+// message of sync markers, which their publisher must read back, has none.
+const hdrHost = "kiln-host"
+
 // eventsMessage is the message of events that share a routing key.
-func eventsMessage(evs []*event) (amqp.Publishing, error) {
+func eventsMessage(host string, evs []*event) (amqp.Publishing, error) {
 	var body bytes.Buffer
 	body.WriteByte('[')
 	for i, e := range evs {
@@ -128,7 +133,11 @@ func eventsMessage(evs []*event) (amqp.Publishing, error) {
 		body.Write(b)
 	}
 	body.WriteByte(']')
-	return amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body.Bytes()}, nil
+	msg := amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body.Bytes()}
+	if evs[0].Kind != evSync { // a message's events share their routing key, and so their kind
+		msg.Headers = amqp.Table{hdrHost: host}
+	}
+	return msg, nil
 }
 
 // decodeEvents reads the events of one message of the records stream.

@@ -23,8 +23,9 @@ const expectFor = 5 * time.Second
 // Lease implements worker.Queue: it hands out jobs the consumer holds,
 // unacked, and marks them running. Their acks wait for Complete, Fail or
 // Release. The broker confirms a publish before it delivers the message,
-// so a Lease also waits, briefly, for the due jobs this process itself
-// sent to the queue before the call and that no one is known to hold yet.
+// so a Lease with nothing in hand waits, briefly, for the due jobs this
+// process itself sent to the queue before the call and that no one is
+// known to hold yet; with jobs in hand it returns at once.
 func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor time.Duration) ([]*worker.JobRecord, time.Time, error) {
 	if _, err := q.ensureQueue(queue, true); err != nil {
 		if errors.Is(err, worker.ErrUnavailable) {
@@ -35,9 +36,8 @@ func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor tim
 		return nil, time.Time{}, fmt.Errorf("lease from %s: %w", queue, err)
 	}
 	start := time.Now()
-	q.mu.Lock()
-	expected := q.expectedLocked(q.queueState(queue))
-	q.mu.Unlock()
+	var expected []string
+	looked := false
 	var out []*worker.JobRecord
 	var evs []*event
 	var l *link
@@ -55,10 +55,10 @@ func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor tim
 		out, evs = append(out, jobs...), append(evs, taken...)
 		next := q.nextDueLocked(queue)
 		deadline := start.Add(leaseSettle)
-		if len(out) > 0 {
-			deadline = start.Add(leaseSettle / 10)
+		if len(out) == 0 && !looked {
+			expected, looked = q.expectedLocked(qs), true
 		}
-		wait := len(out) < limit && q.stillExpectedLocked(qs, expected) && time.Now().Before(deadline)
+		wait := len(out) == 0 && q.stillExpectedLocked(qs, expected) && time.Now().Before(deadline)
 		wake := q.wake
 		q.mu.Unlock()
 		if !wait {
@@ -103,7 +103,7 @@ func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*wo
 				j.CancelRequested = true
 			}
 		}
-		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: &j}
+		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: withoutPayload(&j)}
 		q.applyOwnLocked(ev)
 		evs = append(evs, ev)
 		q.leased[j.ID] = &lease{d: dv, until: j.LeaseUntil}
@@ -243,7 +243,17 @@ func (q *Queue) Complete(ctx context.Context, id string, result json.RawMessage)
 	if j.CancelRequested {
 		j.State = worker.StateCancelled
 	}
-	return q.answer("complete", ls, r, l, j, nil)
+	return q.answer("complete", ls, r, l, withoutPayload(j), nil)
+}
+
+// withoutPayload is a job as the events of its start and its success carry
+// it: every host has its payload from the queued event already (and a
+// record keeps the payload it has when an event comes without one), so
+// the events that every job has stay small.
+func withoutPayload(j *worker.JobRecord) *worker.JobRecord {
+	out := *j
+	out.Payload = nil
+	return &out
 }
 
 // Fail implements worker.Queue: a retry is a new copy on the ladder, a
@@ -584,11 +594,10 @@ func (q *Queue) Stats(ctx context.Context) (map[string]*worker.QueueStats, error
 	for name := range q.paused {
 		get(name).Paused = true
 	}
-	for _, r := range q.records {
-		if r.job.State == worker.StateQueued {
-			st := get(r.job.Queue)
-			if st.OldestQueued.IsZero() || r.job.CreatedAt.Before(st.OldestQueued) {
-				st.OldestQueued = r.job.CreatedAt
+	for queue, since := range q.queuedSince {
+		for _, created := range since {
+			if st := get(queue); st.OldestQueued.IsZero() || created.Before(st.OldestQueued) {
+				st.OldestQueued = created
 			}
 		}
 	}

@@ -103,18 +103,21 @@ type Queue struct {
 	// changes, for a Lease waiting for a job it knows is coming.
 	wake chan struct{}
 
-	records   map[string]*record
-	counts    map[string]map[worker.State]int // per queue, by state
-	paused    map[string]bool
-	cancelled map[string]int // job ID → generation cancelled
-	purged    map[string]int // job ID → generation whose record was purged
-	queues    map[string]*queueState
-	leased    map[string]*lease
-	offset    int64    // next records stream offset to read
-	gap       [2]int64 // the last jump of the records reader's offsets
-	gapCount  int      // how many times it was seen
-	declared  map[string]bool
-	stepsOn   map[string]*link // wait queue → the link it was declared on
+	records map[string]*record
+	counts  map[string]map[worker.State]int // per queue, by state
+	// queuedSince holds, per queue, the creation time of each queued job,
+	// for the oldest one in Stats.
+	queuedSince map[string]map[string]time.Time
+	paused      map[string]bool
+	cancelled   map[string]int // job ID → generation cancelled
+	purged      map[string]int // job ID → generation whose record was purged
+	queues      map[string]*queueState
+	leased      map[string]*lease
+	offset      int64    // next records stream offset to read
+	gap         [2]int64 // the last jump of the records reader's offsets
+	gapCount    int      // how many times it was seen
+	declared    map[string]bool
+	stepsOn     map[string]*link // wait queue → the link it was declared on
 }
 
 // Open starts a Queue. It returns at once, also when no broker is
@@ -138,28 +141,29 @@ func Open(opts Options) (*Queue, error) {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	q := &Queue{
-		opts:       opts,
-		names:      names{prefix: opts.Prefix},
-		host:       fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
-		log:        opts.Log,
-		ready:      make(chan struct{}, 1),
-		eventsIn:   make(chan eventBatch, 1024),
-		closing:    make(chan struct{}),
-		loopDone:   make(chan struct{}),
-		health:     errors.New("broker not connected yet"),
-		syncCh:     make(chan struct{}),
-		markerSeen: map[string]chan struct{}{},
-		changed:    make(chan struct{}),
-		wake:       make(chan struct{}),
-		records:    map[string]*record{},
-		counts:     map[string]map[worker.State]int{},
-		paused:     map[string]bool{},
-		cancelled:  map[string]int{},
-		purged:     map[string]int{},
-		queues:     map[string]*queueState{},
-		leased:     map[string]*lease{},
-		declared:   map[string]bool{},
-		stepsOn:    map[string]*link{},
+		opts:        opts,
+		names:       names{prefix: opts.Prefix},
+		host:        fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
+		log:         opts.Log,
+		ready:       make(chan struct{}, 1),
+		eventsIn:    make(chan eventBatch, 1024),
+		closing:     make(chan struct{}),
+		loopDone:    make(chan struct{}),
+		health:      errors.New("broker not connected yet"),
+		syncCh:      make(chan struct{}),
+		markerSeen:  map[string]chan struct{}{},
+		changed:     make(chan struct{}),
+		wake:        make(chan struct{}),
+		records:     map[string]*record{},
+		counts:      map[string]map[worker.State]int{},
+		queuedSince: map[string]map[string]time.Time{},
+		paused:      map[string]bool{},
+		cancelled:   map[string]int{},
+		purged:      map[string]int{},
+		queues:      map[string]*queueState{},
+		leased:      map[string]*lease{},
+		declared:    map[string]bool{},
+		stepsOn:     map[string]*link{},
 	}
 	for name := range opts.Queues() {
 		q.queueState(name).attach = true

@@ -1,6 +1,9 @@
 package rabbitmq
 
 import (
+	"encoding/json"
+	"time"
+
 	"kiln/worker"
 )
 
@@ -86,10 +89,21 @@ func (q *Queue) apply(e *event) {
 	}
 	if r := q.records[id]; r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
+		if r.job.State == worker.StateQueued {
+			delete(q.queuedSince[r.job.Queue], id)
+		}
 	}
 	q.change(e)
 	if r := q.records[id]; r != nil {
 		q.count(r.job.Queue, r.job.State, +1)
+		if r.job.State == worker.StateQueued {
+			m := q.queuedSince[r.job.Queue]
+			if m == nil {
+				m = map[string]time.Time{}
+				q.queuedSince[r.job.Queue] = m
+			}
+			m[id] = r.job.CreatedAt
+		}
 	}
 }
 
@@ -111,6 +125,12 @@ func (q *Queue) change(e *event) {
 		}
 		r := q.records[e.Job.ID]
 		if r != nil && (e.Seq < r.seq || e.Gen < r.gen) {
+			// Events of one job can arrive out of order (they go out in
+			// groups, side by side): an older one still brings the payload
+			// that the newer lean ones left out.
+			if noPayload(r.job.Payload) {
+				r.job.Payload = e.Job.Payload
+			}
 			return
 		}
 		cancelRequested := r != nil && r.job.CancelRequested && r.gen == e.Gen
@@ -118,7 +138,11 @@ func (q *Queue) change(e *event) {
 			r = &record{}
 			q.records[e.Job.ID] = r
 		}
+		payload := r.job.Payload
 		r.job, r.seq, r.gen, r.host = *e.Job, e.Seq, e.Gen, e.Host
+		if noPayload(r.job.Payload) {
+			r.job.Payload = payload
+		}
 		if e.Copy > 0 {
 			r.copy = e.Copy
 		}
@@ -180,4 +204,9 @@ func (q *Queue) change(e *event) {
 		return
 	}
 	q.changedLocked()
+}
+
+// noPayload reports whether an event's job came without its payload.
+func noPayload(p json.RawMessage) bool {
+	return len(p) == 0 || string(p) == "null"
 }

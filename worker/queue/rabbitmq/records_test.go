@@ -56,3 +56,41 @@ func TestRecords_ReadPastSegmentStarts(t *testing.T) {
 		t.Fatalf("the other host knows %d queued jobs (%v), want 200", len(list), err)
 	}
 }
+
+// The events of a job's start and success leave out its payload; every
+// host still shows the job with it.
+func TestRecords_PayloadKeptThroughLeanEvents(t *testing.T) {
+	needNode(t)
+	t.Parallel()
+	ctx := context.Background()
+	url, prefix := node.URL(""), randomPrefix()
+	a := openQueue(t, url, prefix, nil)
+	b := openQueue(t, url, prefix, nil)
+	j := &worker.JobRecord{Queue: "q", Type: "test", Payload: json.RawMessage(`{"input":"/srv/a.jpg"}`), MaxAttempts: 3}
+	if _, err := a.Submit(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := a.Lease(ctx, "q", 1, time.Minute)
+	if err != nil || len(got) != 1 || string(got[0].Payload) != string(j.Payload) {
+		t.Fatalf("leased %+v %v, want the job with its payload", got, err)
+	}
+	if err := a.Complete(ctx, j.ID, json.RawMessage(`{"ok":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []*Queue{a, b} {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r, err := q.Get(ctx, j.ID)
+			if err == nil && r.State == worker.StateSucceeded {
+				if string(r.Payload) != string(j.Payload) || string(r.Result) != `{"ok":true}` {
+					t.Fatalf("%s: payload %s result %s", q.Host(), r.Payload, r.Result)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: job %+v %v 30s after it succeeded", q.Host(), r, err)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the host's records
+		}
+	}
+}
