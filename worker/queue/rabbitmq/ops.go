@@ -113,13 +113,22 @@ func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*wo
 	return out, evs
 }
 
-// expectedLocked lists the jobs this process sent to the queue that are
-// due and not in hand yet, forgetting those expected for too long; mu is
-// held.
+// expectScan bounds the expected jobs one Lease looks at: under load
+// thousands may be on their way, and a few of them are enough to know that
+// one is.
+const expectScan = 64
+
+// expectedLocked lists some of the jobs this process sent to the queue
+// that are due and not in hand yet, forgetting those expected for too
+// long; mu is held.
 func (q *Queue) expectedLocked(qs *queueState) []string {
 	t := time.Now()
 	var ids []string
+	seen := 0
 	for id, due := range qs.expect {
+		if seen++; seen > expectScan {
+			break
+		}
 		switch {
 		case t.Sub(due) > expectFor:
 			delete(qs.expect, id)
