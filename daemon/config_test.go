@@ -143,6 +143,14 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 			want: []string{":9: log.target:", `"paper"`},
 		},
 		{
+			name: "notify_url on the rabbitmq backend",
+			edit: func(s string) string {
+				s = strings.Replace(s, `queue = "images"`, "queue = \"images\"\nnotify_url = \"https://hooks.example/kiln\"", 1)
+				return s + "\n[broker]\nbackend = \"rabbitmq\"\nurls = [\"amqp://kiln@localhost/\"]\n"
+			},
+			want: []string{":16: pipelines.web.notify_url: webhooks follow the local backend's event log, which the rabbitmq backend does not keep"},
+		},
+		{
 			name: "syntax error",
 			edit: func(s string) string { return strings.Replace(s, "[log]", "[log", 1) },
 			want: []string{": syntax error: expected '.' or ']' to end table name"},

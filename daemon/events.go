@@ -67,7 +67,7 @@ func (d *daemon) configureEvents() error {
 func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 	log := s.d.eventLog()
 	if log == nil {
-		writeError(w, http.StatusNotImplemented, "the queue backend keeps no event log")
+		writeError(w, http.StatusNotImplemented, "the "+s.d.config().Broker.Backend+" backend keeps no event log of its own: follow the broker's events exchange (<prefix>.events, routing key <queue>.<state>) instead")
 		return
 	}
 	q := r.URL.Query()

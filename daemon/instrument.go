@@ -16,6 +16,9 @@ func (d *daemon) instrument() error {
 	if o, ok := d.queue.(worker.CommitObserver); ok {
 		o.ObserveCommits(d.metrics.Committed)
 	}
+	if b, ok := d.queue.(brokerHealth); ok {
+		return d.metrics.ObserveBroker(b.Health)
+	}
 	return nil
 }
 

@@ -51,19 +51,25 @@ func (c *Config) fillWebhooks() {
 	}
 }
 
+// notifyOnBroker is why a notify_url is refused on the rabbitmq backend.
+const notifyOnBroker = "webhooks follow the local backend's event log, which the rabbitmq backend does not keep: bind a queue of your own to the broker's events exchange (<prefix>.events, routing key <queue>.<state>) instead"
+
 func (c *Config) validateWebhooks(report func(key, msg string)) {
+	check := func(key, u string) {
+		if err := webhook.CheckURL(u); err != nil {
+			report(key, err.Error())
+		} else if c.Broker.Backend == backendRabbitMQ {
+			report(key, notifyOnBroker)
+		}
+	}
 	for _, name := range sortedKeys(c.Queues) {
 		if u := c.Queues[name].NotifyURL; u != "" {
-			if err := webhook.CheckURL(u); err != nil {
-				report("queues."+name+".notify_url", err.Error())
-			}
+			check("queues."+name+".notify_url", u)
 		}
 	}
 	for _, name := range sortedKeys(c.Pipelines) {
 		if u := c.Pipelines[name].NotifyURL; u != "" {
-			if err := webhook.CheckURL(u); err != nil {
-				report("pipelines."+name+".notify_url", err.Error())
-			}
+			check("pipelines."+name+".notify_url", u)
 		}
 	}
 	if q, ok := c.Queues[webhook.Queue]; ok && q.NotifyURL != "" {

@@ -156,3 +156,18 @@ func (m *Metrics) Committed(latency time.Duration, changes int) {
 	m.commitLatency.Observe(latency.Seconds())
 	m.commitSize.Observe(float64(changes))
 }
+
+// ObserveBroker adds kiln_broker_connected, read at each scrape: 1 while
+// the queue backend's broker can take jobs, 0 while it cannot (unreachable,
+// refusing the login, blocked by a resource alarm).
+func (m *Metrics) ObserveBroker(health func() error) error {
+	return m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kiln_broker_connected",
+		Help: "1 while the broker can take jobs, 0 while it cannot (unreachable, refusing the login, blocked by a resource alarm).",
+	}, func() float64 {
+		if health() != nil {
+			return 0
+		}
+		return 1
+	}))
+}

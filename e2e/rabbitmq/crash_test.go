@@ -75,6 +75,9 @@ func TestKillBrokerUnderLoad(t *testing.T) {
 		out, _ := a.kilnctl("status")
 		return out, strings.Contains(out, "broker unreachable")
 	})
+	if m := a.metric(t, "kiln_broker_connected"); m != "0" {
+		t.Errorf("kiln_broker_connected = %q while the broker is down, want 0", m)
+	}
 	if err := node.Restart(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +85,9 @@ func TestKillBrokerUnderLoad(t *testing.T) {
 		return fmt.Sprint(prod.count()), prod.count() >= killedAt+200
 	})
 	accepted := prod.stopped()
+	if m := a.metric(t, "kiln_broker_connected"); m != "1" {
+		t.Errorf("kiln_broker_connected = %q after the broker came back, want 1", m)
+	}
 
 	waitFor(t, 5*time.Minute, "every confirmed job succeeded", func() (string, bool) {
 		done, all := tl.succeededAll(accepted)

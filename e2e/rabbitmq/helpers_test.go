@@ -8,6 +8,9 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,6 +215,31 @@ func (h *host) kill() {
 }
 
 func (h *host) client() *api.Client { return api.NewClient(h.socket) }
+
+// metric is the value of an unlabelled metric in the host's /metrics, read
+// over its socket.
+func (h *host) metric(t *testing.T, name string) string {
+	t.Helper()
+	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", h.socket)
+	}}}
+	resp, err := c.Get("http://kilnd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	t.Fatalf("no %s in /metrics:\n%s", name, body)
+	return ""
+}
 
 func (h *host) pid() int { return h.proc.Cmd.Process.Pid }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"kiln/internal/rabbitnode"
 	"kiln/worker/image/imageapi"
 )
@@ -48,7 +50,9 @@ width = 60
 func TestPoisonJob(t *testing.T) {
 	node := rabbitnode.StartT(t)
 	pics := picDir(t)
-	h := startHost(t, "a", pics, hostConfig{urls: []string{brokerURL(node, "")}, prefix: uniquePrefix(t), extra: slowQueue})
+	prefix := uniquePrefix(t)
+	h := startHost(t, "a", pics, hostConfig{urls: []string{brokerURL(node, "")}, prefix: prefix, extra: slowQueue})
+	deadQueue := prefix + ".dead.images"
 	pid := h.pid()
 	ctx := context.Background()
 	sub, err := h.client().Submit(ctx, imageapi.Request("poison", filepath.Join(pics, "p.jpg")))
@@ -73,9 +77,15 @@ func TestPoisonJob(t *testing.T) {
 	if err != nil || !strings.Contains(out, sub.ID) {
 		t.Errorf("jobs -state dead does not list %s: %v\n%s", sub.ID, err, out)
 	}
+	if n := messagesIn(t, node, deadQueue); n != 1 {
+		t.Errorf("%s holds %d messages with one dead job, want 1", deadQueue, n)
+	}
 	out, err = h.kilnctl("retry", sub.ID)
 	if err != nil {
 		t.Fatalf("retry: %v\n%s", err, out)
+	}
+	if n := messagesIn(t, node, deadQueue); n != 0 {
+		t.Errorf("%s holds %d messages after the retry, want 0", deadQueue, n)
 	}
 	waitFor(t, time.Minute, "the retried job dead again, with fresh attempts", func() (string, bool) {
 		j, err := h.client().Job(ctx, sub.ID, 0)
@@ -84,6 +94,41 @@ func TestPoisonJob(t *testing.T) {
 		}
 		return fmt.Sprintf("%s after %d attempts, %d errors", j.State, j.Attempts, len(j.Errors)), j.State == "dead" && len(j.Errors) == 6
 	})
+	out, err = h.kilnctl("purge", "-dead")
+	if err != nil {
+		t.Fatalf("purge -dead: %v\n%s", err, out)
+	}
+	if n := messagesIn(t, node, deadQueue); n != 0 {
+		t.Errorf("%s holds %d messages after purge -dead, want 0", deadQueue, n)
+	}
+	if _, err := h.client().Job(ctx, sub.ID, 0); err == nil {
+		t.Errorf("job %s still shown after purge -dead", sub.ID)
+	}
+	// The local backend's event log has no counterpart here: kilnctl says
+	// so, naming the backend, rather than show an empty stream.
+	out, err = h.kilnctl("events")
+	if err == nil || !strings.Contains(out, "rabbitmq backend keeps no event log") {
+		t.Errorf("kilnctl events on the rabbitmq backend: %v\n%s", err, out)
+	}
+}
+
+// messagesIn is how many messages a queue on node holds.
+func messagesIn(t *testing.T, node *rabbitnode.Node, queue string) int {
+	t.Helper()
+	conn, err := amqp.Dial(node.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Messages
 }
 
 // A full queue refuses a submit with a 429 that names the queue, and
@@ -91,7 +136,8 @@ func TestPoisonJob(t *testing.T) {
 func TestQueueFull(t *testing.T) {
 	node := rabbitnode.StartT(t)
 	pics := picDir(t)
-	h := startHost(t, "a", pics, hostConfig{urls: []string{brokerURL(node, "")}, prefix: uniquePrefix(t), extra: slowQueue})
+	prefix := uniquePrefix(t)
+	h := startHost(t, "a", pics, hostConfig{urls: []string{brokerURL(node, "")}, prefix: prefix, extra: slowQueue})
 	if out, err := h.kilnctl("pause", "small"); err != nil {
 		t.Fatalf("pause: %v\n%s", err, out)
 	}

@@ -16,6 +16,10 @@ import (
 // publish before it delivers the message to a consumer.
 const leaseSettle = time.Second
 
+// settleInHand bounds the wait of a Lease that has jobs in hand already:
+// under load a dispatch loop must not idle for jobs still on their way.
+const settleInHand = 10 * time.Millisecond
+
 // expectFor is how long after a job is due this process keeps expecting
 // it; past that, another host holds it or it was lost with a connection.
 const expectFor = 5 * time.Second
@@ -23,9 +27,9 @@ const expectFor = 5 * time.Second
 // Lease implements worker.Queue: it hands out jobs the consumer holds,
 // unacked, and marks them running. Their acks wait for Complete, Fail or
 // Release. The broker confirms a publish before it delivers the message,
-// so a Lease with nothing in hand waits, briefly, for the due jobs this
-// process itself sent to the queue before the call and that no one is
-// known to hold yet; with jobs in hand it returns at once.
+// so a Lease waits, briefly, for the due jobs this process itself sent to
+// the queue before the call and that no one is known to hold yet: up to
+// leaseSettle with nothing in hand, a moment (settleInHand) with some.
 func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor time.Duration) ([]*worker.JobRecord, time.Time, error) {
 	if _, err := q.ensureQueue(queue, true); err != nil {
 		if errors.Is(err, worker.ErrUnavailable) {
@@ -36,8 +40,9 @@ func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor tim
 		return nil, time.Time{}, fmt.Errorf("lease from %s: %w", queue, err)
 	}
 	start := time.Now()
-	var expected []string
-	looked := false
+	q.mu.Lock()
+	expected := q.expectedLocked(q.queueState(queue))
+	q.mu.Unlock()
 	var out []*worker.JobRecord
 	var evs []*event
 	var l *link
@@ -55,10 +60,10 @@ func (q *Queue) Lease(ctx context.Context, queue string, limit int, leaseFor tim
 		out, evs = append(out, jobs...), append(evs, taken...)
 		next := q.nextDueLocked(queue)
 		deadline := start.Add(leaseSettle)
-		if len(out) == 0 && !looked {
-			expected, looked = q.expectedLocked(qs), true
+		if len(out) > 0 {
+			deadline = start.Add(settleInHand)
 		}
-		wait := len(out) == 0 && q.stillExpectedLocked(qs, expected) && time.Now().Before(deadline)
+		wait := len(out) < limit && q.stillExpectedLocked(qs, expected) && time.Now().Before(deadline)
 		wake := q.wake
 		q.mu.Unlock()
 		if !wait {
