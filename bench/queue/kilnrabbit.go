@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
+
 	"encoding/json"
 	"fmt"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +26,7 @@ import (
 // private node, as for the raw RabbitMQ figure beside it.
 type kilndRabbitSystem struct {
 	group  *rabbitnode.Group
+	node   *rabbitnode.Node
 	kilnd  *instance.Instance
 	client *api.Client
 	batch  int
@@ -60,7 +65,7 @@ password_file = %q
 		g.Close()
 		return nil, fmt.Errorf("%w (make build)", err)
 	}
-	return &kilndRabbitSystem{group: g, kilnd: kiln, client: kiln.Client(), batch: batch}, nil
+	return &kilndRabbitSystem{group: g, node: node, kilnd: kiln, client: kiln.Client(), batch: batch}, nil
 }
 
 func (k *kilndRabbitSystem) name() string {
@@ -127,5 +132,53 @@ func (k *kilndRabbitStreamSystem) submitPipelined(ctx context.Context, payload [
 
 func (k *kilndRabbitStreamSystem) close() error {
 	k.stream.closeStream()
+	return k.kilndRabbitSystem.close()
+}
+
+// kilndRabbitAMQPSystem is kilnd on the rabbitmq backend with jobs
+// published straight to the broker, as a web application in any language
+// does (README, "Submit a job over AMQP"): each message with its own job ID,
+// publisher confirms pipelined as in rabbitmq-pipelined. kilnd only
+// consumes: the figure is the worker daemon's cost, beside the raw
+// consumer's.
+type kilndRabbitAMQPSystem struct {
+	*kilndRabbitSystem
+	conn *amqp.Connection
+	ids  atomic.Int64
+}
+
+func newKilndRabbitAMQP(dir string, consumers int) (system, error) {
+	s, err := newKilndRabbit(dir, consumers, 1)
+	if err != nil {
+		return nil, err
+	}
+	k := s.(*kilndRabbitSystem)
+	conn, err := amqp.Dial(k.node.URL(""))
+	if err != nil {
+		k.close()
+		return nil, err
+	}
+	return &kilndRabbitAMQPSystem{kilndRabbitSystem: k, conn: conn}, nil
+}
+
+func (k *kilndRabbitAMQPSystem) name() string { return "kiln-rabbitmq-amqp" }
+
+// message is job i of a run, published to kiln's jobs exchange.
+func (k *kilndRabbitAMQPSystem) message(payload []byte) amqp.Publishing {
+	body := append(append([]byte(`{"type":"`+worker.NoopType+`","payload":`), payload...), '}')
+	return amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json",
+		MessageId: "bench-" + strconv.FormatInt(k.ids.Add(1), 10), Body: body}
+}
+
+func (k *kilndRabbitAMQPSystem) submit(ctx context.Context, payload []byte) error {
+	return publishWindowed(ctx, k.conn, "kiln.jobs", "bench", 1, 1, func(int) amqp.Publishing { return k.message(payload) })
+}
+
+func (k *kilndRabbitAMQPSystem) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
+	return publishWindowed(ctx, k.conn, "kiln.jobs", "bench", n, window, func(int) amqp.Publishing { return k.message(payload) })
+}
+
+func (k *kilndRabbitAMQPSystem) close() error {
+	k.conn.Close()
 	return k.kilndRabbitSystem.close()
 }

@@ -65,7 +65,7 @@ func main() {
 	producers := flag.Int("producers", 32, "concurrent submitters in the throughput run")
 	consumers := flag.Int("consumers", 256, "concurrent workers (prefetch for RabbitMQ)")
 	goqiteConsumers := flag.Int("goqite-consumers", 32, "concurrent workers for goqite, whose pollers contend for SQLite's one writer: 32 was its best here")
-	systems := flag.String("systems", "kiln,kiln-daemon,kiln-daemon-stream,kiln-daemon-sse,kiln-rabbitmq,kiln-rabbitmq-batch,kiln-rabbitmq-stream,rabbitmq,rabbitmq-batch,rabbitmq-pipelined,goqite", "which systems to run")
+	systems := flag.String("systems", "kiln,kiln-daemon,kiln-daemon-stream,kiln-daemon-sse,kiln-rabbitmq,kiln-rabbitmq-batch,kiln-rabbitmq-stream,kiln-rabbitmq-amqp,rabbitmq,rabbitmq-batch,rabbitmq-pipelined,goqite", "which systems to run")
 	streams := flag.Int("streams", 4, "concurrent clients of the pipelined systems")
 	window := flag.Int("window", 256, "unconfirmed jobs per client of the pipelined systems")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
@@ -129,6 +129,8 @@ func openSystem(name, dir string, consumers int) (system, error) {
 		return newKilndRabbit(dir, consumers, *batchSize)
 	case "kiln-rabbitmq-stream":
 		return newKilndRabbitStream(dir, consumers)
+	case "kiln-rabbitmq-amqp":
+		return newKilndRabbitAMQP(dir, consumers)
 	case "goqite":
 		return newGoqite(dir, consumers)
 	case "kiln-daemon":
@@ -288,7 +290,7 @@ func report(results []result) {
 	for _, r := range results {
 		byName[r.system] = r
 	}
-	for _, pair := range [][2]string{{"kiln-rabbitmq", "rabbitmq"}, {"kiln-rabbitmq-batch", "rabbitmq-batch"}, {"kiln-rabbitmq-stream", "rabbitmq-pipelined"}} {
+	for _, pair := range [][2]string{{"kiln-rabbitmq", "rabbitmq"}, {"kiln-rabbitmq-batch", "rabbitmq-batch"}, {"kiln-rabbitmq-stream", "rabbitmq-pipelined"}, {"kiln-rabbitmq-amqp", "rabbitmq-pipelined"}} {
 		k, kok := byName[pair[0]]
 		p, pok := byName[pair[1]]
 		if kok && pok && p.jobsPerSec > 0 {

@@ -26,8 +26,16 @@ func newRabbitPipelined(dir string, consumers int) (system, error) {
 func (r *rabbitPipelinedSystem) name() string { return "rabbitmq-pipelined" }
 
 func (r *rabbitPipelinedSystem) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
+	return publishWindowed(ctx, r.conn, "", rabbitQueue, n, window, func(int) amqp.Publishing {
+		return amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: payload}
+	})
+}
+
+// publishWindowed publishes n messages on a channel of its own, keeping up
+// to window of them unconfirmed, and returns once all are confirmed.
+func publishWindowed(ctx context.Context, conn *amqp.Connection, exchange, key string, n, window int, msg func(i int) amqp.Publishing) error {
 	// A channel of its own: confirms are per channel, in publish order.
-	ch, err := r.conn.Channel()
+	ch, err := conn.Channel()
 	if err != nil {
 		return err
 	}
@@ -53,9 +61,7 @@ func (r *rabbitPipelinedSystem) submitPipelined(ctx context.Context, payload []b
 			}
 			inFlight = inFlight[1:]
 		}
-		c, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", rabbitQueue, false, false, amqp.Publishing{
-			DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: payload,
-		})
+		c, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg(i))
 		if err != nil {
 			return err
 		}

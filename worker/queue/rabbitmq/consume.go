@@ -174,8 +174,15 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 		return
 	}
 	if dv.foreign {
-		q.adopt(l, dv)
-		return
+		if dv.job.ID == "" {
+			q.adopt(l, dv)
+			return
+		}
+		// A producer's message with its own job ID runs as it is: the
+		// job's first generation, copy 0. A second message with the ID of
+		// a job that has finished is taken for a producer's retry of an
+		// unconfirmed publish, and acked away below.
+		dv.gen = 1
 	}
 	j := dv.job
 	if j.MaxAttempts < 1 {
@@ -348,10 +355,10 @@ func (q *Queue) noteInterrupted(dv *delivered) {
 	q.sendEventsLater(l, ev)
 }
 
-// adopt takes in a job published by another client than kiln: it gets an
-// ID (unless its message_id is one) and kiln's headers, is published again
-// as kiln's own copy, and its queued event is published, before the
-// original is acked.
+// adopt takes in a job published by another client than kiln without a
+// job ID: it gets one and kiln's headers, is published again as kiln's own
+// copy, and its queued event is published, before the original is acked,
+// so that every delivery of it is the same job.
 func (q *Queue) adopt(l *link, dv *delivered) {
 	j := dv.job
 	t := now()

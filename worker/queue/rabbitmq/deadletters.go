@@ -71,14 +71,48 @@ func (q *Queue) SweepDeadLetters(queue string) (SweepResult, error) {
 }
 
 func (q *Queue) sweep(l *link, queue string) (SweepResult, error) {
-	var res SweepResult
 	name := q.names.dead(queue)
 	ch, err := l.conn.Channel()
 	if err != nil {
-		return res, fmt.Errorf("sweep %s on %s: %w", name, l.url, err)
+		return SweepResult{}, fmt.Errorf("sweep %s on %s: %w", name, l.url, err)
 	}
+	res, err := q.sweepOn(l, ch, queue)
 	// Closing the channel returns every message not acked: the kept ones.
-	defer ch.Close()
+	ch.Close()
+	if err == nil {
+		q.awaitReturned(l, name, res.Kept+res.NotJobs)
+	}
+	return res, err
+}
+
+// returnWithin bounds the wait for a sweep's kept messages to be back.
+const returnWithin = 5 * time.Second
+
+// awaitReturned waits until the queue holds at least want messages again:
+// a quorum queue takes returned messages back a moment after the channel
+// closed, and a sweep that answers once its queue is settled lets the
+// caller (retry, purge, a listing) rely on it. Another host's sweep may
+// hold some meanwhile: the wait is bounded.
+func (q *Queue) awaitReturned(l *link, name string, want int) {
+	if want == 0 {
+		return
+	}
+	deadline := time.Now().Add(returnWithin)
+	l.declare(func(ch *amqp.Channel) error {
+		for time.Now().Before(deadline) {
+			st, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+			if err != nil || st.Messages >= want {
+				return err
+			}
+			time.Sleep(5 * time.Millisecond) // the broker applies the returns
+		}
+		return nil
+	})
+}
+
+func (q *Queue) sweepOn(l *link, ch *amqp.Channel, queue string) (SweepResult, error) {
+	var res SweepResult
+	name := q.names.dead(queue)
 	st, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
 	if err != nil {
 		return res, fmt.Errorf("sweep %s on %s: %w", name, l.url, err)

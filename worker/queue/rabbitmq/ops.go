@@ -108,7 +108,12 @@ func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*wo
 				j.CancelRequested = true
 			}
 		}
-		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: withoutPayload(&j)}
+		shown := withoutPayload(&j)
+		if r := q.records[j.ID]; r == nil || noPayload(r.job.Payload) {
+			// A job published by another client is first recorded here.
+			shown = &j
+		}
+		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: shown}
 		q.applyOwnLocked(ev)
 		evs = append(evs, ev)
 		q.leased[j.ID] = &lease{d: dv, until: j.LeaseUntil}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"kiln/worker"
 )
 
@@ -91,6 +93,82 @@ func TestRecords_PayloadKeptThroughLeanEvents(t *testing.T) {
 				t.Fatalf("%s: job %+v %v 30s after it succeeded", q.Host(), r, err)
 			}
 			time.Sleep(20 * time.Millisecond) // polling the host's records
+		}
+	}
+}
+
+// A job another client publishes with its own message_id runs as it is,
+// under that ID, and a second message with the same ID (a producer's
+// retry of a publish it saw no confirm for) does not run it again.
+func TestForeignJob_MessageIDRunsOnce(t *testing.T) {
+	needNode(t)
+	t.Parallel()
+	ctx := context.Background()
+	q := openQueue(t, node.URL(""), randomPrefix(), nil)
+	id := "order-4711-thumbs"
+	publish := func(id string) {
+		conn, err := amqp.Dial(node.URL(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Confirm(false); err != nil {
+			t.Fatal(err)
+		}
+		dc, err := ch.PublishWithDeferredConfirm(q.names.jobsExchange(), "q", false, false, amqp.Publishing{
+			DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: id,
+			Body: []byte(`{"type":"test","payload":{"input":"/srv/a.jpg"}}`),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(ctx); !ok || err != nil {
+			t.Fatalf("publish not confirmed: %v", err)
+		}
+	}
+	publish(id)
+	got := leaseWithin(t, q, "q", 30*time.Second)
+	if got.ID != id || string(got.Payload) != `{"input":"/srv/a.jpg"}` || got.Attempts != 1 {
+		t.Fatalf("leased %+v, want job %s on its first attempt with its payload", got, id)
+	}
+	if err := q.Complete(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The broker hands one consumer its messages in order: once the job
+	// published after the second message is leased, that message was
+	// taken and settled.
+	publish(id)
+	publish("order-4712-thumbs")
+	if next := leaseWithin(t, q, "q", 30*time.Second); next.ID != "order-4712-thumbs" {
+		t.Fatalf("leased %s, want order-4712-thumbs: the second message of %s ran again", next.ID, id)
+	}
+	if j, err := q.Get(ctx, id); err != nil || j.State != worker.StateSucceeded || j.Attempts != 1 {
+		t.Fatalf("job %+v %v, want succeeded after one attempt", j, err)
+	}
+}
+
+// leaseWithin leases one job from queue, waiting up to within for it.
+func leaseWithin(t *testing.T, q *Queue, queue string, within time.Duration) *worker.JobRecord {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		jobs, _, err := q.Lease(context.Background(), queue, 1, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 1 {
+			return jobs[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing to lease from %s within %s", queue, within)
+		}
+		select {
+		case <-q.Ready():
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
