@@ -160,6 +160,11 @@ func TestClusterLeaderKilled(t *testing.T) {
 		done, all := tl.succeededAll(accepted)
 		return fmt.Sprintf("%d of %d; hosts: %s", done, len(accepted), succeededOn(accepted, a, b)), all
 	})
+	for _, id := range accepted {
+		if len(outputsOf(id, a, b)) == 0 {
+			t.Errorf("job %s was confirmed and has no outputs on either host", id)
+		}
+	}
 	refused, _ := prod.refusals()
 	t.Logf("three-node cluster: leader %s of %s.q.images killed under load; jobs completed again %s later; %d jobs confirmed, 0 lost, %d ran twice, %d submits refused during the failover",
 		leader.Name, prefix, firstAfter().Sub(killedAt).Round(time.Millisecond), len(accepted), tl.reruns(accepted), refused)

@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -482,6 +483,7 @@ func (q *Queue) ownApplied(d amqp.Delivery) bool {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.readBackLocked(d)
 	return q.synced
 }
 
@@ -616,6 +618,7 @@ func (q *Queue) watchRecords(l *link) {
 		q.mu.Lock()
 		q.markerSeen[marker] = seen
 		q.mu.Unlock()
+		sentAt := time.Now()
 		err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker})
 		if err == nil {
 			select {
@@ -636,6 +639,7 @@ func (q *Queue) watchRecords(l *link) {
 			l.conn.CloseDeadline(time.Now().Add(closeWithin))
 			return
 		}
+		q.resendLost(l, sentAt)
 	}
 }
 
@@ -657,10 +661,20 @@ func (q *Queue) dropLink(l *link, why error) {
 	}
 }
 
+// depthsFresh is how long an answer of Depths is given again rather than
+// asked of the broker: a status poll in a tight loop must not load it.
+const depthsFresh = 500 * time.Millisecond
+
 // Depths answers, per consumed kiln queue, how many messages its work queue
-// holds ready on the broker (not counting those delivered to consumers).
+// holds ready on the broker (not counting those delivered to consumers),
+// as of at most depthsFresh ago.
 func (q *Queue) Depths() (map[string]int, error) {
 	q.mu.Lock()
+	if q.depths != nil && time.Since(q.depthsAt) < depthsFresh && q.link != nil {
+		out := maps.Clone(q.depths)
+		q.mu.Unlock()
+		return out, nil
+	}
 	l := q.link
 	var names []string
 	for name, qs := range q.queues {
@@ -683,5 +697,10 @@ func (q *Queue) Depths() (map[string]int, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		q.mu.Lock()
+		q.depths, q.depthsAt = maps.Clone(out), time.Now()
+		q.mu.Unlock()
+	}
 	return out, err
 }

@@ -106,11 +106,17 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 			if err != nil {
 				return err
 			}
+			if msg.Headers != nil {
+				q.stampMessage(&msg)
+			}
 			msgs = append(msgs, outgoing{q.names.eventsExchange(), k, msg})
 		}
 	}
-	_, err := q.publishEach(l, msgs, confirmWithin)
-	return err
+	if _, err := q.publishEach(l, msgs, confirmWithin); err != nil {
+		return err
+	}
+	q.confirmedMessages(msgs)
+	return nil
 }
 
 // hdrHost names the kilnd that published a message of events, so that it

@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"kiln/worker"
@@ -117,7 +118,13 @@ type Queue struct {
 	gap         [2]int64 // the last jump of the records reader's offsets
 	gapCount    int      // how many times it was seen
 	declared    map[string]bool
-	stepsOn     map[string]*link // wait queue → the link it was declared on
+	depths      map[string]int // the last answer of Depths
+	depthsAt    time.Time
+	// unread holds this process's confirmed event messages not read back
+	// from the records yet (readback.go); msgSeq numbers them.
+	unread  map[string]unreadMsg
+	msgSeq  atomic.Uint64
+	stepsOn map[string]*link // wait queue → the link it was declared on
 }
 
 // Open starts a Queue. It returns at once, also when no broker is
@@ -160,6 +167,7 @@ func Open(opts Options) (*Queue, error) {
 		paused:      map[string]bool{},
 		cancelled:   map[string]int{},
 		purged:      map[string]int{},
+		unread:      map[string]unreadMsg{},
 		queues:      map[string]*queueState{},
 		leased:      map[string]*lease{},
 		declared:    map[string]bool{},

@@ -172,3 +172,40 @@ func leaseWithin(t *testing.T, q *Queue, queue string, within time.Duration) *wo
 		}
 	}
 }
+
+// An event message the broker confirmed but that never reached the records
+// (as a stream that fails over can lose) is published again once the
+// publisher's reader has provably passed where it should have been, and
+// the other hosts learn of it.
+func TestRecords_LostEventMessageIsPublishedAgain(t *testing.T) {
+	needNode(t)
+	t.Parallel()
+	ctx := context.Background()
+	url, prefix := node.URL(""), randomPrefix()
+	a := openQueue(t, url, prefix, nil)
+	b := openQueue(t, url, prefix, nil)
+
+	at := now()
+	j := &worker.JobRecord{ID: newID(at), Queue: "q", Type: "test", Payload: json.RawMessage(`{}`), MaxAttempts: 3,
+		State: worker.StateSucceeded, Attempts: 1, CreatedAt: at, UpdatedAt: at, FinishedAt: at}
+	ev := &event{Kind: evJob, Host: a.Host(), Seq: 3, Gen: 1, Copy: 1, Job: j}
+	msg, err := eventsMessage(a.Host(), []*event{ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.stampMessage(&msg)
+	// Confirmed, as far as a knows, and never in the stream.
+	a.confirmedMessages([]outgoing{{a.names.eventsExchange(), ev.routingKey(), msg}})
+
+	deadline := time.Now().Add(4 * probeEvery)
+	for {
+		got, err := b.Get(ctx, j.ID)
+		if err == nil && got.State == worker.StateSucceeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the other host does not know the job %s after %s: %+v %v", j.ID, 4*probeEvery, got, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the other host's records
+	}
+}

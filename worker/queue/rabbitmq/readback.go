@@ -1,0 +1,92 @@
+package rabbitmq
+
+import (
+	"strconv"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// A RabbitMQ stream can lose messages it has confirmed when its leader
+// fails over (rabbitmq-server issue 9457; seen here with 3.10 in a
+// three-node cluster: hundreds of confirmed events of one host never
+// reached any reader). The job queues are quorum queues and lose nothing,
+// but a lost event leaves every other host showing the job as it was
+// before. So each kilnd checks that its own event messages come back in
+// the records: every message gets an ID (hdrMsg), is remembered once
+// confirmed, and is forgotten when the reader reads it back. A sync marker
+// read back proves that the reader has passed everything appended before
+// it; a message confirmed before that marker was published and still not
+// read is lost, and is published again. Events are idempotent (a record
+// takes only changes newer than its own), so a copy read twice is
+// harmless.
+
+// hdrMsg identifies one event message of its publisher.
+const hdrMsg = "kiln-msg"
+
+// maxUnread bounds the messages remembered until read back: a reader that
+// stalls for long is made anew by the probe, and past this bound newer
+// messages go unchecked rather than grow memory.
+const maxUnread = 100_000
+
+// unreadMsg is a confirmed event message not read back yet.
+type unreadMsg struct {
+	out         outgoing
+	confirmedAt time.Time
+}
+
+// stampMessage gives an event message its ID.
+func (q *Queue) stampMessage(msg *amqp.Publishing) string {
+	id := strconv.FormatUint(q.msgSeq.Add(1), 10)
+	msg.Headers[hdrMsg] = id
+	return id
+}
+
+// confirmedMessages remembers event messages the broker confirmed.
+func (q *Queue) confirmedMessages(msgs []outgoing) {
+	t := time.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, m := range msgs {
+		id, _ := m.msg.Headers[hdrMsg].(string)
+		if id == "" || len(q.unread) >= maxUnread {
+			continue
+		}
+		q.unread[id] = unreadMsg{out: m, confirmedAt: t}
+	}
+}
+
+// readBack forgets an own message the reader read; mu is held.
+func (q *Queue) readBackLocked(d amqp.Delivery) {
+	if id, _ := d.Headers[hdrMsg].(string); id != "" {
+		delete(q.unread, id)
+	}
+}
+
+// resendLost publishes again the messages confirmed before the reader was
+// proven to have passed the moment before (a marker published then was
+// read back) and still not read.
+func (q *Queue) resendLost(l *link, before time.Time) {
+	var lost []outgoing
+	q.mu.Lock()
+	for id, m := range q.unread {
+		if m.confirmedAt.Before(before) {
+			lost = append(lost, m.out)
+			delete(q.unread, id)
+		}
+	}
+	q.mu.Unlock()
+	if len(lost) == 0 {
+		return
+	}
+	q.log.Warn("event messages the broker confirmed never reached the records stream; publishing them again",
+		"stream", q.names.records(), "messages", len(lost))
+	for i := range lost {
+		q.stampMessage(&lost[i].msg)
+	}
+	if _, err := q.publishEach(l, lost, confirmWithin); err != nil {
+		q.log.Error("could not publish lost event messages again; other hosts may show those jobs as they were", "messages", len(lost), "err", err)
+		return
+	}
+	q.confirmedMessages(lost)
+}
