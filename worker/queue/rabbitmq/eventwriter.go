@@ -112,11 +112,10 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 			msgs = append(msgs, outgoing{q.names.eventsExchange(), k, msg})
 		}
 	}
-	if _, err := q.publishEach(l, msgs, confirmWithin); err != nil {
-		return err
-	}
-	q.confirmedMessages(msgs)
-	return nil
+	q.expectMessages(msgs)
+	acked, err := q.publishEach(l, msgs, confirmWithin)
+	q.settleMessages(msgs, acked)
+	return err
 }
 
 // hdrHost names the kilnd that published a message of events, so that it

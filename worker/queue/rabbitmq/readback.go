@@ -42,9 +42,10 @@ func (q *Queue) stampMessage(msg *amqp.Publishing) string {
 	return id
 }
 
-// confirmedMessages remembers event messages the broker confirmed.
-func (q *Queue) confirmedMessages(msgs []outgoing) {
-	t := time.Now()
+// expectMessages remembers event messages about to be published: before
+// the publish, since the reader may read one back before its confirm
+// arrives.
+func (q *Queue) expectMessages(msgs []outgoing) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, m := range msgs {
@@ -52,8 +53,40 @@ func (q *Queue) confirmedMessages(msgs []outgoing) {
 		if id == "" || len(q.unread) >= maxUnread {
 			continue
 		}
-		q.unread[id] = unreadMsg{out: m, confirmedAt: t}
+		q.unread[id] = unreadMsg{out: m}
 	}
+}
+
+// settleMessages records the outcome of publishing expected messages: the
+// confirmed ones are checked from now on, the others forgotten (their
+// publisher learnt of the failure and acts on it).
+func (q *Queue) settleMessages(msgs []outgoing, acked []bool) {
+	t := time.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, m := range msgs {
+		id, _ := m.msg.Headers[hdrMsg].(string)
+		u, ok := q.unread[id]
+		switch {
+		case !ok:
+			// read back already
+		case i < len(acked) && acked[i]:
+			u.confirmedAt = t
+			q.unread[id] = u
+		default:
+			delete(q.unread, id)
+		}
+	}
+}
+
+// confirmedMessages remembers event messages the broker confirmed.
+func (q *Queue) confirmedMessages(msgs []outgoing) {
+	q.expectMessages(msgs)
+	acked := make([]bool, len(msgs))
+	for i := range acked {
+		acked[i] = true
+	}
+	q.settleMessages(msgs, acked)
 }
 
 // readBack forgets an own message the reader read; mu is held.
@@ -70,7 +103,7 @@ func (q *Queue) resendLost(l *link, before time.Time) {
 	var lost []outgoing
 	q.mu.Lock()
 	for id, m := range q.unread {
-		if m.confirmedAt.Before(before) {
+		if !m.confirmedAt.IsZero() && m.confirmedAt.Before(before) {
 			lost = append(lost, m.out)
 			delete(q.unread, id)
 		}
@@ -84,9 +117,10 @@ func (q *Queue) resendLost(l *link, before time.Time) {
 	for i := range lost {
 		q.stampMessage(&lost[i].msg)
 	}
-	if _, err := q.publishEach(l, lost, confirmWithin); err != nil {
+	q.expectMessages(lost)
+	acked, err := q.publishEach(l, lost, confirmWithin)
+	q.settleMessages(lost, acked)
+	if err != nil {
 		q.log.Error("could not publish lost event messages again; other hosts may show those jobs as they were", "messages", len(lost), "err", err)
-		return
 	}
-	q.confirmedMessages(lost)
 }
