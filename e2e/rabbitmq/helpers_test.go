@@ -292,6 +292,8 @@ func submitImages(t *testing.T, h *host, pics string, n int) []string {
 type jobEvent struct {
 	Kind string `json:"kind"`
 	Host string `json:"host"`
+	Seq  uint64 `json:"seq"`
+	Gen  int    `json:"gen"`
 	Job  *struct {
 		ID         string    `json:"id"`
 		Queue      string    `json:"queue"`
@@ -304,6 +306,7 @@ type jobEvent struct {
 // tally counts, from the records stream, the runs and outcomes of jobs.
 type tally struct {
 	mu        sync.Mutex
+	seen      map[string]bool     // events counted, by job, generation, sequence and host
 	runs      map[string][]string // job → hosts of its running events, in order
 	succeeded map[string]int
 	dead      map[string]int
@@ -311,7 +314,7 @@ type tally struct {
 }
 
 func newTally() *tally {
-	return &tally{runs: map[string][]string{}, succeeded: map[string]int{}, dead: map[string]int{}, finished: map[string]time.Time{}}
+	return &tally{seen: map[string]bool{}, runs: map[string][]string{}, succeeded: map[string]int{}, dead: map[string]int{}, finished: map[string]time.Time{}}
 }
 
 func (tl *tally) add(e *jobEvent) {
@@ -320,6 +323,13 @@ func (tl *tally) add(e *jobEvent) {
 	}
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	// A host publishes an event message again when the stream lost it
+	// (or seemed to): one event is counted once.
+	key := fmt.Sprintf("%s/%d/%d/%s", e.Job.ID, e.Gen, e.Seq, e.Host)
+	if tl.seen[key] {
+		return
+	}
+	tl.seen[key] = true
 	switch e.Job.State {
 	case "running":
 		tl.runs[e.Job.ID] = append(tl.runs[e.Job.ID], e.Host)
