@@ -1,7 +1,6 @@
 package rabbitmq
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -125,20 +124,16 @@ const hdrHost = "kiln-host"
 
 // eventsMessage is the message of events that share a routing key.
 func eventsMessage(host string, evs []*event) (amqp.Publishing, error) {
-	var body bytes.Buffer
-	body.WriteByte('[')
+	body := make([]byte, 0, 512*len(evs))
+	body = append(body, '[')
 	for i, e := range evs {
 		if i > 0 {
-			body.WriteByte(',')
+			body = append(body, ',')
 		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			return amqp.Publishing{}, fmt.Errorf("encode %s event: %w", e.Kind, err)
-		}
-		body.Write(b)
+		body = appendEvent(body, e)
 	}
-	body.WriteByte(']')
-	msg := amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body.Bytes()}
+	body = append(body, ']')
+	msg := amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body}
 	if evs[0].Kind != evSync { // a message's events share their routing key, and so their kind
 		msg.Headers = amqp.Table{hdrHost: host}
 	}

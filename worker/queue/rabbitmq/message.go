@@ -43,10 +43,7 @@ const (
 
 // jobMessage is a job as published to the work queue or the ladder.
 func jobMessage(j *worker.JobRecord, attemptsBefore, gen int, copy uint64) (amqp.Publishing, error) {
-	body, err := json.Marshal(j)
-	if err != nil {
-		return amqp.Publishing{}, fmt.Errorf("encode job %s: %w", j.ID, err)
-	}
+	body := appendJob(make([]byte, 0, 512+len(j.Payload)), j)
 	return amqp.Publishing{
 		DeliveryMode: amqp.Persistent,
 		ContentType:  "application/json",
