@@ -47,7 +47,7 @@ func sampleJob() *worker.JobRecord {
 		Payload:  json.RawMessage("{ \"pipeline\": \"web\",\n \"input\": \"/srv/é.jpg\" }"),
 		Priority: 3, RunAt: at, Attempts: 2, MaxAttempts: 5, Timeout: worker.Duration(90 * time.Second),
 		UniqueKey: "k\"1", State: worker.StateDead, LastError: "line 1\nline 2\t\"quoted\" \\ \x01 <b>&",
-		Errors: []worker.AttemptError{{Attempt: 1, At: at, Error: "first"}, {Attempt: 2, At: at.Add(time.Second), Error: "bad \xff byte"}},
+		Errors:    []worker.AttemptError{{Attempt: 1, At: at, Error: "first"}, {Attempt: 2, At: at.Add(time.Second), Error: "bad \xff byte"}},
 		CreatedAt: at, UpdatedAt: at.Add(time.Minute), FinishedAt: at.Add(time.Hour), LeaseUntil: at.Add(2 * time.Hour),
 		Result: json.RawMessage(`{"outputs": [1, 2]}`), CancelRequested: true,
 	}
