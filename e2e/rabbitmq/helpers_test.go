@@ -310,11 +310,12 @@ type tally struct {
 	runs      map[string][]string // job → hosts of its running events, in order
 	succeeded map[string]int
 	dead      map[string]int
-	finished  map[string]time.Time // job → its first success's finish time
+	finished  map[string]time.Time   // job → its first success's finish time
+	ends      map[string][]time.Time // host → the finish times of its successes
 }
 
 func newTally() *tally {
-	return &tally{seen: map[string]bool{}, runs: map[string][]string{}, succeeded: map[string]int{}, dead: map[string]int{}, finished: map[string]time.Time{}}
+	return &tally{seen: map[string]bool{}, runs: map[string][]string{}, succeeded: map[string]int{}, dead: map[string]int{}, finished: map[string]time.Time{}, ends: map[string][]time.Time{}}
 }
 
 func (tl *tally) add(e *jobEvent) {
@@ -335,6 +336,7 @@ func (tl *tally) add(e *jobEvent) {
 		tl.runs[e.Job.ID] = append(tl.runs[e.Job.ID], e.Host)
 	case "succeeded":
 		tl.succeeded[e.Job.ID]++
+		tl.ends[e.Host] = append(tl.ends[e.Host], e.Job.FinishedAt)
 		if _, ok := tl.finished[e.Job.ID]; !ok {
 			tl.finished[e.Job.ID] = e.Job.FinishedAt
 		}
@@ -517,4 +519,20 @@ func twoHostsOnOneNode(t *testing.T) (node *rabbitnode.Node, pics, prefix string
 	a = startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
 	b = startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix})
 	return node, pics, prefix, a, b
+}
+
+// nodeChannel is a channel of a connection of the test's own to node, as
+// an application's, closed when the test ends.
+func nodeChannel(t *testing.T, node *rabbitnode.Node) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(node.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"kiln/internal/rabbitnode"
 	"kiln/worker/image/imageapi"
 )
@@ -52,7 +50,7 @@ func TestPoisonJob(t *testing.T) {
 	pics := picDir(t)
 	prefix := uniquePrefix(t)
 	h := startHost(t, "a", pics, hostConfig{urls: []string{brokerURL(node, "")}, prefix: prefix, extra: slowQueue})
-	deadQueue := prefix + ".dead.images"
+	deadQueue := prefix + ".dead.poison"
 	pid := h.pid()
 	ctx := context.Background()
 	sub, err := h.client().Submit(ctx, imageapi.Request("poison", filepath.Join(pics, "p.jpg")))
@@ -115,16 +113,7 @@ func TestPoisonJob(t *testing.T) {
 // messagesIn is how many messages a queue on node holds.
 func messagesIn(t *testing.T, node *rabbitnode.Node, queue string) int {
 	t.Helper()
-	conn, err := amqp.Dial(node.URL(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	st, err := nodeChannel(t, node).QueueDeclarePassive(queue, true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

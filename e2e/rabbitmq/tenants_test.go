@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"kiln/internal/rabbitnode"
 )
 
@@ -79,15 +77,7 @@ func TestForeignProducer(t *testing.T) {
 
 	// An application following its jobs binds a queue of its own to the
 	// events exchange.
-	conn, err := amqp.Dial(node.URL(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := nodeChannel(t, node)
 	evq, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -17,16 +17,7 @@ import (
 // holds.
 func deadDepth(t *testing.T, q *Queue) int {
 	t.Helper()
-	conn, err := amqp.Dial(node.URL(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := ch.QueueDeclarePassive(q.names.dead("q"), true, false, false, false, nil)
+	st, err := brokerChannel(t, false).QueueDeclarePassive(q.names.dead("q"), true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,29 +162,45 @@ func waitGone(t *testing.T, q *Queue, id string) {
 // as the broker does when a message reaches its delivery limit.
 func publishDeadLetter(t *testing.T, q *Queue, id string) {
 	t.Helper()
-	conn, err := amqp.Dial(node.URL(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.Confirm(false); err != nil {
-		t.Fatal(err)
-	}
 	body := `{"id":"` + id + `","type":"test","queue":"q","payload":{"n":2},"max_attempts":3}`
-	dc, err := ch.PublishWithDeferredConfirm(q.names.deadExchange(), "q", false, false, amqp.Publishing{
+	publishConfirmed(t, q.names.deadExchange(), "q", amqp.Publishing{
 		DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: id, Body: []byte(body),
 		Headers: amqp.Table{hdrGen: int64(1), hdrCopy: int64(1), hdrAttempts: int64(0), hdrDeliveryCount: int64(3),
 			"x-first-death-reason": "delivery_limit", "x-first-death-queue": q.names.work("q")},
 	})
+}
+
+// brokerChannel is a channel of a connection of the test's own to the
+// test broker, in confirm mode if asked, closed when the test ends.
+func brokerChannel(t *testing.T, confirm bool) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(node.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if confirm {
+		if err := ch.Confirm(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ch
+}
+
+// publishConfirmed publishes msg as another client would and waits for the
+// broker's confirm.
+func publishConfirmed(t *testing.T, exchange, key string, msg amqp.Publishing) {
+	t.Helper()
+	dc, err := brokerChannel(t, true).PublishWithDeferredConfirm(exchange, key, false, false, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := dc.WaitContext(context.Background()); !ok || err != nil {
-		t.Fatalf("dead letter not confirmed: %v", err)
+		t.Fatalf("publish to %s not confirmed: %v", exchange, err)
 	}
 }
 

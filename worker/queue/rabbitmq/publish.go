@@ -14,7 +14,7 @@ import (
 // which the broker neither confirms nor fails in that time is given up and
 // made anew. (A RabbitMQ 3.10 channel that published to a stream whose
 // leader died was seen never to confirm again; a new channel does.)
-const confirmWithin = 10 * time.Second
+const confirmWithin = 5 * time.Second
 
 // outgoing is one message to publish.
 type outgoing struct {

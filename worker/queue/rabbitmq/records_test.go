@@ -107,28 +107,10 @@ func TestForeignJob_MessageIDRunsOnce(t *testing.T) {
 	q := openQueue(t, node.URL(""), randomPrefix(), nil)
 	id := "order-4711-thumbs"
 	publish := func(id string) {
-		conn, err := amqp.Dial(node.URL(""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ch.Confirm(false); err != nil {
-			t.Fatal(err)
-		}
-		dc, err := ch.PublishWithDeferredConfirm(q.names.jobsExchange(), "q", false, false, amqp.Publishing{
+		publishConfirmed(t, q.names.jobsExchange(), "q", amqp.Publishing{
 			DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: id,
 			Body: []byte(`{"type":"test","payload":{"input":"/srv/a.jpg"}}`),
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := dc.WaitContext(ctx); !ok || err != nil {
-			t.Fatalf("publish not confirmed: %v", err)
-		}
 	}
 	publish(id)
 	got := leaseWithin(t, q, "q", 30*time.Second)
