@@ -520,19 +520,3 @@ func twoHostsOnOneNode(t *testing.T) (node *rabbitnode.Node, pics, prefix string
 	b = startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix})
 	return node, pics, prefix, a, b
 }
-
-// nodeChannel is a channel of a connection of the test's own to node, as
-// an application's, closed when the test ends.
-func nodeChannel(t *testing.T, node *rabbitnode.Node) *amqp.Channel {
-	t.Helper()
-	conn, err := amqp.Dial(node.URL(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ch
-}

@@ -113,7 +113,7 @@ func TestPoisonJob(t *testing.T) {
 // messagesIn is how many messages a queue on node holds.
 func messagesIn(t *testing.T, node *rabbitnode.Node, queue string) int {
 	t.Helper()
-	st, err := nodeChannel(t, node).QueueDeclarePassive(queue, true, false, false, false, nil)
+	st, err := rabbitnode.ChannelT(t, node).QueueDeclarePassive(queue, true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func TestForeignProducer(t *testing.T) {
 
 	// An application following its jobs binds a queue of its own to the
 	// events exchange.
-	ch := nodeChannel(t, node)
+	ch := rabbitnode.ChannelT(t, node)
 	evq, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		t.Fatal(err)

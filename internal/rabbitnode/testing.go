@@ -2,6 +2,8 @@ package rabbitnode
 
 import (
 	"testing"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // StartT starts one private node for a test and stops it when the test
@@ -55,4 +57,20 @@ func GroupT(t testing.TB) *Group {
 		}
 	})
 	return g
+}
+
+// ChannelT is a channel of a connection of the test's own to n, as an
+// application's, closed when the test ends.
+func ChannelT(t testing.TB, n *Node) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(n.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
 }

@@ -10,6 +10,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"kiln/internal/rabbitnode"
 	"kiln/worker"
 )
 
@@ -116,9 +117,7 @@ func TestDeadLetters_PurgedJobStaysPurgedOnEveryHost(t *testing.T) {
 	needNode(t)
 	t.Parallel()
 	ctx := context.Background()
-	prefix := randomPrefix()
-	a := openQueue(t, node.URL(""), prefix, nil)
-	b := openQueue(t, node.URL(""), prefix, nil)
+	a, b := twoHosts(t)
 
 	j := killJob(t, a)
 	if _, err := a.Purge(ctx, "q", worker.StateDead, 0); err != nil {
@@ -174,15 +173,7 @@ func publishDeadLetter(t *testing.T, q *Queue, id string) {
 // test broker, in confirm mode if asked, closed when the test ends.
 func brokerChannel(t *testing.T, confirm bool) *amqp.Channel {
 	t.Helper()
-	conn, err := amqp.Dial(node.URL(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rabbitnode.ChannelT(t, node)
 	if confirm {
 		if err := ch.Confirm(false); err != nil {
 			t.Fatal(err)

@@ -65,9 +65,7 @@ func TestRecords_PayloadKeptThroughLeanEvents(t *testing.T) {
 	needNode(t)
 	t.Parallel()
 	ctx := context.Background()
-	url, prefix := node.URL(""), randomPrefix()
-	a := openQueue(t, url, prefix, nil)
-	b := openQueue(t, url, prefix, nil)
+	a, b := twoHosts(t)
 	j := &worker.JobRecord{Queue: "q", Type: "test", Payload: json.RawMessage(`{"input":"/srv/a.jpg"}`), MaxAttempts: 3}
 	if _, err := a.Submit(ctx, j); err != nil {
 		t.Fatal(err)
@@ -163,9 +161,7 @@ func TestRecords_LostEventMessageIsPublishedAgain(t *testing.T) {
 	needNode(t)
 	t.Parallel()
 	ctx := context.Background()
-	url, prefix := node.URL(""), randomPrefix()
-	a := openQueue(t, url, prefix, nil)
-	b := openQueue(t, url, prefix, nil)
+	a, b := twoHosts(t)
 
 	at := now()
 	j := &worker.JobRecord{ID: newID(at), Queue: "q", Type: "test", Payload: json.RawMessage(`{}`), MaxAttempts: 3,
@@ -190,4 +186,12 @@ func TestRecords_LostEventMessageIsPublishedAgain(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the other host's records
 	}
+}
+
+// twoHosts opens two queues under one prefix, as two kilnd hosts sharing
+// the test broker.
+func twoHosts(t *testing.T) (a, b *Queue) {
+	t.Helper()
+	url, prefix := node.URL(""), randomPrefix()
+	return openQueue(t, url, prefix, nil), openQueue(t, url, prefix, nil)
 }
