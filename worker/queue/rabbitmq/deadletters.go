@@ -25,8 +25,9 @@ import (
 //     kept messages back to the queue.
 //
 // Sweeps run after retry and purge of dead jobs, before a listing of dead
-// jobs, and every sweepEvery on every host; two hosts sweeping at once
-// each settle the messages they were given.
+// jobs, and every sweepEvery on every host (which passes over a queue
+// whose message count matches the dead jobs the records count); two hosts
+// sweeping at once each settle the messages they were given.
 
 // sweepEvery is how often each kilnd sweeps the dead-letter queues.
 const sweepEvery = time.Minute
@@ -39,6 +40,13 @@ type SweepResult struct {
 // SweepDeadLetters sweeps the dead-letter queue of queue ("": of every
 // queue this process knows).
 func (q *Queue) SweepDeadLetters(queue string) (SweepResult, error) {
+	return q.sweepDeadLetters(queue, false)
+}
+
+// sweepDeadLetters sweeps; with onlyUnsettled, a queue whose dead-letter
+// queue holds as many messages as the records count dead jobs is passed
+// over (one passive declare instead of reading every message).
+func (q *Queue) sweepDeadLetters(queue string, onlyUnsettled bool) (SweepResult, error) {
 	q.mu.Lock()
 	l := q.link
 	var names []string
@@ -58,6 +66,9 @@ func (q *Queue) SweepDeadLetters(queue string) (SweepResult, error) {
 		if _, err := q.ensureQueue(name, false); err != nil {
 			return total, err
 		}
+		if onlyUnsettled && q.settled(l, name) {
+			continue
+		}
 		res, err := q.sweep(l, name)
 		total.Kept += res.Kept
 		total.Dropped += res.Dropped
@@ -68,6 +79,21 @@ func (q *Queue) SweepDeadLetters(queue string) (SweepResult, error) {
 		}
 	}
 	return total, nil
+}
+
+// settled reports whether queue's dead-letter queue holds one message per
+// dead job of the records, as it does when nothing is left to settle.
+func (q *Queue) settled(l *link, queue string) bool {
+	var messages int
+	err := l.declare(func(ch *amqp.Channel) error {
+		st, err := ch.QueueDeclarePassive(q.names.dead(queue), true, false, false, false, nil)
+		messages = st.Messages
+		return err
+	})
+	q.mu.Lock()
+	dead := q.counts[queue][worker.StateDead]
+	q.mu.Unlock()
+	return err == nil && messages == dead
 }
 
 func (q *Queue) sweep(l *link, queue string) (SweepResult, error) {
@@ -218,7 +244,7 @@ func (q *Queue) sweepLoop() {
 		if q.Health() != nil {
 			continue
 		}
-		if res, err := q.SweepDeadLetters(""); err != nil {
+		if res, err := q.sweepDeadLetters("", true); err != nil {
 			q.log.Warn("dead-letter sweep failed", "err", err)
 		} else if res.Recorded > 0 || res.NotJobs > 0 {
 			q.log.Warn("dead-letter sweep found jobs the broker dead-lettered", "recorded_dead", res.Recorded, "not_jobs", res.NotJobs)

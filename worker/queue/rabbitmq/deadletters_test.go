@@ -202,3 +202,29 @@ func jobIDs(jobs []*worker.JobRecord) []string {
 	}
 	return out
 }
+
+// The periodic sweep passes over a dead-letter queue that holds one
+// message per dead job, and takes up one that holds more.
+func TestDeadLetters_PeriodicSweepSkipsSettledQueues(t *testing.T) {
+	needNode(t)
+	t.Parallel()
+	q := openQueue(t, node.URL(""), randomPrefix(), nil)
+	killJob(t, q)
+	q.mu.Lock()
+	l := q.link
+	q.mu.Unlock()
+	if !q.settled(l, "q") {
+		t.Fatal("a dead-letter queue with one message for one dead job is taken for unsettled")
+	}
+	publishDeadLetter(t, q, newID(now()))
+	if q.settled(l, "q") {
+		t.Fatal("a dead-letter queue with a message the records do not know is taken for settled")
+	}
+	res, err := q.sweepDeadLetters("q", true)
+	if err != nil || res.Recorded != 1 {
+		t.Fatalf("periodic sweep: %+v %v, want the unknown dead letter recorded", res, err)
+	}
+	if !q.settled(l, "q") {
+		t.Fatal("still unsettled after the sweep")
+	}
+}
