@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,11 +35,55 @@ type link struct {
 	pubs []*amqp.Channel
 	next atomic.Uint32
 	lost chan *amqp.Error
+
+	// ev is the confirm-mode channel events are published on, apart from
+	// the job messages' (see eventConfirmFirst); evMu guards it.
+	evMu sync.Mutex
+	ev   *amqp.Channel
 }
 
 // pub returns a confirm-mode channel to publish on.
 func (l *link) pub() *amqp.Channel {
 	return l.pubs[int(l.next.Add(1))%len(l.pubs)]
+}
+
+// eventChannel returns the channel events are published on.
+func (l *link) eventChannel() *amqp.Channel {
+	l.evMu.Lock()
+	defer l.evMu.Unlock()
+	return l.ev
+}
+
+// renewEventChannel replaces the event channel old with a new one, unless
+// another caller did already, and returns the current one.
+func (l *link) renewEventChannel(old *amqp.Channel) (*amqp.Channel, error) {
+	l.evMu.Lock()
+	defer l.evMu.Unlock()
+	if l.ev != old {
+		return l.ev, nil
+	}
+	ch, err := confirmChannel(l.conn)
+	if err != nil {
+		return nil, fmt.Errorf("open event channel on %s: %w", l.url, err)
+	}
+	// Closing waits for the broker's answer, which a stuck channel may
+	// never give.
+	go old.Close()
+	l.ev = ch
+	return ch, nil
+}
+
+// confirmChannel opens a channel in confirm mode.
+func confirmChannel(conn *amqp.Connection) (*amqp.Channel, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	if err := ch.Confirm(false); err != nil {
+		ch.Close()
+		return nil, err
+	}
+	return ch, nil
 }
 
 // connectLoop keeps the queue connected until Close.
@@ -135,16 +180,19 @@ func (q *Queue) dial(raw string) (*link, error) {
 	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 	go q.watchBlocked(blocked)
 	for range publishChannels {
-		ch, err := conn.Channel()
-		if err == nil {
-			err = ch.Confirm(false)
-		}
+		ch, err := confirmChannel(conn)
 		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("open publish channel on %s: %w", shown, err)
 		}
 		l.pubs = append(l.pubs, ch)
 	}
+	ev, err := confirmChannel(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open event channel on %s: %w", shown, err)
+	}
+	l.ev = ev
 	return l, nil
 }
 

@@ -115,7 +115,7 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 		}
 	}
 	q.expectMessages(msgs)
-	acked, err := q.publishEach(l, msgs, confirmWithin)
+	acked, err := q.publishEventMessages(l, msgs)
 	q.settleMessages(msgs, acked)
 	return err
 }
@@ -124,6 +124,42 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 // can pass over its own messages in the records without reading them. A
 // message of sync markers, which their publisher must read back, has none.
 const hdrHost = "kiln-host"
+
+// eventConfirmFirst is how long event messages wait for their confirms on
+// the link's event channel before they are published again on a new one.
+// A RabbitMQ 3.10 channel that published to a stream whose leader died
+// never confirms again, while a new channel does; events are idempotent,
+// so publishing them twice is harmless, and the surviving hosts of a
+// cluster resume after this wait rather than after a reconnect.
+const eventConfirmFirst = 1500 * time.Millisecond
+
+// publishEventMessages publishes event messages on the link's event
+// channel, once more on a new channel if the first gave no confirm in
+// time, and makes the connection anew if neither did.
+func (q *Queue) publishEventMessages(l *link, msgs []outgoing) ([]bool, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	if l == nil {
+		return nil, q.unavailable("publish events")
+	}
+	ch := l.eventChannel()
+	acked, timedOut, err := q.publishOn(l, ch, msgs, eventConfirmFirst)
+	if !timedOut {
+		return acked, err
+	}
+	q.log.Warn("no confirm for event messages; publishing them again on a new channel", "url", l.url, "waited", eventConfirmFirst, "messages", len(msgs))
+	ch, nerr := l.renewEventChannel(ch)
+	if nerr != nil {
+		q.reconnectUnconfirmed(l, eventConfirmFirst)
+		return acked, err
+	}
+	acked, timedOut, err = q.publishOn(l, ch, msgs, confirmWithin)
+	if timedOut {
+		q.reconnectUnconfirmed(l, eventConfirmFirst+confirmWithin)
+	}
+	return acked, err
+}
 
 // eventsMessage is the message of events that share a routing key.
 func eventsMessage(host string, evs []*event) (amqp.Publishing, error) {

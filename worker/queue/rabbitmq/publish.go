@@ -12,8 +12,8 @@ import (
 
 // confirmWithin bounds the wait for publisher confirms: a connection on
 // which the broker neither confirms nor fails in that time is given up and
-// made anew. (A RabbitMQ 3.10 channel that published to a stream whose
-// leader died was seen never to confirm again; a new channel does.)
+// made anew. (Events, which go to a stream, have a shorter first wait and
+// a channel of their own: see eventConfirmFirst.)
 const confirmWithin = 5 * time.Second
 
 // outgoing is one message to publish.
@@ -38,7 +38,8 @@ func (q *Queue) publishConfirmed(l *link, msgs []outgoing) error {
 }
 
 // publishEach is publishConfirmed that also says, per message, whether
-// the broker confirmed it.
+// the broker confirmed it. A confirm that does not come within
+// confirmWithin makes the connection anew.
 func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]bool, error) {
 	if len(msgs) == 0 {
 		return nil, nil
@@ -46,11 +47,29 @@ func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]b
 	if l == nil {
 		return nil, q.unavailable("publish")
 	}
+	acked, timedOut, err := q.publishOn(l, l.pub(), msgs, within)
+	if timedOut && within >= confirmWithin {
+		q.reconnectUnconfirmed(l, within)
+	}
+	return acked, err
+}
+
+// reconnectUnconfirmed gives up a connection on which the broker neither
+// confirmed nor failed a publish in time.
+func (q *Queue) reconnectUnconfirmed(l *link, waited time.Duration) {
+	q.log.Error("no publisher confirm in time; reconnecting", "url", l.url, "waited", waited)
+	go l.conn.CloseDeadline(time.Now().Add(closeWithin))
+}
+
+// publishOn publishes msgs on ch in one pipelined window and waits up to
+// within for their confirms: per message whether the broker took it,
+// whether a confirm failed to come in time, and the first problem.
+func (q *Queue) publishOn(l *link, ch *amqp.Channel, msgs []outgoing, within time.Duration) ([]bool, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	ch := l.pub()
 	confirms := make([]*amqp.DeferredConfirmation, len(msgs))
 	acked := make([]bool, len(msgs))
+	timedOut := false
 	var firstErr error
 	for i, m := range msgs {
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, m.exchange, m.key, false, false, m.msg)
@@ -67,12 +86,9 @@ func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]b
 		ok, err := dc.WaitContext(ctx)
 		switch {
 		case err != nil:
+			timedOut = true
 			if firstErr == nil {
 				firstErr = fmt.Errorf("confirm from %s: %w: no answer within %s", l.url, worker.ErrUnavailable, within)
-				if within >= confirmWithin {
-					q.log.Error("no publisher confirm in time; reconnecting", "url", l.url, "waited", within)
-					go l.conn.CloseDeadline(time.Now().Add(closeWithin))
-				}
 			}
 		case !ok && ch.IsClosed():
 			// A channel that closes nacks every pending confirm: the
@@ -88,7 +104,7 @@ func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]b
 			acked[i] = true
 		}
 	}
-	return acked, firstErr
+	return acked, timedOut, firstErr
 }
 
 // ensureStep declares a wait queue of the ladder once per link.

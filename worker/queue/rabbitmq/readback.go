@@ -118,7 +118,7 @@ func (q *Queue) resendLost(l *link, before time.Time) {
 		q.stampMessage(&lost[i].msg)
 	}
 	q.expectMessages(lost)
-	acked, err := q.publishEach(l, lost, confirmWithin)
+	acked, err := q.publishEventMessages(l, lost)
 	q.settleMessages(lost, acked)
 	if err != nil {
 		q.log.Error("could not publish lost event messages again; other hosts may show those jobs as they were", "messages", len(lost), "err", err)
