@@ -32,9 +32,10 @@ import (
 // sweepEvery is how often each kilnd sweeps the dead-letter queues.
 const sweepEvery = time.Minute
 
-// SweepResult counts what a sweep did.
+// SweepResult counts what a sweep did. NotJobs counts the messages that
+// are not jobs, NewNotJobs those of them the last sweep had not seen.
 type SweepResult struct {
-	Kept, Dropped, Recorded, NotJobs int
+	Kept, Dropped, Recorded, NotJobs, NewNotJobs int
 }
 
 // SweepDeadLetters sweeps the dead-letter queue of queue ("": of every
@@ -74,6 +75,7 @@ func (q *Queue) sweepDeadLetters(queue string, onlyUnsettled bool) (SweepResult,
 		total.Dropped += res.Dropped
 		total.Recorded += res.Recorded
 		total.NotJobs += res.NotJobs
+		total.NewNotJobs += res.NewNotJobs
 		if err != nil {
 			return total, err
 		}
@@ -82,7 +84,8 @@ func (q *Queue) sweepDeadLetters(queue string, onlyUnsettled bool) (SweepResult,
 }
 
 // settled reports whether queue's dead-letter queue holds one message per
-// dead job of the records, as it does when nothing is left to settle.
+// dead job of the records (and the messages that are not jobs the last
+// sweep found), as it does when nothing is left to settle.
 func (q *Queue) settled(l *link, queue string) bool {
 	var messages int
 	err := l.declare(func(ch *amqp.Channel) error {
@@ -91,7 +94,7 @@ func (q *Queue) settled(l *link, queue string) bool {
 		return err
 	})
 	q.mu.Lock()
-	dead := q.counts[queue][worker.StateDead]
+	dead := q.counts[queue][worker.StateDead] + q.notJobs[queue]
 	q.mu.Unlock()
 	return err == nil && messages == dead
 }
@@ -105,6 +108,12 @@ func (q *Queue) sweep(l *link, queue string) (SweepResult, error) {
 	res, err := q.sweepOn(l, ch, queue)
 	// Closing the channel returns every message not acked: the kept ones.
 	ch.Close()
+	if err == nil {
+		q.mu.Lock()
+		res.NewNotJobs = max(res.NotJobs-q.notJobs[queue], 0)
+		q.notJobs[queue] = res.NotJobs
+		q.mu.Unlock()
+	}
 	if err == nil {
 		q.awaitReturned(l, name, res.Kept+res.NotJobs)
 	}
@@ -246,8 +255,8 @@ func (q *Queue) sweepLoop() {
 		}
 		if res, err := q.sweepDeadLetters("", true); err != nil {
 			q.log.Warn("dead-letter sweep failed", "err", err)
-		} else if res.Recorded > 0 || res.NotJobs > 0 {
-			q.log.Warn("dead-letter sweep found jobs the broker dead-lettered", "recorded_dead", res.Recorded, "not_jobs", res.NotJobs)
+		} else if res.Recorded > 0 || res.NewNotJobs > 0 {
+			q.log.Warn("dead-letter sweep found jobs the broker dead-lettered", "recorded_dead", res.Recorded, "not_jobs", res.NewNotJobs)
 		}
 	}
 }

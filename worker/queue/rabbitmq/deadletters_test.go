@@ -227,4 +227,18 @@ func TestDeadLetters_PeriodicSweepSkipsSettledQueues(t *testing.T) {
 	if !q.settled(l, "q") {
 		t.Fatal("still unsettled after the sweep")
 	}
+
+	// A message that is not a job stays for an operator; it is reported
+	// once, and the queue counts as settled with it.
+	publishConfirmed(t, q.names.deadExchange(), "q", amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("not a job")})
+	res, err = q.sweepDeadLetters("q", true)
+	if err != nil || res.NotJobs != 1 || res.NewNotJobs != 1 {
+		t.Fatalf("sweep with a message that is not a job: %+v %v", res, err)
+	}
+	if !q.settled(l, "q") {
+		t.Fatal("unsettled with a message that is not a job the last sweep saw")
+	}
+	if res, err := q.sweepDeadLetters("q", true); err != nil || res != (SweepResult{}) {
+		t.Fatalf("a settled queue was swept again: %+v %v", res, err)
+	}
 }

@@ -112,6 +112,7 @@ type Queue struct {
 	paused      map[string]bool
 	cancelled   map[string]int // job ID → generation cancelled
 	purged      map[string]int // job ID → generation whose record was purged
+	notJobs     map[string]int // per queue, the dead letters that are not jobs
 	queues      map[string]*queueState
 	leased      map[string]*lease
 	offset      int64    // next records stream offset to read
@@ -167,6 +168,7 @@ func Open(opts Options) (*Queue, error) {
 		paused:      map[string]bool{},
 		cancelled:   map[string]int{},
 		purged:      map[string]int{},
+		notJobs:     map[string]int{},
 		unread:      map[string]unreadMsg{},
 		queues:      map[string]*queueState{},
 		leased:      map[string]*lease{},
