@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"reflect"
 	"strings"
 
@@ -54,15 +53,7 @@ func decodeObject[T any](data []byte, v *T, known []string) error {
 	}
 	var zero T
 	*v = zero
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return explainDecodeError(err)
-	}
-	if dec.More() {
-		return errors.New("invalid JSON: data after the object")
-	}
-	return nil
+	return decodeStrictFrom(bytes.NewReader(data), v)
 }
 
 // onlyKnownKeys reports whether every key of the JSON object in data is

@@ -358,7 +358,12 @@ func (s *controlServer) writeStoreError(w http.ResponseWriter, err error) {
 // decodeStrict reads one JSON object, refusing unknown fields and trailing
 // data, and names the offending field in its error.
 func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	return decodeStrictFrom(http.MaxBytesReader(w, r.Body, maxRequestBody), v)
+}
+
+// decodeStrictFrom is decodeStrict on any reader.
+func decodeStrictFrom(rd io.Reader, v any) error {
+	dec := json.NewDecoder(rd)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return explainDecodeError(err)

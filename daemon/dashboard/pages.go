@@ -155,10 +155,6 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	live := url.Values{"follow": {"true"}}
-	if queue != "" {
-		live.Set("queue", queue)
-	}
 	st, _ := d.backend.Status(r.Context())
 	var queues []string
 	if st != nil {
@@ -167,7 +163,7 @@ func (d *Dashboard) jobsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		slices.Sort(queues)
 	}
-	d.render(w, r, "jobs", pageData{Title: "Jobs", Live: live.Encode(), Data: struct {
+	d.render(w, r, "jobs", pageData{Title: "Jobs", Live: followQueue(queue), Data: struct {
 		Queue, State string
 		Queues       []string
 		States       []kilntype.State
@@ -200,12 +196,18 @@ func (d *Dashboard) deadPage(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
+	d.render(w, r, "dead", pageData{Title: "Dead jobs", Live: followQueue(queue), Data: struct {
+		Queue string
+		Jobs  []jobRow
+	}{queue, d.rows(jobs)}})
+}
+
+// followQueue is the event-stream query a list page follows: every event,
+// or one queue's.
+func followQueue(queue string) string {
 	live := url.Values{"follow": {"true"}}
 	if queue != "" {
 		live.Set("queue", queue)
 	}
-	d.render(w, r, "dead", pageData{Title: "Dead jobs", Live: live.Encode(), Data: struct {
-		Queue string
-		Jobs  []jobRow
-	}{queue, d.rows(jobs)}})
+	return live.Encode()
 }

@@ -362,21 +362,8 @@ func (q *Queue) noteInterrupted(dv *delivered) {
 // so that every delivery of it is the same job.
 func (q *Queue) adopt(l *link, dv *delivered) {
 	j := dv.job
-	t := now()
-	if j.ID == "" {
-		j.ID = newID(t)
-	}
-	if j.MaxAttempts < 1 {
-		j.MaxAttempts = max(q.queueConfig(j.Queue).MaxAttempts, 1)
-	}
-	if j.RunAt.IsZero() {
-		j.RunAt = t
-	}
-	j.State, j.UpdatedAt = worker.StateQueued, t
-	if j.RunAt.After(t) {
-		j.State = worker.StateScheduled
-	}
-	j.Attempts, j.Priority, j.Errors, j.LastError, j.Result = 0, 0, nil, "", nil
+	q.fillNew(j, now())
+	j.Priority, j.Errors, j.LastError, j.Result = 0, nil, "", nil
 	q.mu.Lock()
 	seq := q.nextSeqLocked(j.ID)
 	q.mu.Unlock()

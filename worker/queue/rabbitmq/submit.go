@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
 	"kiln/worker"
 )
 
@@ -45,11 +47,7 @@ func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 	}
 	if acked, err := q.publishEach(l, msgs, confirmWithin); err != nil {
 		q.withdraw(l, jobs, acked)
-		var nack *nackError
-		if errors.As(err, &nack) {
-			return nil, fmt.Errorf("submit to queue %s: %w: the broker refused the job (the queue is at its length limit, or has no leader)", nack.key, worker.ErrQueueFull)
-		}
-		return nil, fmt.Errorf("submit: %w", err)
+		return nil, submitError(err)
 	}
 	q.submitted(l, evs)
 	return make([]bool, len(jobs)), nil
@@ -97,25 +95,29 @@ func (q *Queue) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) ([]boo
 	}
 	acked, err := q.publishEach(l, msgs, confirmWithin)
 	var stored []*event
-	var refused []*worker.JobRecord
 	for k, i := range at {
-		if k < len(acked) && acked[k] {
-			stored = append(stored, evs[k])
-			continue
-		}
-		refused = append(refused, take[k])
-		var nack *nackError
 		switch {
+		case k < len(acked) && acked[k]:
+			stored = append(stored, evs[k])
 		case err == nil:
 			errs[i] = fmt.Errorf("submit: %w: no confirm from the broker", worker.ErrUnavailable)
-		case errors.As(err, &nack):
-			errs[i] = fmt.Errorf("submit to queue %s: %w: the broker refused the job (the queue is at its length limit, or has no leader)", take[k].Queue, worker.ErrQueueFull)
 		default:
-			errs[i] = fmt.Errorf("submit: %w", err)
+			errs[i] = submitError(err)
 		}
 	}
 	q.submitted(l, stored)
 	return make([]bool, len(jobs)), errs
+}
+
+// submitError is the error of a submit whose publish failed: a refusal by
+// the broker (a queue at its length limit, or without a leader) is a full
+// queue, anything else leaves the backend unavailable.
+func submitError(err error) error {
+	var nack *nackError
+	if errors.As(err, &nack) {
+		return fmt.Errorf("submit to queue %s: %w: the broker refused the job (the queue is at its length limit, or has no leader)", nack.key, worker.ErrQueueFull)
+	}
+	return fmt.Errorf("submit: %w", err)
 }
 
 // refusedFeature is the error of a job asking for what this backend
@@ -165,20 +167,8 @@ func (q *Queue) submitMessages(l *link, jobs []*worker.JobRecord) ([]outgoing, [
 	msgs := make([]outgoing, 0, len(jobs))
 	evs := make([]*event, 0, len(jobs))
 	for _, j := range jobs {
-		if j.ID == "" {
-			j.ID = newID(t)
-		}
-		if j.MaxAttempts < 1 {
-			j.MaxAttempts = max(q.queueConfig(j.Queue).MaxAttempts, 1)
-		}
-		if j.RunAt.IsZero() {
-			j.RunAt = t
-		}
-		j.State = worker.StateQueued
-		if j.RunAt.After(t) {
-			j.State = worker.StateScheduled
-		}
-		j.Attempts, j.CreatedAt, j.UpdatedAt = 0, t, t
+		q.fillNew(j, t)
+		j.CreatedAt = t
 		msg, err := jobMessage(j, 0, 1, 1)
 		if err != nil {
 			return nil, nil, err
@@ -192,6 +182,26 @@ func (q *Queue) submitMessages(l *link, jobs []*worker.JobRecord) ([]outgoing, [
 		evs = append(evs, &event{Kind: evJob, Host: q.host, Seq: 1, Gen: 1, Copy: 1, Job: &snap})
 	}
 	return msgs, evs, nil
+}
+
+// fillNew gives a job that enters the queue (submitted, or published by
+// another client) what it lacks: an ID, max_attempts from its queue, a
+// run_at of now, its first state and no attempts.
+func (q *Queue) fillNew(j *worker.JobRecord, t time.Time) {
+	if j.ID == "" {
+		j.ID = newID(t)
+	}
+	if j.MaxAttempts < 1 {
+		j.MaxAttempts = max(q.queueConfig(j.Queue).MaxAttempts, 1)
+	}
+	if j.RunAt.IsZero() {
+		j.RunAt = t
+	}
+	j.State = worker.StateQueued
+	if j.RunAt.After(t) {
+		j.State = worker.StateScheduled
+	}
+	j.Attempts, j.UpdatedAt = 0, t
 }
 
 // submitted records jobs the broker took, and tells the other hosts.
