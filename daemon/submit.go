@@ -16,14 +16,6 @@ import (
 // more likely a clock or unit mistake than an intent.
 const maxRunAtPast = 24 * time.Hour
 
-// fieldError is a submit request's problem with one field; the API answers
-// it with a 400 that names the field.
-type fieldError struct {
-	field, msg string
-}
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
-
 // buildJob turns a submit request into a job, or names the field that is
 // wrong. It checks everything that can be checked before the job is stored,
 // the payload by the job's kind, so that nothing doomed is accepted.
@@ -32,16 +24,16 @@ func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.JobReco
 	kind := d.kinds[req.Type]
 	switch {
 	case req.Type == "":
-		return nil, &fieldError{"type", fmt.Sprintf("is required (known: %s)", strings.Join(sortedKeys(d.kinds), ", "))}
+		return nil, &worker.FieldError{Field: "type", Msg: fmt.Sprintf("is required (known: %s)", strings.Join(sortedKeys(d.kinds), ", "))}
 	case kind == nil:
-		return nil, &fieldError{"type", fmt.Sprintf("no job kind %q (known: %s)", req.Type, strings.Join(sortedKeys(d.kinds), ", "))}
+		return nil, &worker.FieldError{Field: "type", Msg: fmt.Sprintf("no job kind %q (known: %s)", req.Type, strings.Join(sortedKeys(d.kinds), ", "))}
 	}
 	j := &worker.JobRecord{Queue: req.Queue, Type: req.Type, Payload: req.Payload, Priority: req.Priority, UniqueKey: req.UniqueKey, MaxAttempts: req.MaxAttempts}
 	if len(j.Payload) == 0 {
 		j.Payload = json.RawMessage("{}")
 	}
 	if len(j.Payload) > worker.MaxPayload {
-		return nil, &fieldError{"payload", fmt.Sprintf("%d bytes is over the %d KiB limit: a job carries a reference (such as a path) to its data, not the data", len(j.Payload), worker.MaxPayload>>10)}
+		return nil, &worker.FieldError{Field: "payload", Msg: fmt.Sprintf("%d bytes is over the %d KiB limit: a job carries a reference (such as a path) to its data, not the data", len(j.Payload), worker.MaxPayload>>10)}
 	}
 	if j.Queue != "" {
 		if _, ok := cfg.Queues[j.Queue]; !ok {
@@ -49,37 +41,37 @@ func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.JobReco
 		}
 	}
 	if j.Priority < 0 || j.Priority > worker.MaxPriority {
-		return nil, &fieldError{"priority", fmt.Sprintf("must be between 0 and %d, not %d", worker.MaxPriority, j.Priority)}
+		return nil, &worker.FieldError{Field: "priority", Msg: fmt.Sprintf("must be between 0 and %d, not %d", worker.MaxPriority, j.Priority)}
 	}
 	if len(j.UniqueKey) > 256 {
-		return nil, &fieldError{"unique_key", "is longer than 256 bytes"}
+		return nil, &worker.FieldError{Field: "unique_key", Msg: "is longer than 256 bytes"}
 	}
 	if j.MaxAttempts < 0 {
-		return nil, &fieldError{"max_attempts", "must not be negative"}
+		return nil, &worker.FieldError{Field: "max_attempts", Msg: "must not be negative"}
 	}
 	if req.Timeout != "" {
 		t, err := time.ParseDuration(req.Timeout)
 		if err != nil || t < 0 {
-			return nil, &fieldError{"timeout", fmt.Sprintf("%q is not a duration such as \"30s\"", req.Timeout)}
+			return nil, &worker.FieldError{Field: "timeout", Msg: fmt.Sprintf("%q is not a duration such as \"30s\"", req.Timeout)}
 		}
 		j.Timeout = worker.Duration(t)
 	}
 	switch {
 	case req.RunAt != "" && req.RunIn != "":
-		return nil, &fieldError{"run_at", "give run_at or run_in, not both"}
+		return nil, &worker.FieldError{Field: "run_at", Msg: "give run_at or run_in, not both"}
 	case req.RunAt != "":
 		t, err := time.Parse(time.RFC3339Nano, req.RunAt)
 		if err != nil {
-			return nil, &fieldError{"run_at", fmt.Sprintf("%q is not an RFC 3339 time such as \"2026-01-02T15:04:05Z\"", req.RunAt)}
+			return nil, &worker.FieldError{Field: "run_at", Msg: fmt.Sprintf("%q is not an RFC 3339 time such as \"2026-01-02T15:04:05Z\"", req.RunAt)}
 		}
 		if t.Before(now.Add(-maxRunAtPast)) {
-			return nil, &fieldError{"run_at", fmt.Sprintf("%s is more than %s in the past", req.RunAt, maxRunAtPast)}
+			return nil, &worker.FieldError{Field: "run_at", Msg: fmt.Sprintf("%s is more than %s in the past", req.RunAt, maxRunAtPast)}
 		}
 		j.RunAt = t
 	case req.RunIn != "":
 		in, err := time.ParseDuration(req.RunIn)
 		if err != nil || in < 0 {
-			return nil, &fieldError{"run_in", fmt.Sprintf("%q is not a duration such as \"5m\"", req.RunIn)}
+			return nil, &worker.FieldError{Field: "run_in", Msg: fmt.Sprintf("%q is not a duration such as \"5m\"", req.RunIn)}
 		}
 		j.RunAt = now.Add(in)
 	}
@@ -88,9 +80,9 @@ func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.JobReco
 	if err != nil {
 		var fe *worker.FieldError
 		if errors.As(err, &fe) {
-			return nil, &fieldError{"payload." + fe.Field, fe.Msg}
+			return nil, &worker.FieldError{Field: "payload." + fe.Field, Msg: fe.Msg}
 		}
-		return nil, &fieldError{"payload", err.Error()}
+		return nil, &worker.FieldError{Field: "payload", Msg: err.Error()}
 	}
 	if j.Queue == "" {
 		j.Queue = cmp.Or(queue, DefaultQueue)
@@ -106,7 +98,7 @@ func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.JobReco
 }
 
 func unknownQueue(cfg *Config, name string) error {
-	return &fieldError{"queue", fmt.Sprintf("unknown queue %q (configured: %s)", name, strings.Join(sortedKeys(cfg.Queues), ", "))}
+	return &worker.FieldError{Field: "queue", Msg: fmt.Sprintf("unknown queue %q (configured: %s)", name, strings.Join(sortedKeys(cfg.Queues), ", "))}
 }
 
 // submitStatus maps a store error to its HTTP status.

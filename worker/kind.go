@@ -19,9 +19,12 @@ type Kind interface {
 	Admit(payload json.RawMessage) (queue string, err error)
 }
 
-// FieldError is a payload's problem with one of its fields.
+// FieldError is a submitted job's problem with one of its fields; the API
+// answers it with a 400 that names the field. A kind names the fields of
+// its payload ("input"), the daemon those of the request ("run_at",
+// "payload.input").
 type FieldError struct {
-	Field string // as the submitter wrote it, e.g. "input"
+	Field string // as the submitter wrote it
 	Msg   string
 }
 
