@@ -7,9 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +18,7 @@ import (
 	"kiln/api"
 	"kiln/daemon/sdnotify"
 	"kiln/e2e/instance"
+	"kiln/worker/image/imagetest"
 )
 
 var binDir string
@@ -120,18 +118,8 @@ func (e *env) writeConfig(t *testing.T, text string) {
 // picture writes a w x h JPEG and returns its path.
 func (e *env) picture(t *testing.T, name string, w, h int) string {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.Set(x, y, color.RGBA{uint8(x ^ y), uint8(x * 255 / w), uint8(y * 255 / h), 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(e.pics, name)
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, imagetest.JPEG(w, h), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path

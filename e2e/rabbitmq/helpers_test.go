@@ -1,13 +1,9 @@
 package rabbitmq
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +22,7 @@ import (
 	"kiln/e2e/instance"
 	"kiln/internal/rabbitnode"
 	"kiln/worker/image/imageapi"
+	"kiln/worker/image/imagetest"
 )
 
 var binDir string
@@ -82,17 +79,7 @@ func brokerURL(n *rabbitnode.Node, vhost string) string {
 func picDir(t *testing.T) string {
 	t.Helper()
 	dir := shortDir(t, "kp")
-	img := image.NewRGBA(image.Rect(0, 0, 120, 90))
-	for y := 0; y < 90; y++ {
-		for x := 0; x < 120; x++ {
-			img.Set(x, y, color.RGBA{uint8(2 * x), uint8(y), 90, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 80}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "p.jpg"), buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "p.jpg"), imagetest.JPEG(120, 90), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir

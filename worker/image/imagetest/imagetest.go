@@ -1,10 +1,13 @@
-// Package imagetest makes hostile pictures for tests.
+// Package imagetest makes pictures for tests: ordinary ones and hostile ones.
 package imagetest
 
 import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
 )
 
 // PNGBomb is a few dozen bytes of valid-looking PNG whose header declares
@@ -29,4 +32,20 @@ func PNGBomb(w, h uint32) []byte {
 	b.Write(chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}))
 	b.Write(chunk("IEND", nil))
 	return b.Bytes()
+}
+
+// JPEG is a w x h JPEG of a smooth pattern in every channel: an ordinary
+// photograph-like picture that any pipeline takes.
+func JPEG(w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x ^ y), uint8(x * 255 / w), uint8(y * 255 / h), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		panic(err) // encoding an in-memory RGBA picture cannot fail
+	}
+	return buf.Bytes()
 }
