@@ -175,12 +175,9 @@ func (q *Queue) nextDueLocked(queue string) time.Time {
 			consider(d.job.RunAt)
 		}
 	}
-	c := q.counts[queue]
-	if c[worker.StateScheduled]+c[worker.StateRetrying] > 0 {
-		for _, r := range q.records {
-			if r.job.Queue == queue && (r.job.State == worker.StateScheduled || r.job.State == worker.StateRetrying) {
-				consider(r.job.RunAt)
-			}
+	for _, r := range q.waiting[queue] {
+		if r.job.State != worker.StateQueued {
+			consider(r.job.RunAt)
 		}
 	}
 	return next
@@ -613,10 +610,13 @@ func (q *Queue) Stats(ctx context.Context) (map[string]*worker.QueueStats, error
 	for name := range q.paused {
 		get(name).Paused = true
 	}
-	for queue, since := range q.queuedSince {
-		for _, created := range since {
-			if st := get(queue); st.OldestQueued.IsZero() || created.Before(st.OldestQueued) {
-				st.OldestQueued = created
+	for queue, waiting := range q.waiting {
+		for _, r := range waiting {
+			if r.job.State != worker.StateQueued {
+				continue
+			}
+			if st := get(queue); st.OldestQueued.IsZero() || r.job.CreatedAt.Before(st.OldestQueued) {
+				st.OldestQueued = r.job.CreatedAt
 			}
 		}
 	}

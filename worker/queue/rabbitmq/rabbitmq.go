@@ -106,21 +106,22 @@ type Queue struct {
 
 	records map[string]*record
 	counts  map[string]map[worker.State]int // per queue, by state
-	// queuedSince holds, per queue, the creation time of each queued job,
-	// for the oldest one in Stats.
-	queuedSince map[string]map[string]time.Time
-	paused      map[string]bool
-	cancelled   map[string]int // job ID → generation cancelled
-	purged      map[string]int // job ID → generation whose record was purged
-	notJobs     map[string]int // per queue, the dead letters that are not jobs
-	queues      map[string]*queueState
-	leased      map[string]*lease
-	offset      int64    // next records stream offset to read
-	gap         [2]int64 // the last jump of the records reader's offsets
-	gapCount    int      // how many times it was seen
-	declared    map[string]bool
-	depths      map[string]int // the last answer of Depths
-	depthsAt    time.Time
+	// waiting indexes, per queue, the records of the jobs that wait to run
+	// (queued, scheduled, retrying), so that Stats and Lease need not look
+	// at every record.
+	waiting   map[string]map[string]*record
+	paused    map[string]bool
+	cancelled map[string]int // job ID → generation cancelled
+	purged    map[string]int // job ID → generation whose record was purged
+	notJobs   map[string]int // per queue, the dead letters that are not jobs
+	queues    map[string]*queueState
+	leased    map[string]*lease
+	offset    int64    // next records stream offset to read
+	gap       [2]int64 // the last jump of the records reader's offsets
+	gapCount  int      // how many times it was seen
+	declared  map[string]bool
+	depths    map[string]int // the last answer of Depths
+	depthsAt  time.Time
 	// unread holds this process's confirmed event messages not read back
 	// from the records yet (readback.go); msgSeq numbers them.
 	unread  map[string]unreadMsg
@@ -149,31 +150,31 @@ func Open(opts Options) (*Queue, error) {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	q := &Queue{
-		opts:        opts,
-		names:       names{prefix: opts.Prefix},
-		host:        fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
-		log:         opts.Log,
-		ready:       make(chan struct{}, 1),
-		eventsIn:    make(chan eventBatch, 1024),
-		closing:     make(chan struct{}),
-		loopDone:    make(chan struct{}),
-		health:      errors.New("broker not connected yet"),
-		syncCh:      make(chan struct{}),
-		markerSeen:  map[string]chan struct{}{},
-		changed:     make(chan struct{}),
-		wake:        make(chan struct{}),
-		records:     map[string]*record{},
-		counts:      map[string]map[worker.State]int{},
-		queuedSince: map[string]map[string]time.Time{},
-		paused:      map[string]bool{},
-		cancelled:   map[string]int{},
-		purged:      map[string]int{},
-		notJobs:     map[string]int{},
-		unread:      map[string]unreadMsg{},
-		queues:      map[string]*queueState{},
-		leased:      map[string]*lease{},
-		declared:    map[string]bool{},
-		stepsOn:     map[string]*link{},
+		opts:       opts,
+		names:      names{prefix: opts.Prefix},
+		host:       fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
+		log:        opts.Log,
+		ready:      make(chan struct{}, 1),
+		eventsIn:   make(chan eventBatch, 1024),
+		closing:    make(chan struct{}),
+		loopDone:   make(chan struct{}),
+		health:     errors.New("broker not connected yet"),
+		syncCh:     make(chan struct{}),
+		markerSeen: map[string]chan struct{}{},
+		changed:    make(chan struct{}),
+		wake:       make(chan struct{}),
+		records:    map[string]*record{},
+		counts:     map[string]map[worker.State]int{},
+		waiting:    map[string]map[string]*record{},
+		paused:     map[string]bool{},
+		cancelled:  map[string]int{},
+		purged:     map[string]int{},
+		notJobs:    map[string]int{},
+		unread:     map[string]unreadMsg{},
+		queues:     map[string]*queueState{},
+		leased:     map[string]*lease{},
+		declared:   map[string]bool{},
+		stepsOn:    map[string]*link{},
 	}
 	for name := range opts.Queues() {
 		q.queueState(name).attach = true

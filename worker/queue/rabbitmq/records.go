@@ -2,7 +2,6 @@ package rabbitmq
 
 import (
 	"encoding/json"
-	"time"
 
 	"kiln/worker"
 )
@@ -89,22 +88,26 @@ func (q *Queue) apply(e *event) {
 	}
 	if r := q.records[id]; r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
-		if r.job.State == worker.StateQueued {
-			delete(q.queuedSince[r.job.Queue], id)
-		}
+		delete(q.waiting[r.job.Queue], id)
 	}
 	q.change(e)
 	if r := q.records[id]; r != nil {
 		q.count(r.job.Queue, r.job.State, +1)
-		if r.job.State == worker.StateQueued {
-			m := q.queuedSince[r.job.Queue]
+		if waits(r.job.State) {
+			m := q.waiting[r.job.Queue]
 			if m == nil {
-				m = map[string]time.Time{}
-				q.queuedSince[r.job.Queue] = m
+				m = map[string]*record{}
+				q.waiting[r.job.Queue] = m
 			}
-			m[id] = r.job.CreatedAt
+			m[id] = r
 		}
 	}
+}
+
+// waits reports whether a job in state s waits to run (queued, scheduled
+// or retrying).
+func waits(s worker.State) bool {
+	return s == worker.StateQueued || s == worker.StateScheduled || s == worker.StateRetrying
 }
 
 func (q *Queue) count(queue string, state worker.State, delta int) {
