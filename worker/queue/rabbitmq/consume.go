@@ -298,7 +298,7 @@ func (q *Queue) relay(l *link, dv *delivered, used int) {
 	if err == nil {
 		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
 		if err = q.ensureStep(l, step); err == nil {
-			err = q.publishConfirmed(l, []outgoing{{ex, key, msg}})
+			_, err = q.publishEach(l, []outgoing{{ex, key, msg}})
 		}
 	}
 	if err != nil {

@@ -240,7 +240,7 @@ func (q *Queue) sendEventsLater(l *link, evs ...*event) {
 // refused (a consumer would take the copy it replaces for stale and ack it
 // away); an event lost after its copy costs at most a second run.
 func (q *Queue) publishWith(l *link, msgs []outgoing, evs ...*event) ([]bool, error) {
-	acked, err := q.publishEach(l, msgs, confirmWithin)
+	acked, err := q.publishEach(l, msgs)
 	if err != nil {
 		return acked, err
 	}

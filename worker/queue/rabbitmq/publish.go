@@ -30,26 +30,20 @@ func (e *nackError) Error() string {
 	return fmt.Sprintf("the broker refused the message for %s (routing key %q)", e.exchange, e.key)
 }
 
-// publishConfirmed publishes msgs in one pipelined window and returns once
-// the broker has confirmed all of them, or with the first problem.
-func (q *Queue) publishConfirmed(l *link, msgs []outgoing) error {
-	_, err := q.publishEach(l, msgs, confirmWithin)
-	return err
-}
-
-// publishEach is publishConfirmed that also says, per message, whether
-// the broker confirmed it. A confirm that does not come within
+// publishEach publishes msgs in one pipelined window and returns once the
+// broker has confirmed all of them, or with the first problem, saying per
+// message whether the broker took it. A confirm that does not come within
 // confirmWithin makes the connection anew.
-func (q *Queue) publishEach(l *link, msgs []outgoing, within time.Duration) ([]bool, error) {
+func (q *Queue) publishEach(l *link, msgs []outgoing) ([]bool, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
 	if l == nil {
 		return nil, q.unavailable("publish")
 	}
-	acked, timedOut, err := q.publishOn(l, l.pub(), msgs, within)
-	if timedOut && within >= confirmWithin {
-		q.reconnectUnconfirmed(l, within)
+	acked, timedOut, err := q.publishOn(l, l.pub(), msgs, confirmWithin)
+	if timedOut {
+		q.reconnectUnconfirmed(l, confirmWithin)
 	}
 	return acked, err
 }

@@ -45,7 +45,7 @@ func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 	if err != nil {
 		return nil, err
 	}
-	if acked, err := q.publishEach(l, msgs, confirmWithin); err != nil {
+	if acked, err := q.publishEach(l, msgs); err != nil {
 		q.withdraw(l, jobs, acked)
 		return nil, submitError(err)
 	}
@@ -93,7 +93,7 @@ func (q *Queue) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) ([]boo
 	if err != nil {
 		return fail(err)
 	}
-	acked, err := q.publishEach(l, msgs, confirmWithin)
+	acked, err := q.publishEach(l, msgs)
 	var stored []*event
 	for k, i := range at {
 		switch {
