@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"kiln/internal/durable"
 	"kiln/worker/image/imageapi"
 	"kiln/worker/image/vips"
 )
@@ -250,7 +251,7 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 		return nil, err
 	}
 	t := time.Now()
-	if err := syncDir(outDir); err != nil {
+	if err := durable.SyncDir(outDir); err != nil {
 		return nil, err
 	}
 	clock.add(func(s *Stages) { s.WriteMS += ms(time.Since(t)) })
@@ -458,7 +459,7 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 	data := enc.Bytes()
 	writeStart := time.Now()
 	path := filepath.Join(outDir, v.Name+"."+extension(format))
-	if err := writeDurable(path, data); err != nil {
+	if err := durable.WriteFile(path, data, 0o644); err != nil {
 		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
 	}
 	clock.add(func(s *Stages) {

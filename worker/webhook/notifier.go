@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"kiln/internal/durable"
 	"kiln/worker"
 )
 
@@ -85,7 +86,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 		cursor = page.Next
 		if cursor != saved && (len(deliveries) > 0 || time.Since(savedAt) > cursorSaveEvery) {
-			if err := writeFileDurably(n.CursorFile, []byte(strconv.FormatUint(cursor, 10)+"\n")); err != nil {
+			if err := durable.ReplaceFile(n.CursorFile, []byte(strconv.FormatUint(cursor, 10)+"\n"), 0o640); err != nil {
 				n.Log.Error("webhooks: saving the event cursor failed; deliveries after a restart may repeat", "err", err)
 			} else {
 				saved, savedAt = cursor, time.Now()
@@ -117,7 +118,7 @@ func (n *Notifier) loadCursor(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("webhooks: read the event log: %w", err)
 	}
-	if err := writeFileDurably(n.CursorFile, []byte(strconv.FormatUint(head.Last, 10)+"\n")); err != nil {
+	if err := durable.ReplaceFile(n.CursorFile, []byte(strconv.FormatUint(head.Last, 10)+"\n"), 0o640); err != nil {
 		return 0, fmt.Errorf("webhooks: %w", err)
 	}
 	return head.Last, nil
