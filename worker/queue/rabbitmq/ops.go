@@ -562,12 +562,15 @@ func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
 	return r.snapshot(), nil
 }
 
-// List implements worker.Queue. A listing of dead jobs sweeps the
-// dead-letter queues first, so that it shows the jobs the broker
-// dead-lettered itself.
+// List implements worker.Queue. A listing of dead jobs first sweeps the
+// dead-letter queues that hold other messages than the dead jobs the
+// records count, so that it shows the jobs the broker dead-lettered
+// itself without reading a settled queue through on every listing.
 func (q *Queue) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error) {
 	if state == worker.StateDead && q.Health() == nil {
-		q.sweepAfter("listing dead jobs", queue)
+		if _, err := q.sweepDeadLetters(queue, true); err != nil {
+			q.log.Warn("dead-letter sweep before listing dead jobs failed; listing the records", "queue", queue, "err", err)
+		}
 	}
 	q.mu.Lock()
 	var out []*worker.JobRecord
