@@ -114,32 +114,32 @@ func (k *streamClient) closeStream() {
 	}
 }
 
-// kilndStreamSystem is kilnd on its local backend, fed through the stream.
-type kilndStreamSystem struct {
-	*kilndSystem
+// streamedSystem is a kilnd system fed through the streaming submit
+// rather than one request per job: kiln-daemon-stream on the local
+// backend, kiln-rabbitmq-stream on RabbitMQ (where kilnd publishes the
+// jobs that arrive together in one window of confirms, as raw RabbitMQ
+// with pipelined confirms does).
+type streamedSystem struct {
+	system
+	label  string
 	stream *streamClient
 }
 
-func newKilndStream(name, dir string, consumers int) (system, error) {
-	s, err := newKilnd(name, dir, consumers)
-	if err != nil {
-		return nil, err
-	}
-	k := s.(*kilndSystem)
-	return &kilndStreamSystem{kilndSystem: k, stream: newStreamClient(k.client)}, nil
+func streamed(s system, client *api.Client, label string) *streamedSystem {
+	return &streamedSystem{system: s, label: label, stream: newStreamClient(client)}
 }
 
-func (k *kilndStreamSystem) name() string { return "kiln-daemon-stream" }
+func (k *streamedSystem) name() string { return k.label }
 
-func (k *kilndStreamSystem) submit(ctx context.Context, payload []byte) error {
+func (k *streamedSystem) submit(ctx context.Context, payload []byte) error {
 	return k.stream.submit(ctx, payload)
 }
 
-func (k *kilndStreamSystem) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
+func (k *streamedSystem) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
 	return k.stream.submitPipelined(ctx, payload, n, window)
 }
 
-func (k *kilndStreamSystem) close() error {
+func (k *streamedSystem) close() error {
 	k.stream.closeStream()
-	return k.kilndSystem.close()
+	return k.system.close()
 }

@@ -102,39 +102,6 @@ func (k *kilndRabbitSystem) close() error {
 	return err
 }
 
-// kilndRabbitStreamSystem is kilnd on the rabbitmq backend fed through its
-// streaming submit: each client keeps a window of jobs unanswered, and
-// kilnd publishes the jobs that arrive together in one window of
-// confirms, as raw RabbitMQ with pipelined confirms does.
-type kilndRabbitStreamSystem struct {
-	*kilndRabbitSystem
-	stream *streamClient
-}
-
-func newKilndRabbitStream(dir string, consumers int) (system, error) {
-	s, err := newKilndRabbit(dir, consumers, 1)
-	if err != nil {
-		return nil, err
-	}
-	k := s.(*kilndRabbitSystem)
-	return &kilndRabbitStreamSystem{kilndRabbitSystem: k, stream: newStreamClient(k.client)}, nil
-}
-
-func (k *kilndRabbitStreamSystem) name() string { return "kiln-rabbitmq-stream" }
-
-func (k *kilndRabbitStreamSystem) submit(ctx context.Context, payload []byte) error {
-	return k.stream.submit(ctx, payload)
-}
-
-func (k *kilndRabbitStreamSystem) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
-	return k.stream.submitPipelined(ctx, payload, n, window)
-}
-
-func (k *kilndRabbitStreamSystem) close() error {
-	k.stream.closeStream()
-	return k.kilndRabbitSystem.close()
-}
-
 // kilndRabbitAMQPSystem is kilnd on the rabbitmq backend with jobs
 // published straight to the broker, as a web application in any language
 // does (README, "Submit a job over AMQP"): each message with its own job ID,

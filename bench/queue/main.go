@@ -128,7 +128,11 @@ func openSystem(name, dir string, consumers int) (system, error) {
 	case "kiln-rabbitmq-batch":
 		return newKilndRabbit(dir, consumers, *batchSize)
 	case "kiln-rabbitmq-stream":
-		return newKilndRabbitStream(dir, consumers)
+		s, err := newKilndRabbit(dir, consumers, 1)
+		if err != nil {
+			return nil, err
+		}
+		return streamed(s, s.(*kilndRabbitSystem).client, name), nil
 	case "kiln-rabbitmq-amqp":
 		return newKilndRabbitAMQP(dir, consumers)
 	case "goqite":
@@ -136,7 +140,11 @@ func openSystem(name, dir string, consumers int) (system, error) {
 	case "kiln-daemon":
 		return newKilnd(name, dir, consumers)
 	case "kiln-daemon-stream":
-		return newKilndStream(name, dir, consumers)
+		s, err := newKilnd(name, dir, consumers)
+		if err != nil {
+			return nil, err
+		}
+		return streamed(s, s.(*kilndSystem).client, name), nil
 	case "rabbitmq-pipelined":
 		return newRabbitPipelined(dir, consumers)
 	case "kiln-daemon-sse":
