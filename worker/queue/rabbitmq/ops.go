@@ -175,8 +175,8 @@ func (q *Queue) nextDueLocked(queue string) time.Time {
 			consider(d.job.RunAt)
 		}
 	}
-	for _, r := range q.waiting[queue] {
-		if r.job.State != worker.StateQueued {
+	for _, state := range []worker.State{worker.StateScheduled, worker.StateRetrying} {
+		for _, r := range q.waiting[waitKey{queue, state}] {
 			consider(r.job.RunAt)
 		}
 	}
@@ -613,12 +613,12 @@ func (q *Queue) Stats(ctx context.Context) (map[string]*worker.QueueStats, error
 	for name := range q.paused {
 		get(name).Paused = true
 	}
-	for queue, waiting := range q.waiting {
+	for k, waiting := range q.waiting {
+		if k.state != worker.StateQueued {
+			continue
+		}
 		for _, r := range waiting {
-			if r.job.State != worker.StateQueued {
-				continue
-			}
-			if st := get(queue); st.OldestQueued.IsZero() || r.job.CreatedAt.Before(st.OldestQueued) {
+			if st := get(k.queue); st.OldestQueued.IsZero() || r.job.CreatedAt.Before(st.OldestQueued) {
 				st.OldestQueued = r.job.CreatedAt
 			}
 		}

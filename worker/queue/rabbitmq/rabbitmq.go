@@ -106,10 +106,10 @@ type Queue struct {
 
 	records map[string]*record
 	counts  map[string]map[worker.State]int // per queue, by state
-	// waiting indexes, per queue, the records of the jobs that wait to run
-	// (queued, scheduled, retrying), so that Stats and Lease need not look
-	// at every record.
-	waiting   map[string]map[string]*record
+	// waiting indexes the records of the jobs that wait to run (queued,
+	// scheduled, retrying) by queue and state, so that Stats and Lease
+	// need not look at every record.
+	waiting   map[waitKey]map[string]*record
 	paused    map[string]bool
 	cancelled map[string]int // job ID → generation cancelled
 	purged    map[string]int // job ID → generation whose record was purged
@@ -165,7 +165,7 @@ func Open(opts Options) (*Queue, error) {
 		wake:       make(chan struct{}),
 		records:    map[string]*record{},
 		counts:     map[string]map[worker.State]int{},
-		waiting:    map[string]map[string]*record{},
+		waiting:    map[waitKey]map[string]*record{},
 		paused:     map[string]bool{},
 		cancelled:  map[string]int{},
 		purged:     map[string]int{},

@@ -88,26 +88,27 @@ func (q *Queue) apply(e *event) {
 	}
 	if r := q.records[id]; r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
-		delete(q.waiting[r.job.Queue], id)
+		delete(q.waiting[waitKey{r.job.Queue, r.job.State}], id)
 	}
 	q.change(e)
 	if r := q.records[id]; r != nil {
 		q.count(r.job.Queue, r.job.State, +1)
-		if waits(r.job.State) {
-			m := q.waiting[r.job.Queue]
+		if s := r.job.State; s == worker.StateQueued || s == worker.StateScheduled || s == worker.StateRetrying {
+			k := waitKey{r.job.Queue, s}
+			m := q.waiting[k]
 			if m == nil {
 				m = map[string]*record{}
-				q.waiting[r.job.Queue] = m
+				q.waiting[k] = m
 			}
 			m[id] = r
 		}
 	}
 }
 
-// waits reports whether a job in state s waits to run (queued, scheduled
-// or retrying).
-func waits(s worker.State) bool {
-	return s == worker.StateQueued || s == worker.StateScheduled || s == worker.StateRetrying
+// waitKey names the jobs of one queue in one waiting state.
+type waitKey struct {
+	queue string
+	state worker.State
 }
 
 func (q *Queue) count(queue string, state worker.State, delta int) {
