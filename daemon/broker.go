@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -91,27 +90,21 @@ func hasPassword(u *url.URL) bool {
 	return set
 }
 
-// checkFiles reports the problems of the files the table names, with
-// relative paths taken from baseDir: a missing or unreadable file, a
-// password file that others may read, TLS material that does not load.
-func (b *BrokerConfig) checkFiles(baseDir string, report func(key, msg string)) {
+// checkFiles reports the problems of the files the table names, as
+// openBroker would meet them: a missing or unreadable file, a password
+// file that others may read, TLS material that does not load. It is one of
+// the start checks.
+func (b *BrokerConfig) checkFiles(report func(key, msg string)) {
 	if b.Backend != backendRabbitMQ {
 		return
 	}
-	abs := func(p string) string {
-		if p != "" && !filepath.IsAbs(p) {
-			return filepath.Join(baseDir, p)
-		}
-		return p
-	}
-	if p := abs(b.PasswordFile); p != "" {
-		if _, err := readPasswordFile(p); err != nil {
+	if b.PasswordFile != "" {
+		if _, err := readPasswordFile(b.PasswordFile); err != nil {
 			report("broker.password_file", err.Error())
 		}
 	}
 	if b.TLS != (BrokerTLS{}) {
-		t := BrokerTLS{CA: abs(b.TLS.CA), Cert: abs(b.TLS.Cert), Key: abs(b.TLS.Key)}
-		if _, err := t.config(); err != nil {
+		if _, err := b.TLS.config(); err != nil {
 			report("broker.tls", err.Error())
 		}
 	}

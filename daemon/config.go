@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -50,6 +48,10 @@ type Config struct {
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
+	// file is Source made absolute ("" for the embedded dev config), and
+	// lines the line of each key in it: the start checks name both.
+	file  string
+	lines keyLines
 }
 
 // DaemonConfig is the [daemon] table.
@@ -75,6 +77,10 @@ type Duration = worker.Duration
 // file, line and key.
 type ConfigError struct {
 	Problems []string
+	// Transient is set when every problem may go away by itself (a name
+	// server that did not answer): a start fails, but not as a config
+	// error.
+	Transient bool
 }
 
 func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
@@ -107,7 +113,12 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseConfig(path, data, filepath.Dir(abs))
+	cfg, err := parseConfig(path, data, filepath.Dir(abs))
+	if err != nil {
+		return nil, err
+	}
+	cfg.file = abs
+	return cfg, nil
 }
 
 // DevConfig returns the embedded development config with its paths under
@@ -122,18 +133,8 @@ func DevConfig(baseDir string) (*Config, error) {
 // reported, each as file:line: key: message.
 func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
 	lines := scanKeyLines(data)
-	type problem struct {
-		line int
-		text string
-	}
-	var problems []problem
-	report := func(key, msg string) {
-		if n := lines.line(key); n > 0 {
-			problems = append(problems, problem{n, fmt.Sprintf("%s:%d: %s: %s", name, n, key, msg)})
-		} else {
-			problems = append(problems, problem{math.MaxInt, fmt.Sprintf("%s: %s: %s", name, key, msg)})
-		}
-	}
+	problems := &configProblems{name: name, lines: lines}
+	report := problems.report
 
 	var tree map[string]any
 	if _, err := toml.Decode(string(data), &tree); err != nil {
@@ -148,18 +149,12 @@ func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
 
 	cfg.fillDerived()
 	cfg.validate(report)
-	cfg.Broker.checkFiles(baseDir, report)
-	if len(problems) > 0 {
-		// In the file's order, as an editor shows it.
-		sort.SliceStable(problems, func(i, j int) bool { return problems[i].line < problems[j].line })
-		texts := make([]string, len(problems))
-		for i, p := range problems {
-			texts[i] = p.text
-		}
-		return nil, &ConfigError{Problems: texts}
+	if err := problems.err(); err != nil {
+		return nil, err
 	}
 	cfg.resolvePaths(baseDir)
 	cfg.Source = name
+	cfg.lines = lines
 	return &cfg, nil
 }
 

@@ -23,7 +23,7 @@ const (
 	ExitFailure        = 1
 	ExitUsage          = 64
 	ExitConfig         = 78
-	ExitAlreadyRunning = 69 // EX_UNAVAILABLE: another instance holds the pidfile
+	ExitAlreadyRunning = 69 // EX_UNAVAILABLE: another instance holds the pidfile or the state
 )
 
 // Options are kilnd's command-line settings.
@@ -61,6 +61,8 @@ type daemon struct {
 	http    *httpListener // nil unless [http] listen is set
 	// stopWebhooks ends the webhook notifier; nil until it runs.
 	stopWebhooks func()
+	// stateLock is state_dir's kilnd.lock, held as the pidfile is.
+	stateLock *Pidfile
 
 	started time.Time
 	purged  atomic.Int64

@@ -63,17 +63,20 @@ func (d *daemon) listenHTTP() error {
 		// restart cures.
 		return &exitError{code: ExitConfig, err: err}
 	}
-	var tlsConfig *tls.Config
-	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("http: load TLS certificate %s and key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// The start checks have loaded the pair and looked at the address;
+	// what fails here changed since, and is still the config's to fix
+	// unless the port is merely taken.
+	tlsConfig, err := cfg.loadTLS()
+	if err != nil {
+		return &exitError{code: ExitConfig, err: fmt.Errorf("http: %w", err)}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("http: listen on %s: %w", cfg.Listen, err)
+		err = fmt.Errorf("http: listen on %s: %w", cfg.Listen, err)
+		if listenFaultIsConfig(err) {
+			return &exitError{code: ExitConfig, err: err}
+		}
+		return err
 	}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
@@ -164,14 +167,15 @@ func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
 }
 
 // scopeOf is the scope a route of the control API needs: reading is read,
-// queueing jobs is submit, everything that changes jobs or the daemon
-// otherwise is admin. A route not listed needs admin.
+// queueing jobs is submit (one, a batch or a stream: the same jobs by
+// other means), everything that changes jobs or the daemon otherwise is
+// admin. A route not listed needs admin.
 func scopeOf(pattern string) Scope {
 	method, path, _ := strings.Cut(pattern, " ")
 	switch {
 	case method == http.MethodGet || method == http.MethodHead:
 		return ScopeRead
-	case method == http.MethodPost && (path == api.Version+"/jobs" || path == api.Version+"/jobs/batch"):
+	case method == http.MethodPost && (path == api.Version+"/jobs" || path == api.Version+"/jobs/batch" || path == api.StreamPath):
 		return ScopeSubmit
 	}
 	return ScopeAdmin

@@ -51,11 +51,19 @@ func Run(opts Options) int {
 }
 
 // checkConfig is -check-config: every error, or "config OK" with the
-// warnings that would be logged at start.
+// warnings that would be logged at start. It runs the start's own checks
+// (startChecks), so it refuses what a start would refuse, in its words.
 func checkConfig(opts Options) int {
 	cfg, err := loadConfig(opts)
 	if err != nil {
 		fmt.Fprintln(opts.Stderr, err)
+		return ExitConfig
+	}
+	if err := startChecks(cfg); err != nil {
+		fmt.Fprintln(opts.Stderr, err)
+		if cerr := (*ConfigError)(nil); errors.As(err, &cerr) && cerr.Transient {
+			return ExitFailure
+		}
 		return ExitConfig
 	}
 	for _, w := range pathWarnings(cfg, true) {
@@ -89,7 +97,9 @@ func (d *daemon) start() (int, error) {
 		{ExitFailure, d.becomeDaemon},
 		{ExitConfig, d.loadFirstConfig},
 		{ExitConfig, d.openLogging},
+		{ExitConfig, d.checkStart},
 		{ExitAlreadyRunning, d.lockPidfile},
+		{ExitAlreadyRunning, d.lockState},
 		{ExitFailure, d.openQueue},
 		{ExitFailure, d.configureEvents},
 		{ExitFailure, d.registerKinds},
@@ -149,26 +159,36 @@ func (d *daemon) openLogging() error {
 	return nil
 }
 
-// lockPidfile refuses a second instance. Any failure other than another
-// instance is a plain failure, not "already running".
+// lockPidfile refuses a second instance.
 func (d *daemon) lockPidfile() error {
 	pid, err := AcquirePidfile(d.config().Daemon.Pidfile)
 	if err != nil {
-		var running *AlreadyRunningError
-		if !errors.As(err, &running) {
-			return &exitError{code: ExitFailure, err: err}
-		}
-		return err
+		return lockFailure("daemon.pidfile", err)
 	}
 	d.pidfile = pid
 	return nil
 }
 
+// lockFailure gives a failed AcquirePidfile its exit code: another
+// instance is "already running", a file that is not a pidfile a config
+// error (the start checks name it first, unless it appeared since), and
+// anything else a plain failure.
+func lockFailure(key string, err error) error {
+	var running *AlreadyRunningError
+	var notPidfile *NotPidfileError
+	switch {
+	case errors.As(err, &running):
+		return &exitError{code: ExitAlreadyRunning, err: err}
+	case errors.As(err, &notPidfile):
+		return &exitError{code: ExitConfig, err: fmt.Errorf("%s: %w", key, err)}
+	}
+	return &exitError{code: ExitFailure, err: err}
+}
+
+// openQueue opens the store in the state directory that lockState
+// created and holds, or the broker.
 func (d *daemon) openQueue() error {
 	cfg := d.config()
-	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o750); err != nil {
-		return fmt.Errorf("create state directory %s: %w", cfg.Daemon.StateDir, err)
-	}
 	if cfg.Broker.Backend == backendRabbitMQ {
 		q, err := d.openBroker()
 		if err != nil {
@@ -296,6 +316,9 @@ func (d *daemon) close() {
 	}
 	if d.queue != nil {
 		d.queue.Close()
+	}
+	if d.stateLock != nil {
+		d.stateLock.Release()
 	}
 	if d.pidfile != nil {
 		d.pidfile.Release()

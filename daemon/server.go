@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,27 +44,6 @@ type controlServer struct {
 	// stopping is done once shutdown has begun: open streams stop reading.
 	stopping   context.Context
 	endStreams context.CancelFunc
-}
-
-// listenControl opens the control socket, mode 0660: the kiln group may
-// submit, others may not. A socket file left by a crash is replaced; the
-// caller holds the pidfile, so no live daemon owns it.
-func listenControl(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create socket directory: %w", err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return ln, nil
 }
 
 func newControlServer(d *daemon, log *slog.Logger) *controlServer {

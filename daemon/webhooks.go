@@ -83,6 +83,25 @@ func (c *Config) validateWebhooks(report func(key, msg string)) {
 	}
 }
 
+// webhookCursorName is the file in state_dir that holds the last event
+// whose deliveries are queued.
+const webhookCursorName = "webhooks.cursor"
+
+func (c *Config) webhookCursorPath() string {
+	return filepath.Join(c.Daemon.StateDir, webhookCursorName)
+}
+
+// checkWebhookSecret is the start check of secret_file: the key must be
+// there, long enough and private, as every delivery reads it.
+func (c *Config) checkWebhookSecret(report func(key, msg string)) {
+	if c.Webhooks.SecretFile == "" {
+		return
+	}
+	if _, err := webhook.ReadSecret(c.Webhooks.SecretFile); err != nil {
+		report("webhooks.secret_file", err.Error())
+	}
+}
+
 func (d *daemon) webhookSettings() webhook.Settings {
 	c := d.config().Webhooks
 	return webhook.Settings{SecretFile: c.SecretFile, Timeout: c.Timeout.Std()}
@@ -133,7 +152,7 @@ func (d *daemon) startWebhooks() error {
 		Target:     d.notifyTarget,
 		Enabled:    func() bool { return d.config().notifyConfigured() },
 		Submit:     d.submitDeliveries,
-		CursorFile: filepath.Join(d.config().Daemon.StateDir, "webhooks.cursor"),
+		CursorFile: d.config().webhookCursorPath(),
 		Log:        d.log,
 	}
 	ctx, cancel := context.WithCancel(context.Background())

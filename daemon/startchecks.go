@@ -1,0 +1,107 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// startChecks checks a parsed config against the machine it is to run on:
+// every file it names is what kiln expects there and none is two things at
+// once, the secrets load, the listen address can be listened on. A start
+// runs them before it touches a file, and -check-config runs the very same
+// ones, so that a config it passes does not fail at start (but for a
+// machine that changed in between, or a port another process holds).
+// Each problem is worded file:line: key: message, as the parse's are; the
+// error is a *ConfigError, Transient when every problem may pass by itself.
+func startChecks(cfg *Config) error {
+	p := &configProblems{name: cfg.Source, lines: cfg.lines}
+	cfg.checkPaths(p.report)
+	cfg.checkHTTPFiles(p)
+	cfg.checkWebhookSecret(p.report)
+	cfg.Broker.checkFiles(p.report)
+	return p.err()
+}
+
+// checkPaths reports the kiln-written paths that would cost a file: one
+// that collides with another named file, a socket path where something
+// other than a socket is, a pidfile path holding something other than a
+// PID, a directory path that is a file.
+func (c *Config) checkPaths(report func(key, msg string)) {
+	collided := c.checkPathCollisions(report)
+	d := c.Daemon
+	checks := []struct {
+		key   string
+		check func() error
+	}{
+		{"daemon.socket", func() error { return firstOf(checkDirectoryPath(filepath.Dir(d.Socket)), checkSocketPath(d.Socket)) }},
+		{"daemon.pidfile", func() error { return firstOf(checkDirectoryPath(filepath.Dir(d.Pidfile)), checkPidfilePath(d.Pidfile)) }},
+		{"daemon.state_dir", func() error { return firstOf(checkDirectoryPath(d.StateDir), checkPidfilePath(c.StateLockPath())) }},
+	}
+	for _, ch := range checks {
+		if collided[ch.key] {
+			continue // one message a key: the collision says it all
+		}
+		if err := ch.check(); err != nil {
+			report(ch.key, err.Error())
+		}
+	}
+}
+
+// checkHTTPFiles checks what listenHTTP reads and binds: the tokens file,
+// the certificate and key, the address.
+func (c *Config) checkHTTPFiles(p *configProblems) {
+	h := &c.HTTP
+	if h.Listen == "" {
+		return
+	}
+	if _, err := loadTokens(h.Tokens); err != nil {
+		p.report("http.tokens", err.Error())
+	}
+	if _, err := h.loadTLS(); err != nil {
+		p.report("http.tls_cert", err.Error())
+	}
+	if transient, err := checkListenAddr(h.Listen); err != nil {
+		p.add("http.listen", err.Error(), transient)
+	}
+}
+
+// checkDirectoryPath reports a path kiln creates a directory at (or in)
+// that is, or lies under, something other than a directory.
+func checkDirectoryPath(dir string) error {
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && fi.IsDir():
+			return nil
+		case err == nil:
+			return fmt.Errorf("%s is %s, not a directory", p, fileKind(fi.Mode()))
+		case !errors.Is(err, os.ErrNotExist):
+			return err
+		case p == filepath.Dir(p):
+			return nil
+		}
+	}
+}
+
+func firstOf(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkStart is the start step of the checks. A config fault is exit 78,
+// so that the unit does not restart into it; a fault that may pass is a
+// plain failure, which a restart may cure.
+func (d *daemon) checkStart() error {
+	err := startChecks(d.config())
+	var cerr *ConfigError
+	if errors.As(err, &cerr) && cerr.Transient {
+		return &exitError{code: ExitFailure, err: err}
+	}
+	return err
+}
