@@ -359,10 +359,7 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 		p.observer.AttemptStarted(j.Queue, j.Type, max(0, start.Sub(j.RunAt)))
 	}
 
-	timeout := cfg.Timeout.Std()
-	if j.Timeout > 0 {
-		timeout = j.Timeout.Std()
-	}
+	timeout := cfg.TimeoutFor(j)
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	p.mu.Lock()
@@ -420,7 +417,7 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 	p.failed.Add(1)
 	p.rates.add(j.Queue, false, time.Now())
 	var retryAt time.Time
-	if !IsPermanent(err) && err != errCancelRequested && j.Attempts < j.MaxAttempts {
+	if !IsPermanent(err) && err != errCancelRequested && j.Attempts < cfg.AttemptsFor(j) {
 		retryAt = time.Now().Add(Backoff(j.Attempts, cfg.BackoffBase.Std(), cfg.BackoffMax.Std()))
 	}
 	if ferr := p.queue.Fail(context.Background(), j.ID, err.Error(), retryAt); ferr != nil {
