@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 
 	"kiln/api"
+	"kiln/daemon/dashboard"
 	"kiln/worker"
 )
 
@@ -73,17 +75,31 @@ func (b dashboardBackend) LastEventID(ctx context.Context) uint64 {
 	return 0
 }
 
-func (b dashboardBackend) Authenticate(name, secret string) (string, []string, bool) {
-	if b.d.http == nil {
-		return "", nil, false
+// Authenticate checks a login through the login limiter, against the
+// tokens in effect.
+func (b dashboardBackend) Authenticate(name, secret, remote string) (dashboard.Login, error) {
+	h := b.d.http
+	if h == nil {
+		return dashboard.Login{}, dashboard.ErrLoginRefused
 	}
-	c := b.d.http.tokens.Load().login(name, secret)
-	if c == nil {
-		return "", nil, false
+	c, err := h.logins.attempt(name, remote, func() *credential { return h.tokens.Load().login(name, secret) })
+	if err != nil {
+		return dashboard.Login{}, err
 	}
 	scopes := make([]string, len(c.scopes))
 	for i, s := range c.scopes {
 		scopes[i] = string(s)
 	}
-	return c.name, scopes, true
+	return dashboard.Login{User: c.name, Scopes: scopes, Credential: c.key}, nil
+}
+
+func (b dashboardBackend) Current(l dashboard.Login) bool {
+	return b.d.http != nil && b.d.http.tokens.Load().keeps(l.Credential, scopesOf(l.Scopes))
+}
+
+func (b dashboardBackend) LoginAttr(name string) slog.Attr {
+	if b.d.http == nil {
+		return slog.Attr{}
+	}
+	return b.d.http.logins.logAttr(name, b.d.http.tokens.Load())
 }

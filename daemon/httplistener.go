@@ -47,6 +47,8 @@ type httpListener struct {
 	srv    *http.Server
 	tokens atomic.Pointer[tokenSet]
 	ui     *dashboard.Dashboard
+	open   openRequests // the requests a reload may revoke
+	logins loginLimiter // the dashboard's login attempts
 }
 
 // listenHTTP opens the TCP listener if the config asks for one. The tokens
@@ -97,7 +99,9 @@ func (d *daemon) listenHTTP() error {
 	return nil
 }
 
-// loadTokens (re)reads the tokens file named by the current config.
+// loadTokens reads the tokens file named by the current config, at start;
+// a reload checks the new file before anything is swapped in and puts it
+// in effect with swapTokens.
 func (h *httpListener) loadTokens() error {
 	set, err := loadTokens(h.d.config().HTTP.Tokens)
 	if err != nil {
@@ -139,11 +143,8 @@ func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
 		token := bearerToken(r.Header.Get("Authorization"))
 		cred := h.tokens.Load().lookup(token)
 		if cred == nil && token == "" && r.Method == http.MethodGet {
-			if user, scopes, ok := h.ui.Session(r); ok {
-				cred = &credential{name: user}
-				for _, s := range scopes {
-					cred.scopes = append(cred.scopes, Scope(s))
-				}
+			if login, ok := h.ui.Session(r); ok {
+				cred = &credential{name: login.User, key: login.Credential, scopes: scopesOf(login.Scopes)}
 			}
 		}
 		if cred == nil {
@@ -162,7 +163,14 @@ func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q lacks the %s scope", cred.name, need))
 			return
 		}
-		mux.ServeHTTP(w, r)
+		// The request ends if a reload takes its credential away.
+		ctx, done, ok := h.open.track(r.Context(), cred, h.tokens.Load())
+		if !ok {
+			writeError(w, http.StatusUnauthorized, fmt.Sprintf("the credential %q was just removed, changed or narrowed", cred.name))
+			return
+		}
+		defer done()
+		mux.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

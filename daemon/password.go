@@ -61,6 +61,25 @@ func parsePasswordHash(field string) (*passwordHash, error) {
 	return &passwordHash{iterations: n, salt: salt, key: key}, nil
 }
 
+// dummyPasswordHash is a hash no password matches, of the iteration count
+// the file's passwords have (the highest, if they differ), for the logins
+// that name no password credential.
+func dummyPasswordHash(creds []credential) *passwordHash {
+	n := 0
+	for _, c := range creds {
+		if c.password != nil {
+			n = max(n, c.password.iterations)
+		}
+	}
+	if n == 0 {
+		n = passwordIterations
+	}
+	p := &passwordHash{iterations: n, salt: make([]byte, 16), key: make([]byte, sha256.Size)}
+	rand.Read(p.salt)
+	rand.Read(p.key) // a random key: no password derives it
+	return p
+}
+
 func (p *passwordHash) matches(password string) bool {
 	key, err := pbkdf2.Key(sha256.New, password, p.salt, p.iterations, sha256.Size)
 	return err == nil && subtle.ConstantTimeCompare(key, p.key) == 1

@@ -22,6 +22,18 @@ func (d *daemon) reload() error {
 		return err
 	}
 	old := d.config()
+	// The TCP listener stays, whatever the new file says of it, until a
+	// restart: its tokens file must be good before anything of the new
+	// config is swapped in, or the reload fails whole. Swapping the rest
+	// and keeping the old tokens would leave a revoked token working while
+	// the reload reports success.
+	var tokens *tokenSet
+	if d.http != nil {
+		if tokens, err = loadReloadTokens(next.HTTP.Tokens); err != nil {
+			d.log.Error("reload refused: tokens file refused; the running config and tokens stay in effect", "err", err)
+			return err
+		}
+	}
 	for _, key := range keepRestartOnly(old, next) {
 		d.log.Warn("needs restart: "+key, "key", key)
 	}
@@ -35,10 +47,9 @@ func (d *daemon) reload() error {
 	d.pool.ConfigChanged()
 	d.workers.ConfigChanged()
 	if d.http != nil {
-		// New tokens apply at once; a broken file keeps the old ones.
-		if err := d.http.loadTokens(); err != nil {
-			d.log.Error("reload: tokens file refused; the previous tokens stay in effect", "err", err)
-		}
+		// New tokens apply at once, and what the old ones allowed that
+		// the new ones do not ends.
+		d.http.swapTokens(tokens)
 	}
 	for _, w := range pathWarnings(next, false) {
 		d.log.Warn(w)
@@ -68,4 +79,16 @@ func keepRestartOnly(old, next *Config) []string {
 	keep("http.tls_cert", &old.HTTP.TLSCert, &next.HTTP.TLSCert)
 	keep("http.tls_key", &old.HTTP.TLSKey, &next.HTTP.TLSKey)
 	return changed
+}
+
+// loadReloadTokens reads the tokens file a reloaded config names.
+func loadReloadTokens(path string) (*tokenSet, error) {
+	if path == "" {
+		return nil, fmt.Errorf("http.tokens: must name the tokens file: the TCP listener stays open until a restart")
+	}
+	set, err := loadTokens(path)
+	if err != nil {
+		return nil, fmt.Errorf("http.tokens: %w", err)
+	}
+	return set, nil
 }

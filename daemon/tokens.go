@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"slices"
@@ -31,6 +32,10 @@ type credential struct {
 	// password is set instead of secret for a dashboard login by name and
 	// password; it is never a bearer token.
 	password *passwordHash
+	// key tells this line from any other with the same name: it is a hash
+	// of the name and the token or password field. What was allowed under
+	// a key lasts only while a tokens file holds the key (see keeps).
+	key string
 }
 
 func (c *credential) allows(s Scope) bool {
@@ -40,6 +45,10 @@ func (c *credential) allows(s Scope) bool {
 // tokenSet is the parsed tokens file.
 type tokenSet struct {
 	creds []credential
+	// dummy is checked when a login names no password credential, so that
+	// an unknown name costs the same hash as a wrong password and the
+	// answer's timing does not tell which names exist.
+	dummy *passwordHash
 }
 
 // minTokenLen keeps guessable tokens out of the file.
@@ -94,6 +103,7 @@ func loadTokens(path string) (*tokenSet, error) {
 				return nil, fmt.Errorf("%s:%d: scope %q is not one of read, submit, admin", path, n, s)
 			}
 		}
+		c.key = credentialKey(c.name, fields[2])
 		switch {
 		case strings.HasPrefix(fields[2], passwordPrefix):
 			p, err := parsePasswordHash(fields[2])
@@ -111,7 +121,15 @@ func loadTokens(path string) (*tokenSet, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("tokens file %s: %w", path, err)
 	}
+	set.dummy = dummyPasswordHash(set.creds)
 	return set, nil
+}
+
+// credentialKey identifies a tokens file line by its name and its token or
+// password field, without holding either.
+func credentialKey(name, field string) string {
+	sum := sha256.Sum256([]byte(name + "\x00" + field))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // lookup finds the credential of a token, comparing against every one in
@@ -131,20 +149,69 @@ func (t *tokenSet) lookup(token string) *credential {
 }
 
 // login finds the credential of a dashboard login: a token alone, or a
-// name with its password.
+// name with its password. A name costs exactly one password hash whether
+// it is known or not, and whatever the password.
 func (t *tokenSet) login(name, secret string) *credential {
-	if t == nil || secret == "" {
+	return t.loginWith(name, secret, (*passwordHash).matches)
+}
+
+// loginWith is login with the password check given, so that a test can
+// count the hashes a login costs.
+func (t *tokenSet) loginWith(name, secret string, matches func(*passwordHash, string) bool) *credential {
+	if t == nil {
 		return nil
 	}
 	if name == "" {
 		return t.lookup(secret)
 	}
+	var c *credential
 	for i := range t.creds {
-		if c := &t.creds[i]; c.name == name && c.password != nil && c.password.matches(secret) {
-			return c
+		if t.creds[i].name == name && t.creds[i].password != nil {
+			c = &t.creds[i]
 		}
 	}
-	return nil
+	if c == nil {
+		matches(t.dummy, secret)
+		return nil
+	}
+	if !matches(c.password, secret) || secret == "" {
+		return nil
+	}
+	return c
+}
+
+// keeps reports whether the set holds the credential of key with at least
+// scopes: what was allowed under it may go on. A credential removed, whose
+// token or password changed, or whose scopes were narrowed, is not kept.
+func (t *tokenSet) keeps(key string, scopes []Scope) bool {
+	if t == nil {
+		return false
+	}
+	for i := range t.creds {
+		if c := &t.creds[i]; c.key == key {
+			for _, s := range scopes {
+				if !c.allows(s) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// hasName reports whether name is a configured credential's name, which
+// alone may be written to the log as it is.
+func (t *tokenSet) hasName(name string) bool {
+	if t == nil {
+		return false
+	}
+	for i := range t.creds {
+		if t.creds[i].name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // bearerToken takes the token of an "Authorization: Bearer T" header.

@@ -41,9 +41,17 @@ type Backend interface {
 	// after the one that was newest when it was rendered, so that nothing
 	// that happens before its stream connects is missed.
 	LastEventID(ctx context.Context) uint64
-	// Authenticate checks a login: a token alone, or a name and its
-	// password. It answers the user's name and scopes.
-	Authenticate(name, secret string) (user string, scopes []string, ok bool)
+	// Authenticate checks a login from the address remote: a token alone,
+	// or a name and its password. A wrong one is ErrLoginRefused; one it
+	// does not check now is a *RetryLater.
+	Authenticate(name, secret, remote string) (Login, error)
+	// Current reports whether the credential a login was made with is
+	// still in effect with at least the login's scopes; a session whose
+	// credential is not ends.
+	Current(l Login) bool
+	// LoginAttr is how a name typed in the login form is written to the
+	// log: a token or a password typed in the wrong field must not be.
+	LoginAttr(name string) slog.Attr
 }
 
 // Dashboard serves the pages under /ui/.
@@ -99,12 +107,31 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// Session returns the scopes of the login a request's cookie belongs to,
-// for the API routes a browser page reads (the event stream).
-func (d *Dashboard) Session(r *http.Request) (user string, scopes []string, ok bool) {
-	s := d.sessions.fromRequest(r)
+// Session returns the login a request's cookie belongs to, for the API
+// routes a browser page reads (the event stream).
+func (d *Dashboard) Session(r *http.Request) (Login, bool) {
+	s := d.session(r)
 	if s == nil {
-		return "", nil, false
+		return Login{}, false
 	}
-	return s.user, s.scopes, true
+	return s.login, true
+}
+
+// session is the live session of a request's cookie, if its credential
+// is still current.
+func (d *Dashboard) session(r *http.Request) *session {
+	s := d.sessions.fromRequest(r)
+	if s != nil && !d.backend.Current(s.login) {
+		d.sessions.drop(s.id)
+		return nil
+	}
+	return s
+}
+
+// DropSessions ends every session whose login keep refuses, and returns
+// their logins: a reload calls it with the credentials it keeps, so that
+// a login made with a credential since removed, changed or narrowed reads
+// nothing more.
+func (d *Dashboard) DropSessions(keep func(Login) bool) []Login {
+	return d.sessions.dropUnless(keep)
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 type ctxKey struct{}
@@ -21,7 +20,7 @@ func sessionOf(r *http.Request) *session {
 // POST must also carry the session's CSRF token and come from this origin.
 func (d *Dashboard) authed(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sess := d.sessions.fromRequest(r)
+		sess := d.session(r)
 		if sess == nil {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -31,12 +30,12 @@ func (d *Dashboard) authed(scope string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if !sess.allows(scope) {
-			d.log.Warn("dashboard: refused, lacking the scope", "user", sess.user, "scope", scope, "path", r.URL.Path)
+			d.log.Warn("dashboard: refused, lacking the scope", "user", sess.login.User, "scope", scope, "path", r.URL.Path)
 			http.Error(w, "your login lacks the "+scope+" scope", http.StatusForbidden)
 			return
 		}
 		if r.Method == http.MethodPost && (!sameOrigin(r) || !sess.validCSRF(r)) {
-			d.log.Warn("dashboard: refused a form without a valid CSRF token", "user", sess.user, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+			d.log.Warn("dashboard: refused a form without a valid CSRF token", "user", sess.login.User, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 			http.Error(w, "the form is stale or comes from another site; reload the page", http.StatusForbidden)
 			return
 		}
@@ -52,41 +51,6 @@ func safeNext(next string) string {
 	return next
 }
 
-func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
-	d.render(w, r, "login", pageData{Title: "Log in", Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}})
-}
-
-type loginData struct {
-	Next, Error string
-}
-
-func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
-		http.Error(w, "cross-site login refused", http.StatusForbidden)
-		return
-	}
-	name, secret := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("secret")
-	next := safeNext(r.PostFormValue("next"))
-	user, scopes, ok := d.backend.Authenticate(name, secret)
-	if !ok {
-		d.log.Warn("dashboard: login refused", "name", name, "remote", r.RemoteAddr)
-		w.WriteHeader(http.StatusUnauthorized)
-		d.render(w, r, "login", pageData{Title: "Log in", Data: loginData{Next: next, Error: "Unknown token, or wrong name or password."}})
-		return
-	}
-	id, _ := d.sessions.create(user, scopes)
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
-	d.log.Info("dashboard: logged in", "user", user, "remote", r.RemoteAddr)
-	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
-	d.sessions.remove(r)
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
-	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
-}
-
 // back sends the browser to the page the form was on.
 func back(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, safeNext(r.PostFormValue("back")), http.StatusSeeOther)
@@ -95,12 +59,12 @@ func back(w http.ResponseWriter, r *http.Request) {
 func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, what string, err error, args ...any) {
 	sess := sessionOf(r)
 	if err != nil {
-		d.log.Warn("dashboard: "+what+" failed", append([]any{"user", sess.user, "err", err}, args...)...)
+		d.log.Warn("dashboard: "+what+" failed", append([]any{"user", sess.login.User, "err", err}, args...)...)
 		w.WriteHeader(http.StatusConflict)
 		d.render(w, r, "error", pageData{Title: "Not done", Data: fmt.Sprintf("%s: %v", what, err)})
 		return
 	}
-	d.log.Info("dashboard: "+what, append([]any{"user", sess.user}, args...)...)
+	d.log.Info("dashboard: "+what, append([]any{"user", sess.login.User}, args...)...)
 	back(w, r)
 }
 

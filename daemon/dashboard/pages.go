@@ -60,7 +60,7 @@ func parsePages() map[string]*template.Template {
 // asks for it to refresh itself.
 func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name string, p pageData) {
 	if sess := sessionOf(r); sess != nil {
-		p.User, p.Admin, p.CSRF = sess.user, sess.allows(scopeAdmin), sess.csrf
+		p.User, p.Admin, p.CSRF = sess.login.User, sess.allows(scopeAdmin), sess.csrf
 	}
 	p.Path = r.URL.RequestURI()
 	if p.Live != "" {

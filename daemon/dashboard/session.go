@@ -18,14 +18,14 @@ const (
 
 // session is one login.
 type session struct {
-	user    string
-	scopes  []string
+	id      string // the cookie's value
+	login   Login
 	csrf    string // every form of this session carries it
 	expires time.Time
 }
 
 func (s *session) allows(scope string) bool {
-	return slices.Contains(s.scopes, scopeAdmin) || slices.Contains(s.scopes, scope)
+	return slices.Contains(s.login.Scopes, scopeAdmin) || slices.Contains(s.login.Scopes, scope)
 }
 
 // sessions are kept in memory: a restart logs everyone out, which is the
@@ -46,9 +46,9 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (s *sessions) create(user string, scopes []string) (string, *session) {
+func (s *sessions) create(l Login) (string, *session) {
 	id := randomToken()
-	sess := &session{user: user, scopes: scopes, csrf: randomToken(), expires: time.Now().Add(s.ttl)}
+	sess := &session{id: id, login: l, csrf: randomToken(), expires: time.Now().Add(s.ttl)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -77,10 +77,29 @@ func (s *sessions) fromRequest(r *http.Request) *session {
 
 func (s *sessions) remove(r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil {
-		s.mu.Lock()
-		delete(s.by, c.Value)
-		s.mu.Unlock()
+		s.drop(c.Value)
 	}
+}
+
+func (s *sessions) drop(id string) {
+	s.mu.Lock()
+	delete(s.by, id)
+	s.mu.Unlock()
+}
+
+// dropUnless ends every session whose login keep refuses, and returns
+// their logins.
+func (s *sessions) dropUnless(keep func(Login) bool) []Login {
+	var dropped []Login
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sess := range s.by {
+		if !keep(sess.login) {
+			delete(s.by, id)
+			dropped = append(dropped, sess.login)
+		}
+	}
+	return dropped
 }
 
 // validCSRF checks a form's token against the session's, in constant time.
