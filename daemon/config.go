@@ -289,6 +289,7 @@ func (c *Config) resolvePaths(base string) {
 		}
 	}
 	abs(&c.Daemon.StateDir)
+	c.Images.FillInputRoots(c.Daemon.StateDir)
 	abs(&c.Daemon.Pidfile)
 	abs(&c.Daemon.Socket)
 	abs(&c.HTTP.TLSCert)

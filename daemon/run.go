@@ -209,6 +209,10 @@ func (d *daemon) openQueue() error {
 // pictures are decoded in worker processes (kilnd re-executed), webhook
 // deliveries, and noop.
 func (d *daemon) registerKinds() error {
+	// The default input root: a fresh install has somewhere to put pictures.
+	if err := image.MakeUploadDir(d.config().Daemon.StateDir); err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable for image workers: %w", err)

@@ -51,6 +51,10 @@ concurrency = 1
 [queues.small]
 max_queued = 1
 
+[images]
+# The tests' pictures are written in dir.
+allowed_input_roots = [%q]
+
 [pipelines.web]
 queue = "images"
 output_dir = %q
@@ -59,7 +63,7 @@ output_dir = %q
 name = "w100"
 width = 100
 format = "jpeg"
-%s`, filepath.Join(dir, "state"), filepath.Join(dir, "kilnd.pid"), filepath.Join(dir, "kiln.sock"), filepath.Join(dir, "out"), extra)
+%s`, filepath.Join(dir, "state"), filepath.Join(dir, "kilnd.pid"), filepath.Join(dir, "kiln.sock"), dir, filepath.Join(dir, "out"), extra)
 }
 
 func setupServer(t *testing.T, stateDir string) *serverBundle {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,19 +20,36 @@ import (
 )
 
 // kilnRun is one kilnd with the benchmark's pipelines and one queue of
-// the given concurrency (its image workers).
+// the given concurrency (its image workers), reading pictures from the
+// directories of the pictures it is given.
 type kilnRun struct {
 	inst    *instance.Instance
 	out     string
 	peakPSS int64 // largest total PSS seen by sampleRSS
 }
 
-func startKiln(kilnd, dir string, workers int) (*kilnRun, error) {
+func startKiln(kilnd, dir string, workers int, pictures []string) (*kilnRun, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "[queues.images]\nconcurrency = %d\n", workers)
+	// kilnd reads pictures only under allowed_input_roots.
+	var roots []string
+	for _, p := range pictures {
+		abs, _ := filepath.Abs(filepath.Dir(p))
+		if !slices.Contains(roots, abs) {
+			roots = append(roots, abs)
+		}
+	}
+	fmt.Fprintf(&cfg, "[images]\nallowed_input_roots = [")
+	for i, r := range roots {
+		if i > 0 {
+			cfg.WriteString(", ")
+		}
+		fmt.Fprintf(&cfg, "%q", r)
+	}
+	cfg.WriteString("]\n")
 	out := filepath.Join(dir, "out")
 	for _, name := range jobNames {
 		fmt.Fprintf(&cfg, "[pipelines.%s]\nqueue = \"images\"\noutput_dir = %q\n", name, filepath.Join(out, name))
@@ -238,7 +256,7 @@ type kilnFigures struct {
 // once for throughput, CPU and memory.
 func benchKiln(kilnd, dir, job string, workers int, idle []string, pictures []string) (kilnFigures, error) {
 	var f kilnFigures
-	k, err := startKiln(kilnd, dir, workers)
+	k, err := startKiln(kilnd, dir, workers, append(slices.Clone(idle), pictures...))
 	if err != nil {
 		return f, err
 	}

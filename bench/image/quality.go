@@ -29,7 +29,9 @@ func benchQuality(kilnd, job, picture, dir string) (string, error) {
 		return "", fmt.Errorf("start %s -image-worker: %w", kilnd, err)
 	}
 	defer func() { in.Close(); cmd.Wait() }()
-	req := kimage.RenderRequest{Input: picture, OutDir: filepath.Join(dir, "quality"), Variants: jobs[job], Limits: kimage.DefaultImagesConfig().InputLimits}
+	limits := kimage.DefaultImagesConfig().InputLimits
+	limits.AllowedInputRoots = []string{filepath.Dir(picture)}
+	req := kimage.RenderRequest{Input: picture, OutDir: filepath.Join(dir, "quality"), Variants: jobs[job], Limits: limits}
 	if err := json.NewEncoder(in).Encode(req); err != nil {
 		return "", err
 	}

@@ -55,6 +55,7 @@ func (e *env) configText(logTable string, extra string) string {
 	if logTable == "" {
 		logTable = "[log]\ntarget = \"stderr\"\nlevel = \"debug\"\n"
 	}
+	extra = withPictureRoot(extra, e.pics)
 	return fmt.Sprintf(`[daemon]
 state_dir = %q
 pidfile = %q
@@ -84,6 +85,30 @@ width = 100
 height = 100
 format = "webp"
 %s`, e.state, e.pid, e.socket, logTable, e.out, extra)
+}
+
+// withPictureRoot adds the test's picture directory to [images]
+// allowed_input_roots, as an operator adds the directories pictures come
+// from: in extra's own [images] table, after its keys so that the lines
+// a test expects errors on stay where they are, or in a table of its own.
+// An extra that sets allowed_input_roots itself is left as it is.
+func withPictureRoot(extra, pics string) string {
+	root := fmt.Sprintf("allowed_input_roots = [%q]\n", pics)
+	if strings.Contains(extra, "allowed_input_roots") {
+		return extra
+	}
+	i := strings.Index(extra, "[images]\n")
+	if i < 0 {
+		return extra + "\n[images]\n" + root
+	}
+	end := len(extra)
+	if next := strings.Index(extra[i:], "\n["); next >= 0 {
+		end = i + next + 1
+	}
+	if !strings.HasSuffix(extra[:end], "\n") {
+		root = "\n" + root
+	}
+	return extra[:end] + root + extra[end:]
 }
 
 func newEnv(t *testing.T) *env {

@@ -24,6 +24,8 @@ func FuzzRender(f *testing.F) {
 	}
 	limits := DefaultImagesConfig().InputLimits
 	limits.MaxPixels = 4_000_000 // keep each run quick
+	// Each input is written under the temporary directory.
+	limits.AllowedInputRoots = []string{os.TempDir()}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := filepath.Join(t.TempDir(), "input")
 		if err := os.WriteFile(in, data, 0o644); err != nil {

@@ -33,7 +33,9 @@ func setup(t *testing.T, variants ...Variant) *imageBundle {
 	if problems := p.Check(); len(problems) > 0 {
 		t.Fatal(problems[0])
 	}
-	settings := Settings{Pipelines: map[string]Pipeline{"p": p}, Images: DefaultImagesConfig()}
+	// Pictures come from this test's temporary directories, of which dir
+	// is one: another bundle's outputs may be this one's inputs.
+	settings := Settings{Pipelines: map[string]Pipeline{"p": p}, Images: imagesFor(filepath.Dir(dir))}
 	b.kind = NewKind(func() Settings { return settings }, InProcess{})
 	return b
 }
@@ -274,7 +276,7 @@ func TestBadPicturesFailPermanentlyWithTheReason(t *testing.T) {
 			"svgload_buffer: operation is blocked"},
 	}
 	for name, tc := range cases {
-		lim := DefaultImagesConfig().InputLimits
+		lim := imagesFor(b.dir).InputLimits
 		if tc.limits != nil {
 			tc.limits(&lim)
 		}

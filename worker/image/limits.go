@@ -37,7 +37,8 @@ type WorkerSettings struct {
 }
 
 // DefaultImagesConfig is the [images] table when the config says nothing: 100 MiB
-// and 50 megapixels, as imgproxy does; any readable path.
+// and 50 megapixels, as imgproxy does. It allows no input root: the daemon
+// fills in UploadDir of its state directory (DefaultInputRoots).
 func DefaultImagesConfig() ImagesConfig {
 	return ImagesConfig{
 		InputLimits: InputLimits{MaxInputBytes: 100 << 20, MaxPixels: 50_000_000},
@@ -93,6 +94,12 @@ var errInputRefused = errors.New("input refused")
 
 // checkInput resolves an input path and checks it against the limits,
 // before a byte of it is decoded. It returns the real path to read.
+//
+// A path outside allowed_input_roots is refused before the file is looked
+// at, with the same words whether it exists, cannot be read, is not a
+// picture or is missing: a submitter learns nothing about the files
+// outside the roots. Inside them, the answer may say why a file will not
+// do.
 func (l InputLimits) checkInput(input string) (string, error) {
 	refuse := func(format string, args ...any) (string, error) {
 		return "", fmt.Errorf("%w: %s", errInputRefused, fmt.Sprintf(format, args...))
@@ -105,28 +112,16 @@ func (l InputLimits) checkInput(input string) (string, error) {
 			return refuse("%q contains \"..\"", input)
 		}
 	}
+	roots := l.resolvedRoots()
+	if !underAny(filepath.Clean(input), roots) {
+		return refuse("%s is outside allowed_input_roots %v", input, l.AllowedInputRoots)
+	}
 	real, err := filepath.EvalSymlinks(input)
 	if err != nil {
 		return refuse("%s: %v", input, unwrapPathError(err))
 	}
-	if len(l.AllowedInputRoots) > 0 {
-		inside := false
-		for _, root := range l.AllowedInputRoots {
-			r, err := filepath.EvalSymlinks(root)
-			if err != nil {
-				continue
-			}
-			if real == r || strings.HasPrefix(real, r+"/") {
-				inside = true
-				break
-			}
-		}
-		if !inside {
-			if real != input {
-				return refuse("%s resolves to %s, outside allowed_input_roots %v", input, real, l.AllowedInputRoots)
-			}
-			return refuse("%s is outside allowed_input_roots %v", input, l.AllowedInputRoots)
-		}
+	if !underAny(real, roots) {
+		return refuse("%s resolves to %s, outside allowed_input_roots %v", input, real, l.AllowedInputRoots)
 	}
 	st, err := os.Stat(real)
 	if err != nil {
@@ -139,6 +134,32 @@ func (l InputLimits) checkInput(input string) (string, error) {
 		return refuse("%s is %d bytes, over max_input_bytes (%s)", input, st.Size(), l.MaxInputBytes)
 	}
 	return real, nil
+}
+
+// resolvedRoots lists each allowed root as written and, when it differs,
+// as its symlinks resolve: a path may name a root either way. A root that
+// does not exist (yet) counts as written.
+func (l InputLimits) resolvedRoots() []string {
+	roots := make([]string, 0, 2*len(l.AllowedInputRoots))
+	for _, root := range l.AllowedInputRoots {
+		root = filepath.Clean(root)
+		roots = append(roots, root)
+		if r, err := filepath.EvalSymlinks(root); err == nil && r != root {
+			roots = append(roots, r)
+		}
+	}
+	return roots
+}
+
+// underAny reports whether the clean absolute path is one of roots or lies
+// beneath one. No roots allow nothing.
+func underAny(path string, roots []string) bool {
+	for _, root := range roots {
+		if root == "/" || path == root || strings.HasPrefix(path, root+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func unwrapPathError(err error) error {

@@ -54,13 +54,13 @@ func TestWorkersAreRecycled(t *testing.T) {
 		}
 		return out
 	}
-	lim := DefaultImagesConfig()
+	lim := imagesFor(dir)
 	lim.RecycleAfter = 2
 	p := pids(lim, 5)
 	if !(p[0] == p[1] && p[1] != p[2] && p[2] == p[3] && p[3] != p[4]) || p[0] == os.Getpid() {
 		t.Errorf("recycle_after = 2: worker pids %v, want a new worker every two jobs", p)
 	}
-	lim = DefaultImagesConfig()
+	lim = imagesFor(dir)
 	lim.MaxWorkerRSS = 1 // every worker is over it after its first job
 	p = pids(lim, 3)
 	if p[0] == p[1] || p[1] == p[2] {
@@ -109,7 +109,7 @@ func TestWorkerRunsUnderTheMemoryLimit(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	in := write(t, dir, "in.jpg", encodeJPEG(t, gradient(100, 100)))
-	lim := DefaultImagesConfig()
+	lim := imagesFor(dir)
 	lim.WorkerMemoryMax = 3 << 30
 	w, _ := testWorkers(lim)
 	defer w.Close()
@@ -136,7 +136,7 @@ func TestWorkersFollowAChangedConfig(t *testing.T) {
 	dir := t.TempDir()
 	svg := write(t, dir, "x.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="20" height="20"/></svg>`))
 	variants := []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}
-	cfg := DefaultImagesConfig()
+	cfg := imagesFor(dir)
 	cfg.AllowUntrustedLoaders = true
 	w, current := testWorkers(cfg)
 	defer w.Close()
@@ -174,7 +174,7 @@ func TestWorkersApplyAChangedRecycleAfter(t *testing.T) {
 	dir := t.TempDir()
 	in := write(t, dir, "in.jpg", encodeJPEG(t, gradient(120, 80)))
 	variants := []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}
-	w, current := testWorkers(DefaultImagesConfig()) // recycle_after 200
+	w, current := testWorkers(imagesFor(dir)) // recycle_after 200
 	defer w.Close()
 	pids := func(n int) []int {
 		var out []int
@@ -191,7 +191,7 @@ func TestWorkersApplyAChangedRecycleAfter(t *testing.T) {
 	if before[0] != before[1] || before[1] != before[2] {
 		t.Fatalf("recycle_after 200: pids %v, want one worker", before)
 	}
-	every2 := DefaultImagesConfig()
+	every2 := imagesFor(dir)
 	every2.RecycleAfter = 2
 	current.Store(&every2)
 	w.ConfigChanged()

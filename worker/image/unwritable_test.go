@@ -29,7 +29,7 @@ func TestReadOnlyOutputIsPermanent(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", ro).Run() })
 	_, err := Render(context.Background(), RenderRequest{Input: in, OutDir: filepath.Join(ro, "web", "job"),
-		Variants: []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}, Limits: DefaultImagesConfig().InputLimits})
+		Variants: []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}, Limits: imagesFor(dir).InputLimits})
 	var re *RenderError
 	if !errors.As(err, &re) || !re.Permanent || !strings.Contains(err.Error(), "read-only file system") || !strings.Contains(err.Error(), "ReadWritePaths=") {
 		t.Fatalf("render into a read-only output_dir: %v; want a permanent error naming the cause and the drop-in", err)
