@@ -166,6 +166,7 @@ func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
 		// The request ends if a reload takes its credential away.
 		ctx, done, ok := h.open.track(r.Context(), cred, h.tokens.Load())
 		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kiln"`)
 			writeError(w, http.StatusUnauthorized, fmt.Sprintf("the credential %q was just removed, changed or narrowed", cred.name))
 			return
 		}
