@@ -79,9 +79,13 @@ type Cancelled struct {
 	Stopping bool `json:"stopping,omitempty"`
 }
 
-// JobList is the answer of GET /v1/jobs.
+// JobList is the answer of GET /v1/jobs: one page of jobs, at most the
+// limit asked for and at most the daemon's max_list_page. Next, when set,
+// is the cursor of the next page: ask again with after=Next. It is absent
+// after the last page.
 type JobList struct {
 	Jobs []*Job `json:"jobs"`
+	Next string `json:"next,omitempty"`
 }
 
 // Count is the answer of bulk operations.

@@ -78,8 +78,31 @@ func (c *Client) SubmitBatch(ctx context.Context, reqs []SubmitRequest) ([]*Subm
 	return out.Jobs, nil
 }
 
-// List returns jobs of a queue and state ("" = any), oldest first.
+// List returns up to limit jobs of a queue and state ("" = any), in the
+// daemon's order (oldest first within a state and queue), following the
+// pages the daemon answers in. limit 0 is the daemon's one
+// page of 100.
 func (c *Client) List(ctx context.Context, queue string, state kilntype.State, limit int) ([]*Job, error) {
+	var all []*Job
+	after := ""
+	for {
+		page, next, err := c.ListPage(ctx, queue, state, after, limit-len(all))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" || limit <= 0 || len(all) >= limit {
+			return all, nil
+		}
+		after = next
+	}
+}
+
+// ListPage returns one page of jobs of a queue and state ("" = any): the
+// first one with after "", the next with after the cursor the previous
+// page returned. The cursor is "" after the last page. A page holds at
+// most limit jobs (0: 100), and at most the daemon's max_list_page.
+func (c *Client) ListPage(ctx context.Context, queue string, state kilntype.State, after string, limit int) ([]*Job, string, error) {
 	q := url.Values{}
 	if queue != "" {
 		q.Set("queue", queue)
@@ -90,11 +113,14 @@ func (c *Client) List(ctx context.Context, queue string, state kilntype.State, l
 	if limit > 0 {
 		q.Set("limit", fmt.Sprint(limit))
 	}
+	if after != "" {
+		q.Set("after", after)
+	}
 	var out JobList
 	if err := c.do(ctx, http.MethodGet, Version+"/jobs?"+q.Encode(), nil, &out); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return out.Jobs, nil
+	return out.Jobs, out.Next, nil
 }
 
 // Cancel cancels a job; a running one is stopped and ends cancelled.

@@ -45,6 +45,7 @@ type Config struct {
 	Events    EventsConfig                  `toml:"events"`
 	Webhooks  WebhooksConfig                `toml:"webhooks"`
 	Broker    BrokerConfig                  `toml:"broker"`
+	Limits    LimitsConfig                  `toml:"limits"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -99,6 +100,7 @@ func defaultConfig() Config {
 		Events:   EventsConfig{Keep: Duration(24 * time.Hour), Max: 1_000_000},
 		Webhooks: WebhooksConfig{Timeout: Duration(10 * time.Second)},
 		Images:   image.DefaultImagesConfig(),
+		Limits:   defaultLimits(),
 	}
 }
 
@@ -270,6 +272,7 @@ func (c *Config) validate(report func(key, msg string)) {
 	c.Events.validate(report)
 	c.validateWebhooks(report)
 	c.Broker.validate(report)
+	c.Limits.validate(report)
 
 	for _, name := range sortedKeys(c.Pipelines) {
 		p := c.Pipelines[name]

@@ -94,6 +94,18 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 	if since == "" {
 		since = q.Get("since")
 	}
+	g := guardOf(r.Context())
+	if g != nil {
+		// Each subscriber holds a connection and a reader of the store for
+		// as long as it likes: the listener has room for so many.
+		if !g.openEventStream() {
+			refuseRequest(r, "event stream refused: too many subscribers", "", "limit", g.limits().MaxEventStreams)
+			w.Header().Set("Retry-After", "10")
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("busy: %d event streams are open on this listener (limits.max_event_streams); retry later", g.limits().MaxEventStreams))
+			return
+		}
+		defer g.closeEventStream()
+	}
 	head, err := log.Events(r.Context(), 0, filter, 0)
 	if err != nil {
 		s.writeStoreError(w, err)
@@ -115,11 +127,27 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rc := http.NewResponseController(w)
+	// A subscriber that stops reading is cut off once a write has waited
+	// write_timeout for it, and at once when the daemon stops: it must
+	// hold neither a connection nor the shutdown.
+	writeTimeout := defaultLimits().WriteTimeout.Std()
+	if g != nil {
+		writeTimeout = g.limits().WriteTimeout.Std()
+	}
+	writes := newStreamDeadline(s.stopping, rc.SetWriteDeadline, 0)
+	defer writes.stop()
+	send := func(b []byte) error {
+		writes.within(writeTimeout)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
+	if err := send(nil); err != nil {
 		return
 	}
 	keepalive := time.NewTicker(keepaliveEvery)
@@ -149,10 +177,7 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 		}
 		after = page.Next
 		if buf.Len() > 0 {
-			if _, err := w.Write(buf.Bytes()); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
+			if err := send(buf.Bytes()); err != nil {
 				return
 			}
 			buf.Reset()
@@ -166,10 +191,7 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-changed:
 		case <-keepalive.C:
-			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
+			if err := send([]byte(": keepalive\n\n")); err != nil {
 				return
 			}
 		case <-r.Context().Done():

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"kiln/api"
 	"kiln/daemon/dashboard"
@@ -84,11 +83,14 @@ func (d *daemon) listenHTTP() error {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	h.ui = dashboard.New(dashboardBackend{d}, d.log)
-	h.srv = &http.Server{Handler: h.handler(d.server.mux), ReadHeaderTimeout: 10 * time.Second}
+	guard := newListenerGuard(d, "http", true)
+	h.srv = guard.server(h.handler(d.server.mux))
 	h.srv.RegisterOnShutdown(d.server.stopStreams)
+	h.srv.RegisterOnShutdown(guard.shutdown)
+	limited := guard.listen(ln)
 	d.http = h
 	go func() {
-		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := h.srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			select {
 			case d.server.failed <- fmt.Errorf("http listener %s: %w", cfg.Listen, err):
 			default:
@@ -152,14 +154,17 @@ func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
 			if token != "" {
 				reason = "unknown token"
 			}
-			h.log.Warn("http request refused: "+reason, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+			// Answered at once, the body unread, and the connection closed:
+			// a client without a token gets nothing more of the daemon.
+			refuseRequest(r, "http request refused: "+reason, "")
+			endAfterAnswer(w, r)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kiln"`)
 			writeError(w, http.StatusUnauthorized, "a bearer token is required: Authorization: Bearer TOKEN")
 			return
 		}
 		if !cred.allows(need) {
-			h.log.Warn("http request refused: token lacks the scope", "token_name", cred.name, "scope", need,
-				"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+			refuseRequest(r, "http request refused: token lacks the scope", cred.name, "scope", need)
+			endAfterAnswer(w, r)
 			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q lacks the %s scope", cred.name, need))
 			return
 		}

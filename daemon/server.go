@@ -17,10 +17,8 @@ import (
 
 	"kiln/api"
 	"kiln/worker"
+	"kiln/worker/image"
 )
-
-// maxRequestBody bounds a control request: jobs carry paths, not pictures.
-const maxRequestBody = 8 << 20
 
 // maxJobsPerBatch bounds the jobs of one batch submit request.
 const maxJobsPerBatch = 10000
@@ -44,6 +42,8 @@ type controlServer struct {
 	// stopping is done once shutdown has begun: open streams stop reading.
 	stopping   context.Context
 	endStreams context.CancelFunc
+	// guard holds the control socket to [limits].
+	guard *listenerGuard
 }
 
 func newControlServer(d *daemon, log *slog.Logger) *controlServer {
@@ -67,8 +67,10 @@ func newControlServer(d *daemon, log *slog.Logger) *controlServer {
 	mux.HandleFunc("GET "+v+"/events", s.events)
 	mux.Handle("GET /metrics", d.metrics.Handler())
 	s.mux = mux
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.guard = newListenerGuard(d, "control socket", false)
+	s.srv = s.guard.server(mux)
 	s.srv.RegisterOnShutdown(s.stopStreams)
+	s.srv.RegisterOnShutdown(s.guard.shutdown)
 	return s
 }
 
@@ -82,6 +84,11 @@ func (s *controlServer) stopStreams() {
 // start serves ln until shutdown; an error that ends serving otherwise is
 // delivered on failed.
 func (s *controlServer) start(ln net.Listener) {
+	cfg := s.d.config()
+	if w := cfg.Limits.fileLimitWarning(cfg.HTTP.Listen != ""); w != "" {
+		s.log.Warn(w)
+	}
+	ln = s.guard.listen(ln)
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.failed <- err
@@ -97,7 +104,7 @@ func (s *controlServer) shutdown(ctx context.Context) error {
 func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 	var req api.SubmitRequest
 	if err := decodeSubmit(w, r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeDecodeError(w, r, err)
 		return
 	}
 	j, err := s.d.buildJob(req, time.Now())
@@ -121,9 +128,27 @@ func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > largeBody || r.ContentLength < 0 {
+		// Many large batches read at once would hold their bodies, and
+		// the jobs decoded from them, all in memory: they take turns.
+		if g := guardOf(r.Context()); g != nil {
+			lim := g.limits()
+			if !g.large.take(r.Context(), lim.MaxLargeBodies, lim.BodyTimeout.Std()) {
+				msg := fmt.Sprintf("busy: %d batch bodies over %d MiB are being read (limits.max_large_bodies); retry, or send smaller batches", lim.MaxLargeBodies, largeBody>>20)
+				refuseRequest(r, "request refused: too many large bodies at once", "")
+				endAfterAnswer(w, r)
+				w.Header().Set("Retry-After", "1")
+				writeError(w, http.StatusServiceUnavailable, msg)
+				return
+			}
+			defer g.large.give()
+			// The wait took from the body's time: it starts now.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(lim.BodyTimeout.Std()))
+		}
+	}
 	var req api.BatchRequest
-	if err := decodeStrict(w, r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if err := decodeStrict(w, r, bodyLimitOf(r, batchBody), &req); err != nil {
+		writeDecodeError(w, r, err)
 		return
 	}
 	if len(req.Jobs) == 0 || len(req.Jobs) > maxJobsPerBatch {
@@ -165,6 +190,12 @@ func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = min(d, maxWait)
 	}
+	if wait > 0 {
+		// The answer is written once the wait is over.
+		if g := guardOf(r.Context()); g != nil {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + g.limits().WriteTimeout.Std()))
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	for {
@@ -183,6 +214,10 @@ func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			writeJSON(w, http.StatusOK, apiJob(j))
 			return
+		case <-s.stopping.Done():
+			// A stopping daemon does not wait out the client's wait.
+			writeJSON(w, http.StatusOK, apiJob(j))
+			return
 		}
 	}
 }
@@ -197,18 +232,26 @@ func (s *controlServer) list(w http.ResponseWriter, r *http.Request) {
 	limit := 100
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100000 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: %q is not a number from 1 to 100000", v))
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: %q is not a positive number", v))
 			return
 		}
 		limit = n
 	}
-	jobs, err := s.d.queue.List(r.Context(), q.Get("queue"), state, limit)
+	// A page is held in memory whole: a longer one is cut at max_list_page
+	// and names the next, as every page that is not the last does.
+	limit = min(limit, s.d.config().Limits.MaxListPage)
+	jobs, next, err := s.listPage(r.Context(), q.Get("queue"), state, q.Get("after"), limit)
 	if err != nil {
+		var fe *worker.FieldError
+		if errors.As(err, &fe) {
+			writeError(w, http.StatusBadRequest, fe.Error())
+			return
+		}
 		s.writeStoreError(w, err)
 		return
 	}
-	out := api.JobList{Jobs: make([]*api.Job, len(jobs))}
+	out := api.JobList{Jobs: make([]*api.Job, len(jobs)), Next: next}
 	for i, j := range jobs {
 		out.Jobs[i] = apiJob(j)
 	}
@@ -332,21 +375,106 @@ func (s *controlServer) writeStoreError(w http.ResponseWriter, err error) {
 	}
 }
 
+// bodyKind names which [limits] cap a request body is under.
+type bodyKind int
+
+const (
+	submitBody bodyKind = iota // a single submit: max_submit_body
+	batchBody                  // a batch: max_batch_body
+)
+
+// bodyLimit is a request body's cap, and what to say of a body over it.
+type bodyLimit struct {
+	n       int64
+	key     string
+	advice  string
+	timeout time.Duration // body_timeout, for the message when it runs out
+}
+
+func bodyLimitOf(r *http.Request, kind bodyKind) bodyLimit {
+	lim := defaultLimits()
+	if g := guardOf(r.Context()); g != nil {
+		lim = *g.limits()
+	}
+	if kind == submitBody {
+		return bodyLimit{n: int64(lim.MaxSubmitBody), key: "limits.max_submit_body", timeout: lim.BodyTimeout.Std(),
+			advice: fmt.Sprintf("a job carries at most %d KiB of payload, a path to its input rather than the input; send many jobs as a batch or a stream", worker.MaxPayload>>10)}
+	}
+	return bodyLimit{n: int64(lim.MaxBatchBody), key: "limits.max_batch_body", timeout: lim.BodyTimeout.Std(),
+		advice: "jobs carry a path to their input, not the input; split the batch, or send the jobs as a stream"}
+}
+
+// tooLarge is the refusal of a body over its cap.
+func (l bodyLimit) tooLarge() error {
+	return newLimitError(http.StatusRequestEntityTooLarge, "request body over %d bytes (%s = %q): %s", l.n, l.key, l.String(), l.advice)
+}
+
+func (l bodyLimit) String() string { return fmt.Sprint(image.ByteSize(l.n)) }
+
+// openBody checks a body's declared length against its cap, so that a body
+// announced too large is refused before a byte of it is read, and returns
+// the body bounded by the cap.
+func openBody(w http.ResponseWriter, r *http.Request, l bodyLimit) (io.Reader, error) {
+	if r.ContentLength > l.n {
+		return nil, l.tooLarge()
+	}
+	return http.MaxBytesReader(w, r.Body, l.n), nil
+}
+
+// bodyRead is called once a body has been read to its end: its deadline
+// is lifted, so that it cannot run out while the request is served (which
+// would cancel the request's context).
+func bodyRead(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+}
+
 // decodeStrict reads one JSON object, refusing unknown fields and trailing
 // data, and names the offending field in its error.
-func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
-	return decodeStrictFrom(http.MaxBytesReader(w, r.Body, maxRequestBody), v)
+func decodeStrict(w http.ResponseWriter, r *http.Request, l bodyLimit, v any) error {
+	rd, err := openBody(w, r, l)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return explainDecodeError(err, l)
+	}
+	if err := expectEnd(io.MultiReader(dec.Buffered(), rd)); err != nil {
+		return explainDecodeError(err, l)
+	}
+	bodyRead(w)
+	return nil
 }
+
+// expectEnd reads the rest of a body after its object: white space only.
+func expectEnd(rd io.Reader) error {
+	var buf [512]byte
+	for {
+		n, err := rd.Read(buf[:])
+		if len(bytes.TrimLeft(buf[:n], " \t\r\n")) > 0 {
+			return errDataAfterObject
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+var errDataAfterObject = errors.New("invalid JSON: data after the object")
 
 // decodeStrictFrom is decodeStrict on any reader.
 func decodeStrictFrom(rd io.Reader, v any) error {
 	dec := json.NewDecoder(rd)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return explainDecodeError(err)
+		return explainDecodeError(err, bodyLimit{})
 	}
 	if dec.More() {
-		return errors.New("invalid JSON: data after the object")
+		return errDataAfterObject
 	}
 	return nil
 }
@@ -354,30 +482,55 @@ func decodeStrictFrom(rd io.Reader, v any) error {
 // decodeSubmit reads a one-job submit as decodeStrict would, the busiest
 // request's cheaper way: the body whole, then decodeObject.
 func decodeSubmit(w http.ResponseWriter, r *http.Request, req *api.SubmitRequest) error {
+	l := bodyLimitOf(r, submitBody)
+	rd, err := openBody(w, r, l)
+	if err != nil {
+		return err
+	}
 	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength <= maxRequestBody {
+	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxRequestBody)); err != nil {
-		return explainDecodeError(err)
+	if _, err := buf.ReadFrom(rd); err != nil {
+		return explainDecodeError(err, l)
 	}
+	bodyRead(w)
 	return decodeObject(buf.Bytes(), req, submitFields)
 }
 
+// writeDecodeError answers a request whose body could not be read: 400
+// for a bad object; for a body over its cap or too slow, the limit's
+// status, and the connection is closed without reading the rest.
+func writeDecodeError(w http.ResponseWriter, r *http.Request, err error) {
+	var le *limitError
+	if errors.As(err, &le) {
+		refuseRequest(r, "request refused: "+http.StatusText(le.status), "")
+		endAfterAnswer(w, r)
+		writeError(w, le.status, le.msg)
+		return
+	}
+	writeError(w, http.StatusBadRequest, err.Error())
+}
+
 // explainDecodeError says what is wrong with a JSON request in the terms
-// of its fields.
-func explainDecodeError(err error) error {
+// of its fields, or of the limit l it met.
+func explainDecodeError(err error, l bodyLimit) error {
 	var typeErr *json.UnmarshalTypeError
 	var tooBig *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &typeErr):
 		return fmt.Errorf("%s: must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 	case errors.As(err, &tooBig):
-		return fmt.Errorf("request body over %d bytes: jobs carry a path to their input, not the input", tooBig.Limit)
+		return l.tooLarge()
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return newLimitError(http.StatusRequestTimeout, "request body not received within %s (limits.body_timeout)", l.timeout)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
 	case errors.Is(err, io.EOF):
 		return errors.New("empty request body: expected a JSON object")
+	case errors.Is(err, errDataAfterObject):
+		return err
 	}
 	return fmt.Errorf("invalid JSON: %v", err)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -51,14 +52,24 @@ func (s *controlServer) submitStream(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
+	lim := defaultLimits()
+	g := guardOf(r.Context())
+	if g != nil {
+		lim = *g.limits()
+	}
 	// A stopping daemon ends the stream: reading stops at once, and what
-	// was read is still stored and answered.
-	stopWatch := context.AfterFunc(s.stopping, func() { rc.SetReadDeadline(time.Now()) })
-	defer stopWatch()
+	// was read is still stored and answered, to a client that takes the
+	// answers within shutdownGrace. Until then, each line has line_timeout
+	// once begun, and the wait for the next stream_idle_timeout; each
+	// answer write_timeout.
+	reads := newStreamDeadline(s.stopping, rc.SetReadDeadline, 0)
+	defer reads.stop()
+	writes := newStreamDeadline(s.stopping, rc.SetWriteDeadline, shutdownGrace)
+	defer writes.stop()
 
 	acks := make(chan []byte, streamWindow)
 	written := make(chan struct{})
-	go writeAcks(w, rc, acks, written)
+	go writeAcks(w, rc, acks, written, func() { writes.within(lim.WriteTimeout.Std()) })
 
 	window := make(chan struct{}, streamWindow)
 	var storing sync.WaitGroup
@@ -82,6 +93,11 @@ func (s *controlServer) submitStream(w http.ResponseWriter, r *http.Request) {
 	body := bufio.NewReaderSize(r.Body, 64<<10)
 	var lineNo int64
 	for {
+		if body.Buffered() == 0 {
+			reads.within(lim.StreamIdleTimeout.Std())
+			_, _ = body.Peek(1) // an error is readLine's to report
+		}
+		reads.within(lim.LineTimeout.Std())
 		line, err := readLine(body)
 		if len(line) > 0 || errors.Is(err, errLineTooLong) {
 			lineNo++
@@ -102,6 +118,11 @@ func (s *controlServer) submitStream(w http.ResponseWriter, r *http.Request) {
 			store()
 		}
 		if err != nil && !errors.Is(err, errLineTooLong) {
+			var netErr net.Error
+			if errors.As(err, &netErr) && netErr.Timeout() && s.stopping.Err() == nil {
+				refuseRequest(r, "job stream cut off: no line within limits.line_timeout or limits.stream_idle_timeout", "",
+					"line_timeout", lim.LineTimeout, "stream_idle_timeout", lim.StreamIdleTimeout, "lines", lineNo)
+			}
 			break
 		}
 	}
@@ -113,13 +134,14 @@ func (s *controlServer) submitStream(w http.ResponseWriter, r *http.Request) {
 // writeAcks writes answer lines, flushing whenever no other answer is
 // waiting, until acks is closed. After a failed write it only drains, so
 // that the stream's other goroutines never block on a client that left.
-func writeAcks(w io.Writer, rc *http.ResponseController, acks <-chan []byte, written chan<- struct{}) {
+func writeAcks(w io.Writer, rc *http.ResponseController, acks <-chan []byte, written chan<- struct{}, beforeWrite func()) {
 	defer close(written)
 	failed := false
 	for line := range acks {
 		if failed {
 			continue
 		}
+		beforeWrite()
 		if _, err := w.Write(line); err != nil {
 			failed = true
 			continue

@@ -37,17 +37,33 @@ func (c *jobsCommand) ParseFlags(args []string) error {
 }
 
 func (c *jobsCommand) Run(ctx context.Context, client *api.Client, stdout io.Writer) error {
-	jobs, err := client.List(ctx, c.queue, kilntype.State(c.state), c.limit)
-	if err != nil {
-		return err
+	// The daemon answers a page at a time: follow the pages up to -limit,
+	// printing JSON as each arrives.
+	var jobs []*api.Job
+	enc := json.NewEncoder(stdout)
+	after := ""
+	for n := 0; ; {
+		// -limit 0 is one page of the daemon's default size.
+		page, next, err := client.ListPage(ctx, c.queue, kilntype.State(c.state), after, max(c.limit-n, 0))
+		if err != nil {
+			return err
+		}
+		n += len(page)
+		if c.json {
+			for _, j := range page {
+				if err := enc.Encode(j); err != nil {
+					return err
+				}
+			}
+		} else {
+			jobs = append(jobs, page...)
+		}
+		if next == "" || len(page) == 0 || n >= c.limit {
+			break
+		}
+		after = next
 	}
 	if c.json {
-		enc := json.NewEncoder(stdout)
-		for _, j := range jobs {
-			if err := enc.Encode(j); err != nil {
-				return err
-			}
-		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
