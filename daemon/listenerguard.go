@@ -69,7 +69,7 @@ func (g *listenerGuard) server(handler http.Handler) *http.Server {
 
 // listen wraps ln in the guard's connection caps; call it before serving.
 func (g *listenerGuard) listen(ln net.Listener) net.Listener {
-	total, perAddr := func() int { return g.limits().SocketMaxConnections }, func() int(nil)
+	total, perAddr := func() int { return g.limits().SocketMaxConnections }, (func() int)(nil)
 	if g.tcp {
 		total = func() int { return g.limits().MaxConnections }
 		perAddr = func() int { return g.limits().MaxConnectionsPerAddress }
