@@ -199,8 +199,10 @@ func TestLoginParallelKeepsSocketResponsive(t *testing.T) {
 	if slots := runtime.GOMAXPROCS(0) - 1; slots < callers && codes[http.StatusServiceUnavailable] == 0 {
 		t.Errorf("%d parallel logins with %d hash slots: no 503", callers, max(slots, 1))
 	}
-	if p90 := percentile(loaded, 90); p90 > 50*time.Millisecond {
-		t.Errorf("/v1/status p90 %v during the logins; want under 50 ms", p90)
+	// Idle it takes about a millisecond; with every CPU hashing it took
+	// hundreds.
+	if p90 := percentile(loaded, 90); p90 > 100*time.Millisecond {
+		t.Errorf("/v1/status p90 %v during the logins; want under 100 ms", p90)
 	}
 }
 
