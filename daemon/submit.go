@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"kiln/api"
 	"kiln/worker"
@@ -34,6 +35,12 @@ func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.JobReco
 	}
 	if len(j.Payload) > worker.MaxPayload {
 		return nil, &worker.FieldError{Field: "payload", Msg: fmt.Sprintf("%d bytes is over the %d KiB limit: a job carries a reference (such as a path) to its data, not the data", len(j.Payload), worker.MaxPayload>>10)}
+	}
+	// The payload is kept and served back byte for byte: bytes that are
+	// not UTF-8 would make every listing that holds the job unreadable to
+	// a strict JSON client.
+	if at := invalidUTF8(j.Payload); at >= 0 {
+		return nil, &worker.FieldError{Field: "payload", Msg: fmt.Sprintf("is not valid UTF-8 (byte %d of the payload): JSON text must be UTF-8, and binary data encoded (such as base64)", at)}
 	}
 	if j.Queue != "" {
 		if _, ok := cfg.Queues[j.Queue]; !ok {
@@ -91,10 +98,34 @@ func (d *daemon) buildJob(req api.SubmitRequest, now time.Time) (*worker.JobReco
 	if !ok {
 		return nil, unknownQueue(cfg, j.Queue)
 	}
+	// A job may ask for less than its queue allows, never for more: the
+	// queue's limits are what its operator sized the queue by.
+	if j.MaxAttempts > q.MaxAttempts {
+		return nil, &worker.FieldError{Field: "max_attempts", Msg: fmt.Sprintf("%d is over queue %q's max_attempts of %d", j.MaxAttempts, j.Queue, q.MaxAttempts)}
+	}
+	if q.Timeout > 0 && j.Timeout > q.Timeout {
+		return nil, &worker.FieldError{Field: "timeout", Msg: fmt.Sprintf("%s is over queue %q's timeout of %s", j.Timeout.Std(), j.Queue, q.Timeout.Std())}
+	}
 	if j.MaxAttempts == 0 {
 		j.MaxAttempts = q.MaxAttempts
 	}
 	return j, nil
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not part
+// of a UTF-8 sequence, or -1 when b is all UTF-8.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 func unknownQueue(cfg *Config, name string) error {
