@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -30,7 +31,7 @@ func (c *HTTPConfig) loadTLS() (*tls.Config, error) {
 
 // checkListenAddr finds what net.Listen would refuse in addr without
 // binding it: a port outside 1–65535 or unknown, a host that does not
-// resolve. transient is set when the name server did not answer, which may
+// resolve, an address this host does not have. transient is set when the name server did not answer, which may
 // pass by itself.
 func checkListenAddr(addr string) (transient bool, err error) {
 	host, port, err := net.SplitHostPort(addr)
@@ -46,17 +47,45 @@ func checkListenAddr(addr string) (transient bool, err error) {
 	} else if _, err := net.DefaultResolver.LookupPort(ctx, "tcp", port); err != nil {
 		return false, fmt.Errorf("%q: port %q is neither a number nor a known service", addr, port)
 	}
-	if host == "" || net.ParseIP(host) != nil {
+	if host == "" {
 		return false, nil
 	}
-	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
-		var dnsErr *net.DNSError
-		if errors.As(err, &dnsErr) && !dnsErr.IsNotFound && (dnsErr.IsTimeout || dnsErr.IsTemporary) {
-			return true, fmt.Errorf("%q: host %s could not be resolved for now: %v", addr, host, err)
+	ips := []string{host}
+	if net.ParseIP(host) == nil {
+		if ips, err = net.DefaultResolver.LookupHost(ctx, host); err != nil {
+			var dnsErr *net.DNSError
+			if errors.As(err, &dnsErr) && !dnsErr.IsNotFound && (dnsErr.IsTimeout || dnsErr.IsTemporary) {
+				return true, fmt.Errorf("%q: host %s could not be resolved for now: %v", addr, host, err)
+			}
+			return false, fmt.Errorf("%q: host %s does not resolve: %v", addr, host, err)
 		}
-		return false, fmt.Errorf("%q: host %s does not resolve: %v", addr, host, err)
+	}
+	if !anyLocal(ips) {
+		return false, fmt.Errorf("%q: %s is not an address of this host", addr, strings.Join(ips, ", "))
 	}
 	return false, nil
+}
+
+// anyLocal reports whether one of ips may be listened on here: a wildcard,
+// a loopback address, or one of the host's interfaces. When the interfaces
+// cannot be listed it says yes, and the listen itself decides.
+func anyLocal(ips []string) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true
+	}
+	for _, s := range ips {
+		ip := net.ParseIP(s)
+		if ip == nil || ip.IsUnspecified() || ip.IsLoopback() {
+			return true
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isDigits(s string) bool {

@@ -118,6 +118,9 @@ func TestCheckListenAddr(t *testing.T) {
 		{"127.0.0.1:no-such-service", `port "no-such-service" is neither a number nor a known service`},
 		{"no-such-host.invalid:7070", "host no-such-host.invalid does not resolve"},
 		{"7070", "is not host:port"},
+		{"198.51.100.7:7070", "198.51.100.7 is not an address of this host"},
+		{"127.0.0.2:7070", ""},
+		{"0.0.0.0:7070", ""},
 	}
 	for _, c := range cases {
 		transient, err := checkListenAddr(c.addr)

@@ -52,6 +52,10 @@ func TestCheckConfigRefusesWhatStartRefuses(t *testing.T) {
 			tokens := e.writeTokens(t, tokenLine{"ops", "admin", token})
 			return httpTable("no-such-host.invalid:7070", tokens, ""), []string{"http.listen: ", "host no-such-host.invalid does not resolve"}
 		}},
+		{"ListenAddressNotOfThisHost", func(t *testing.T, e *env) (string, []string) {
+			tokens := e.writeTokens(t, tokenLine{"ops", "admin", token})
+			return httpTable("198.51.100.7:7070", tokens, ""), []string{"http.listen: ", "198.51.100.7 is not an address of this host"}
+		}},
 		{"WebhookSecretMissing", func(t *testing.T, e *env) (string, []string) {
 			secret := filepath.Join(e.dir, "no-secret")
 			return webhookTables(secret), []string{"webhooks.secret_file: ", secret, "no such file"}
