@@ -42,7 +42,8 @@ func (c *Config) readPaths() []namedPath {
 		}
 	}
 	if c.file != "" {
-		out = append(out, namedPath{"daemon", c.file, "the config file"})
+		// No key names it; a read path is never reported under its own.
+		out = append(out, namedPath{"", c.file, "the config file"})
 	}
 	if c.HTTP.Listen != "" {
 		add("http.tokens", c.HTTP.Tokens)

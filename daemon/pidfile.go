@@ -40,7 +40,7 @@ type NotPidfileError struct {
 }
 
 func (e *NotPidfileError) Error() string {
-	return fmt.Sprintf("%s %s, not a pidfile (empty, or a PID and a newline): kiln writes only its own pidfile; name another path, or remove the file if it is a stale one", e.Path, e.Reason)
+	return fmt.Sprintf("%s %s, not a pidfile (empty, or a PID and a newline): kiln writes only its own pidfile: name another path", e.Path, e.Reason)
 }
 
 // maxPidfileSize bounds what a pidfile may hold: a PID and a newline.

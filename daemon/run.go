@@ -61,10 +61,7 @@ func checkConfig(opts Options) int {
 	}
 	if err := startChecks(cfg); err != nil {
 		fmt.Fprintln(opts.Stderr, err)
-		if cerr := (*ConfigError)(nil); errors.As(err, &cerr) && cerr.Transient {
-			return ExitFailure
-		}
-		return ExitConfig
+		return startChecksCode(err)
 	}
 	for _, w := range pathWarnings(cfg, true) {
 		fmt.Fprintln(opts.Stderr, "warning: "+w)

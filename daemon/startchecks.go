@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // startChecks checks a parsed config against the machine it is to run on:
@@ -18,7 +19,7 @@ import (
 func startChecks(cfg *Config) error {
 	p := &configProblems{name: cfg.Source, lines: cfg.lines}
 	cfg.checkPaths(p.report)
-	cfg.checkHTTPFiles(p)
+	cfg.checkHTTPListener(p)
 	cfg.checkWebhookSecret(p.report)
 	cfg.Broker.checkFiles(p.report)
 	return p.err()
@@ -49,9 +50,9 @@ func (c *Config) checkPaths(report func(key, msg string)) {
 	}
 }
 
-// checkHTTPFiles checks what listenHTTP reads and binds: the tokens file,
+// checkHTTPListener checks what listenHTTP reads and binds: the tokens file,
 // the certificate and key, the address.
-func (c *Config) checkHTTPFiles(p *configProblems) {
+func (c *Config) checkHTTPListener(p *configProblems) {
 	h := &c.HTTP
 	if h.Listen == "" {
 		return
@@ -77,7 +78,7 @@ func checkDirectoryPath(dir string) error {
 			return nil
 		case err == nil:
 			return fmt.Errorf("%s is %s, not a directory", p, fileKind(fi.Mode()))
-		case !errors.Is(err, os.ErrNotExist):
+		case !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
 			return err
 		case p == filepath.Dir(p):
 			return nil
@@ -94,14 +95,22 @@ func firstOf(errs ...error) error {
 	return nil
 }
 
-// checkStart is the start step of the checks. A config fault is exit 78,
-// so that the unit does not restart into it; a fault that may pass is a
-// plain failure, which a restart may cure.
+// checkStart is the start step of the checks.
 func (d *daemon) checkStart() error {
-	err := startChecks(d.config())
+	if err := startChecks(d.config()); err != nil {
+		return &exitError{code: startChecksCode(err), err: err}
+	}
+	return nil
+}
+
+// startChecksCode is the exit code of failed start checks, at start and
+// from -check-config alike: a config fault is 78, so that the unit does not
+// restart into it; faults that may all pass by themselves are a plain
+// failure, which a restart may cure.
+func startChecksCode(err error) int {
 	var cerr *ConfigError
 	if errors.As(err, &cerr) && cerr.Transient {
-		return &exitError{code: ExitFailure, err: err}
+		return ExitFailure
 	}
-	return err
+	return ExitConfig
 }

@@ -101,6 +101,24 @@ func TestStartChecksPassLeftovers(t *testing.T) {
 	}
 }
 
+// A directory kiln would create under a file is named with that file.
+func TestCheckDirectoryPathNamesTheFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{file, filepath.Join(file, "state"), filepath.Join(file, "a", "b")} {
+		if err := checkDirectoryPath(p); err == nil || err.Error() != file+" is a regular file, not a directory" {
+			t.Errorf("%s: err = %v, want it to name %s", p, err, file)
+		}
+	}
+	if err := checkDirectoryPath(filepath.Join(dir, "new", "state")); err != nil {
+		t.Errorf("a directory still to create: %v", err)
+	}
+}
+
 func TestCheckListenAddr(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
