@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -87,6 +88,12 @@ func decodeDelivery(d amqp.Delivery, queue string) (*delivered, error) {
 	}
 	if len(j.Payload) > worker.MaxPayload {
 		return nil, fmt.Errorf("payload of %d bytes is over %d: jobs carry a path to their input", len(j.Payload), worker.MaxPayload)
+	}
+	// The payload is kept and shown as it came; bytes that are not UTF-8
+	// would make every listing that holds the job unreadable to a strict
+	// JSON client, as the daemon's own submits refuse them.
+	if !utf8.Valid(j.Payload) {
+		return nil, fmt.Errorf("payload is not valid UTF-8: JSON text is UTF-8")
 	}
 	out := &delivered{job: &j, d: d}
 	out.attemptsBefore = int(headerInt(d.Headers, hdrAttempts))
