@@ -34,7 +34,12 @@ func (d *daemon) reload() error {
 			return err
 		}
 	}
-	for _, key := range keepRestartOnly(old, next) {
+	restartOnly := keepRestartOnly(old, next)
+	if err := reloadChecks(next); err != nil {
+		d.log.Error("reload refused: a file the config names is refused; the running config stays in effect", "err", err)
+		return err
+	}
+	for _, key := range restartOnly {
 		d.log.Warn("needs restart: "+key, "key", key)
 	}
 	if err := d.logging.SetLevel(next.Log.Level); err != nil {

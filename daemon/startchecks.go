@@ -25,6 +25,17 @@ func startChecks(cfg *Config) error {
 	return p.err()
 }
 
+// reloadChecks are the start checks that still apply to a running
+// daemon's new config: the files a reload puts in use at once. The paths,
+// the listener and its TLS pair are kept until a restart (keepRestartOnly),
+// so they are not checked again against the files this daemon holds.
+func reloadChecks(cfg *Config) error {
+	p := &configProblems{name: cfg.Source, lines: cfg.lines}
+	cfg.checkWebhookSecret(p.report)
+	cfg.Broker.checkFiles(p.report)
+	return p.err()
+}
+
 // checkPaths reports the kiln-written paths that would cost a file: one
 // that collides with another named file, a socket path where something
 // other than a socket is, a pidfile path holding something other than a

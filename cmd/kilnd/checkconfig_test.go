@@ -148,3 +148,35 @@ func chmod(t *testing.T, path string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// A reload meets the same checks for the files it puts in use at once: a
+// webhook secret that a start would refuse fails the reload, which names
+// it, and the running config stays.
+func TestReloadRefusesWhatStartRefuses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	good := filepath.Join(e.dir, "secret")
+	writeFile(t, good, "a-long-enough-webhook-key\n", 0o600)
+	e.writeConfig(t, e.configText("", webhookTables(good)))
+	d := e.start(t)
+
+	short := filepath.Join(e.dir, "short.secret")
+	writeFile(t, short, "short\n", 0o600)
+	e.writeConfig(t, e.configText("", webhookTables(short)+"\n[queues.added]\n"))
+	r := e.kilnctl(t, "reload")
+	if r.code == 0 {
+		t.Fatalf("kilnctl reload with a 6-byte secret: exit 0\n%s%s", r.stdout, r.stderr)
+	}
+	for _, w := range []string{"webhooks.secret_file: ", short, "shorter than 16 bytes"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("kilnctl reload's error lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	st := e.kilnctl(t, "status")
+	if st.code != 0 || strings.Contains(st.stdout, "added") {
+		t.Errorf("the refused config was applied (or status failed, exit %d):\n%s%s", st.code, st.stdout, st.stderr)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("kilnd exit %d after the refused reload, want 0", code)
+	}
+}
