@@ -33,8 +33,16 @@ func (c *EventsConfig) validate(report func(key, msg string)) {
 }
 
 // eventsPerRead is how many events the stream reads from the store at a
-// time.
-const eventsPerRead = 512
+// time, at most. Each subscriber holds what it read until it is written,
+// and an event may carry its job's payload (64 KiB at most): the first
+// read takes fewer, and each next one as many as fit in eventBytesPerRead
+// at the size the last read's events had, at least minEventsPerRead.
+const (
+	eventsPerRead      = 512
+	firstEventsPerRead = 64
+	minEventsPerRead   = 16
+	eventBytesPerRead  = 1 << 20
+)
 
 // keepaliveEvery is how often an idle event stream sends a comment, so that
 // proxies and the client see the connection alive.
@@ -153,9 +161,11 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 	keepalive := time.NewTicker(keepaliveEvery)
 	defer keepalive.Stop()
 	var buf bytes.Buffer
+	perRead := firstEventsPerRead
 	for {
 		changed := log.EventsChanged()
-		page, err := log.Events(r.Context(), after, filter, eventsPerRead)
+		asked := perRead
+		page, err := log.Events(r.Context(), after, filter, asked)
 		if err != nil {
 			if r.Context().Err() == nil {
 				s.log.Error("event stream: read failed", "after", after, "err", err)
@@ -171,9 +181,13 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 			after = page.FirstKept - 1
 			continue
 		}
+		start := buf.Len()
 		for i := range page.Events {
 			e := api.Event(page.Events[i])
 			writeSSE(&buf, strconv.FormatUint(e.ID, 10), api.EventTypeJob, &e)
+		}
+		if n := len(page.Events); n > 0 {
+			perRead = min(max(eventBytesPerRead/max((buf.Len()-start)/n, 1), minEventsPerRead), eventsPerRead)
 		}
 		after = page.Next
 		if buf.Len() > 0 {
@@ -182,7 +196,7 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 			}
 			buf.Reset()
 		}
-		if len(page.Events) == eventsPerRead || page.Next < page.Last {
+		if len(page.Events) == asked || page.Next < page.Last {
 			continue // more to read now
 		}
 		if !follow {

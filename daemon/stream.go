@@ -48,6 +48,9 @@ func (s *controlServer) submitStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
+	// A stream may end with its body cut short (a line too slow, a
+	// stopping daemon): what follows on the connection is no request.
+	w.Header().Set("Connection", "close")
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
 		return
@@ -90,12 +93,16 @@ func (s *controlServer) submitStream(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 
-	body := bufio.NewReaderSize(r.Body, 64<<10)
+	next := &nextByte{r: r.Body}
+	body := bufio.NewReaderSize(next, 64<<10)
 	var lineNo int64
 	for {
 		if body.Buffered() == 0 {
+			// At a line's start with nothing read ahead: the next line
+			// may be waited for stream_idle_timeout, and has line_timeout
+			// from its first byte on.
 			reads.within(lim.StreamIdleTimeout.Std())
-			_, _ = body.Peek(1) // an error is readLine's to report
+			next.wait()
 		}
 		reads.within(lim.LineTimeout.Std())
 		line, err := readLine(body)
@@ -129,6 +136,40 @@ func (s *controlServer) submitStream(w http.ResponseWriter, r *http.Request) {
 	storing.Wait()
 	close(acks)
 	<-written
+}
+
+// nextByte is a stream's body that can wait for its next byte alone. A
+// read of a chunked body returns only once the chunk is in or the buffer
+// full, so a wait through the line reader would also wait for a chunk
+// trickled a byte at a time; a one-byte read returns with its first byte.
+type nextByte struct {
+	r   io.Reader
+	b   [1]byte
+	has bool  // b is read and not yet handed on
+	err error // the body's error, handed on after b
+}
+
+// wait reads the next byte ahead, if none is.
+func (n *nextByte) wait() {
+	if n.has || n.err != nil {
+		return
+	}
+	var k int
+	k, n.err = n.r.Read(n.b[:])
+	n.has = k == 1
+}
+
+func (n *nextByte) Read(p []byte) (int, error) {
+	switch {
+	case len(p) == 0:
+		return 0, nil
+	case n.has:
+		p[0], n.has = n.b[0], false
+		return 1, nil
+	case n.err != nil:
+		return 0, n.err
+	}
+	return n.r.Read(p)
 }
 
 // writeAcks writes answer lines, flushing whenever no other answer is
