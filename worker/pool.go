@@ -41,6 +41,8 @@ type Pool struct {
 
 	mu      sync.Mutex
 	cancels map[string]context.CancelCauseFunc // running jobs, by ID
+
+	progress progressBoard // what running jobs reported
 }
 
 // finishedJob tells the dispatch loop that a job's handler is done.
@@ -378,6 +380,8 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 		runCtx, cancelTimeout = context.WithTimeout(runCtx, timeout)
 		defer cancelTimeout()
 	}
+	runCtx = p.progress.track(runCtx, j)
+	defer p.progress.forget(j.ID)
 
 	result, err := p.handle(runCtx, j)
 	if err == nil {
