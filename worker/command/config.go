@@ -1,0 +1,155 @@
+// Package command runs an operator's own programs as durable jobs. Each
+// [commands.NAME] table of kiln.toml declares a job kind of type NAME whose
+// jobs run one fixed program: the config names the program and its
+// arguments, a submit brings only the payload, which the program reads on
+// its standard input. Its standard output becomes the job's result, its
+// exit status says whether the attempt succeeded, should be retried or can
+// never succeed, and a line written to file descriptor 3 reports progress.
+package command
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"kiln/worker"
+)
+
+// Config is one [commands.NAME] table.
+type Config struct {
+	// Command is the program, an absolute path, and the arguments it is
+	// always given. Nothing a submitter sends is added to them.
+	Command []string `toml:"command"`
+	// Queue is where the command's jobs go when the submitter names none;
+	// "" is the default queue.
+	Queue string `toml:"queue"`
+	// Timeout bounds one attempt; 0 leaves it to the queue. A job never runs
+	// longer than its queue's timeout either.
+	Timeout worker.Duration `toml:"timeout"`
+	// MaxAttempts bounds the attempts of a job; 0 leaves it to the queue,
+	// whose own bound also holds.
+	MaxAttempts int `toml:"max_attempts"`
+	// Env is the program's whole environment besides what kiln sets
+	// (KILN_JOB_ID, KILN_ATTEMPT, KILN_QUEUE, TMPDIR, and PATH when Env has
+	// none): KEY=value entries. Nothing of the daemon's own environment
+	// reaches the program, so that what it sees is what the config says.
+	Env []string `toml:"env"`
+	// WorkingDir is where the program starts; "" is its job's fresh
+	// temporary directory.
+	WorkingDir string `toml:"working_dir"`
+	// KillGrace is how long a program stopped by a timeout or a cancel has
+	// between SIGTERM and SIGKILL; 0 means DefaultKillGrace.
+	KillGrace worker.Duration `toml:"kill_grace"`
+}
+
+// DefaultKillGrace is the time between SIGTERM and SIGKILL when a command's
+// table sets none.
+const DefaultKillGrace = 5 * time.Second
+
+// DefaultPath is the PATH a program gets when its env sets none: the
+// system's directories, never the daemon's own PATH.
+const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// reservedEnv are the variables kiln sets for every run; a config cannot
+// set them, so that a program can trust them.
+var reservedEnv = []string{"KILN_JOB_ID", "KILN_ATTEMPT", "KILN_QUEUE"}
+
+// Grace is the command's kill grace with the default filled in.
+func (c *Config) Grace() time.Duration {
+	if c.KillGrace <= 0 {
+		return DefaultKillGrace
+	}
+	return c.KillGrace.Std()
+}
+
+// QueueName is the queue the command's jobs go to by default.
+func (c *Config) QueueName(defaultQueue string) string {
+	if c.Queue == "" {
+		return defaultQueue
+	}
+	return c.Queue
+}
+
+// ConfigProblem is one problem of a [commands.NAME] table: Key is the full
+// key ("commands.resize.env[1]"), as the config's error lines name it.
+type ConfigProblem struct {
+	Key, Msg string
+}
+
+// Check reports every problem of the table of command name: values out of
+// bounds, a queue that is not configured, and a program that cannot be
+// run. It looks at the filesystem, so a start and -check-config both run
+// it. queueExists answers whether a queue is configured.
+func (c *Config) Check(name string, queueExists func(string) bool) []ConfigProblem {
+	var out []ConfigProblem
+	key := func(k string) string { return "commands." + name + "." + k }
+	report := func(k, msg string) { out = append(out, ConfigProblem{key(k), msg}) }
+
+	if err := CheckName(name); err != nil {
+		out = append(out, ConfigProblem{"commands." + name, err.Error()})
+	}
+	if len(c.Command) == 0 {
+		report("command", "is required: the program's absolute path, then its fixed arguments")
+	} else if err := CheckProgram(c.Command[0]); err != nil {
+		report("command", err.Error())
+	}
+	if c.Queue != "" && queueExists != nil && !queueExists(c.Queue) {
+		report("queue", fmt.Sprintf("queue %q is not configured (add a [queues.%s] table)", c.Queue, c.Queue))
+	}
+	if c.Timeout < 0 {
+		report("timeout", "must not be negative (0 leaves it to the queue)")
+	}
+	if c.MaxAttempts < 0 {
+		report("max_attempts", "must not be negative (0 leaves it to the queue)")
+	}
+	if c.KillGrace < 0 {
+		report("kill_grace", "must not be negative (0 means 5s)")
+	}
+	seen := map[string]int{}
+	for i, kv := range c.Env {
+		k := fmt.Sprintf("env[%d]", i)
+		name, _, ok := strings.Cut(kv, "=")
+		switch {
+		case !ok || name == "":
+			report(k, fmt.Sprintf("%q is not KEY=value", kv))
+		case strings.ContainsAny(name, " \t\n\x00") || strings.Contains(kv, "\x00"):
+			report(k, fmt.Sprintf("%q holds a space or a NUL in its name or a NUL in its value", kv))
+		case slices.Contains(reservedEnv, name):
+			report(k, fmt.Sprintf("%s is set by kiln for every job and cannot be configured", name))
+		default:
+			if j, dup := seen[name]; dup {
+				report(k, fmt.Sprintf("%s is already set by env[%d]", name, j))
+			}
+			seen[name] = i
+		}
+	}
+	if c.WorkingDir != "" {
+		if err := checkWorkingDir(c.WorkingDir); err != nil {
+			report("working_dir", err.Error())
+		}
+	}
+	return out
+}
+
+// CheckName accepts the names a command's table may have: they are job
+// types, typed on command lines and written in logs.
+func CheckName(name string) error {
+	if name == "" {
+		return fmt.Errorf("a command needs a name")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("name %q may hold only letters, digits, '-', '_' and '.'", name)
+		}
+	}
+	return nil
+}
+
+func checkWorkingDir(dir string) error {
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("%q must be an absolute path", dir)
+	}
+	return isDir(dir)
+}
