@@ -10,6 +10,9 @@ import (
 type Completion struct {
 	ID     string
 	Result json.RawMessage
+	// FollowUps are stored with the success, by a queue that is also a
+	// ChainStore (the pool sends none to another).
+	FollowUps []*JobRecord
 }
 
 // BatchFinisher is a Queue that can store many jobs' successes and lease

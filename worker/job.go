@@ -40,6 +40,11 @@ type JobRecord struct {
 	// CancelRequested is set when a running job is cancelled; its handler's
 	// context is cancelled and it ends cancelled.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// Parent is the job whose success made this one, a follow-up step
+	// (chain.go); "" for a job that was submitted.
+	Parent string `json:"parent,omitempty"`
+	// Children are the follow-ups stored with this job's success.
+	Children []string `json:"children,omitempty"`
 }
 
 // maxErrorsKept bounds a job's error history; the first and the latest

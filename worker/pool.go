@@ -33,6 +33,8 @@ type Pool struct {
 	// completions, to be stored in batches.
 	finisher    BatchFinisher
 	completions chan completion
+	// chains is the queue when it can store follow-ups with a success.
+	chains ChainStore
 
 	running   atomic.Int64
 	succeeded atomic.Int64
@@ -56,9 +58,10 @@ type finishedJob struct {
 // completion is a handler's success on its way to the dispatch loop; done
 // receives the outcome of storing it.
 type completion struct {
-	job    *JobRecord
-	result []byte
-	done   chan error
+	job       *JobRecord
+	result    []byte
+	followUps []*JobRecord
+	done      chan error
 }
 
 // maxCompletionBatch bounds the completions stored in one change.
@@ -102,6 +105,7 @@ func NewPool(q Queue, kinds Kinds, queues func() map[string]QueueConfig, log *sl
 		p.finisher = f
 		p.completions = make(chan completion, maxCompletionBatch)
 	}
+	p.chains, _ = q.(ChainStore)
 	return p
 }
 
@@ -273,7 +277,7 @@ func (p *Pool) completeBatch(ctx context.Context, states map[string]*queueState,
 		}
 		done := make([]Completion, len(cs))
 		for i, c := range cs {
-			done[i] = Completion{ID: c.job.ID, Result: c.result}
+			done[i] = Completion{ID: c.job.ID, Result: c.result, FollowUps: c.followUps}
 		}
 		free := st.cfg.Concurrency - st.running + len(cs)
 		errs, jobs, next, err := p.finisher.CompleteAndLease(context.Background(), done, name, max(free, 0), leaseTime(st.cfg))
@@ -384,14 +388,18 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 	defer p.progress.forget(j.ID)
 
 	result, err := p.handle(runCtx, j)
+	var next []*JobRecord
+	if err == nil {
+		next, err = p.followUps(j, result)
+	}
 	if err == nil {
 		if p.finisher != nil {
 			done := make(chan error, 1)
-			p.completions <- completion{job: j, result: result, done: done}
+			p.completions <- completion{job: j, result: result, followUps: next, done: done}
 			err = <-done
 			slotFreed = err == nil
 		} else {
-			err = p.queue.Complete(context.Background(), j.ID, result)
+			err = p.complete(j.ID, result, next)
 		}
 		if err != nil {
 			log(slog.LevelError, "job finished but its completion could not be stored; it will run again", "err", err)
@@ -400,7 +408,11 @@ func (p *Pool) runJob(ctx context.Context, j *JobRecord, cfg QueueConfig) {
 		p.succeeded.Add(1)
 		p.rates.add(j.Queue, true, time.Now())
 		p.observed(j, OutcomeSucceeded, start)
-		log(slog.LevelInfo, "job succeeded", "elapsed", time.Since(start).Round(time.Millisecond))
+		if len(next) > 0 {
+			log(slog.LevelInfo, "job succeeded", "elapsed", time.Since(start).Round(time.Millisecond), "follow_ups", len(next))
+		} else {
+			log(slog.LevelInfo, "job succeeded", "elapsed", time.Since(start).Round(time.Millisecond))
+		}
 		return
 	}
 	if ctx.Err() != nil {
@@ -475,7 +487,7 @@ func (p *Pool) drain(timeout time.Duration, cancelHandlers context.CancelFunc) e
 		select {
 		case c := <-p.completions:
 			// The dispatch loop has stopped: store each one alone.
-			c.done <- p.queue.Complete(context.Background(), c.job.ID, c.result)
+			c.done <- p.complete(c.job.ID, c.result, c.followUps)
 		case <-p.finished:
 		case <-deadline.C:
 			if cancelled {

@@ -1,12 +1,12 @@
 // Package queuetest is the conformance suite every worker.Queue backend must
 // pass: at-least-once delivery, priority and run_at order, release, retries,
 // dead letters, unique keys, cancel, pause, limits, crash recovery, wake-ups,
-// the error each call answers, and retention. A backend's own test calls Run
-// with a way to open it.
+// the error each call answers, retention, and chains of follow-ups. A
+// backend's own test calls Run with a way to open it.
 //
 // The cases are grouped by concern: delivery.go, failure.go, control.go,
-// limits.go, wakeups.go, errors.go and retention.go. This file holds the
-// Backend, Run and the helpers they share.
+// limits.go, wakeups.go, errors.go, retention.go and chains.go. This file
+// holds the Backend, Run and the helpers they share.
 package queuetest
 
 import (
@@ -61,6 +61,8 @@ var cases = []struct {
 	{"Errors", testErrors},
 	// retention.go
 	{"Retention", testRetention},
+	// chains.go
+	{"Chains", testChains},
 }
 
 // Run runs the suite, each case in parallel with the others and on queues

@@ -33,8 +33,12 @@ func (s *Store) CompleteAndLease(ctx context.Context, done []worker.Completion, 
 				errs[i] = fmt.Errorf("complete job %s: %w", c.ID, err)
 				continue
 			}
-			if err := completeJob(t, j, c.Result, now); err != nil {
+			added, err := completeChain(t, j, c.Result, c.FollowUps, now)
+			if err != nil {
 				return err
+			}
+			if added {
+				s.announce.ready = true
 			}
 			s.announce.changed = true
 		}

@@ -83,11 +83,16 @@ func (s *Store) Stats(ctx context.Context) (map[string]*worker.QueueStats, error
 			if st.Counts[worker.StateQueued] == 0 {
 				continue
 			}
-			// By-state keys end in ULIDs, which sort by creation time.
+			// By-state keys end in ULIDs, which sort by creation time. A
+			// follow-up's ID is its parent's with a suffix: it sorts with
+			// its parent, and its record says when it was made.
 			prefix := stateQueuePrefix(worker.StateQueued, q)
 			if k, _ := tx.Bucket(bucketByState).Cursor().Seek(prefix); k != nil && hasPrefix(k, prefix) {
-				if id, err := ulid.ParseStrict(idOfByStateKey(k)); err == nil {
-					st.OldestQueued = time.UnixMilli(int64(id.Time()))
+				id := idOfByStateKey(k)
+				if u, err := ulid.ParseStrict(id); err == nil {
+					st.OldestQueued = time.UnixMilli(int64(u.Time()))
+				} else if j, err := t.getRecord(id); err == nil {
+					st.OldestQueued = j.CreatedAt
 				}
 			}
 		}

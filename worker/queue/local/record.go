@@ -14,7 +14,10 @@ import (
 // time validating and copying the payload than the rest of a job's life
 // costs. Layout: a version byte, then the fields in a fixed order; strings
 // and byte fields as uvarint length + bytes, integers as varints, times as
-// varint Unix nanoseconds (0 = zero time).
+// varint Unix nanoseconds (0 = zero time). The chain fields (parent, then
+// the children's count and IDs) follow only in the record of a job that is
+// part of a chain: the records of the others stay as they were, and a
+// record that ends before them has none.
 const recordVersion = 1
 
 var errShortRecord = errors.New("record ends early")
@@ -46,9 +49,19 @@ func encodeJob(j *worker.JobRecord) []byte {
 	b = appendTime(b, j.LeaseUntil)
 	b = appendBytes(b, j.Result)
 	if j.CancelRequested {
-		return append(b, 1)
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
 	}
-	return append(b, 0)
+	if j.Parent == "" && len(j.Children) == 0 {
+		return b
+	}
+	b = appendString(b, j.Parent)
+	b = binary.AppendUvarint(b, uint64(len(j.Children)))
+	for _, c := range j.Children {
+		b = appendString(b, c)
+	}
+	return b
 }
 
 func decodeJob(data []byte) (*worker.JobRecord, error) {
@@ -80,6 +93,18 @@ func decodeJob(data []byte) (*worker.JobRecord, error) {
 	j.LeaseUntil = d.time()
 	j.Result = d.bytes()
 	j.CancelRequested = d.byte() == 1
+	if d.err == nil && len(d.b) > 0 {
+		j.Parent = d.string()
+		switch n := d.uvarint(); {
+		case n > uint64(len(d.b)):
+			d.fail() // each child takes a byte at least
+		case n > 0:
+			j.Children = make([]string, n)
+			for i := range j.Children {
+				j.Children[i] = d.string()
+			}
+		}
+	}
 	if d.err != nil {
 		return nil, d.err
 	}

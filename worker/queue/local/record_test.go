@@ -35,3 +35,33 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// The record of a job in a chain holds its parent and children; cut
+// anywhere but where a chainless record ends, it is refused.
+func TestRecordRoundTripChain(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1700000000, 0)
+	j := &worker.JobRecord{
+		ID: "01ABC-1", Queue: "q", Type: "noop", State: worker.StateSucceeded, CreatedAt: now, UpdatedAt: now, FinishedAt: now,
+		Parent: "01ABC", Children: []string{"01ABC-1-1", "01ABC-1-2"},
+	}
+	enc := encodeJob(j)
+	got, err := decodeJob(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, j) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, j)
+	}
+	plain := *j
+	plain.Parent, plain.Children = "", nil
+	chainless := len(encodeJob(&plain))
+	for n := chainless + 1; n < len(enc); n++ {
+		if _, err := decodeJob(enc[:n]); err == nil {
+			t.Fatalf("a chain record cut to %d of %d bytes decoded without error", n, len(enc))
+		}
+	}
+	if got, err := decodeJob(enc[:chainless]); err != nil || got.Parent != "" || got.Children != nil {
+		t.Fatalf("the record without its chain fields: %+v, %v; want the job without parent and children", got, err)
+	}
+}

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -40,6 +41,25 @@ type stuckReleaseStore struct{ *Store }
 func (s *stuckReleaseStore) Release(context.Context, string) error { return nil }
 func (s *stuckReleaseStore) localStore() *Store                    { return s.Store }
 
+// resubmitChainStore is a deliberately broken backend: the local store
+// storing a job's follow-ups as new submits of their own, then its success,
+// as a backend without chains in its design might: a crash between the two
+// leaves the chain with a step twice, and a known ID is not recognised.
+type resubmitChainStore struct{ *Store }
+
+func (s *resubmitChainStore) CompleteWithFollowUps(ctx context.Context, id string, result json.RawMessage, followUps []*worker.JobRecord) error {
+	jobs := make([]*worker.JobRecord, len(followUps))
+	for i, f := range followUps {
+		j := *f
+		jobs[i] = &j
+	}
+	if _, err := s.Submit(ctx, jobs...); err != nil {
+		return err
+	}
+	return s.Complete(ctx, id, result)
+}
+func (s *resubmitChainStore) localStore() *Store { return s.Store }
+
 // brokenBackends are the broken stores, each with the suite cases that must
 // catch it and a few that must still pass, so that a wrapper which broke
 // everything (and so proved nothing) is noticed.
@@ -65,6 +85,11 @@ var brokenBackends = map[string]struct {
 			"Errors/WrongState/ReleaseQueued", "Errors/WrongState/ReleaseSucceeded", "Errors/WrongState/ReleaseDead",
 		},
 		mustPass: []string{"AtLeastOnce", "Ready/AfterSubmit", "Changed/OnComplete", "Errors/NotFound/Get", "CrashRecovery"},
+	},
+	"resubmit-chain": {
+		wrap:     func(s *Store) worker.Queue { return &resubmitChainStore{Store: s} },
+		mustFail: []string{"Chains/StoredWithSuccess", "Chains/CrashRunsTheSameStep", "Chains/KnownIDNotAJobTwice"},
+		mustPass: []string{"AtLeastOnce", "Release", "CrashRecovery", "Chains/CancelledParentHasNone"},
 	},
 }
 
