@@ -103,7 +103,7 @@ func TestLimitsConnectionFloodLeavesTheSocketServed(t *testing.T) {
 	pid := d.cmd.Process.Pid
 	rss0, fds0 := procStatus(t, pid)
 
-	const attempts, addresses, dialers = 20000, 160, 32
+	const attempts, addresses, dialers = 20000, 160, 8
 	// This process holds the client side of every connection kilnd keeps:
 	// past this many, kilnd is keeping them all and the flood stops short
 	// of the test's own descriptor limit.
