@@ -1,0 +1,53 @@
+package inbox
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// The directories an inbox uses, all inside it so that every move is a
+// rename on one filesystem. Their names are fixed: a scan of the inbox
+// skips directories, and .processing is a dot-name besides.
+const (
+	processingDir = ".processing"
+	doneDir       = "done"
+	failedDir     = "failed"
+	ticketSuffix  = ".job"
+	errorSuffix   = ".error.txt"
+)
+
+// ProcessingDir is where the pictures of inbox dir wait for their jobs:
+// the jobs' inputs are there.
+func ProcessingDir(dir string) string { return filepath.Join(dir, processingDir) }
+
+// DoneDir is where the pictures of inbox dir go once their jobs
+// succeeded.
+func DoneDir(dir string) string { return filepath.Join(dir, doneDir) }
+
+// FailedDir is where the pictures of inbox dir go once refused or dead.
+func FailedDir(dir string) string { return filepath.Join(dir, failedDir) }
+
+// entry is a picture in .processing: KEY_NAME.
+type entry struct {
+	key  string // the hashed identity, keyLen hex digits
+	name string // the name it was dropped under
+}
+
+func (e entry) fileName() string   { return e.key + "_" + e.name }
+func (e entry) ticketName() string { return e.key + ticketSuffix }
+
+// parseEntry reads a picture's name in .processing; ok is false for
+// anything else there (a ticket, a temp file).
+func parseEntry(fileName string) (entry, bool) {
+	key, name, ok := strings.Cut(fileName, "_")
+	if !ok || !isKey(key) || name == "" {
+		return entry{}, false
+	}
+	return entry{key: key, name: name}, true
+}
+
+// parseTicket reads a ticket's name in .processing.
+func parseTicket(fileName string) (key string, ok bool) {
+	key, ok = strings.CutSuffix(fileName, ticketSuffix)
+	return key, ok && isKey(key)
+}
