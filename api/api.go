@@ -56,6 +56,27 @@ type Job struct {
 	UpdatedAt   time.Time               `json:"updated_at"`
 	FinishedAt  time.Time               `json:"finished_at,omitzero"`
 	Result      json.RawMessage         `json:"result,omitempty"`
+	// Description is the job as its kind describes it, for clients that
+	// know no kind's payload or result; absent when the kind says nothing.
+	Description *JobDescription `json:"description,omitempty"`
+}
+
+// JobDescription is a job in its kind's words.
+type JobDescription struct {
+	Summary string `json:"summary,omitempty"` // one line, such as "pipeline web: /srv/in/a.jpg"
+	Input   string `json:"input,omitempty"`   // what the job reads, such as a path
+	// Outputs are the files a succeeded job wrote.
+	Outputs []OutputFile `json:"outputs,omitempty"`
+}
+
+// OutputFile is one file a job wrote.
+type OutputFile struct {
+	Name   string `json:"name"` // what the file is, such as a variant's name
+	Path   string `json:"path"`
+	Format string `json:"format,omitempty"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	Bytes  int    `json:"bytes,omitempty"`
 }
 
 // Submitted is the answer of POST /v1/jobs and one element of a batch's
@@ -107,6 +128,10 @@ type Status struct {
 	// Broker says whether the broker of the rabbitmq backend can be used,
 	// and why not; empty for the local backend.
 	Broker string `json:"broker,omitempty"`
+	// Names are what the job kinds' tables of the config in effect name,
+	// by what they are, such as {"pipelines": ["thumbs", "web"]}: what a
+	// submit may name.
+	Names map[string][]string `json:"names,omitempty"`
 }
 
 // QueueStatus is one queue in Status.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -16,14 +16,13 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"kiln/worker"
-	"kiln/worker/image"
 )
 
 // DefaultConfigPath is where packages install the config.
 const DefaultConfigPath = "/etc/kiln/kiln.toml"
 
-// DefaultQueue is the queue a pipeline uses when it names none; it always
-// exists.
+// DefaultQueue is the queue a job goes to when neither its submitter nor
+// its kind names one (a pipeline that names none); it always exists.
 const DefaultQueue = "default"
 
 //go:embed dev.toml
@@ -32,20 +31,18 @@ var devConfig []byte
 // DevConfigName stands for the embedded development config in messages.
 const DevConfigName = "(embedded dev config)"
 
-// Config is kilnd's configuration, as read from kiln.toml. A loaded Config
-// is never changed: a reload loads a new one and the daemon swaps it in
-// whole, so every part reads one consistent snapshot.
+// Config is kilnd's configuration, as read from kiln.toml: the daemon's own
+// tables, and each plugin's part of the file. A loaded Config is never
+// changed: a reload loads a new one and the daemon swaps it in whole, so
+// every part reads one consistent snapshot.
 type Config struct {
-	Daemon    DaemonConfig                  `toml:"daemon"`
-	Log       LogConfig                     `toml:"log"`
-	Queues    map[string]worker.QueueConfig `toml:"queues"`
-	Images    image.ImagesConfig            `toml:"images"`
-	Pipelines map[string]image.Pipeline     `toml:"pipelines"`
-	HTTP      HTTPConfig                    `toml:"http"`
-	Events    EventsConfig                  `toml:"events"`
-	Webhooks  WebhooksConfig                `toml:"webhooks"`
-	Broker    BrokerConfig                  `toml:"broker"`
-	Limits    LimitsConfig                  `toml:"limits"`
+	Daemon DaemonConfig                  `toml:"daemon"`
+	Log    LogConfig                     `toml:"log"`
+	Queues map[string]worker.QueueConfig `toml:"queues"`
+	HTTP   HTTPConfig                    `toml:"http"`
+	Events EventsConfig                  `toml:"events"`
+	Broker BrokerConfig                  `toml:"broker"`
+	Limits LimitsConfig                  `toml:"limits"`
 
 	// Source is the file the config came from.
 	Source string `toml:"-"`
@@ -53,6 +50,11 @@ type Config struct {
 	// lines the line of each key in it: the start checks name both.
 	file  string
 	lines keyLines
+	// plugins are the plugins' parts of the file, in the order the
+	// plugins were registered; view is the daemon's settings as they see
+	// them.
+	plugins []worker.PluginConfig
+	view    worker.ConfigView
 }
 
 // DaemonConfig is the [daemon] table.
@@ -95,18 +97,17 @@ func defaultConfig() Config {
 			Socket:          "/run/kiln/kiln.sock",
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
-		Log:      LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
-		HTTP:     HTTPConfig{Tokens: "/etc/kiln/tokens"},
-		Events:   EventsConfig{Keep: Duration(24 * time.Hour), Max: 1_000_000},
-		Webhooks: WebhooksConfig{Timeout: Duration(10 * time.Second)},
-		Images:   image.DefaultImagesConfig(),
-		Limits:   defaultLimits(),
+		Log:    LogConfig{Target: "auto", Level: "info", SyslogFacility: "daemon"},
+		HTTP:   HTTPConfig{Tokens: "/etc/kiln/tokens"},
+		Events: EventsConfig{Keep: Duration(24 * time.Hour), Max: 1_000_000},
+		Limits: defaultLimits(),
 	}
 }
 
-// LoadConfig reads and validates a config file. Relative paths inside it are
-// taken from the file's directory.
-func LoadConfig(path string) (*Config, error) {
+// LoadConfig reads and validates a config file, the daemon's tables and
+// those of the plugins. Relative paths inside it are taken from the file's
+// directory.
+func LoadConfig(path string, plugins ...worker.Plugin) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &ConfigError{Problems: []string{fmt.Sprintf("%s: %v", path, err)}}
@@ -115,7 +116,7 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := parseConfig(path, data, filepath.Dir(abs))
+	cfg, err := parseConfig(path, data, filepath.Dir(abs), plugins)
 	if err != nil {
 		return nil, err
 	}
@@ -125,18 +126,21 @@ func LoadConfig(path string) (*Config, error) {
 
 // DevConfig returns the embedded development config with its paths under
 // baseDir/var.
-func DevConfig(baseDir string) (*Config, error) {
-	return parseConfig(DevConfigName, devConfig, baseDir)
+func DevConfig(baseDir string, plugins ...worker.Plugin) (*Config, error) {
+	return parseConfig(DevConfigName, devConfig, baseDir, plugins)
 }
 
 // parseConfig turns a file into a Config in four steps: decode every key
-// onto the defaults, fill in the values that follow from others, validate,
-// and make paths absolute. Every problem of the first and the third step is
-// reported, each as file:line: key: message.
-func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
+// onto the defaults, the daemon's and the plugins', fill in the values that
+// follow from others, validate, and make paths absolute. Every problem of
+// the first and the third step is reported, each as file:line: key:
+// message.
+func parseConfig(name string, data []byte, baseDir string, plugins []worker.Plugin) (*Config, error) {
+	if err := checkPlugins(plugins); err != nil {
+		return nil, err
+	}
 	lines := scanKeyLines(data)
 	problems := &configProblems{name: name, lines: lines}
-	report := problems.report
 
 	var tree map[string]any
 	if _, err := toml.Decode(string(data), &tree); err != nil {
@@ -144,13 +148,22 @@ func parseConfig(name string, data []byte, baseDir string) (*Config, error) {
 		return nil, &ConfigError{Problems: []string{syntaxProblem(name, err)}}
 	}
 	cfg := defaultConfig()
-	dec := &configDecoder{report: report, entryDefaults: map[reflect.Type]func() reflect.Value{
+	tables := []reflect.Value{reflect.ValueOf(&cfg).Elem()}
+	for _, p := range plugins {
+		pc := p.NewConfig()
+		cfg.plugins = append(cfg.plugins, pc)
+		tables = append(tables, reflect.ValueOf(pc).Elem())
+	}
+	dec := &configDecoder{report: problems.report, entryDefaults: map[reflect.Type]func() reflect.Value{
 		reflect.TypeOf(worker.QueueConfig{}): func() reflect.Value { return reflect.ValueOf(worker.DefaultQueueConfig()) },
 	}}
-	dec.decodeStruct("", tree, reflect.ValueOf(&cfg).Elem())
+	dec.decodeTables(tree, tables...)
 
-	cfg.fillDerived()
-	cfg.validate(report)
+	cfg.fillDerived(baseDir)
+	cfg.validate(problems.report)
+	for _, pc := range cfg.plugins {
+		pc.Check(&cfg.view, problems)
+	}
 	if err := problems.err(); err != nil {
 		return nil, err
 	}
@@ -170,37 +183,55 @@ func syntaxProblem(name string, err error) string {
 }
 
 // fillDerived sets the values that follow from other settings: the default
-// queue, each pipeline's queue and variant defaults, and the libvips
-// threads of each worker.
-func (c *Config) fillDerived() {
+// queue, the queues the plugins add, and then what each plugin derives
+// (a pipeline's queue, the threads of a worker process).
+func (c *Config) fillDerived(baseDir string) {
 	if c.Queues == nil {
 		c.Queues = map[string]worker.QueueConfig{}
 	}
 	if _, ok := c.Queues[DefaultQueue]; !ok {
 		c.Queues[DefaultQueue] = worker.DefaultQueueConfig()
 	}
-	c.fillWebhooks()
-	for name, p := range c.Pipelines {
-		if p.Queue == "" {
-			p.Queue = DefaultQueue
-		}
-		p.FillDefaults()
-		c.Pipelines[name] = p
+	backend := cmp.Or(c.Broker.Backend, backendLocal)
+	c.view = worker.ConfigView{
+		ConfigDir:    baseDir,
+		StateDir:     absPath(baseDir, c.Daemon.StateDir),
+		Queues:       c.Queues,
+		DefaultQueue: DefaultQueue,
+		Backend:      backend,
+		EventLog:     backend != backendRabbitMQ,
+		NotifyURLs:   c.notifyURLs(),
 	}
-	if c.Images.ThreadsPerWorker == 0 {
-		// Share the CPUs among the picture jobs that may run at once: one
-		// job alone gets them all; a full queue gets one each, which is
-		// where throughput is best.
-		busy := 0
-		counted := map[string]bool{}
-		for _, p := range c.Pipelines {
-			if !counted[p.Queue] {
-				counted[p.Queue] = true
-				busy += c.Queues[p.Queue].Concurrency
+	for _, pc := range c.plugins {
+		if a, ok := pc.(worker.QueueAdder); ok {
+			for name, q := range a.AddQueues(&c.view) {
+				if _, ok := c.Queues[name]; !ok {
+					c.Queues[name] = q
+				}
 			}
 		}
-		c.Images.ThreadsPerWorker = max(1, runtime.NumCPU()/max(1, busy))
 	}
+	for _, pc := range c.plugins {
+		pc.Fill(&c.view)
+	}
+}
+
+// notifyURLs are the notify_urls of the queues and of the plugins' tables,
+// sorted by key.
+func (c *Config) notifyURLs() []worker.NotifyURL {
+	var out []worker.NotifyURL
+	for name, q := range c.Queues {
+		if q.NotifyURL != "" {
+			out = append(out, worker.NotifyURL{Key: "queues." + name + ".notify_url", URL: q.NotifyURL})
+		}
+	}
+	for _, pc := range c.plugins {
+		if l, ok := pc.(worker.NotifyURLLister); ok {
+			out = append(out, l.NotifyURLs()...)
+		}
+	}
+	slices.SortFunc(out, func(a, b worker.NotifyURL) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 // validate reports every value that is out of bounds; it changes nothing.
@@ -252,63 +283,32 @@ func (c *Config) validate(report func(key, msg string)) {
 		}
 	}
 
-	im := &c.Images
-	if im.MaxPixels < 0 {
-		report("images.max_pixels", "must not be negative (0 means no limit)")
-	}
-	for i, root := range im.AllowedInputRoots {
-		if !filepath.IsAbs(root) {
-			report(fmt.Sprintf("images.allowed_input_roots[%d]", i), fmt.Sprintf("%q must be an absolute path", root))
-		}
-	}
-	if im.RecycleAfter < 0 {
-		report("images.recycle_after", "must not be negative (0 means never)")
-	}
-	if im.ThreadsPerWorker < 0 {
-		report("images.threads_per_worker", "must not be negative (0 means the CPUs shared out)")
-	}
-
 	c.HTTP.validate(report)
 	c.Events.validate(report)
-	c.validateWebhooks(report)
 	c.Broker.validate(report)
 	c.Limits.validate(report)
 
-	for _, name := range sortedKeys(c.Pipelines) {
-		p := c.Pipelines[name]
-		if _, ok := c.Queues[p.Queue]; !ok {
-			report("pipelines."+name+".queue", fmt.Sprintf("queue %q is not configured (add a [queues.%s] table)", p.Queue, p.Queue))
-		}
-		for _, fe := range p.Check() {
-			report("pipelines."+name+"."+fe.Key, fe.Msg)
-		}
-	}
 }
 
+// resolvePaths makes the daemon's relative paths absolute; the plugins'
+// are made so by their Fill.
 func (c *Config) resolvePaths(base string) {
-	abs := func(p *string) {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
-		}
-	}
+	abs := func(p *string) { *p = absPath(base, *p) }
 	abs(&c.Daemon.StateDir)
-	c.Images.FillInputRoots(c.Daemon.StateDir)
 	abs(&c.Daemon.Pidfile)
 	abs(&c.Daemon.Socket)
 	abs(&c.HTTP.TLSCert)
 	abs(&c.HTTP.TLSKey)
 	abs(&c.HTTP.Tokens)
-	abs(&c.Webhooks.SecretFile)
-	for name, p := range c.Pipelines {
-		abs(&p.OutputDir)
-		c.Pipelines[name] = p
-	}
 	c.Broker.resolvePaths(abs)
 }
 
-// ImageSettings is the image kind's view of this config.
-func (c *Config) ImageSettings() image.Settings {
-	return image.Settings{Pipelines: c.Pipelines, Images: c.Images}
+// absPath is p taken from base when it is relative; "" stays "".
+func absPath(base, p string) string {
+	if p != "" && !filepath.IsAbs(p) {
+		return filepath.Join(base, p)
+	}
+	return p
 }
 
 // StorePath is the queue store file.

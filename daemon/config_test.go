@@ -53,7 +53,7 @@ func writeConfig(t *testing.T, text string) string {
 func TestLoadValidConfig(t *testing.T) {
 	t.Parallel()
 	path := writeConfig(t, validConfig)
-	cfg, err := LoadConfig(path)
+	cfg, err := LoadConfig(path, testPlugins()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestLoadValidConfig(t *testing.T) {
 	if _, ok := cfg.Queues[DefaultQueue]; !ok {
 		t.Error("the default queue is missing")
 	}
-	if p := cfg.Pipelines["web"]; len(p.Variants) != 2 || p.Variants[1].Height != 200 {
+	if p := imageConfig(cfg).Pipelines["web"]; len(p.Variants) != 2 || p.Variants[1].Height != 200 {
 		t.Errorf("pipeline web = %+v", p)
 	}
 }
@@ -78,14 +78,14 @@ func TestLoadValidConfig(t *testing.T) {
 // The file the packages ship and the embedded dev config must both load.
 func TestShippedConfigsLoad(t *testing.T) {
 	t.Parallel()
-	if _, err := LoadConfig("../etc/kiln.toml"); err != nil {
+	if _, err := LoadConfig("../etc/kiln.toml", testPlugins()...); err != nil {
 		t.Errorf("etc/kiln.toml: %v", err)
 	}
-	cfg, err := DevConfig("/base")
+	cfg, err := DevConfig("/base", testPlugins()...)
 	if err != nil {
 		t.Fatalf("dev config: %v", err)
 	}
-	if cfg.Daemon.StateDir != "/base/var/lib" || cfg.Pipelines["web"].OutputDir != "/base/var/out/web" {
+	if cfg.Daemon.StateDir != "/base/var/lib" || imageConfig(cfg).Pipelines["web"].OutputDir != "/base/var/out/web" {
 		t.Errorf("dev paths not under /base/var: %+v", cfg.Daemon)
 	}
 }
@@ -160,7 +160,7 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			path := writeConfig(t, tc.edit(validConfig))
-			_, err := LoadConfig(path)
+			_, err := LoadConfig(path, testPlugins()...)
 			var cerr *ConfigError
 			if !errors.As(err, &cerr) {
 				t.Fatalf("err = %v, want a ConfigError", err)
@@ -179,7 +179,7 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 
 func TestMissingConfigFile(t *testing.T) {
 	t.Parallel()
-	_, err := LoadConfig("/nonexistent/kiln.toml")
+	_, err := LoadConfig("/nonexistent/kiln.toml", testPlugins()...)
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/kiln.toml") {
 		t.Fatalf("err = %v", err)
 	}
@@ -202,7 +202,7 @@ max_input_bytes = "100 megs"
 	text = strings.Replace(text, "concurrency = 3", "concurrency = 0", 1)
 	text = strings.Replace(text, `state_dir = "state"`, `stat_dir = "state"`, 1)
 	path := writeConfig(t, text)
-	_, err := LoadConfig(path)
+	_, err := LoadConfig(path, testPlugins()...)
 	var cerr *ConfigError
 	if !errors.As(err, &cerr) {
 		t.Fatalf("err = %v, want a ConfigError", err)

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"kiln/worker"
 )
 
 // The config is decoded key by key rather than in one go, so that every
@@ -62,6 +64,8 @@ func (d *configDecoder) decode(key string, v any, dst reflect.Value) {
 				elem.Set(existing)
 			} else if def := d.entryDefaults[elem.Type()]; def != nil {
 				elem.Set(def())
+			} else if def, ok := elem.Addr().Interface().(worker.EntryDefaulter); ok {
+				def.SetDefaults()
 			}
 			d.decode(key+"."+name, table[name], elem)
 			dst.SetMapIndex(reflect.ValueOf(name), elem)
@@ -131,6 +135,21 @@ func (d *configDecoder) decode(key string, v any, dst reflect.Value) {
 func (d *configDecoder) decodeStruct(key string, table map[string]any, dst reflect.Value) {
 	fields := map[string]reflect.Value{}
 	collectFields(dst, fields)
+	d.decodeFields(key, table, fields)
+}
+
+// decodeTables sets the top-level tables of a file, each onto the struct
+// among dsts (the daemon's config and the plugins') that has a field of
+// its name; checkPlugins has made sure that no two have one.
+func (d *configDecoder) decodeTables(tree map[string]any, dsts ...reflect.Value) {
+	fields := map[string]reflect.Value{}
+	for _, dst := range dsts {
+		collectFields(dst, fields)
+	}
+	d.decodeFields("", tree, fields)
+}
+
+func (d *configDecoder) decodeFields(key string, table map[string]any, fields map[string]reflect.Value) {
 	for _, name := range sortedKeys(table) {
 		full := name
 		if key != "" {

@@ -26,6 +26,12 @@ type configProblem struct {
 
 func (p *configProblems) report(key, msg string) { p.add(key, msg, false) }
 
+// Report implements worker.Problems, for the plugins.
+func (p *configProblems) Report(key, msg string) { p.add(key, msg, false) }
+
+// ReportTransient implements worker.Problems.
+func (p *configProblems) ReportTransient(key, msg string) { p.add(key, msg, true) }
+
 func (p *configProblems) add(key, msg string, transient bool) {
 	if n := p.lines.line(key); n > 0 {
 		p.list = append(p.list, configProblem{n, fmt.Sprintf("%s:%d: %s: %s", p.name, n, key, msg), transient})

@@ -24,7 +24,7 @@ listen = "no-port-here"
 tls_cert = "/etc/kiln/cert.pem"
 tokens = ""
 `)
-	_, err := LoadConfig(path)
+	_, err := LoadConfig(path, testPlugins()...)
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("LoadConfig = %v, want a ConfigError", err)
@@ -53,14 +53,14 @@ tokens = ""
 // a job queue has by default; a config without one has no such queue.
 func TestNotifyURLAddsTheWebhooksQueue(t *testing.T) {
 	t.Parallel()
-	cfg, err := LoadConfig(writeConfig(t, "[queues.q]\nnotify_url = \"https://app.example/hook\"\n[webhooks]\nsecret_file = \"/etc/kiln/webhook.secret\"\n"))
+	cfg, err := LoadConfig(writeConfig(t, "[queues.q]\nnotify_url = \"https://app.example/hook\"\n[webhooks]\nsecret_file = \"/etc/kiln/webhook.secret\"\n"), testPlugins()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q, ok := cfg.Queues[webhook.Queue]; !ok || q.MaxAttempts != webhookAttempts {
+	if q, ok := cfg.Queues[webhook.Queue]; !ok || q.MaxAttempts != webhook.Attempts {
 		t.Fatalf("queue %s = %+v, %v", webhook.Queue, q, ok)
 	}
-	cfg, err = LoadConfig(writeConfig(t, "[queues.q]\n"))
+	cfg, err = LoadConfig(writeConfig(t, "[queues.q]\n"), testPlugins()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 // Package daemon is kilnd being a Linux daemon: configuration, the
 // single-instance pidfile, detaching, sd_notify and the watchdog, signals,
 // logging and the control socket. The queue and the jobs are package
-// worker's business; the daemon knows no job kinds, it routes by type.
+// worker's business; the daemon knows no job kinds: the plugins that kilnd's
+// main hands it bring them, with their part of the config file, and the
+// daemon routes jobs by type.
 package daemon
 
 import (
@@ -13,7 +15,6 @@ import (
 
 	"kiln/daemon/metrics"
 	"kiln/worker"
-	"kiln/worker/image"
 )
 
 // Exit codes, after sysexits.h, so that a unit can refuse to restart on a
@@ -51,16 +52,19 @@ type daemon struct {
 	notify   *notifier
 	detached bool
 
+	// plugins bring the job kinds and their tables, in the order kilnd's
+	// main registered them; each Config holds their parts in that order.
+	plugins []worker.Plugin
 	pidfile *Pidfile
 	queue   worker.Queue
 	kinds   worker.Kinds
-	workers *image.Workers
 	pool    *worker.Pool
 	server  *controlServer
 	metrics *metrics.Metrics
 	http    *httpListener // nil unless [http] listen is set
-	// stopWebhooks ends the webhook notifier; nil until it runs.
-	stopWebhooks func()
+	// stopPlugins ends the plugins' own work (worker.Runner); nil until
+	// it runs.
+	stopPlugins func()
 	// stateLock is state_dir's kilnd.lock, held as the pidfile is.
 	stateLock *Pidfile
 

@@ -25,10 +25,15 @@ func (b dashboardBackend) Job(ctx context.Context, id string) (*worker.JobRecord
 
 // Outputs asks the job's kind, which alone knows what its jobs write.
 func (b dashboardBackend) Outputs(j *worker.JobRecord) (string, []worker.OutputFile) {
-	if l, ok := b.d.kinds[j.Type].(worker.OutputLister); ok && j.State == worker.StateSucceeded {
-		return l.Outputs(j)
+	return b.d.outputs(j)
+}
+
+// Describe asks the job's kind too.
+func (b dashboardBackend) Describe(j *worker.JobRecord) worker.JobDescription {
+	if k, ok := b.d.kinds[j.Type].(worker.JobDescriber); ok {
+		return k.Describe(j)
 	}
-	return "", nil
+	return worker.JobDescription{}
 }
 
 func (b dashboardBackend) Pause(ctx context.Context, queue string) error {

@@ -7,12 +7,11 @@ import (
 	"kiln/worker"
 )
 
-// instrument builds the Prometheus metrics and hooks them into the pool,
-// the image workers and the queue store.
+// instrument builds the Prometheus metrics and hooks them into the queue
+// store; the pool and the plugins (Host.Observer) are given them as they
+// are made.
 func (d *daemon) instrument() error {
 	d.metrics = metrics.New(d.opts.Version, d.queueStats, d.log)
-	d.pool.Observe(d.metrics)
-	d.workers.Observe(d.metrics)
 	if o, ok := d.queue.(worker.CommitObserver); ok {
 		o.ObserveCommits(d.metrics.Committed)
 	}

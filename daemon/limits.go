@@ -5,8 +5,8 @@ import (
 	"syscall"
 	"time"
 
+	"kiln/kilntype"
 	"kiln/worker"
-	"kiln/worker/image"
 )
 
 // LimitsConfig is the [limits] table: what one client may hold of the
@@ -47,8 +47,8 @@ type LimitsConfig struct {
 
 	// MaxSubmitBody bounds the body of a single submit, MaxBatchBody a
 	// batch's.
-	MaxSubmitBody image.ByteSize `toml:"max_submit_body"`
-	MaxBatchBody  image.ByteSize `toml:"max_batch_body"`
+	MaxSubmitBody kilntype.ByteSize `toml:"max_submit_body"`
+	MaxBatchBody  kilntype.ByteSize `toml:"max_batch_body"`
 	// MaxLargeBodies bounds the batch bodies over largeBody (or of unknown
 	// length) that each listener reads at once; others wait their turn.
 	MaxLargeBodies int `toml:"max_large_bodies"`
@@ -127,7 +127,7 @@ func (c *LimitsConfig) validate(report func(key, msg string)) {
 		report("limits.max_list_page", "must be at most 100000: a page is held in memory whole")
 	}
 	// A single submit carries one payload and a few short fields.
-	if least := image.ByteSize(worker.MaxPayload + 4<<10); c.MaxSubmitBody < least {
+	if least := kilntype.ByteSize(worker.MaxPayload + 4<<10); c.MaxSubmitBody < least {
 		report("limits.max_submit_body", fmt.Sprintf("must be at least %s: a job's payload alone may be %d KiB", least, worker.MaxPayload>>10))
 	}
 	if c.MaxBatchBody < c.MaxSubmitBody {

@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"kiln/worker"
 )
 
 // namedPath is one file the config makes kiln write or read, with how an
@@ -26,9 +29,18 @@ func (c *Config) writtenPaths() []namedPath {
 		{"daemon.state_dir", c.StateLockPath(), "the state lock (" + stateLockName + " in daemon.state_dir)"},
 	}
 	if c.Broker.Backend != backendRabbitMQ {
-		out = append(out,
-			namedPath{"daemon.state_dir", c.StorePath(), "the queue store (queue.db in daemon.state_dir)"},
-			namedPath{"daemon.state_dir", c.webhookCursorPath(), "the webhook cursor (" + webhookCursorName + " in daemon.state_dir)"})
+		out = append(out, namedPath{"daemon.state_dir", c.StorePath(), "the queue store (queue.db in daemon.state_dir)"})
+	}
+	return append(out, c.pluginNamedPaths(worker.PathWritten)...)
+}
+
+// pluginNamedPaths are the plugins' paths of one use.
+func (c *Config) pluginNamedPaths(use worker.PathUse) []namedPath {
+	var out []namedPath
+	for _, p := range c.pluginPaths() {
+		if p.Use == use && p.Path != "" {
+			out = append(out, namedPath{p.Key, p.Path, cmp.Or(p.Name, p.Key)})
+		}
 	}
 	return out
 }
@@ -50,7 +62,7 @@ func (c *Config) readPaths() []namedPath {
 		add("http.tls_cert", c.HTTP.TLSCert)
 		add("http.tls_key", c.HTTP.TLSKey)
 	}
-	add("webhooks.secret_file", c.Webhooks.SecretFile)
+	out = append(out, c.pluginNamedPaths(worker.PathRead)...)
 	if c.Broker.Backend == backendRabbitMQ {
 		add("broker.password_file", c.Broker.PasswordFile)
 		add("broker.tls", c.Broker.TLS.CA)

@@ -8,25 +8,30 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"kiln/worker"
 )
 
 // packagedStateDir is the state directory of the shipped unit, the one
 // place besides /run/kiln it lets kilnd write (ProtectSystem=strict).
 const packagedStateDir = "/var/lib/kiln"
 
-// pathWarnings names each directory kiln writes to that this process cannot
-// write, such as an output_dir on a read-only mount or outside the unit's
-// sandbox: jobs would fail there one by one, so it is said at once. With
-// checkOnly (kilnd -check-config, run by an admin outside the unit's
-// sandbox), an output_dir outside the packaged state directory is named
-// too, with the drop-in that allows it.
+// pathWarnings names each directory kiln's jobs write to (a plugin's
+// worker.PathOutputDir, such as a pipeline's output_dir) that this process
+// cannot write, on a read-only mount or outside the unit's sandbox: jobs
+// would fail there one by one, so it is said at once. With checkOnly
+// (kilnd -check-config, run by an admin outside the unit's sandbox), an
+// output directory outside the packaged state directory is named too, with
+// the drop-in that allows it.
 func pathWarnings(cfg *Config, checkOnly bool) []string {
 	var out []string
-	for _, name := range sortedKeys(cfg.Pipelines) {
-		dir := cfg.Pipelines[name].OutputDir
-		key := "pipelines." + name + ".output_dir"
+	for _, p := range cfg.pluginPaths() {
+		if p.Use != worker.PathOutputDir {
+			continue
+		}
+		dir, key := p.Path, p.Key
 		if err := writable(dir); err != nil {
-			out = append(out, fmt.Sprintf("%s: %s: %v: jobs of pipeline %s will fail until kilnd can write there", key, dir, err, name))
+			out = append(out, fmt.Sprintf("%s: %s: %v: %s will fail until kilnd can write there", key, dir, err, p.For))
 			continue
 		}
 		if checkOnly && cfg.Daemon.StateDir == packagedStateDir && !within(dir, packagedStateDir) {

@@ -16,7 +16,7 @@ func (d *daemon) reload() error {
 	d.notify.reloading()
 	defer func() { d.notify.ready(d.statusLine(context.Background())) }()
 
-	next, err := loadConfig(d.opts)
+	next, err := loadConfig(d.opts, d.plugins)
 	if err != nil {
 		d.log.Error("reload refused: config is invalid; the running config stays in effect", "err", err)
 		return err
@@ -35,10 +35,12 @@ func (d *daemon) reload() error {
 		}
 	}
 	restartOnly := keepRestartOnly(old, next)
-	if err := reloadChecks(next); err != nil {
+	kept, err := d.reloadChecks(next)
+	if err != nil {
 		d.log.Error("reload refused: a file the config names is refused; the running config stays in effect", "err", err)
 		return err
 	}
+	restartOnly = append(restartOnly, kept...)
 	for _, key := range restartOnly {
 		d.log.Warn("needs restart: "+key, "key", key)
 	}
@@ -50,7 +52,7 @@ func (d *daemon) reload() error {
 	// The parts that act on a change, rather than read the config at their
 	// next step, are told now.
 	d.pool.ConfigChanged()
-	d.workers.ConfigChanged()
+	d.pluginsReloaded()
 	if d.http != nil {
 		// New tokens apply at once, and what the old ones allowed that
 		// the new ones do not ends.
@@ -59,7 +61,7 @@ func (d *daemon) reload() error {
 	for _, w := range pathWarnings(next, false) {
 		d.log.Warn(w)
 	}
-	d.log.Info("reloaded", "config", next.Source, "queues", len(next.Queues), "pipelines", len(next.Pipelines), "level", next.Log.Level)
+	d.log.Info("reloaded", append(append([]any{"config", next.Source, "queues", len(next.Queues)}, next.nameCounts()...), "level", next.Log.Level)...)
 	return nil
 }
 
@@ -83,6 +85,7 @@ func keepRestartOnly(old, next *Config) []string {
 	keep("http.listen", &old.HTTP.Listen, &next.HTTP.Listen)
 	keep("http.tls_cert", &old.HTTP.TLSCert, &next.HTTP.TLSCert)
 	keep("http.tls_key", &old.HTTP.TLSKey, &next.HTTP.TLSKey)
+	next.view.StateDir = next.Daemon.StateDir
 	return changed
 }
 

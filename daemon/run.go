@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"kiln/worker"
-	"kiln/worker/image"
 	"kiln/worker/queue/local"
-	"kiln/worker/webhook"
 )
 
 // retentionEvery is how often finished jobs past their keep time are
@@ -22,10 +20,16 @@ const retentionEvery = time.Minute
 // statusEvery is how often systemd's STATUS= line is refreshed.
 const statusEvery = 5 * time.Second
 
-// Run is kilnd's main; it returns the process exit code.
-func Run(opts Options) int {
+// Run is kilnd's main; it returns the process exit code. The plugins bring
+// the job kinds the daemon runs, besides its own noop, and their tables of
+// the config file.
+func Run(opts Options, plugins ...worker.Plugin) int {
+	if err := checkPlugins(plugins); err != nil {
+		fmt.Fprintf(opts.Stderr, "kilnd: %v\n", err)
+		return ExitFailure
+	}
 	if opts.CheckConfig {
-		return checkConfig(opts)
+		return checkConfig(opts, plugins)
 	}
 	if opts.Detach && !isDetachedChild() {
 		return detachParent(opts.Args, opts.Stderr)
@@ -36,7 +40,7 @@ func Run(opts Options) int {
 		return ExitFailure
 	}
 	defer stopProfiling()
-	d := &daemon{opts: opts, notify: newNotifier(), started: time.Now()}
+	d := &daemon{opts: opts, plugins: plugins, notify: newNotifier(), started: time.Now()}
 	code, err := d.start()
 	defer d.close()
 	if err != nil {
@@ -53,8 +57,8 @@ func Run(opts Options) int {
 // checkConfig is -check-config: every error, or "config OK" with the
 // warnings that would be logged at start. It runs the start's own checks
 // (startChecks), so it refuses what a start would refuse, in its words.
-func checkConfig(opts Options) int {
-	cfg, err := loadConfig(opts)
+func checkConfig(opts Options, plugins []worker.Plugin) int {
+	cfg, err := loadConfig(opts, plugins)
 	if err != nil {
 		fmt.Fprintln(opts.Stderr, err)
 		return ExitConfig
@@ -70,7 +74,7 @@ func checkConfig(opts Options) int {
 	return ExitOK
 }
 
-func loadConfig(opts Options) (*Config, error) {
+func loadConfig(opts Options, plugins []worker.Plugin) (*Config, error) {
 	if opts.Dev {
 		base := os.Getenv(envBaseDir)
 		if base == "" {
@@ -79,9 +83,9 @@ func loadConfig(opts Options) (*Config, error) {
 				return nil, err
 			}
 		}
-		return DevConfig(base)
+		return DevConfig(base, plugins...)
 	}
-	return LoadConfig(opts.ConfigPath)
+	return LoadConfig(opts.ConfigPath, plugins...)
 }
 
 // start takes the start-up steps in order; each one's failure names the
@@ -99,9 +103,9 @@ func (d *daemon) start() (int, error) {
 		{ExitAlreadyRunning, d.lockState},
 		{ExitFailure, d.openQueue},
 		{ExitFailure, d.configureEvents},
-		{ExitFailure, d.registerKinds},
 		{ExitFailure, d.instrument},
-		{ExitFailure, d.startWebhooks},
+		{ExitFailure, d.registerKinds},
+		{ExitFailure, d.runPlugins},
 		{ExitFailure, d.listenControl},
 		{ExitFailure, d.listenHTTP},
 	}
@@ -139,7 +143,7 @@ func (d *daemon) becomeDaemon() error {
 }
 
 func (d *daemon) loadFirstConfig() error {
-	cfg, err := loadConfig(d.opts)
+	cfg, err := loadConfig(d.opts, d.plugins)
 	if err != nil {
 		return err
 	}
@@ -202,29 +206,6 @@ func (d *daemon) openQueue() error {
 	return nil
 }
 
-// registerKinds plugs in the job kinds this build runs: image jobs, whose
-// pictures are decoded in worker processes (kilnd re-executed), webhook
-// deliveries, and noop.
-func (d *daemon) registerKinds() error {
-	// The default input root: a fresh install has somewhere to put pictures.
-	if err := image.MakeUploadDir(d.config().Daemon.StateDir); err != nil {
-		return err
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own executable for image workers: %w", err)
-	}
-	d.workers = image.NewWorkers([]string{exe, "-image-worker"}, func() image.ImagesConfig { return d.config().Images })
-	imageSettings := func() image.Settings { return d.config().ImageSettings() }
-	kinds, err := worker.NewKinds(image.NewKind(imageSettings, d.workers), webhook.NewKind(d.webhookSettings), worker.Noop{})
-	if err != nil {
-		return err
-	}
-	d.kinds = kinds
-	d.pool = worker.NewPool(d.queue, kinds, d.queues, d.log)
-	return nil
-}
-
 func (d *daemon) listenControl() error {
 	ln, err := listenControl(d.config().Daemon.Socket)
 	if err != nil {
@@ -267,7 +248,7 @@ func (d *daemon) serve() int {
 	if d.detached {
 		d.notify.detach()
 	}
-	d.log.Info("ready", "queues", len(cfg.Queues), "pipelines", len(cfg.Pipelines), "watchdog", wd)
+	d.log.Info("ready", append(append([]any{"queues", len(cfg.Queues)}, cfg.nameCounts()...), "watchdog", wd)...)
 
 	statusTick := time.NewTicker(statusEvery)
 	defer statusTick.Stop()
@@ -309,12 +290,7 @@ func (d *daemon) fatal(err error) int {
 
 // close releases what start opened, last first.
 func (d *daemon) close() {
-	if d.stopWebhooks != nil {
-		d.stopWebhooks()
-	}
-	if d.workers != nil {
-		d.workers.Close()
-	}
+	d.closePlugins()
 	if d.queue != nil {
 		d.queue.Close()
 	}

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/kilntype"
 	"kiln/worker"
-	"kiln/worker/image"
 )
 
 // maxJobsPerBatch bounds the jobs of one batch submit request.
@@ -206,17 +206,17 @@ func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if j.State.Terminal() || wait == 0 {
-			writeJSON(w, http.StatusOK, apiJob(j))
+			writeJSON(w, http.StatusOK, s.d.apiJob(j))
 			return
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			writeJSON(w, http.StatusOK, apiJob(j))
+			writeJSON(w, http.StatusOK, s.d.apiJob(j))
 			return
 		case <-s.stopping.Done():
 			// A stopping daemon does not wait out the client's wait.
-			writeJSON(w, http.StatusOK, apiJob(j))
+			writeJSON(w, http.StatusOK, s.d.apiJob(j))
 			return
 		}
 	}
@@ -253,7 +253,7 @@ func (s *controlServer) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := api.JobList{Jobs: make([]*api.Job, len(jobs)), Next: next}
 	for i, j := range jobs {
-		out.Jobs[i] = apiJob(j)
+		out.Jobs[i] = s.d.apiJob(j)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -294,7 +294,7 @@ func (s *controlServer) cancel(w http.ResponseWriter, r *http.Request) {
 		s.d.pool.Cancel(j.ID)
 	}
 	s.log.Info("job cancelled on request", "job", j.ID, "was", j.State)
-	writeJSON(w, http.StatusOK, api.Cancelled{Job: *apiJob(j), Stopping: stopping})
+	writeJSON(w, http.StatusOK, api.Cancelled{Job: *s.d.apiJob(j), Stopping: stopping})
 }
 
 func (s *controlServer) retry(w http.ResponseWriter, r *http.Request) {
@@ -304,7 +304,7 @@ func (s *controlServer) retry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("job retried on request", "job", j.ID)
-	writeJSON(w, http.StatusOK, apiJob(j))
+	writeJSON(w, http.StatusOK, s.d.apiJob(j))
 }
 
 func (s *controlServer) retryDead(w http.ResponseWriter, r *http.Request) {
@@ -409,7 +409,7 @@ func (l bodyLimit) tooLarge() error {
 	return newLimitError(http.StatusRequestEntityTooLarge, "request body over %d bytes (%s = %q): %s", l.n, l.key, l.String(), l.advice)
 }
 
-func (l bodyLimit) String() string { return fmt.Sprint(image.ByteSize(l.n)) }
+func (l bodyLimit) String() string { return fmt.Sprint(kilntype.ByteSize(l.n)) }
 
 // openBody checks a body's declared length against its cap, so that a body
 // announced too large is refused before a byte of it is read, and returns

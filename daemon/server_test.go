@@ -80,7 +80,7 @@ func setupServer(t *testing.T, stateDir string) *serverBundle {
 		text = strings.Replace(text, filepath.Join(dir, "state"), stateDir, 1)
 	}
 	b.writeConfig(t, text)
-	b.d = &daemon{opts: Options{ConfigPath: b.config, Stderr: b.log, Stdout: io.Discard}, notify: newNotifier(), started: time.Now()}
+	b.d = &daemon{opts: Options{ConfigPath: b.config, Stderr: b.log, Stdout: io.Discard}, plugins: testPlugins(), notify: newNotifier(), started: time.Now()}
 	t.Cleanup(b.d.close)
 	if code, err := b.d.start(); err != nil {
 		t.Fatalf("start: exit %d: %v", code, err)

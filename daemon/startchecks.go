@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"kiln/worker"
 )
 
 // startChecks checks a parsed config against the machine it is to run on:
@@ -20,20 +22,26 @@ func startChecks(cfg *Config) error {
 	p := &configProblems{name: cfg.Source, lines: cfg.lines}
 	cfg.checkPaths(p.report)
 	cfg.checkHTTPListener(p)
-	cfg.checkWebhookSecret(p.report)
+	for _, pc := range cfg.plugins {
+		if c, ok := pc.(worker.StartChecker); ok {
+			c.CheckStart(&cfg.view, p)
+		}
+	}
 	cfg.Broker.checkFiles(p.report)
 	return p.err()
 }
 
 // reloadChecks are the start checks that still apply to a running
-// daemon's new config: the files a reload puts in use at once. The paths,
-// the listener and its TLS pair are kept until a restart (keepRestartOnly),
-// so they are not checked again against the files this daemon holds.
-func reloadChecks(cfg *Config) error {
+// daemon's new config: the files a reload puts in use at once, the
+// plugins' by their Reload. The paths, the listener and its TLS pair are
+// kept until a restart (keepRestartOnly), so they are not checked again
+// against the files this daemon holds. It returns the keys the plugins
+// kept for a restart.
+func (d *daemon) reloadChecks(cfg *Config) ([]string, error) {
 	p := &configProblems{name: cfg.Source, lines: cfg.lines}
-	cfg.checkWebhookSecret(p.report)
+	kept := d.reloadPlugins(cfg, p)
 	cfg.Broker.checkFiles(p.report)
-	return p.err()
+	return kept, p.err()
 }
 
 // checkPaths reports the kiln-written paths that would cost a file: one

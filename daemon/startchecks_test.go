@@ -13,7 +13,7 @@ import (
 func startConfig(t *testing.T, daemonTable, extra string) *Config {
 	t.Helper()
 	path := writeConfig(t, "[daemon]\n"+daemonTable+"\n[log]\ntarget = \"stderr\"\n"+extra)
-	cfg, err := LoadConfig(path)
+	cfg, err := LoadConfig(path, testPlugins()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestStartChecksFindPathCollisions(t *testing.T) {
 			if c.setup != nil {
 				c.setup(dir)
 			}
-			cfg, err := LoadConfig(path)
+			cfg, err := LoadConfig(path, testPlugins()...)
 			if err != nil {
 				t.Fatal(err)
 			}

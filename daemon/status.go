@@ -53,7 +53,7 @@ func (d *daemon) status(ctx context.Context) (*api.Status, error) {
 	return &api.Status{
 		Version: d.opts.Version, PID: os.Getpid(), StartedAt: d.started, Config: cfg.Source,
 		Queues: queues, Running: ps.Running, Succeeded: ps.Succeeded, Failed: ps.Failed, Purged: d.purged.Load(),
-		Broker: d.brokerStatus(),
+		Broker: d.brokerStatus(), Names: cfg.names(),
 	}, nil
 }
 

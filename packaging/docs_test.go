@@ -9,7 +9,14 @@ import (
 	"testing"
 
 	"kiln/daemon"
+	"kiln/worker"
+	"kiln/worker/image"
+	"kiln/worker/webhook"
 )
+
+// plugins are the plugins kilnd's main registers: their tables are
+// kiln.toml's as much as the daemon's are.
+var plugins = []worker.Plugin{image.Plugin(), webhook.Plugin()}
 
 // tomlKeys lists the toml keys of t and of the structs it holds, walking
 // into maps and slices of structs.
@@ -38,6 +45,9 @@ func TestManPageNamesEveryConfigKey(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	tomlKeys(reflect.TypeOf(daemon.Config{}), keys)
+	for _, p := range plugins {
+		tomlKeys(reflect.TypeOf(p.NewConfig()), keys)
+	}
 	if len(keys) < 30 {
 		t.Fatalf("found only %d config keys: %v", len(keys), keys)
 	}

@@ -6,22 +6,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
-
-	"github.com/BurntSushi/toml"
 
 	"kiln/api"
 	"kiln/worker"
 )
 
 // completeCommand prints names the running daemon knows, one a line, for
-// the bash and zsh completion scripts: its queues, its pipelines, or job
-// IDs (newest jobs of the given states).
+// the bash and zsh completion scripts: its queues, job IDs (newest jobs of
+// the given states), or what its job kinds' tables name, such as its
+// pipelines, as its status lists them.
 type completeCommand struct {
 	what   string
 	states []worker.State
 }
+
+// kindNames is what the name of a kind's list may look like.
+var kindNames = regexp.MustCompile(`^[a-z][a-z_]*$`)
 
 func (c *completeCommand) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("complete", flag.ContinueOnError)
@@ -36,9 +41,12 @@ func (c *completeCommand) ParseFlags(args []string) error {
 	}
 	c.what = rest[0]
 	switch c.what {
-	case "queues", "pipelines", "jobs", "commands":
+	case "queues", "jobs", "commands":
 	default:
-		return fmt.Errorf("cannot complete %q: expected queues, pipelines or jobs", c.what)
+		// The kinds' names (pipelines) are the daemon's to know.
+		if !kindNames.MatchString(c.what) {
+			return fmt.Errorf("cannot complete %q: expected queues, pipelines or jobs", c.what)
+		}
 	}
 	for _, s := range strings.Split(*state, ",") {
 		if s == "" {
@@ -65,15 +73,16 @@ func (c *completeCommand) Run(ctx context.Context, client *api.Client, stdout io
 		for q := range s.Queues {
 			names = append(names, q)
 		}
-	case "pipelines":
+	default:
 		s, err := client.Status(ctx)
 		if err != nil {
 			return err
 		}
-		names, err = pipelineNames(s.Config)
-		if err != nil {
-			return err
+		listed, ok := s.Names[c.what]
+		if !ok {
+			return fmt.Errorf("cannot complete %q: expected queues, jobs or what kilnd's kinds name: %s", c.what, strings.Join(slices.Sorted(maps.Keys(s.Names)), ", "))
 		}
+		names = listed
 	case "jobs":
 		states := c.states
 		if len(states) == 0 {
@@ -94,25 +103,4 @@ func (c *completeCommand) Run(ctx context.Context, client *api.Client, stdout io
 		fmt.Fprintln(stdout, n)
 	}
 	return nil
-}
-
-// pipelineNames reads the [pipelines.NAME] tables of the config file the
-// daemon reports it runs on. The status answer names the file but not the
-// pipelines, so this reads the file as it is now; after a refused reload it
-// may list a pipeline the daemon does not run yet.
-func pipelineNames(path string) ([]string, error) {
-	if !strings.HasPrefix(path, "/") {
-		return nil, nil // the embedded dev config has no file to read
-	}
-	var cfg struct {
-		Pipelines map[string]toml.Primitive `toml:"pipelines"`
-	}
-	if _, err := toml.DecodeFile(path, &cfg); err != nil {
-		return nil, fmt.Errorf("read pipelines from %s: %w", path, err)
-	}
-	names := make([]string, 0, len(cfg.Pipelines))
-	for n := range cfg.Pipelines {
-		names = append(names, n)
-	}
-	return names, nil
 }

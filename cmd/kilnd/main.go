@@ -5,13 +5,23 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"kiln/daemon"
+	"kiln/worker"
+	"kiln/worker/command"
 	"kiln/worker/image"
+	"kiln/worker/webhook"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// plugins are the job kinds this build of kilnd runs, with their tables of
+// kiln.toml; the daemon knows none of them itself.
+func plugins() []worker.Plugin {
+	return []worker.Plugin{image.Plugin(), webhook.Plugin(), command.Plugin()}
+}
 
 func main() {
 	fs := flag.NewFlagSet("kilnd", flag.ContinueOnError)
@@ -24,7 +34,7 @@ func main() {
 	hashPassword := fs.Bool("hash-password", false, "read a dashboard password on stdin and print its field for the tokens file")
 	// kilnd runs itself with -image-worker to decode pictures in a process
 	// it can kill; not for people to use.
-	imageWorker := fs.Bool("image-worker", false, "")
+	imageWorker := fs.Bool(strings.TrimPrefix(image.WorkerArg, "-"), false, "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(daemon.ExitUsage)
 	}
@@ -46,5 +56,5 @@ func main() {
 		fmt.Println("kilnd", version)
 		return
 	}
-	os.Exit(daemon.Run(opts))
+	os.Exit(daemon.Run(opts, plugins()...))
 }

@@ -31,6 +31,9 @@ type Backend interface {
 	Job(ctx context.Context, id string) (*worker.JobRecord, error)
 	// Outputs lists a job's files and the directory they must be inside.
 	Outputs(j *worker.JobRecord) (root string, files []worker.OutputFile)
+	// Describe is a job in its kind's words: the dashboard knows no kind's
+	// payload.
+	Describe(j *worker.JobRecord) worker.JobDescription
 	Pause(ctx context.Context, queue string) error
 	Resume(ctx context.Context, queue string) error
 	Retry(ctx context.Context, id string) error

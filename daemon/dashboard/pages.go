@@ -183,10 +183,11 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
 	}
 	_, files := d.backend.Outputs(j)
 	d.render(w, r, "job", pageData{Title: "Job " + j.ID, Live: "job=" + url.QueryEscape(j.ID), Data: struct {
-		Job     *worker.JobRecord
-		Payload string
-		Outputs []worker.OutputFile
-	}{j, string(j.Payload), files}})
+		Job         *worker.JobRecord
+		Description worker.JobDescription
+		Payload     string
+		Outputs     []worker.OutputFile
+	}{j, d.backend.Describe(j), string(j.Payload), files}})
 }
 
 func (d *Dashboard) deadPage(w http.ResponseWriter, r *http.Request) {

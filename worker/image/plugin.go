@@ -1,0 +1,63 @@
+package image
+
+import (
+	"fmt"
+	"os"
+
+	"kiln/worker"
+)
+
+// WorkerArg is the argument kilnd is run again with to become an image
+// worker process (ServeWorker): pictures are decoded in a process the
+// daemon can kill.
+const WorkerArg = "-image-worker"
+
+// Plugin returns the image plugin: the [images] and [pipelines] tables,
+// and the image kind, whose pictures are decoded in worker processes of
+// the running executable started with WorkerArg.
+func Plugin() worker.Plugin { return &plugin{} }
+
+type plugin struct {
+	workers *Workers // nil until Start
+}
+
+func (*plugin) Name() string { return "image" }
+
+func (*plugin) NewConfig() worker.PluginConfig {
+	c := DefaultConfig()
+	return &c
+}
+
+func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
+	// The default input root: a fresh install has somewhere to put pictures.
+	if err := MakeUploadDir(host.View().StateDir); err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable for image workers: %w", err)
+	}
+	config := func() *Config { return host.Config().(*Config) }
+	p.workers = NewWorkers([]string{exe, WorkerArg}, func() ImagesConfig { return config().Images })
+	if o, ok := host.Observer.(WorkerObserver); ok {
+		p.workers.Observe(o)
+	}
+	return []worker.Kind{NewKind(func() Settings { return config().Settings() }, p.workers)}, nil
+}
+
+// Reload takes any image config: every setting applies to the next job
+// and the next worker process.
+func (*plugin) Reload(worker.PluginConfig, worker.Problems) []string { return nil }
+
+// Reloaded stops the idle workers started under the settings before.
+func (p *plugin) Reloaded() {
+	if p.workers != nil {
+		p.workers.ConfigChanged()
+	}
+}
+
+func (p *plugin) Close() {
+	if p.workers != nil {
+		p.workers.Close()
+	}
+}
