@@ -10,13 +10,14 @@ import (
 
 	"kiln/daemon"
 	"kiln/worker"
+	"kiln/worker/command"
 	"kiln/worker/image"
 	"kiln/worker/webhook"
 )
 
 // plugins are the plugins kilnd's main registers: their tables are
 // kiln.toml's as much as the daemon's are.
-var plugins = []worker.Plugin{image.Plugin(), webhook.Plugin()}
+var plugins = []worker.Plugin{image.Plugin(), webhook.Plugin(), command.Plugin()}
 
 // tomlKeys lists the toml keys of t and of the structs it holds, walking
 // into maps and slices of structs.

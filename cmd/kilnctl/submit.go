@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"kiln/api"
@@ -39,7 +42,7 @@ func (c *submitCommand) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
 	fs.StringVar(&c.pipeline, "pipeline", "", "pipeline to run on each FILE")
 	fs.StringVar(&c.jobType, "type", "", "without -pipeline: the job type")
-	fs.StringVar(&c.payload, "payload", "", "with -type: the JSON payload (at most 64 KiB)")
+	fs.StringVar(&c.payload, "payload", "", "with -type: the JSON payload (at most 64 KiB), or @FILE to read it from FILE (@- from stdin)")
 	fs.StringVar(&c.queue, "queue", "", "queue (default: the pipeline's)")
 	fs.IntVar(&c.priority, "priority", 0, "0..1000; higher runs first")
 	fs.StringVar(&c.at, "at", "", "run not before this RFC 3339 time")
@@ -53,6 +56,11 @@ func (c *submitCommand) ParseFlags(args []string) error {
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
+	}
+	if name, ok := strings.CutPrefix(c.payload, "@"); ok {
+		if c.payload, err = c.readPayload(name); err != nil {
+			return err
+		}
 	}
 	switch {
 	case c.pipeline == "" && c.jobType == "":
@@ -77,6 +85,34 @@ func (c *submitCommand) ParseFlags(args []string) error {
 	}
 	return nil
 }
+
+// readPayload reads -payload @FILE: the file's bytes, or stdin's for "-".
+// A payload over the limit is refused here rather than sent.
+func (c *submitCommand) readPayload(name string) (string, error) {
+	var r io.Reader = c.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", fmt.Errorf("-payload @%s: %w", name, errors.Unwrap(err))
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxPayload+1))
+	if err != nil {
+		return "", fmt.Errorf("-payload @%s: %w", name, err)
+	}
+	if len(b) > maxPayload {
+		return "", fmt.Errorf("-payload @%s: more than 64 KiB", name)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return "", fmt.Errorf("-payload @%s: is empty", name)
+	}
+	return string(b), nil
+}
+
+// maxPayload is the daemon's bound on a payload.
+const maxPayload = 64 << 10
 
 func (c *submitCommand) request(input string) api.SubmitRequest {
 	r := api.SubmitRequest{Type: c.jobType}

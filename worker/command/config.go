@@ -40,7 +40,7 @@ type Config struct {
 	// temporary directory.
 	WorkingDir string `toml:"working_dir"`
 	// KillGrace is how long a program stopped by a timeout or a cancel has
-	// between SIGTERM and SIGKILL; 0 means DefaultKillGrace.
+	// between SIGTERM and SIGKILL; SetDefaults makes it DefaultKillGrace.
 	KillGrace worker.Duration `toml:"kill_grace"`
 }
 
@@ -55,14 +55,6 @@ const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
 // reservedEnv are the variables kiln sets for every run; a config cannot
 // set them, so that a program can trust them.
 var reservedEnv = []string{"KILN_JOB_ID", "KILN_ATTEMPT", "KILN_QUEUE"}
-
-// Grace is the command's kill grace with the default filled in.
-func (c *Config) Grace() time.Duration {
-	if c.KillGrace <= 0 {
-		return DefaultKillGrace
-	}
-	return c.KillGrace.Std()
-}
 
 // QueueName is the queue the command's jobs go to by default.
 func (c *Config) QueueName(defaultQueue string) string {
@@ -80,9 +72,14 @@ type ConfigProblem struct {
 
 // Check reports every problem of the table of command name: values out of
 // bounds, a queue that is not configured, and a program that cannot be
-// run. It looks at the filesystem, so a start and -check-config both run
-// it. queueExists answers whether a queue is configured.
+// run. queueExists answers whether a queue is configured.
 func (c *Config) Check(name string, queueExists func(string) bool) []ConfigProblem {
+	return append(c.checkValues(name, queueExists), c.checkMachine(name)...)
+}
+
+// checkValues reports the problems that the table's values show by
+// themselves.
+func (c *Config) checkValues(name string, queueExists func(string) bool) []ConfigProblem {
 	var out []ConfigProblem
 	key := func(k string) string { return "commands." + name + "." + k }
 	report := func(k, msg string) { out = append(out, ConfigProblem{key(k), msg}) }
@@ -92,8 +89,8 @@ func (c *Config) Check(name string, queueExists func(string) bool) []ConfigProbl
 	}
 	if len(c.Command) == 0 {
 		report("command", "is required: the program's absolute path, then its fixed arguments")
-	} else if err := CheckProgram(c.Command[0]); err != nil {
-		report("command", err.Error())
+	} else if !filepath.IsAbs(c.Command[0]) {
+		report("command", fmt.Sprintf("%q must be an absolute path (programs are never looked up in PATH)", c.Command[0]))
 	}
 	if c.Queue != "" && queueExists != nil && !queueExists(c.Queue) {
 		report("queue", fmt.Sprintf("queue %q is not configured (add a [queues.%s] table)", c.Queue, c.Queue))
@@ -105,7 +102,7 @@ func (c *Config) Check(name string, queueExists func(string) bool) []ConfigProbl
 		report("max_attempts", "must not be negative (0 leaves it to the queue)")
 	}
 	if c.KillGrace < 0 {
-		report("kill_grace", "must not be negative (0 means 5s)")
+		report("kill_grace", "must not be negative (0 sends SIGKILL right after SIGTERM)")
 	}
 	seen := map[string]int{}
 	for i, kv := range c.Env {
@@ -125,9 +122,25 @@ func (c *Config) Check(name string, queueExists func(string) bool) []ConfigProbl
 			seen[name] = i
 		}
 	}
-	if c.WorkingDir != "" {
-		if err := checkWorkingDir(c.WorkingDir); err != nil {
-			report("working_dir", err.Error())
+	if c.WorkingDir != "" && !filepath.IsAbs(c.WorkingDir) {
+		report("working_dir", fmt.Sprintf("%q must be an absolute path", c.WorkingDir))
+	}
+	return out
+}
+
+// checkMachine reports what the machine says of the table: a program that
+// cannot be run, a working_dir that is no directory.
+func (c *Config) checkMachine(name string) []ConfigProblem {
+	var out []ConfigProblem
+	key := "commands." + name + "."
+	if len(c.Command) > 0 && filepath.IsAbs(c.Command[0]) {
+		if err := CheckProgram(c.Command[0]); err != nil {
+			out = append(out, ConfigProblem{key + "command", err.Error()})
+		}
+	}
+	if c.WorkingDir != "" && filepath.IsAbs(c.WorkingDir) {
+		if err := isDir(c.WorkingDir); err != nil {
+			out = append(out, ConfigProblem{key + "working_dir", err.Error()})
 		}
 	}
 	return out
@@ -145,11 +158,4 @@ func CheckName(name string) error {
 		}
 	}
 	return nil
-}
-
-func checkWorkingDir(dir string) error {
-	if !filepath.IsAbs(dir) {
-		return fmt.Errorf("%q must be an absolute path", dir)
-	}
-	return isDir(dir)
 }

@@ -57,7 +57,7 @@ func TestCheckReportsEveryProblemByKey(t *testing.T) {
 		`commands.up.queue: queue "nowhere" is not configured (add a [queues.nowhere] table)`,
 		`commands.up.timeout: must not be negative (0 leaves it to the queue)`,
 		`commands.up.max_attempts: must not be negative (0 leaves it to the queue)`,
-		`commands.up.kill_grace: must not be negative (0 means 5s)`,
+		`commands.up.kill_grace: must not be negative (0 sends SIGKILL right after SIGTERM)`,
 		`commands.up.env[1]: "novalue" is not KEY=value`,
 		`commands.up.env[2]: KILN_JOB_ID is set by kiln for every job and cannot be configured`,
 		`commands.up.env[3]: GOOD is already set by env[0]`,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"kiln/worker"
@@ -34,7 +35,10 @@ type Options struct {
 	Log *slog.Logger
 }
 
-var _ worker.Kind = (*Kind)(nil)
+var (
+	_ worker.Kind         = (*Kind)(nil)
+	_ worker.JobDescriber = (*Kind)(nil)
+)
 
 // NewKind returns the kind of command name. settings is asked at each
 // submit and each job, so that a reload applies to the next one; false
@@ -66,6 +70,15 @@ func (k *Kind) Admit(payload json.RawMessage) (string, error) {
 // The queue's own timeout the pool tells of itself.
 var errTimedOut = errors.New("command timeout")
 
+// Describe implements worker.JobDescriber: the program the job runs.
+func (k *Kind) Describe(*worker.JobRecord) worker.JobDescription {
+	cfg, ok := k.settings()
+	if !ok || len(cfg.Command) == 0 {
+		return worker.JobDescription{Summary: "command " + k.name + ", no longer configured"}
+	}
+	return worker.JobDescription{Summary: "command " + k.name + ": " + strings.Join(cfg.Command, " ")}
+}
+
 // Exit statuses with a meaning of their own (sysexits.h).
 const (
 	ExitDataErr  = 65 // EX_DATAERR: the input is wrong; no retry can help
@@ -87,7 +100,7 @@ func (k *Kind) Handle(ctx context.Context, job *worker.JobRecord) (json.RawMessa
 	out, err := Execute(ctx, Run{
 		Path: cfg.Command[0], Args: cfg.Command[1:], Env: k.environment(cfg, job), Dir: cfg.WorkingDir,
 		TempRoot: k.opts.TempRoot, TempPrefix: "kiln-job-" + job.ID + "-",
-		Stdin: job.Payload, KillGrace: cfg.Grace(), OutputLimit: OutputLimit,
+		Stdin: job.Payload, KillGrace: cfg.KillGrace.Std(), OutputLimit: OutputLimit,
 		Progress: func(p worker.Progress) { worker.ReportProgress(ctx, p) },
 		Log:      log,
 	})
@@ -120,7 +133,7 @@ func (k *Kind) failure(ctx context.Context, cfg Config, out *Outcome) error {
 		}
 		how := "with SIGTERM"
 		if out.Stopped == syscall.SIGKILL {
-			how = fmt.Sprintf("with SIGKILL after %s of SIGTERM", cfg.Grace())
+			how = fmt.Sprintf("with SIGKILL after %s of SIGTERM", cfg.KillGrace.Std())
 		}
 		return withTail(fmt.Errorf("run %s: %s: ended %s", prog, why, how), out.StderrTail)
 	}
