@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,18 +23,35 @@ type Client struct {
 	http   *http.Client
 }
 
-// NewClient returns a client for the socket at path.
+// NewClient returns a client for the socket at path that waits as long as
+// the daemon takes.
 func NewClient(socket string) *Client {
+	return NewClientTimeouts(socket, Timeouts{})
+}
+
+// NewClientTimeouts returns a client for the socket at path that gives up
+// on a daemon that does not connect or answer in time (a *TimeoutError).
+func NewClientTimeouts(socket string, t Timeouts) *Client {
 	return &Client{
 		socket: socket,
-		http: &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", socket)
+		http: &http.Client{Transport: &boundedTransport{
+			next: &http.Transport{
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					d := net.Dialer{Timeout: t.Connect}
+					conn, err := d.DialContext(ctx, "unix", socket)
+					var ne net.Error
+					if err != nil && t.Connect > 0 && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+						return nil, &TimeoutError{Op: ConnectTimeout, After: t.Connect, Socket: socket, Err: err}
+					}
+					return conn, err
+				},
+				// Every request goes to the one daemon: keep a connection
+				// per concurrent caller instead of net/http's default of
+				// two.
+				MaxIdleConnsPerHost: 256,
 			},
-			// Every request goes to the one daemon: keep a connection per
-			// concurrent caller instead of net/http's default of two.
-			MaxIdleConnsPerHost: 256,
+			response: t.Response,
+			socket:   socket,
 		}},
 	}
 }
@@ -63,7 +81,7 @@ func (c *Client) Job(ctx context.Context, id string, wait time.Duration) (*Job, 
 		path += "?wait=" + url.QueryEscape(wait.String())
 	}
 	var j Job
-	if err := c.do(ctx, http.MethodGet, path, nil, &j); err != nil {
+	if err := c.do(withWait(ctx, wait), http.MethodGet, path, nil, &j); err != nil {
 		return nil, err
 	}
 	return &j, nil
@@ -207,6 +225,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var te *TimeoutError
+		if errors.As(err, &te) {
+			return te // it names the socket and the request is plain
+		}
 		return fmt.Errorf("connect to kilnd at %s: %w", c.socket, err)
 	}
 	defer resp.Body.Close()

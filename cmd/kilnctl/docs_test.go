@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"os/exec"
 	"regexp"
@@ -70,6 +71,44 @@ func TestCompletionScriptsParse(t *testing.T) {
 		}
 		if out, err := exec.Command(shell, "-n", "../../packaging/completion/"+file).CombinedOutput(); err != nil {
 			t.Errorf("%s -n %s: %v\n%s", shell, file, err, out)
+		}
+	}
+}
+
+// The man page and both completions list every global flag, and the
+// environment variables that stand in for them.
+func TestDocsAndCompletionsCoverGlobalFlags(t *testing.T) {
+	t.Parallel()
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	man := read("../../packaging/man/kilnctl.1.md")
+	bash := read("../../packaging/completion/kilnctl.bash")
+	zsh := read("../../packaging/completion/_kilnctl")
+	bashGlobal := regexp.MustCompile(`compgen -W "(-socket[^"]*)"`).FindStringSubmatch(bash)
+	if bashGlobal == nil {
+		t.Fatal("kilnctl.bash has no line completing the global flags")
+	}
+	fs, _ := globalFlags()
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "-" + f.Name
+		if !strings.Contains(man, "**"+name+"**") {
+			t.Errorf("kilnctl(1) does not name the global flag %s", name)
+		}
+		if !strings.Contains(" "+bashGlobal[1]+" ", " "+name+" ") {
+			t.Errorf("kilnctl.bash does not complete the global flag %s", name)
+		}
+		if !strings.Contains(zsh, "'"+name+"[") {
+			t.Errorf("_kilnctl does not complete the global flag %s", name)
+		}
+	})
+	for _, env := range []string{"KILN_SOCKET", "KILN_TIMEOUT", "KILN_CONNECT_TIMEOUT"} {
+		if !strings.Contains(man, "**"+env+"**") {
+			t.Errorf("kilnctl(1) does not describe $%s", env)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	"time"
 
 	"kiln/api"
 )
@@ -27,7 +28,7 @@ const (
 	exitUnreachable = 3 // no daemon answered on the socket
 )
 
-const usage = `usage: kilnctl [-socket PATH] COMMAND [ARGS]
+const usage = `usage: kilnctl [-socket PATH] [-timeout D] [-connect-timeout D] COMMAND [ARGS]
        kilnctl -version | -h
 
 Commands:
@@ -55,7 +56,19 @@ Every command takes -json for scripts and -h for its flags.
 Exit status: 0 done, 1 refused or failed, 2 bad command line, 3 kilnd not reachable.
 
 The socket is -socket, else $KILN_SOCKET, else ` + api.DefaultSocket + `.
+kilnd must begin its answer within -timeout, else $KILN_TIMEOUT, else 30s
+(after a -wait, on top of it), and take the connection within
+-connect-timeout, else $KILN_CONNECT_TIMEOUT, else 5s; 0 waits as long as
+it takes.
 `
+
+// The timeouts when neither a flag nor the environment sets them: long
+// enough for a busy daemon, short enough that a stopped one does not hang
+// a script or "systemctl reload".
+const (
+	defaultTimeout        = 30 * time.Second
+	defaultConnectTimeout = 5 * time.Second
+)
 
 // synopses is each command's first help line, shown by "kilnctl CMD -h".
 var synopses = map[string]string{
@@ -133,13 +146,30 @@ func commandNames() []string {
 	return names
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// globalOptions are the flags that come before the command.
+type globalOptions struct {
+	socket                  *string
+	timeout, connectTimeout *time.Duration
+	version                 *bool
+}
+
+// globalFlags defines the flags that come before the command.
+func globalFlags() (*flag.FlagSet, globalOptions) {
 	fs := flag.NewFlagSet("kilnctl", flag.ContinueOnError)
 	// The flag package would print the error and the whole usage to
 	// stderr; run says it once, and sends asked-for help to stdout.
 	fs.SetOutput(io.Discard)
-	socket := fs.String("socket", "", "control socket of kilnd")
-	showVersion := fs.Bool("version", false, "print kilnctl's version and exit")
+	return fs, globalOptions{
+		socket:         fs.String("socket", "", "control socket of kilnd"),
+		timeout:        fs.Duration("timeout", defaultTimeout, "how long kilnd may take to begin an answer, on top of a -wait; 0 = no limit (or $KILN_TIMEOUT)"),
+		connectTimeout: fs.Duration("connect-timeout", defaultConnectTimeout, "how long connecting to the socket may take; 0 = no limit (or $KILN_CONNECT_TIMEOUT)"),
+		version:        fs.Bool("version", false, "print kilnctl's version and exit"),
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs, opts := globalFlags()
+	socket, showVersion := opts.socket, opts.version
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -161,6 +191,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *socket == "" {
 		*socket = api.DefaultSocket
+	}
+	timeouts, err := timeoutsFrom(fs, *opts.timeout, *opts.connectTimeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "kilnctl: %v\n", err)
+		return exitUsage
 	}
 
 	name := fs.Arg(0)
@@ -189,9 +224,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmd.Run(ctx, api.NewClient(*socket), stdout); err != nil {
+	if err := cmd.Run(ctx, api.NewClientTimeouts(*socket, timeouts), stdout); err != nil {
 		if errors.Is(err, errReported) {
 			return exitFailed
+		}
+		var te *api.TimeoutError
+		if errors.As(err, &te) {
+			fmt.Fprintf(stderr, "kilnctl %s: %v\n", name, te)
+			fmt.Fprintln(stderr, timeoutHint(te))
+			return exitUnreachable
 		}
 		fmt.Fprintf(stderr, "kilnctl %s: %v\n", name, err)
 		if !unreachable(err) {

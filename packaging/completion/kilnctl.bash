@@ -10,10 +10,11 @@ _kilnctl_names() {
 		-socket | --socket) socket=(-socket "${COMP_WORDS[i + 1]}") ;;
 		esac
 	done
+	# A stopped daemon must not hang the shell.
 	if [[ -n $2 ]]; then
-		kilnctl "${socket[@]}" complete "$1" -state "$2" 2>/dev/null
+		kilnctl -timeout 2s "${socket[@]}" complete "$1" -state "$2" 2>/dev/null
 	else
-		kilnctl "${socket[@]}" complete "$1" 2>/dev/null
+		kilnctl -timeout 2s "${socket[@]}" complete "$1" 2>/dev/null
 	fi
 }
 
@@ -26,7 +27,7 @@ _kilnctl() {
 	cmd=""
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		-socket | --socket) ((i++)) ;;
+		-socket | --socket | -timeout | --timeout | -connect-timeout | --connect-timeout) ((i++)) ;;
 		-*) ;;
 		*)
 			cmd=${COMP_WORDS[i]}
@@ -41,9 +42,12 @@ _kilnctl() {
 			COMPREPLY=($(compgen -f -- "$cur"))
 			return
 			;;
+		-timeout | --timeout | -connect-timeout | --connect-timeout)
+			return
+			;;
 		esac
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-socket -version -h --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-socket -timeout -connect-timeout -version -h --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status events reload complete help" -- "$cur"))
 		fi
