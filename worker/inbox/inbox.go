@@ -83,10 +83,10 @@ type Inbox struct {
 	unsettled []End
 	ends      chan []End
 
-	retry     time.Time // when failed work is tried again
-	backoff   time.Duration
-	scanAt    time.Time // when the inbox is scanned next
-	pollAt    time.Time
+	retry   time.Time // when failed work is tried again
+	backoff time.Duration
+	scanAt  time.Time // when the inbox is scanned next
+	pollAt  time.Time
 	// watchLost says the watch ended; it is set up again at watchRetry.
 	watchLost    bool
 	watchRetry   time.Time

@@ -85,9 +85,9 @@ func readDir(dir string, fn func(fs.DirEntry), full *bool) error {
 // processing is what a scan of .processing found: the pictures kiln has
 // taken, the tickets of their jobs, and what neither is.
 type processing struct {
-	entries []entry
-	tickets map[string]bool // by key
-	leftovers []string      // temp files of a ticket write a crash cut short
+	entries   []entry
+	tickets   map[string]bool // by key
+	leftovers []string        // temp files of a ticket write a crash cut short
 	full      bool
 }
 
