@@ -18,6 +18,7 @@ import (
 	"kiln/api"
 	"kiln/e2e/instance"
 	"kiln/kilntype"
+	"kiln/worker"
 	"kiln/worker/image/imageapi"
 )
 
@@ -68,6 +69,19 @@ format = "jpeg"
 
 func setupServer(t *testing.T, stateDir string) *serverBundle {
 	t.Helper()
+	return setupServerWith(t, func(dir string) string {
+		text := serverConfig(dir, "")
+		if stateDir != "" {
+			text = strings.Replace(text, filepath.Join(dir, "state"), stateDir, 1)
+		}
+		return text
+	}, testPlugins())
+}
+
+// setupServerWith starts a daemon with the given plugins on the config
+// that config writes for the bundle's directory.
+func setupServerWith(t *testing.T, config func(dir string) string, plugins []worker.Plugin) *serverBundle {
+	t.Helper()
 	// Unix socket paths are limited to 108 bytes: keep the dir short.
 	dir, err := os.MkdirTemp("", "ks")
 	if err != nil {
@@ -75,12 +89,8 @@ func setupServer(t *testing.T, stateDir string) *serverBundle {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	b := &serverBundle{dir: dir, config: filepath.Join(dir, "kiln.toml"), log: &instance.LogBuffer{}}
-	text := serverConfig(dir, "")
-	if stateDir != "" {
-		text = strings.Replace(text, filepath.Join(dir, "state"), stateDir, 1)
-	}
-	b.writeConfig(t, text)
-	b.d = &daemon{opts: Options{ConfigPath: b.config, Stderr: b.log, Stdout: io.Discard}, plugins: testPlugins(), notify: newNotifier(), started: time.Now()}
+	b.writeConfig(t, config(dir))
+	b.d = &daemon{opts: Options{ConfigPath: b.config, Stderr: b.log, Stdout: io.Discard}, plugins: plugins, notify: newNotifier(), started: time.Now()}
 	t.Cleanup(b.d.close)
 	if code, err := b.d.start(); err != nil {
 		t.Fatalf("start: exit %d: %v", code, err)
