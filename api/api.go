@@ -56,6 +56,10 @@ type Job struct {
 	UpdatedAt   time.Time               `json:"updated_at"`
 	FinishedAt  time.Time               `json:"finished_at,omitzero"`
 	Result      json.RawMessage         `json:"result,omitempty"`
+	// Progress is how far the job has got, as its handler last said while
+	// it runs; absent otherwise. It is not stored: only the daemon running
+	// the job knows it.
+	Progress *kilntype.Progress `json:"progress,omitempty"`
 	// Description is the job as its kind describes it, for clients that
 	// know no kind's payload or result; absent when the kind says nothing.
 	Description *JobDescription `json:"description,omitempty"`

@@ -37,10 +37,24 @@ type Gap struct {
 	FirstKept uint64 `json:"first_kept"`
 }
 
+// ProgressEvent is the data of a "progress" event, sent to a stream that
+// asks for them (progress=true): how far a running job has got, as its
+// handler last said. It has no ID, as progress is shown, never kept: a
+// stream that starts or resumes gets the latest progress of every running
+// job it follows, and each report after that, a few a second at most.
+type ProgressEvent struct {
+	Job      string            `json:"job"`
+	Queue    string            `json:"queue"`
+	Type     string            `json:"type"`
+	Attempt  int               `json:"attempt"`
+	Progress kilntype.Progress `json:"progress"`
+}
+
 // SSE event types of GET /v1/events.
 const (
-	EventTypeJob = "job"
-	EventTypeGap = "gap"
+	EventTypeJob      = "job"
+	EventTypeGap      = "gap"
+	EventTypeProgress = "progress"
 )
 
 // EventsRequest selects the events of GET /v1/events.
@@ -55,6 +69,9 @@ type EventsRequest struct {
 	// Follow keeps the stream open for new events; without it the stream
 	// ends once the events so far have been sent.
 	Follow bool
+	// Progress asks a followed stream for the progress of running jobs too
+	// (StreamItem.Progress).
+	Progress bool
 }
 
 // Query is the request's URL query.
@@ -79,13 +96,18 @@ func (r EventsRequest) Query() url.Values {
 	if !r.Follow {
 		q.Set("follow", "false")
 	}
+	if r.Progress {
+		q.Set("progress", "true")
+	}
 	return q
 }
 
-// StreamItem is one event of the stream: a job event, or a gap.
+// StreamItem is one event of the stream: a job event, a gap, or, when
+// asked for, a running job's progress.
 type StreamItem struct {
-	Event *Event
-	Gap   *Gap
+	Event    *Event
+	Gap      *Gap
+	Progress *ProgressEvent
 }
 
 // Events streams events to fn until the stream ends, ctx is done or fn
@@ -134,11 +156,14 @@ func ReadEventStream(body interface{ Read([]byte) (int, error) }, fn func(Stream
 				case EventTypeJob, "":
 					item.Event = &Event{}
 					err = json.Unmarshal([]byte(data.String()), item.Event)
+				case EventTypeProgress:
+					item.Progress = &ProgressEvent{}
+					err = json.Unmarshal([]byte(data.String()), item.Progress)
 				}
 				if err != nil {
 					return fmt.Errorf("read %s event: %w", typ, err)
 				}
-				if item.Event != nil || item.Gap != nil {
+				if item.Event != nil || item.Gap != nil || item.Progress != nil {
 					if err := fn(item); err != nil {
 						return err
 					}

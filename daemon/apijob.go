@@ -11,6 +11,11 @@ import (
 func (d *daemon) apiJob(j *worker.JobRecord) *api.Job {
 	a := storedJob(j)
 	a.Description = d.describe(j)
+	if j.State == worker.StateRunning && d.pool != nil {
+		if p, ok := d.pool.Progress(j.ID); ok {
+			a.Progress = &p
+		}
+	}
 	return a
 }
 

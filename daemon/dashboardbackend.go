@@ -36,6 +36,9 @@ func (b dashboardBackend) Describe(j *worker.JobRecord) worker.JobDescription {
 	return worker.JobDescription{}
 }
 
+// Progress asks the pool, which holds it while the job runs.
+func (b dashboardBackend) Progress(id string) (worker.Progress, bool) { return b.d.pool.Progress(id) }
+
 func (b dashboardBackend) Pause(ctx context.Context, queue string) error {
 	if _, ok := b.d.config().Queues[queue]; !ok {
 		return unknownQueue(b.d.config(), queue)

@@ -98,6 +98,11 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 		}
 		follow = b
 	}
+	progress, err := s.d.progressFeed(q.Get("progress"), filter, follow)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	since := r.Header.Get("Last-Event-ID")
 	if since == "" {
 		since = q.Get("since")
@@ -164,6 +169,9 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 	perRead := firstEventsPerRead
 	for {
 		changed := log.EventsChanged()
+		// Progress first: what a job reported came before the events that
+		// end it.
+		progress.write(&buf)
 		asked := perRead
 		page, err := log.Events(r.Context(), after, filter, asked)
 		if err != nil {
@@ -204,6 +212,7 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-changed:
+		case <-progress.ready():
 		case <-keepalive.C:
 			if err := send([]byte(": keepalive\n\n")); err != nil {
 				return

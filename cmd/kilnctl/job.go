@@ -57,13 +57,26 @@ func printJob(w io.Writer, j *api.Job) {
 	if j.UniqueKey != "" {
 		fmt.Fprintf(w, "unique    %s\n", j.UniqueKey)
 	}
+	if j.Progress != nil {
+		fmt.Fprintf(w, "progress  %s at %s\n", j.Progress, j.Progress.At.Local().Format(time.TimeOnly))
+	}
 	if !j.FinishedAt.IsZero() {
 		fmt.Fprintf(w, "finished  %s\n", j.FinishedAt.Local().Format(time.RFC3339))
 	}
 	for _, e := range j.Errors {
 		fmt.Fprintf(w, "error     attempt %d at %s: %s\n", e.Attempt, e.At.Local().Format(time.TimeOnly), e.Error)
 	}
-	if j.Type != imageapi.JobType || len(j.Result) == 0 {
+	if len(j.Result) == 0 {
+		return
+	}
+	if j.Type != imageapi.JobType {
+		// Another kind's result is its own JSON: shown as it is, on one
+		// line.
+		var result bytes.Buffer
+		if json.Compact(&result, j.Result) != nil {
+			result.Write(j.Result)
+		}
+		fmt.Fprintf(w, "result    %s\n", result.String())
 		return
 	}
 	if result, err := imageapi.ParseResult(j.Result); err == nil && len(result.Outputs) > 0 {

@@ -34,6 +34,9 @@ type Backend interface {
 	// Describe is a job in its kind's words: the dashboard knows no kind's
 	// payload.
 	Describe(j *worker.JobRecord) worker.JobDescription
+	// Progress is how far a job running here has got, as its handler
+	// last said.
+	Progress(id string) (worker.Progress, bool)
 	Pause(ctx context.Context, queue string) error
 	Resume(ctx context.Context, queue string) error
 	Retry(ctx context.Context, id string) error

@@ -182,12 +182,18 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, files := d.backend.Outputs(j)
-	d.render(w, r, "job", pageData{Title: "Job " + j.ID, Live: "job=" + url.QueryEscape(j.ID), Data: struct {
+	var progress *worker.Progress
+	if p, ok := d.backend.Progress(j.ID); ok && j.State == worker.StateRunning {
+		progress = &p
+	}
+	// The page follows the job's progress too, while it runs.
+	d.render(w, r, "job", pageData{Title: "Job " + j.ID, Live: "job=" + url.QueryEscape(j.ID) + "&progress=true", Data: struct {
 		Job         *worker.JobRecord
 		Description worker.JobDescription
 		Payload     string
 		Outputs     []worker.OutputFile
-	}{j, d.backend.Describe(j), string(j.Payload), files}})
+		Progress    *worker.Progress
+	}{j, d.backend.Describe(j), string(j.Payload), files, progress}})
 }
 
 func (d *Dashboard) deadPage(w http.ResponseWriter, r *http.Request) {

@@ -34,5 +34,6 @@
   var source = new EventSource("/v1/events?" + main.dataset.live);
   source.addEventListener("job", schedule);
   source.addEventListener("gap", schedule);
+  source.addEventListener("progress", schedule);
   source.addEventListener("open", function () { main.dataset.live_connected = "1"; });
 })();
