@@ -13,7 +13,7 @@ import (
 // plugins of the build, and the daemon drives each through the interfaces
 // below, in this order:
 //
-//	NewConfig   once per config file read (start, -check-config, reload)
+//	NewConfig   for each config file read (start, -check-config, reload)
 //	AddQueues   optional (QueueAdder), after the daemon's own queues
 //	Fill        once every queue is known
 //	Check       with the daemon's own checks; every problem at once
@@ -63,9 +63,10 @@ type Plugin interface {
 }
 
 // PluginConfig is a plugin's part of one config file, made by NewConfig
-// and decoded by the daemon. Once Fill has run it is never changed: a
-// reload makes a new one, and the daemon swaps the whole config in at
-// once, so every part reads one consistent snapshot.
+// and decoded by the daemon. Once Fill has run it is never changed (but
+// by its plugin's Reload, before it is in effect): a reload makes a new
+// one, and the daemon swaps the whole config in at once, so every part
+// reads one consistent snapshot.
 type PluginConfig interface {
 	// Fill sets the values that follow from others (a pipeline's default
 	// queue, the threads of a worker process) and makes the plugin's
