@@ -208,6 +208,18 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 		d.Ack(false)
 		return
 	}
+	dv.l = l
+	switch q.knownCopyLocked(queue, dv, r) {
+	case copyDuplicate:
+		q.unexpectLocked(queue, j.ID)
+		q.mu.Unlock()
+		q.log.Info("a second message of a job that is held already; acked away", "job", j.ID, "queue", queue)
+		d.Ack(false)
+		return
+	case copyTakenOver:
+		q.mu.Unlock()
+		return
+	}
 	q.unexpectLocked(queue, j.ID)
 	q.mu.Unlock()
 

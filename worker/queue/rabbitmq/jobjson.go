@@ -90,6 +90,20 @@ func appendJob(b []byte, j *worker.JobRecord) []byte {
 	if j.CancelRequested {
 		b = append(b, `,"cancel_requested":true`...)
 	}
+	if j.Parent != "" {
+		b = append(b, `,"parent":`...)
+		b = appendString(b, j.Parent)
+	}
+	if len(j.Children) > 0 {
+		b = append(b, `,"children":[`...)
+		for i, c := range j.Children {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, c)
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
 }
 

@@ -50,6 +50,7 @@ func sampleJob() *worker.JobRecord {
 		Errors:    []worker.AttemptError{{Attempt: 1, At: at, Error: "first"}, {Attempt: 2, At: at.Add(time.Second), Error: "bad \xff byte"}},
 		CreatedAt: at, UpdatedAt: at.Add(time.Minute), FinishedAt: at.Add(time.Hour), LeaseUntil: at.Add(2 * time.Hour),
 		Result: json.RawMessage(`{"outputs": [1, 2]}`), CancelRequested: true,
+		Parent: "01M8NVPRHF6ZQ3N7GCKVTE9CXZ", Children: []string{"01M8NVPRHF6ZQ3N7GCKVTE9CY0-1", "01M8NVPRHF6ZQ3N7GCKVTE9CY0-2"},
 	}
 }
 

@@ -68,6 +68,7 @@ type delivered struct {
 	copy        uint64
 	foreign     bool // published by another client than kiln, without an ID
 	d           amqp.Delivery
+	l           *link // the link it came on, whose channel acks it
 }
 
 // decodeDelivery reads a job from a work queue delivery. A body that is

@@ -220,6 +220,13 @@ func (q *Queue) unclaim(id string, ls *lease) {
 // channel died meanwhile comes back to some consumer, which discards it
 // because its outcome is stored.
 func (q *Queue) answer(op string, ls *lease, r *record, l *link, j *worker.JobRecord, copy *outgoing) error {
+	return q.answerWith(op, ls, r, l, j, copy, newJobs{})
+}
+
+// answerWith is answer that also publishes new jobs (a success's
+// follow-ups): their messages with the job's copy, their queued events
+// with its event, all confirmed before the ack.
+func (q *Queue) answerWith(op string, ls *lease, r *record, l *link, j *worker.JobRecord, copy *outgoing, more newJobs) error {
 	seq := r.seq + 1
 	ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: r.gen, Copy: r.copy, Job: j}
 	var msgs []outgoing
@@ -227,7 +234,9 @@ func (q *Queue) answer(op string, ls *lease, r *record, l *link, j *worker.JobRe
 		msgs = append(msgs, *copy)
 		ev.Copy = seq
 	}
-	if _, err := q.publishWith(l, msgs, ev); err != nil {
+	msgs = append(msgs, more.msgs...)
+	evs := append([]*event{ev}, more.evs...)
+	if _, err := q.publishWith(l, msgs, evs...); err != nil {
 		// The outcome could not be stored: the job goes back to the
 		// broker now, its attempt counted, rather than stay leased until
 		// its lease runs out.
@@ -236,9 +245,14 @@ func (q *Queue) answer(op string, ls *lease, r *record, l *link, j *worker.JobRe
 	}
 	ackErr := ls.d.d.Ack(false)
 	q.mu.Lock()
-	q.applyOwnLocked(ev)
+	for _, e := range evs {
+		q.applyOwnLocked(e)
+	}
 	if copy != nil && copy.exchange != q.names.deadExchange() {
 		q.queueState(j.Queue).expect[j.ID] = j.RunAt
+	}
+	for _, e := range more.evs {
+		q.queueState(e.Job.Queue).expect[e.Job.ID] = e.Job.RunAt
 	}
 	q.mu.Unlock()
 	if ackErr != nil {
