@@ -46,6 +46,7 @@ func (c *Config) Fill(view *worker.ConfigView) {
 	if view.StateDir != "" {
 		c.Images.FillInputRoots(view.StateDir)
 	}
+	c.fillInboxes(view)
 	if c.Images.ThreadsPerWorker == 0 {
 		// Share the CPUs among the picture jobs that may run at once: one
 		// job alone gets them all; a full queue gets one each, which is
@@ -88,6 +89,7 @@ func (c *Config) Check(view *worker.ConfigView, problems worker.Problems) {
 			problems.Report("pipelines."+name+"."+fe.Key, fe.Msg)
 		}
 	}
+	c.checkInboxes(problems)
 }
 
 // NotifyURLs implements worker.NotifyURLLister: the pipelines' own.
@@ -102,7 +104,7 @@ func (c *Config) NotifyURLs() []worker.NotifyURL {
 }
 
 // Paths implements worker.PathLister: each pipeline's output_dir, which
-// its jobs write into.
+// its jobs write into, and its inbox.
 func (c *Config) Paths(*worker.ConfigView) []worker.ConfigPath {
 	var out []worker.ConfigPath
 	for _, name := range c.pipelineNames() {
@@ -111,7 +113,7 @@ func (c *Config) Paths(*worker.ConfigView) []worker.ConfigPath {
 			Use: worker.PathOutputDir, For: "jobs of pipeline " + name,
 		})
 	}
-	return out
+	return append(out, c.inboxPaths()...)
 }
 
 // Names implements worker.NameLister: the pipelines, which a submit names.

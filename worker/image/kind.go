@@ -116,6 +116,9 @@ func (k *JobKind) Handle(ctx context.Context, job *worker.JobRecord) (json.RawMe
 	if !ok {
 		return nil, worker.Permanent(fmt.Errorf("pipeline %q is no longer configured", p.Pipeline))
 	}
+	if err := noteInboxRun(pl, p.Input, job.ID); err != nil {
+		return nil, err
+	}
 	res, err := k.renderer.Render(ctx, RenderRequest{
 		Input: p.Input, OutDir: filepath.Join(pl.OutputDir, job.ID), Variants: pl.Variants, Limits: s.Images.InputLimits,
 	})

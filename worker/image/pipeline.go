@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"kiln/worker"
 )
 
 // Formats are the output formats a variant may ask for.
@@ -50,6 +52,14 @@ type Pipeline struct {
 	// NotifyURL is POSTed a signed event when a job of this pipeline
 	// succeeds or goes dead; "" leaves it to the queue's notify_url.
 	NotifyURL string `toml:"notify_url" json:"notify_url,omitempty"`
+	// Inbox is a directory whose pictures become jobs of this pipeline
+	// (package inbox); "" for none. InboxKeep (default true) keeps a
+	// picture in its done/ once its job succeeded, else it is deleted;
+	// InboxSettle is how long a scan leaves a file alone after its last
+	// write.
+	Inbox       string          `toml:"inbox" json:"inbox,omitempty"`
+	InboxKeep   *bool           `toml:"inbox_keep" json:"inbox_keep,omitempty"`
+	InboxSettle worker.Duration `toml:"inbox_settle" json:"inbox_settle,omitempty"`
 }
 
 var variantName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)

@@ -18,7 +18,8 @@ const WorkerArg = "-image-worker"
 func Plugin() worker.Plugin { return &plugin{} }
 
 type plugin struct {
-	workers *Workers // nil until Start
+	workers *Workers     // nil until Start
+	host    *worker.Host // nil until Start
 }
 
 func (*plugin) Name() string { return "image" }
@@ -37,6 +38,7 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find own executable for image workers: %w", err)
 	}
+	p.host = &host
 	config := func() *Config { return host.Config().(*Config) }
 	p.workers = NewWorkers([]string{exe, WorkerArg}, func() ImagesConfig { return config().Images })
 	if o, ok := host.Observer.(WorkerObserver); ok {
@@ -46,8 +48,13 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 }
 
 // Reload takes any image config: every setting applies to the next job
-// and the next worker process.
-func (*plugin) Reload(worker.PluginConfig, worker.Problems) []string { return nil }
+// and the next worker process, but for the inboxes, kept until a restart.
+func (p *plugin) Reload(next worker.PluginConfig, _ worker.Problems) []string {
+	if p.host == nil {
+		return nil
+	}
+	return reloadInboxes(p.host.Config().(*Config), next.(*Config))
+}
 
 // Reloaded stops the idle workers started under the settings before.
 func (p *plugin) Reloaded() {

@@ -109,6 +109,9 @@ func newInbox(cfg Config, jobs Jobs, log *slog.Logger) *Inbox {
 // missing, with the modes the packages give them; those that exist keep
 // theirs.
 func MakeDirs(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create inbox directory %s: %w", dir, err)
+	}
 	for _, d := range []struct {
 		path string
 		mode fs.FileMode
@@ -134,22 +137,16 @@ func MakeDirs(dir string) error {
 
 // run follows the inbox until ctx is done. The watch is set up before
 // the scans, so that no file arrives unseen between them.
-func (b *Inbox) run(ctx context.Context) error {
-	if err := MakeDirs(b.cfg.Dir); err != nil {
-		return err
-	}
-	w, err := watch(b.cfg.Dir)
-	if err != nil {
-		return err
+func (b *Inbox) run(ctx context.Context) {
+	w := b.setUp(ctx)
+	if w == nil {
+		return
 	}
 	defer func() {
 		if w != nil {
 			w.Close()
 		}
 	}()
-	if err := b.recover(); err != nil {
-		return err
-	}
 	if b.jobs.Ends() == nil {
 		b.pollAt = time.Now().Add(pollEvery)
 	}
@@ -185,7 +182,7 @@ func (b *Inbox) run(ctx context.Context) error {
 			}
 		case <-ctx.Done():
 			wake.Stop()
-			return nil
+			return
 		}
 		wake.Stop()
 		if b.watchLost && w != nil {
@@ -194,6 +191,44 @@ func (b *Inbox) run(ctx context.Context) error {
 		}
 		if w == nil && !time.Now().Before(b.watchRetry) {
 			w = b.rewatch()
+		}
+	}
+}
+
+// setUp creates the inbox's directories, watches it and takes up what a
+// previous run left, trying again until it can (a mount that comes late,
+// a directory made writable); nil once ctx is done.
+func (b *Inbox) setUp(ctx context.Context) *watcher {
+	backoff := time.Duration(0)
+	for {
+		err := MakeDirs(b.cfg.Dir)
+		var w *watcher
+		if err == nil {
+			w, err = watch(b.cfg.Dir)
+		}
+		if err == nil {
+			if err = b.recover(); err == nil {
+				return w
+			}
+			w.Close()
+			clear(b.items)
+		}
+		backoff = min(max(2*backoff, retryFirst), retryMax)
+		b.log.Error("inbox: cannot follow the inbox; trying again", "err", err, "in", backoff)
+		wait := time.NewTimer(backoff)
+	waiting:
+		for {
+			select {
+			case <-wait.C:
+				break waiting
+			case <-b.ends:
+				// Ends that come before the pictures are taken up need
+				// no hearing: their jobs ran, so their tickets are there
+				// and are looked up once the inbox is set up.
+			case <-ctx.Done():
+				wait.Stop()
+				return nil
+			}
 		}
 	}
 }

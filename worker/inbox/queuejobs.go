@@ -44,7 +44,7 @@ func (q *QueueJobs) Submit(ctx context.Context, pictures []Picture) error {
 	err := q.SubmitJobs(ctx, reqs)
 	var fe *worker.FieldError
 	if errors.As(err, &fe) {
-		return &Refused{Reason: err.Error()}
+		return &Refused{Reason: fe.Error()}
 	}
 	return err
 }

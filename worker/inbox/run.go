@@ -11,8 +11,8 @@ import (
 // own, and the queue's ends on one more, handed to the inbox whose
 // picture's job ended. The place in the record of ends is taken before
 // any inbox takes up what a previous run left, so that no end falls
-// between the two (see the package doc). An inbox that cannot start is
-// logged and left out; the others run.
+// between the two (see the package doc). An inbox that cannot be set up
+// is logged and tried again; the others run meanwhile.
 func Run(ctx context.Context, jobs Jobs, inboxes []Config, log *slog.Logger) {
 	if len(inboxes) == 0 {
 		return
@@ -34,10 +34,7 @@ func Run(ctx context.Context, jobs Jobs, inboxes []Config, log *slog.Logger) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := b.run(ctx); err != nil {
-				b.log.Error("inbox: cannot follow the inbox; its pictures wait until a restart", "err", err)
-				b.discardEnds(ctx)
-			}
+			b.run(ctx)
 		}()
 	}
 	wg.Wait()
@@ -102,18 +99,6 @@ func follow(ctx context.Context, ends EndLog, cursor uint64, byPipeline map[stri
 		}
 		select {
 		case <-changed:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// discardEnds takes the ends handed to an inbox that could not start, so
-// that the others go on hearing of theirs.
-func (b *Inbox) discardEnds(ctx context.Context) {
-	for {
-		select {
-		case <-b.ends:
 		case <-ctx.Done():
 			return
 		}
