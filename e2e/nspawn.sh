@@ -228,14 +228,18 @@ else
 	exit 1
 fi
 check "kiln user created" in_container getent passwd kiln
+check "the upload directory /var/lib/kiln/uploads: kiln:kiln, mode 2770" \
+	test "$(in_container stat -c '%U:%G %a' /var/lib/kiln/uploads)" = "kiln:kiln 2770"
 check "service enabled and active after install" test "$(in_container systemctl is-enabled kiln)-$(prop ActiveState)" = enabled-active
 check "kilnd runs $old_version" test "$(daemon_version)" = "$old_version"
 
-# 4. Upgrade: edit the config, queue jobs that cannot run before the stop
-# (their queue is paused), stop, upgrade with apt-get and no terminal.
+# 4. Upgrade: edit the config (a pipeline; the test's pictures, in
+# /srv/e2e, among the input roots), queue jobs that cannot run before the
+# stop (their queue is paused), stop, upgrade with apt-get and no terminal.
 in_container sh -c "cat >>/etc/kiln/kiln.toml <<'EOT'
 $thumbs_pipeline
 EOT"
+in_container sed -i 's|^allowed_input_roots = .*|allowed_input_roots = ["/var/lib/kiln/uploads", "/srv/e2e"]|' /etc/kiln/kiln.toml
 in_container systemctl restart kiln
 in_container kilnctl pause images >/dev/null
 queued=()
@@ -464,8 +468,13 @@ if in_container systemctl start kiln && [ "$(prop ActiveState)" = active ]; then
 else
 	fail "rpm: systemctl start kiln"
 fi
-out=$(in_container kilnctl submit -pipeline web -wait -json /srv/e2e/pic.jpg || true)
-if [[ "$out" == *'"state":"succeeded"'* ]]; then pass "rpm: a picture in, variants out"; else fail "rpm: submit: $out"; fi
+check "rpm: the upload directory /var/lib/kiln/uploads: kiln:kiln, mode 2770" \
+	test "$(in_container stat -c '%U:%G %a' /var/lib/kiln/uploads)" = "kiln:kiln 2770"
+out=$(in_container kilnctl submit -pipeline web /srv/e2e/pic.jpg 2>&1 || true)
+if [[ "$out" == *"outside allowed_input_roots"* ]]; then pass "rpm: a picture outside the upload directory is refused"; else fail "rpm: submit from /srv/e2e: $out"; fi
+in_container install -m 0644 /srv/e2e/pic.jpg /var/lib/kiln/uploads/pic.jpg
+out=$(in_container kilnctl submit -pipeline web -wait -json /var/lib/kiln/uploads/pic.jpg || true)
+if [[ "$out" == *'"state":"succeeded"'* ]]; then pass "rpm: a picture in the upload directory in, variants out"; else fail "rpm: submit: $out"; fi
 old_pid=$(prop MainPID)
 rpm_ -U --nodeps /root/pkg/new.rpm >"$work/rpm.log" 2>&1 || cat "$work/rpm.log"
 wait_state active || true
