@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +17,10 @@ import (
 )
 
 // A [commands.NAME] job submitted with kilnctl runs the operator's program:
-// its progress shows in kilnctl job and in the event stream while it
-// runs, its stderr in kilnd's log with the job's ID, and its stdout is the
-// result kilnctl job shows.
+// its progress shows in kilnctl job, in the event stream and on the
+// dashboard's job page while it runs, its stderr in kilnd's log with the
+// job's ID, and its stdout is the result kilnctl job shows. One submitted
+// over the TCP API runs the same way.
 func TestCommandJobThroughKilnd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -30,7 +33,10 @@ touch "$1/started"
 while [ ! -e "$1/go" ]; do sleep 0.01; done
 printf '{"uploaded": %s, "attempt": %s, "queue": "%s"}\n' "$payload" "$KILN_ATTEMPT" "$KILN_QUEUE"
 `, 0o755)
-	e.writeConfig(t, e.configText("", fmt.Sprintf("\n[commands.upload]\ncommand = [%q, %q]\nqueue = \"images\"\ntimeout = \"1m\"\n", prog, e.dir)))
+	const token = "admin-token-abcdefghijkl"
+	addr := freeAddr(t)
+	tokens := e.writeTokens(t, tokenLine{"ops", "admin", token})
+	e.writeConfig(t, e.configText("", httpTable(addr, tokens, "")+fmt.Sprintf("\n[commands.upload]\ncommand = [%q, %q]\nqueue = \"images\"\ntimeout = \"1m\"\n", prog, e.dir)))
 	d := e.start(t)
 
 	payloadFile := filepath.Join(e.dir, "job.json")
@@ -76,6 +82,13 @@ printf '{"uploaded": %s, "attempt": %s, "queue": "%s"}\n' "$payload" "$KILN_ATTE
 	case <-ctx.Done():
 		t.Fatal("the event stream sent no progress")
 	}
+	browser := dashboardClient(t)
+	if resp := postForm(t, browser, "http://"+addr+"/ui/login", url.Values{"secret": {token}}, "http://"+addr); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("dashboard login: %d", resp.StatusCode)
+	}
+	if code, page := getBody(t, browser, "http://"+addr+"/ui/jobs/"+id); code != http.StatusOK || !strings.Contains(page, `<progress max="5" value="2"></progress> 2/5 (40%)`) || !strings.Contains(page, "progress=true") {
+		t.Fatalf("dashboard job page: %d, no progress:\n%s", code, page)
+	}
 
 	writeFile(t, filepath.Join(e.dir, "go"), "", 0o644)
 	j := e.finished(t, id)
@@ -94,6 +107,23 @@ printf '{"uploaded": %s, "attempt": %s, "queue": "%s"}\n' "$payload" "$KILN_ATTE
 	if !strings.Contains(r.stdout, `result    {"uploaded":{"key":"photos/a.jpg"},"attempt":1,"queue":"images"}`) || strings.Contains(r.stdout, "progress") {
 		t.Fatalf("kilnctl job after the end:\n%s", r.stdout)
 	}
+	// Over the TCP API, with the program no longer waiting.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/jobs", strings.NewReader(`{"type": "upload", "payload": {"key": "over/tcp.jpg"}}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub api.Submitted
+	json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("TCP submit: %s", resp.Status)
+	}
+	if j := e.finished(t, sub.ID); j.State != "succeeded" || !strings.Contains(string(j.Result), `"over/tcp.jpg"`) {
+		t.Fatalf("job over TCP: %s %s %s", j.State, j.Result, j.LastError)
+	}
+
 	d.waitLog(t, "job="+id)
 	if !strings.Contains(d.stderr.String(), `line="uploading for `+id+`"`) {
 		t.Fatalf("stderr line not logged with the job's ID:\n%s", d.stderr.String())
