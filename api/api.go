@@ -56,6 +56,10 @@ type Job struct {
 	UpdatedAt   time.Time               `json:"updated_at"`
 	FinishedAt  time.Time               `json:"finished_at,omitzero"`
 	Result      json.RawMessage         `json:"result,omitempty"`
+	// Parent is the job whose success made this one, a follow-up step of
+	// a chain; Children are the follow-ups this job's success made.
+	Parent   string   `json:"parent,omitempty"`
+	Children []string `json:"children,omitempty"`
 	// Progress is how far the job has got, as its handler last said while
 	// it runs; absent otherwise. It is not stored: only the daemon running
 	// the job knows it.

@@ -26,6 +26,7 @@ func storedJob(j *worker.JobRecord) *api.Job {
 		RunAt: j.RunAt, Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, Timeout: j.Timeout,
 		UniqueKey: j.UniqueKey, State: j.State, LastError: j.LastError, Errors: j.Errors,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, FinishedAt: j.FinishedAt, Result: j.Result,
+		Parent: j.Parent, Children: j.Children,
 	}
 }
 

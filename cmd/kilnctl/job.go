@@ -32,6 +32,7 @@ func (c *jobCommand) Run(ctx context.Context, client *api.Client, stdout io.Writ
 		return json.NewEncoder(stdout).Encode(j)
 	}
 	printJob(stdout, j)
+	printChain(ctx, client, stdout, j)
 	return nil
 }
 

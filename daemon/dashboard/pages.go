@@ -193,7 +193,8 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request) {
 		Payload     string
 		Outputs     []worker.OutputFile
 		Progress    *worker.Progress
-	}{j, d.backend.Describe(j), string(j.Payload), files, progress}})
+		Chain       jobChain
+	}{j, d.backend.Describe(j), string(j.Payload), files, progress, d.chainOf(r.Context(), j)}})
 }
 
 func (d *Dashboard) deadPage(w http.ResponseWriter, r *http.Request) {
