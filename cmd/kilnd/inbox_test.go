@@ -330,3 +330,50 @@ func TestInboxThroughput(t *testing.T) {
 	t.Logf("inbox throughput: %d pictures of %dx%d (%.1f MP, %d KiB), drop to variants written (w400 JPEG, 100x100 WebP): %.1f s, %.1f pictures/s (queue concurrency 2, race detector %v)",
 		n, w, h, float64(w*h)/1e6, len(pic)>>10, took.Seconds(), n/took.Seconds(), raceEnabled)
 }
+
+// -check-config names an inbox outside what kiln.service lets kilnd
+// write, with the drop-in that allows it, and refuses an inbox two
+// pipelines share, a negative inbox_settle and an inbox_keep without an
+// inbox, each at its line.
+func TestInboxCheckConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "kiln.toml")
+	write := func(pipelines string) {
+		// The packaged state_dir, which -check-config only looks at.
+		text := fmt.Sprintf("[daemon]\nstate_dir = \"/var/lib/kiln\"\nsocket = %q\npidfile = %q\n%s", filepath.Join(dir, "kiln.sock"), filepath.Join(dir, "kilnd.pid"), pipelines)
+		if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pipeline := func(name, keys string) string {
+		return fmt.Sprintf("\n[pipelines.%s]\noutput_dir = \"/var/lib/kiln/out/%s\"\n%s[[pipelines.%s.variants]]\nname = \"w\"\nwidth = 100\n", name, name, keys, name)
+	}
+	write(pipeline("outside", "inbox = \"/srv/pictures/incoming\"\n") + pipeline("inside", "inbox = \"/var/lib/kiln/inbox/inside\"\ninbox_keep = false\n"))
+	out, code := runKilnd(t, "-check-config", "-config", config)
+	if code != 0 {
+		t.Fatalf("-check-config exited %d:\n%s", code, out)
+	}
+	want := "warning: pipelines.outside.inbox: /srv/pictures/incoming is outside /var/lib/kiln, which is all that kiln.service lets kilnd write: allow it with a drop-in (systemctl edit kiln) holding [Service] ReadWritePaths=/srv/pictures/incoming"
+	if !strings.Contains(out, want) {
+		t.Errorf("-check-config said:\n%s\nwant the line\n%s", out, want)
+	}
+	if strings.Contains(out, "pipelines.inside.inbox") {
+		t.Errorf("-check-config warns of an inbox inside /var/lib/kiln:\n%s", out)
+	}
+
+	write(pipeline("a", "inbox = \"/var/lib/kiln/inbox/shared\"\n") + pipeline("b", "inbox = \"/var/lib/kiln/inbox/shared\"\ninbox_settle = \"-1s\"\n") + pipeline("c", "inbox_keep = true\n"))
+	out, code = runKilnd(t, "-check-config", "-config", config)
+	if code != 78 {
+		t.Fatalf("-check-config exited %d, want 78:\n%s", code, out)
+	}
+	for _, line := range []string{
+		config + ":15: pipelines.b.inbox: /var/lib/kiln/inbox/shared is the inbox of pipeline a too",
+		config + ":16: pipelines.b.inbox_settle: must not be negative",
+		config + ":23: pipelines.c.inbox_keep: is set but inbox is not",
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("-check-config said:\n%s\nwant the line\n%s", out, line)
+		}
+	}
+}
