@@ -149,18 +149,18 @@ func waitStored(t *testing.T, q worker.Queue, id string) string {
 func TestChainStepsRetryAndDieAlone(t *testing.T) {
 	t.Parallel()
 	flaky := &stepKind{typ: "flaky", okOn: 2}
-	broken := &stepKind{typ: "broken", queue: "q"}
+	broken := &stepKind{typ: "broken", queue: worker.DefaultQueue}
 	store := chainPool(t, func(s *local.Store) worker.Queue { return s }, flaky, broken)
 	a := submitNoop(t, store, "q", `{"then":["flaky"]}`)
 	b := submitNoop(t, store, "q", `{"then":["broken"]}`)
 
 	step := waitFinished(t, store, waitStored(t, store, a.ID+"-1"))
-	if step.State != worker.StateSucceeded || step.Attempts != 2 || step.Queue != worker.DefaultQueue {
-		t.Fatalf("flaky step: %s after %d attempts in %s; want succeeded on attempt 2 in the default queue", step.State, step.Attempts, step.Queue)
+	if step.State != worker.StateSucceeded || step.Attempts != 2 || step.Queue != "q" {
+		t.Fatalf("flaky step: %s after %d attempts in %s; want succeeded on attempt 2 in its parent's queue", step.State, step.Attempts, step.Queue)
 	}
 	dead := waitFinished(t, store, waitStored(t, store, b.ID+"-1"))
 	if dead.State != worker.StateDead || dead.Attempts != fast.MaxAttempts || dead.Queue != "q" {
-		t.Fatalf("broken step: %s after %d attempts in %s; want dead after %d in the queue its kind names", dead.State, dead.Attempts, dead.Queue, fast.MaxAttempts)
+		t.Fatalf("broken step: %s after %d attempts in %s; want dead after %d in the queue noop names, its own", dead.State, dead.Attempts, dead.Queue, fast.MaxAttempts)
 	}
 	for _, id := range []string{a.ID, b.ID} {
 		if p := waitFinished(t, store, id); p.State != worker.StateSucceeded || p.Attempts != 1 {

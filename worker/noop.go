@@ -18,8 +18,8 @@ const NoopType = "noop"
 //
 //   - "then": ["noop", "noop"] makes the job a chain: its result is its
 //     payload with the first type taken off "then" (the key gone once it
-//     is empty), and that type's job follows it with the result as its
-//     payload. ["noop", "noop"] is a chain of three steps.
+//     is empty), and that type's job follows it in its queue with the
+//     result as its payload. ["noop", "noop"] is a chain of three steps.
 //   - "sleep": "50ms" makes each step take that long (at most
 //     MaxNoopSleep), so that a kill can land while it runs.
 type Noop struct{}
@@ -110,12 +110,12 @@ func (Noop) Handle(ctx context.Context, j *JobRecord) (json.RawMessage, error) {
 	return json.Marshal(rest)
 }
 
-// FollowUps implements FollowUpper: the first of "then", with the result
-// (the rest of the chain) as its payload.
+// FollowUps implements FollowUpper: the first of "then", in the same
+// queue, with the result (the rest of the chain) as its payload.
 func (Noop) FollowUps(j *JobRecord, result json.RawMessage) []FollowUp {
 	p, ok, err := readNoop(j.Payload)
 	if err != nil || !ok || len(p.Then) == 0 {
 		return nil
 	}
-	return []FollowUp{{Type: p.Then[0], Payload: result}}
+	return []FollowUp{{Type: p.Then[0], Payload: result, Queue: j.Queue}}
 }
