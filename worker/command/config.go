@@ -72,14 +72,14 @@ type ConfigProblem struct {
 
 // Check reports every problem of the table of command name: values out of
 // bounds, a queue that is not configured, and a program that cannot be
-// run. queueExists answers whether a queue is configured.
-func (c *Config) Check(name string, queueExists func(string) bool) []ConfigProblem {
-	return append(c.checkValues(name, queueExists), c.checkMachine(name)...)
+// run. queues are the queues configured.
+func (c *Config) Check(name string, queues map[string]worker.QueueConfig) []ConfigProblem {
+	return append(c.checkValues(name, queues), c.checkMachine(name)...)
 }
 
 // checkValues reports the problems that the table's values show by
 // themselves.
-func (c *Config) checkValues(name string, queueExists func(string) bool) []ConfigProblem {
+func (c *Config) checkValues(name string, queues map[string]worker.QueueConfig) []ConfigProblem {
 	var out []ConfigProblem
 	key := func(k string) string { return "commands." + name + "." + k }
 	report := func(k, msg string) { out = append(out, ConfigProblem{key(k), msg}) }
@@ -92,7 +92,8 @@ func (c *Config) checkValues(name string, queueExists func(string) bool) []Confi
 	} else if !filepath.IsAbs(c.Command[0]) {
 		report("command", fmt.Sprintf("%q must be an absolute path (programs are never looked up in PATH)", c.Command[0]))
 	}
-	if c.Queue != "" && queueExists != nil && !queueExists(c.Queue) {
+	q, queued := queues[c.Queue]
+	if c.Queue != "" && !queued {
 		report("queue", fmt.Sprintf("queue %q is not configured (add a [queues.%s] table)", c.Queue, c.Queue))
 	}
 	if c.Timeout < 0 {
@@ -101,8 +102,13 @@ func (c *Config) checkValues(name string, queueExists func(string) bool) []Confi
 	if c.MaxAttempts < 0 {
 		report("max_attempts", "must not be negative (0 leaves it to the queue)")
 	}
-	if c.KillGrace < 0 {
+	switch {
+	case c.KillGrace < 0:
 		report("kill_grace", "must not be negative (0 sends SIGKILL right after SIGTERM)")
+	case queued && q.Timeout > 0 && c.KillGrace >= q.Timeout:
+		// The queue's timeout bounds the whole attempt, the stop
+		// included: the program gets SIGTERM kill_grace before it.
+		report("kill_grace", fmt.Sprintf("must be shorter than the timeout of queue %q (%s), which bounds the program's stop too", c.Queue, q.Timeout.Std()))
 	}
 	seen := map[string]int{}
 	for i, kv := range c.Env {

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"kiln/worker"
 )
 
 func TestCheckRefusesProgramsThatCannotRun(t *testing.T) {
@@ -51,7 +54,7 @@ func TestCheckReportsEveryProblemByKey(t *testing.T) {
 		Env:         []string{"GOOD=1", "novalue", "KILN_JOB_ID=x", "GOOD=2", "=x"},
 		WorkingDir:  "/nonexistent/dir",
 	}
-	got := cfg.Check("up", func(q string) bool { return q == "default" })
+	got := cfg.Check("up", map[string]worker.QueueConfig{"default": {}})
 	want := []string{
 		`commands.up.command: "upload" must be an absolute path (programs are never looked up in PATH)`,
 		`commands.up.queue: queue "nowhere" is not configured (add a [queues.nowhere] table)`,
@@ -80,5 +83,10 @@ func TestCheckReportsEveryProblemByKey(t *testing.T) {
 	}
 	if p := (&Config{Command: []string{"/bin/true"}, Env: []string{"A=b"}, WorkingDir: "/"}).Check("fine", nil); len(p) != 0 {
 		t.Fatalf("a good table: %+v", p)
+	}
+	short := map[string]worker.QueueConfig{"quick": {Timeout: worker.Duration(3 * time.Second)}}
+	if p := (&Config{Command: []string{"/bin/true"}, Queue: "quick", KillGrace: worker.Duration(5 * time.Second)}).Check("slow", short); len(p) != 1 ||
+		p[0].Key+": "+p[0].Msg != `commands.slow.kill_grace: must be shorter than the timeout of queue "quick" (3s), which bounds the program's stop too` {
+		t.Fatalf("a kill_grace longer than the queue's timeout: %+v", p)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"kiln/worker"
 )
@@ -66,9 +67,13 @@ func (k *Kind) Admit(payload json.RawMessage) (string, error) {
 	return cfg.QueueName(k.opts.DefaultQueue), nil
 }
 
-// errTimedOut ends a run that took longer than its command's timeout.
-// The queue's own timeout the pool tells of itself.
-var errTimedOut = errors.New("command timeout")
+// errTimedOut ends a run that took longer than its command's timeout,
+// errAttemptTimeout one that would outlast its attempt's (its queue's or
+// its own), stopped kill_grace before that runs out.
+var (
+	errTimedOut       = errors.New("command timeout")
+	errAttemptTimeout = errors.New("attempt timeout")
+)
 
 // Describe implements worker.JobDescriber: the program the job runs.
 func (k *Kind) Describe(*worker.JobRecord) worker.JobDescription {
@@ -78,6 +83,10 @@ func (k *Kind) Describe(*worker.JobRecord) worker.JobDescription {
 	}
 	return worker.JobDescription{Summary: "command " + k.name + ": " + strings.Join(cfg.Command, " ")}
 }
+
+// reapMargin is the time a stop is given after SIGKILL, to reap the
+// program and end the run.
+const reapMargin = 100 * time.Millisecond
 
 // Exit statuses with a meaning of their own (sysexits.h).
 const (
@@ -90,6 +99,14 @@ func (k *Kind) Handle(ctx context.Context, job *worker.JobRecord) (json.RawMessa
 	cfg, ok := k.settings()
 	if !ok {
 		return nil, worker.Permanent(fmt.Errorf("command %q is no longer configured", k.name))
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > cfg.KillGrace.Std()+reapMargin {
+		// The attempt's timeout bounds its stop too: the job's lease ends
+		// soon after it, and the program must be gone by then, not run on
+		// beside the attempt that follows.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, d.Add(-cfg.KillGrace.Std()-reapMargin), errAttemptTimeout)
+		defer cancel()
 	}
 	if cfg.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -128,8 +145,11 @@ func (k *Kind) failure(ctx context.Context, cfg Config, out *Outcome) error {
 	prog := cfg.Command[0]
 	if out.Stopped != 0 {
 		why := "stopped"
-		if errors.Is(context.Cause(ctx), errTimedOut) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errTimedOut):
 			why = fmt.Sprintf("timed out after %s", cfg.Timeout.Std())
+		case errors.Is(cause, errAttemptTimeout):
+			why = fmt.Sprintf("timed out (SIGTERM %s before the attempt's timeout, to be gone by then)", cfg.KillGrace.Std()+reapMargin)
 		}
 		how := "with SIGTERM"
 		if out.Stopped == syscall.SIGKILL {

@@ -296,3 +296,27 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// A program is stopped soon enough to be gone when its queue's timeout
+// runs out, kill_grace included, so that the pool never sees its handler
+// outlive the attempt.
+func TestCommandStoppedWithinTheQueueTimeout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	prog := script(t, dir, "stubborn", `trap '' TERM
+echo $$ > "$1/pgid"
+sleep 300
+`)
+	q := fastQueue
+	q.Timeout = worker.Duration(time.Second)
+	q.MaxAttempts = 1
+	p := runCommandPool(t, Config{Command: []string{prog, dir}, KillGrace: worker.Duration(400 * time.Millisecond)}, q, nil)
+	j := p.finished(t, p.submit(t, `{}`).ID)
+	want := "timed out (SIGTERM 500ms before the attempt's timeout, to be gone by then): ended with SIGKILL after 400ms of SIGTERM"
+	if j.State != worker.StateDead || !strings.Contains(j.LastError, want) {
+		t.Fatalf("job = %s: %q", j.State, j.LastError)
+	}
+	if left := processesInGroup(t, atoi(t, readFile(t, filepath.Join(dir, "pgid")))); len(left) > 0 {
+		t.Fatalf("processes %v survived", left)
+	}
+}

@@ -54,7 +54,7 @@ func (t *Tables) Check(view *worker.ConfigView, problems worker.Problems) {
 		if slices.Contains(builtinTypes, name) {
 			problems.Report("commands."+name, "the job type "+name+" is kiln's own: give the command another name")
 		}
-		for _, p := range c.checkValues(name, func(q string) bool { _, ok := view.Queues[q]; return ok }) {
+		for _, p := range c.checkValues(name, view.Queues) {
 			problems.Report(p.Key, p.Msg)
 		}
 	}
