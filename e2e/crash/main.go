@@ -1,10 +1,12 @@
 // Command crash is kiln's crash test: it runs the real kilnd, feeds it jobs
-// from concurrent producers, and SIGKILLs it at random moments, cycle after
-// cycle. Then it checks that every submit kilnd acknowledged has completed,
-// that a job ran more than once only when a kill interrupted it, and that
-// the store opened cleanly at every start.
+// from concurrent producers and chains of follow-up steps, and SIGKILLs it
+// at random moments, cycle after cycle. Then it checks that every submit
+// kilnd acknowledged has completed, every chain with all its steps, that a
+// job ran more than once only when a kill interrupted it, that no step of
+// a chain ran as two jobs, and that the store opened cleanly at every
+// start.
 //
-// usage: go run ./e2e/crash -bin bin -cycles 100
+// usage: go run ./e2e/crash -bin bin -cycles 100 -chains 50
 package main
 
 import (
@@ -28,6 +30,7 @@ func main() {
 	cycles := flag.Int("cycles", 100, "kill cycles")
 	producers := flag.Int("producers", 8, "concurrent submitters")
 	keep := flag.Bool("keep", false, "keep the state directory")
+	chains := flag.Int("chains", 50, "chains of 3 noop steps, submitted one per cycle from the first cycle on")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "kiln-crash-")
@@ -43,6 +46,12 @@ max_attempts = 1000
 backoff_base = "1ms"
 backoff_max = "5ms"
 keep_succeeded = "0s"
+
+[queues.chains]
+concurrency = 4
+max_attempts = 1000
+backoff_base = "1ms"
+backoff_max = "5ms"
 `)
 	if err != nil {
 		fail(err)
@@ -52,6 +61,7 @@ keep_succeeded = "0s"
 	var (
 		mu    sync.Mutex
 		acked []string
+		roots []string // first steps of the acknowledged chains
 	)
 	passed, failed := 0, 0
 	for c := 1; c <= *cycles; c++ {
@@ -64,6 +74,11 @@ keep_succeeded = "0s"
 		// Producers submit until the kill; only 201 answers count as
 		// acknowledged.
 		ctx, stop := context.WithCancel(context.Background())
+		if len(roots) < *chains {
+			if id := submitChain(ctx, client); id != "" {
+				roots = append(roots, id)
+			}
+		}
 		var wg sync.WaitGroup
 		for p := 0; p < *producers; p++ {
 			wg.Add(1)
@@ -136,12 +151,7 @@ keep_succeeded = "0s"
 			fmt.Printf("acknowledged job %s ended %s: %s\n", id, j.State, j.LastError)
 			continue
 		}
-		interrupted := 0
-		for _, e := range j.Errors {
-			if strings.Contains(e.Error, "was interrupted") {
-				interrupted++
-			}
-		}
+		interrupted := interruptions(j)
 		if j.Attempts-1 != interrupted {
 			problems++
 			fmt.Printf("job %s ran %d times but only %d runs were cut short by a kill: %+v\n", id, j.Attempts, interrupted, j.Errors)
@@ -157,8 +167,24 @@ keep_succeeded = "0s"
 	}
 	if problems > 0 {
 		failed++
+	} else {
+		passed++
 	}
 	fmt.Printf("crash test: %d cycles of kill -9; %d acknowledged jobs, all checked; %d ran again because a kill interrupted them; %d problems\n", *cycles, len(acked), reruns, problems)
+	stepReruns, chainProblems := checkChains(ctx, client, roots)
+	for _, p := range chainProblems {
+		fmt.Println(p)
+	}
+	if len(roots) < *chains {
+		chainProblems = append(chainProblems, "too few chains")
+		fmt.Printf("only %d of %d chains were acknowledged\n", len(roots), *chains)
+	}
+	if len(chainProblems) > 0 {
+		failed++
+	} else {
+		passed++
+	}
+	fmt.Printf("chains: %d acknowledged chains of %d steps across the kills, all checked; %d steps ran again because a kill interrupted them; %d problems\n", len(roots), chainSteps, stepReruns, len(chainProblems))
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
 	if failed > 0 {
 		os.Exit(1)
