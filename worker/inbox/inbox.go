@@ -2,15 +2,8 @@ package inbox
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
-
-	"kiln/internal/durable"
 )
 
 // Config is one pipeline's inbox.
@@ -46,11 +39,6 @@ const (
 	retryFirst = 250 * time.Millisecond
 	retryMax   = 30 * time.Second
 )
-
-// dirMode lets the kiln group drop pictures and take them back; setgid
-// keeps what is dropped in that group, readable by kilnd whatever the
-// writer's umask.
-const dirMode = fs.ModeSetgid | 0o770
 
 // state is where a picture in .processing is on its way.
 type state int
@@ -103,36 +91,6 @@ func newInbox(cfg Config, jobs Jobs, log *slog.Logger) *Inbox {
 		items: map[string]*item{},
 		ends:  make(chan []End, 16),
 	}
-}
-
-// MakeDirs creates an inbox and the directories it uses where they are
-// missing, with the modes the packages give them; those that exist keep
-// theirs.
-func MakeDirs(dir string) error {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("create inbox directory %s: %w", dir, err)
-	}
-	for _, d := range []struct {
-		path string
-		mode fs.FileMode
-	}{{dir, dirMode}, {ProcessingDir(dir), 0o700}, {DoneDir(dir), dirMode}, {FailedDir(dir), dirMode}} {
-		err := os.Mkdir(d.path, 0o700)
-		if errors.Is(err, fs.ErrExist) {
-			if st, serr := os.Stat(d.path); serr == nil && !st.IsDir() {
-				return fmt.Errorf("create inbox directory %s: a file is in the way", d.path)
-			}
-			continue
-		}
-		if err == nil {
-			// Mkdir's mode passes through the umask (kiln.service has
-			// 0027); the group must be able to write.
-			err = os.Chmod(d.path, d.mode)
-		}
-		if err != nil {
-			return fmt.Errorf("create inbox directory %s: %w", d.path, err)
-		}
-	}
-	return nil
 }
 
 // run follows the inbox until ctx is done. The watch is set up before
@@ -298,7 +256,9 @@ func (b *Inbox) scan(now time.Time) {
 		b.scanAt = s.recheck
 	}
 	if s.full {
-		b.scanAt = now // the rest once these are on their way
+		// The rest once these are on their way; not at once, as the
+		// entries looked at may all be ones left alone.
+		b.scanAt = now.Add(time.Second)
 	}
 }
 
@@ -348,215 +308,4 @@ func (b *Inbox) work(ctx context.Context) {
 func (b *Inbox) failedWork() {
 	b.backoff = min(max(2*b.backoff, retryFirst), retryMax)
 	b.retry = time.Now().Add(b.backoff)
-}
-
-// syncClaims makes the renames of the claimed pictures durable: both
-// directories, as the picture left one and entered the other.
-func (b *Inbox) syncClaims() bool {
-	var any bool
-	for _, it := range b.items {
-		if it.state == claimed {
-			any = true
-			break
-		}
-	}
-	if !any {
-		return true
-	}
-	if err := firstErr(durable.SyncDir(b.processing), durable.SyncDir(b.cfg.Dir)); err != nil {
-		b.log.Error("inbox: cannot sync the taken pictures; trying again", "err", err)
-		b.failedWork()
-		return false
-	}
-	for _, it := range b.items {
-		if it.state == claimed {
-			it.state = toSubmit
-		}
-	}
-	return true
-}
-
-// submit queues the jobs of the pictures that need one, in batches. A
-// picture whose ticket is there already has a job that ran: it is looked
-// up instead (see the package doc and gate).
-func (b *Inbox) submit(ctx context.Context) bool {
-	var batch []*item
-	for _, it := range b.items {
-		if it.state != toSubmit {
-			continue
-		}
-		batch = append(batch, it)
-		if len(batch) == maxSubmitBatch {
-			if !b.submitBatch(ctx, batch) {
-				return false
-			}
-			batch = batch[:0]
-		}
-	}
-	return len(batch) == 0 || b.submitBatch(ctx, batch)
-}
-
-func (b *Inbox) submitBatch(ctx context.Context, batch []*item) bool {
-	sent, err := b.submitGated(ctx, batch)
-	var refused *Refused
-	switch {
-	case err == nil:
-		for _, it := range sent {
-			it.state = queued
-		}
-		if len(sent) > 0 {
-			b.log.Debug("inbox: jobs queued", "pictures", len(sent))
-		}
-		return true
-	case errors.As(err, &refused) && len(sent) == 1:
-		b.settle([]End{{UniqueKey: UniqueKey(b.cfg.Pipeline, sent[0].e.key), Reason: err.Error()}})
-		return true
-	case errors.As(err, &refused):
-		// All or none: find the pictures at fault one by one.
-		for _, it := range sent {
-			if !b.submitBatch(ctx, []*item{it}) {
-				return false
-			}
-		}
-		return true
-	}
-	if ctx.Err() == nil {
-		b.log.Error("inbox: submitting jobs failed; trying again", "pictures", len(sent), "err", err)
-	}
-	b.failedWork()
-	return false
-}
-
-// submitGated submits the jobs of the pictures of batch that have no
-// ticket, holding the gate from the look to the answer; sent are those.
-func (b *Inbox) submitGated(ctx context.Context, batch []*item) (sent []*item, err error) {
-	g := gate(b.processing)
-	g.Lock()
-	defer g.Unlock()
-	pics := make([]Picture, 0, len(batch))
-	for _, it := range batch {
-		if b.hasTicket(it.e) {
-			it.state, it.lookup = queued, true
-			continue
-		}
-		pics = append(pics, Picture{Pipeline: b.cfg.Pipeline, UniqueKey: UniqueKey(b.cfg.Pipeline, it.e.key), Input: filepath.Join(b.processing, it.e.fileName())})
-		sent = append(sent, it)
-	}
-	if len(pics) == 0 {
-		return nil, nil
-	}
-	return sent, b.jobs.Submit(ctx, pics)
-}
-
-func (b *Inbox) hasTicket(e entry) bool {
-	_, err := os.Lstat(filepath.Join(b.processing, e.ticketName()))
-	return err == nil
-}
-
-// lookups asks the queue how the jobs of the tickets to look up ended.
-func (b *Inbox) lookups(ctx context.Context) bool {
-	var ends []End
-	defer func() { b.settle(ends) }()
-	for _, it := range b.items {
-		if !it.lookup {
-			continue
-		}
-		id, err := readTicket(b.processing, it.e.key)
-		if errors.Is(err, fs.ErrNotExist) {
-			it.lookup = false // its job has not run: it ends as it runs
-			continue
-		}
-		if err != nil {
-			b.log.Error("inbox: unreadable ticket; its picture waits", "name", it.e.name, "err", err)
-			it.lookup = false
-			continue
-		}
-		end, ended, err := b.jobs.Job(ctx, id)
-		switch {
-		case errors.Is(err, ErrGone):
-			ends = append(ends, End{Job: id, UniqueKey: UniqueKey(b.cfg.Pipeline, it.e.key),
-				Reason: fmt.Sprintf("its job %s is no longer in the queue (purged), so how it ended is unknown: move the picture back into the inbox to make it again", id)})
-		case err != nil:
-			if ctx.Err() == nil {
-				b.log.Error("inbox: looking a job up failed; trying again", "job", id, "err", err)
-			}
-			b.failedWork()
-			return false
-		case ended:
-			end.UniqueKey = UniqueKey(b.cfg.Pipeline, it.e.key)
-			ends = append(ends, end)
-		}
-		it.lookup = false
-	}
-	return true
-}
-
-// poll has every ticket looked up, when the queue keeps no record of
-// ends.
-func (b *Inbox) poll(now time.Time) {
-	b.pollAt = now.Add(pollEvery)
-	for _, it := range b.items {
-		if it.state == queued {
-			it.lookup = true
-		}
-	}
-}
-
-// settle moves the pictures of ended jobs where they belong, syncs the
-// directories they went to, and only then removes their tickets.
-func (b *Inbox) settle(ends []End) {
-	if len(ends) == 0 {
-		return
-	}
-	synced := map[string]bool{}
-	var tickets []string
-	for _, end := range ends {
-		_, key, ok := parseUniqueKey(end.UniqueKey)
-		it := b.items[key]
-		if !ok || it == nil {
-			continue // settled already, or not this inbox's
-		}
-		dir, final, err := b.settleOne(it.e, end)
-		if err != nil {
-			b.log.Error("inbox: cannot move a picture whose job ended; trying again", "name", it.e.name, "err", err)
-			if errors.Is(err, fs.ErrNotExist) {
-				if err := MakeDirs(b.cfg.Dir); err != nil {
-					b.log.Error("inbox: cannot create its directories", "err", err)
-				}
-			}
-			b.unsettled = append(b.unsettled, end)
-			b.failedWork()
-			continue
-		}
-		if dir != "" {
-			synced[dir] = true
-		}
-		b.logEnd(it.e, end, dir, final)
-		tickets = append(tickets, it.e.ticketName())
-		delete(b.items, key)
-	}
-	for dir := range synced {
-		if err := durable.SyncDir(dir); err != nil {
-			// The tickets stay: a restart finds them and settles again, or
-			// removes them once their pictures are gone.
-			b.log.Error("inbox: cannot sync the settled pictures", "err", err)
-			return
-		}
-	}
-	for _, t := range tickets {
-		if err := os.Remove(filepath.Join(b.processing, t)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			b.log.Warn("inbox: cannot remove a ticket; the next start does", "err", err)
-		}
-	}
-}
-
-func (b *Inbox) logEnd(e entry, end End, dir, final string) {
-	switch {
-	case end.Succeeded && final == "":
-		b.log.Info("inbox: picture done, deleted", "name", e.name, "job", end.Job)
-	case end.Succeeded:
-		b.log.Info("inbox: picture done", "name", e.name, "job", end.Job, "moved_to", filepath.Join(dir, final))
-	default:
-		b.log.Warn("inbox: picture failed", "name", e.name, "job", end.Job, "moved_to", filepath.Join(dir, final), "reason", end.Reason)
-	}
 }

@@ -1,6 +1,10 @@
 package inbox
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -26,6 +30,41 @@ func DoneDir(dir string) string { return filepath.Join(dir, doneDir) }
 
 // FailedDir is where the pictures of inbox dir go once refused or dead.
 func FailedDir(dir string) string { return filepath.Join(dir, failedDir) }
+
+// dirMode lets the kiln group drop pictures and take them back; setgid
+// keeps what is dropped in that group, readable by kilnd whatever the
+// writer's umask.
+const dirMode = fs.ModeSetgid | 0o770
+
+// MakeDirs creates an inbox and the directories it uses where they are
+// missing, with the modes the packages give them; those that exist keep
+// theirs.
+func MakeDirs(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create inbox directory %s: %w", dir, err)
+	}
+	for _, d := range []struct {
+		path string
+		mode fs.FileMode
+	}{{dir, dirMode}, {ProcessingDir(dir), 0o700}, {DoneDir(dir), dirMode}, {FailedDir(dir), dirMode}} {
+		err := os.Mkdir(d.path, 0o700)
+		if errors.Is(err, fs.ErrExist) {
+			if st, serr := os.Stat(d.path); serr == nil && !st.IsDir() {
+				return fmt.Errorf("create inbox directory %s: a file is in the way", d.path)
+			}
+			continue
+		}
+		if err == nil {
+			// Mkdir's mode passes through the umask (kiln.service has
+			// 0027); the group must be able to write.
+			err = os.Chmod(d.path, d.mode)
+		}
+		if err != nil {
+			return fmt.Errorf("create inbox directory %s: %w", d.path, err)
+		}
+	}
+	return nil
+}
 
 // entry is a picture in .processing: KEY_NAME.
 type entry struct {

@@ -13,6 +13,65 @@ import (
 	"kiln/internal/durable"
 )
 
+// settle moves the pictures of ended jobs where they belong, syncs the
+// directories they went to, and only then removes their tickets.
+func (b *Inbox) settle(ends []End) {
+	if len(ends) == 0 {
+		return
+	}
+	synced := map[string]bool{}
+	var tickets []string
+	for _, end := range ends {
+		_, key, ok := parseUniqueKey(end.UniqueKey)
+		it := b.items[key]
+		if !ok || it == nil {
+			continue // settled already, or not this inbox's
+		}
+		dir, final, err := b.settleOne(it.e, end)
+		if err != nil {
+			b.log.Error("inbox: cannot move a picture whose job ended; trying again", "name", it.e.name, "err", err)
+			if errors.Is(err, fs.ErrNotExist) {
+				if err := MakeDirs(b.cfg.Dir); err != nil {
+					b.log.Error("inbox: cannot create its directories", "err", err)
+				}
+			}
+			b.unsettled = append(b.unsettled, end)
+			b.failedWork()
+			continue
+		}
+		if dir != "" {
+			synced[dir] = true
+		}
+		b.logEnd(it.e, end, dir, final)
+		tickets = append(tickets, it.e.ticketName())
+		delete(b.items, key)
+	}
+	for dir := range synced {
+		if err := durable.SyncDir(dir); err != nil {
+			// The tickets stay: a restart finds them and settles again, or
+			// removes them once their pictures are gone.
+			b.log.Error("inbox: cannot sync the settled pictures", "err", err)
+			return
+		}
+	}
+	for _, t := range tickets {
+		if err := os.Remove(filepath.Join(b.processing, t)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			b.log.Warn("inbox: cannot remove a ticket; the next start does", "err", err)
+		}
+	}
+}
+
+func (b *Inbox) logEnd(e entry, end End, dir, final string) {
+	switch {
+	case end.Succeeded && final == "":
+		b.log.Info("inbox: picture done, deleted", "name", e.name, "job", end.Job)
+	case end.Succeeded:
+		b.log.Info("inbox: picture done", "name", e.name, "job", end.Job, "moved_to", filepath.Join(dir, final))
+	default:
+		b.log.Warn("inbox: picture failed", "name", e.name, "job", end.Job, "moved_to", filepath.Join(dir, final), "reason", end.Reason)
+	}
+}
+
 // maxNameTries bounds the names tried for a picture in done/ or failed/
 // when its own is taken there.
 const maxNameTries = 100
