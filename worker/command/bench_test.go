@@ -58,3 +58,17 @@ func cpuTime() time.Duration {
 	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
 	return tv(self.Utime) + tv(self.Stime) + tv(children.Utime) + tv(children.Stime)
 }
+
+// BenchmarkExecuteTrue is the runner alone: /bin/true run one after
+// another, with its temporary directory, pipes and group check, and no
+// queue.
+func BenchmarkExecuteTrue(b *testing.B) {
+	root := b.TempDir()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, err := Execute(context.Background(), Run{Path: "/bin/true", TempRoot: root, KillGrace: DefaultKillGrace, OutputLimit: OutputLimit}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
+}
