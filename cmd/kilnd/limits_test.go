@@ -512,22 +512,23 @@ func serverSendQueues(t *testing.T, port int) int {
 func TestLimitsEventStreamsThatNeverReadDoNotHoldShutdown(t *testing.T) {
 	e, addr := limitsEnv(t, "max_event_streams = 50\n")
 	d := e.start(t)
-	// 60,000 events of about 170 bytes, 10 MB for every subscriber: over
-	// twice what the kernel can hold for one (the daemon's send buffer, at
-	// most tcp_wmem's 4 MiB, and the client's receive buffer, set small),
-	// so every stream's writes block. The jobs wait an hour: one event each.
-	for b := 0; b < 6; b++ {
-		reqs := make([]api.SubmitRequest, 10000)
-		for i := range reqs {
-			reqs[i] = api.SubmitRequest{Type: "noop", Queue: "images", RunIn: "1h"}
-		}
-		if _, err := e.client().SubmitBatch(context.Background(), reqs); err != nil {
-			t.Fatal(err)
-		}
+	// 10,000 events of about 170 bytes, 1.7 MB for every subscriber: over
+	// ten times what the kernel holds for one whose receive buffer is small
+	// and whose segments are small (the daemon's send buffer is sized by
+	// them: about 90 KB), so every stream's writes block. The jobs wait an
+	// hour: one event each.
+	reqs := make([]api.SubmitRequest, 10000)
+	for i := range reqs {
+		reqs[i] = api.SubmitRequest{Type: "noop", Queue: "images", RunIn: "1h"}
 	}
-	// A small receive buffer on each client: its window closes soon.
+	if _, err := e.client().SubmitBatch(context.Background(), reqs); err != nil {
+		t.Fatal(err)
+	}
 	small := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
+		})
 	}}
 	for i := 0; i < 50; i++ {
 		c, err := small.Dial("tcp", addr)
