@@ -116,7 +116,7 @@ func (k *Kind) Handle(ctx context.Context, job *worker.JobRecord) (json.RawMessa
 	log := k.opts.Log.With("job", job.ID, "command", k.name, "attempt", job.Attempts)
 	out, err := Execute(ctx, Run{
 		Path: cfg.Command[0], Args: cfg.Command[1:], Env: k.environment(cfg, job), Dir: cfg.WorkingDir,
-		TempRoot: k.opts.TempRoot, TempPrefix: "kiln-job-" + job.ID + "-",
+		TempRoot: k.opts.TempRoot, TempPrefix: "kiln-job-" + fileSafe(job.ID) + "-",
 		Stdin: job.Payload, KillGrace: cfg.KillGrace.Std(), OutputLimit: OutputLimit,
 		Progress: func(p worker.Progress) { worker.ReportProgress(ctx, p) },
 		Log:      log,

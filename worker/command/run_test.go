@@ -102,3 +102,13 @@ func TestStderrLinesBoundedAndValid(t *testing.T) {
 		t.Fatalf("tail = %q", tl.lines)
 	}
 }
+
+func TestFileSafe(t *testing.T) {
+	t.Parallel()
+	if got := fileSafe("01M8SPFE0Q09BZT69AEDMWJYJE"); got != "01M8SPFE0Q09BZT69AEDMWJYJE" {
+		t.Fatalf("a ULID: %q", got)
+	}
+	if got := fileSafe("../a/b c\x00é" + strings.Repeat("x", 100)); strings.ContainsAny(got, "/. \x00") || len(got) != 64 {
+		t.Fatalf("a foreign ID: %q", got)
+	}
+}

@@ -4,7 +4,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
+
+// fileSafe is s as a part of a file name: a job published over AMQP
+// brings an ID of its own, which may hold anything.
+func fileSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+	return s[:min(len(s), 64)]
+}
 
 // removeTemp removes a run's temporary directory, even where the program
 // took away the permissions that removing needs.
