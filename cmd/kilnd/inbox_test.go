@@ -377,3 +377,30 @@ func TestInboxCheckConfig(t *testing.T) {
 		}
 	}
 }
+
+// A reload that moves the inbox keeps the running one until a restart,
+// and says so.
+func TestInboxReloadKeepsTheInbox(t *testing.T) {
+	t.Parallel()
+	e := newInboxEnv(t, "")
+	d := e.start(t)
+	e.waitFor(t, "the inbox", 10*time.Second, func() bool {
+		_, err := os.Stat(inbox.ProcessingDir(e.inbox))
+		return err == nil
+	})
+	text, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(e.dir, "inbox", "moved")
+	e.writeConfig(t, strings.Replace(string(text), fmt.Sprintf("inbox = %q", e.inbox), fmt.Sprintf("inbox = %q", moved), 1))
+	if r := e.kilnctl(t, "reload"); r.code != 0 {
+		t.Fatalf("reload exited %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	d.waitLog(t, "needs restart: pipelines.drop.inbox")
+	e.dropWhole(t, "after-reload.jpg", imagetest.JPEG(48, 32))
+	e.waitFor(t, "after-reload.jpg in done/", 30*time.Second, func() bool { return slices.Contains(e.names(t, "done"), "after-reload.jpg") })
+	if _, err := os.Stat(moved); err == nil {
+		t.Errorf("the reload made %s", moved)
+	}
+}

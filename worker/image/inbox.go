@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"kiln/worker"
 	"kiln/worker/inbox"
@@ -17,9 +18,7 @@ import (
 // inbox's done/ (inbox_keep, true unless set false).
 func (p *Pipeline) KeepsInbox() bool { return p.InboxKeep == nil || *p.InboxKeep }
 
-// fillInboxes makes each inbox absolute and lets the image kind read the
-// pictures an inbox has taken, whatever allowed_input_roots says: an
-// operator who names an inbox means kiln to read what is dropped there.
+// fillInboxes makes each inbox absolute.
 func (c *Config) fillInboxes(view *worker.ConfigView) {
 	for name, p := range c.Pipelines {
 		if p.Inbox == "" {
@@ -30,8 +29,18 @@ func (c *Config) fillInboxes(view *worker.ConfigView) {
 		}
 		p.Inbox = filepath.Clean(p.Inbox)
 		c.Pipelines[name] = p
-		c.Images.AllowedInputRoots = append(c.Images.AllowedInputRoots, inbox.ProcessingDir(p.Inbox))
 	}
+}
+
+// inputLimits are the limits on a job's input of this pipeline: l, whose
+// roots also hold the pictures its inbox has taken, whatever
+// allowed_input_roots says. An operator who names an inbox means kiln to
+// read what is dropped there, for this pipeline.
+func (p *Pipeline) inputLimits(l InputLimits) InputLimits {
+	if p.Inbox != "" {
+		l.AllowedInputRoots = append(slices.Clip(l.AllowedInputRoots), inbox.ProcessingDir(p.Inbox))
+	}
+	return l
 }
 
 // checkInboxes reports an inbox at a place that cannot be one, and two

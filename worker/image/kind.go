@@ -93,7 +93,7 @@ func (k *JobKind) Admit(raw json.RawMessage) (string, error) {
 	case p.Input == "":
 		return "", &worker.FieldError{Field: "input", Msg: "is required"}
 	}
-	real, err := s.Images.checkInput(p.Input)
+	real, err := pl.inputLimits(s.Images.InputLimits).checkInput(p.Input)
 	if err != nil {
 		return "", &worker.FieldError{Field: "input", Msg: strings.TrimPrefix(err.Error(), errInputRefused.Error()+": ")}
 	}
@@ -120,7 +120,7 @@ func (k *JobKind) Handle(ctx context.Context, job *worker.JobRecord) (json.RawMe
 		return nil, err
 	}
 	res, err := k.renderer.Render(ctx, RenderRequest{
-		Input: p.Input, OutDir: filepath.Join(pl.OutputDir, job.ID), Variants: pl.Variants, Limits: s.Images.InputLimits,
+		Input: p.Input, OutDir: filepath.Join(pl.OutputDir, job.ID), Variants: pl.Variants, Limits: pl.inputLimits(s.Images.InputLimits),
 	})
 	if err != nil {
 		var re *RenderError
