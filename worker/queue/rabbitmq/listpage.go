@@ -38,7 +38,7 @@ func (q *Queue) ListAfter(ctx context.Context, queue string, state worker.State,
 	q.mu.Lock()
 	var matched []*record
 	for _, r := range q.records {
-		j := r.job
+		j := &r.job
 		if (queue != "" && j.Queue != queue) || (state != "" && j.State != state) {
 			continue
 		}
@@ -48,7 +48,7 @@ func (q *Queue) ListAfter(ctx context.Context, queue string, state worker.State,
 		matched = append(matched, r)
 	}
 	sort.Slice(matched, func(i, k int) bool {
-		a, b := matched[i].job, matched[k].job
+		a, b := &matched[i].job, &matched[k].job
 		if !a.CreatedAt.Equal(b.CreatedAt) {
 			return a.CreatedAt.Before(b.CreatedAt)
 		}
