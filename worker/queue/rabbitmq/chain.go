@@ -31,9 +31,6 @@ func (q *Queue) CompleteWithFollowUps(ctx context.Context, id string, result jso
 	}
 	count := map[string]int{}
 	for _, f := range followUps {
-		if err := refusedFeature(f); err != nil {
-			return fmt.Errorf("complete job %s: follow-up %s: %w", id, f.ID, err)
-		}
 		if f.ID == "" || f.Queue == "" {
 			return fmt.Errorf("complete job %s: a follow-up has no ID or queue", id)
 		}
@@ -86,6 +83,10 @@ func (q *Queue) followUpMessages(l *link, parent string, followUps []*worker.Job
 		j := *f
 		j.Parent, j.Children, j.Errors, j.LastError, j.Result = parent, nil, nil, "", nil
 		j.RunAt = time.Time{}
+		// A follow-up inherits its parent's priority, which quorum queues
+		// do not have (a message of another client may name one): it runs
+		// in its queue's order, as every job here does.
+		j.Priority, j.UniqueKey = 0, ""
 		q.fillNew(&j, t)
 		j.CreatedAt = t
 		msg, err := jobMessage(&j, 0, 1, 1)
