@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// Kind is one type of job plugged into the daemon. The daemon routes jobs
-// by their type and knows nothing else of a kind: the kind owns its payload,
-// checks it once at submit, runs it and shapes its result.
+// Kind is one type of job, plugged into the daemon by a Plugin. The daemon
+// routes jobs by their type and knows nothing else of a kind: the kind owns
+// its payload, checks it once at submit, runs it and shapes its result.
 type Kind interface {
 	Handler
 	// Type is the job type the kind runs, such as "image".
