@@ -39,10 +39,10 @@ func (b *Inbox) settle(ends []End) {
 			b.failedWork()
 			continue
 		}
-		if dir != "" {
+		if dir != "" { // "" when it was settled before a restart
 			synced[dir] = true
+			b.logEnd(it.e, end, dir, final)
 		}
-		b.logEnd(it.e, end, dir, final)
 		tickets = append(tickets, it.e.ticketName())
 		delete(b.items, key)
 	}

@@ -12,14 +12,14 @@ import (
 // syncClaims makes the renames of the claimed pictures durable: both
 // directories, as the picture left one and entered the other.
 func (b *Inbox) syncClaims() bool {
-	var any bool
+	pending := false
 	for _, it := range b.items {
 		if it.state == claimed {
-			any = true
+			pending = true
 			break
 		}
 	}
-	if !any {
+	if !pending {
 		return true
 	}
 	if err := firstErr(durable.SyncDir(b.processing), durable.SyncDir(b.cfg.Dir)); err != nil {
