@@ -71,13 +71,19 @@ type boundedTransport struct {
 }
 
 func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// A body net/http cannot read again is a stream (a pipe): one that has
+	// it wait for more.
+	streaming := req.Body != nil && req.GetBody == nil
+	if t.response <= 0 && !streaming {
+		return t.next.RoundTrip(req)
+	}
 	wait, _ := req.Context().Value(waitKey{}).(time.Duration)
 	expired := &TimeoutError{Op: ResponseTimeout, After: t.response, Socket: t.socket}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	// net/http returns from a cancelled request only once it has stopped
-	// sending the request's body; a streaming submit's body (a pipe)
-	// would keep it waiting for the next job. Closing the body ends that.
-	if req.Body != nil {
+	// sending the request's body; a streaming submit's body would keep it
+	// waiting for the next job. Closing the body ends that.
+	if streaming {
 		stopClosing := context.AfterFunc(ctx, func() { req.Body.Close() })
 		defer stopClosing()
 	}
