@@ -103,13 +103,6 @@ func (l *connLimiter) cutWrites(at time.Time) {
 	}
 }
 
-// openCount is how many connections are open, and from addr.
-func (l *connLimiter) openCount(addr string) (int, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.open), l.byAddr[addr]
-}
-
 // clientAddress is a TCP connection's client IP; "" for a unix socket.
 func clientAddress(c net.Conn) string {
 	a := c.RemoteAddr()

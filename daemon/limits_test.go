@@ -216,7 +216,7 @@ func TestConnLimiterCapsTheSocket(t *testing.T) {
 		t.Errorf("refusals %q; want two naming the client's process and the cap", refused)
 	}
 	mu.Unlock()
-	if n, _ := l.openCount(""); n != 3 {
+	if n := openConns(l); n != 3 {
 		t.Fatalf("%d counted open; want 3", n)
 	}
 	// The server says one closed: room for the next.
@@ -233,9 +233,15 @@ func TestConnLimiterCapsTheSocket(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no room after a connection closed")
 	}
-	if n, _ := l.openCount(""); n != 3 {
+	if n := openConns(l); n != 3 {
 		t.Fatalf("%d counted open; want 3", n)
 	}
+}
+
+func openConns(l *connLimiter) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.open)
 }
 
 // A stream's deadline moves ahead with each line, but not for every line,
