@@ -292,3 +292,33 @@ func TestStreamDeadline(t *testing.T) {
 	}
 	mu.Unlock()
 }
+
+// Large bodies take turns: past the limit a reader waits for a turn to be
+// given back, or gives up at its wait.
+func TestTurns(t *testing.T) {
+	t.Parallel()
+	var tr turns
+	ctx := context.Background()
+	if !tr.take(ctx, 1, time.Second) {
+		t.Fatal("the first turn not taken")
+	}
+	if tr.take(ctx, 1, 10*time.Millisecond) {
+		t.Fatal("a second turn taken past the limit of 1")
+	}
+	got := make(chan bool)
+	go func() { got <- tr.take(ctx, 1, time.Minute) }()
+	tr.give()
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Fatal("the waiting reader gave up although a turn came back")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting reader never got the turn given back")
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if tr.take(gone, 1, time.Minute) {
+		t.Fatal("a turn taken for a request that is gone")
+	}
+}
