@@ -201,6 +201,7 @@ func (c *Config) fillDerived(baseDir string) {
 		Backend:      backend,
 		EventLog:     backend != backendRabbitMQ,
 		NotifyURLs:   c.notifyURLs(),
+		JobTypes:     c.jobTypes(),
 	}
 	for _, pc := range c.plugins {
 		if a, ok := pc.(worker.QueueAdder); ok {

@@ -71,6 +71,20 @@ func (c *Config) names() map[string][]string {
 	return out
 }
 
+// jobTypes are the job types a chain's step may run as: noop, which the
+// daemon runs itself, and those the plugins' tables define, sorted, each
+// once.
+func (c *Config) jobTypes() []string {
+	out := []string{worker.NoopType}
+	for _, pc := range c.plugins {
+		if l, ok := pc.(worker.JobTypeLister); ok {
+			out = append(out, l.JobTypes()...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // nameCounts are how many of each of names there are, for the log.
 func (c *Config) nameCounts() []any {
 	names := c.names()

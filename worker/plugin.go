@@ -103,6 +103,12 @@ type ConfigView struct {
 	// NotifyURLs are every notify_url the file sets, the queues' and those
 	// of the plugins' tables (NotifyURLLister), sorted by key.
 	NotifyURLs []NotifyURL
+	// JobTypes are the job types a step of a chain may run as, which a
+	// table's then may name: noop, the daemon's own, and those every
+	// plugin's config defines (JobTypeLister), sorted. A plugin sees only
+	// its own tables; this is how it checks a then that names another
+	// plugin's type.
+	JobTypes []string
 }
 
 // NotifyURL is one notify_url a config sets, with its full key.
@@ -175,6 +181,15 @@ type QueueAdder interface {
 // knows it is needed (ConfigView.NotifyURLs).
 type NotifyURLLister interface {
 	NotifyURLs() []NotifyURL
+}
+
+// JobTypeLister is a config whose tables define job types that a step of
+// a chain may run as (ConfigView.JobTypes): the image plugin's image, one
+// per [commands.NAME] table. Types whose jobs only kiln itself submits,
+// such as webhook deliveries, are not listed: no job's result is their
+// payload.
+type JobTypeLister interface {
+	JobTypes() []string
 }
 
 // StartChecker is a config that names files or other things of the

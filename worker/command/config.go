@@ -42,6 +42,10 @@ type Config struct {
 	// KillGrace is how long a program stopped by a timeout or a cancel has
 	// between SIGTERM and SIGKILL; SetDefaults makes it DefaultKillGrace.
 	KillGrace worker.Duration `toml:"kill_grace"`
+	// Then are the job types that follow each job of this command that
+	// succeeds, one follow-up each, with the program's result as its
+	// payload (then.go).
+	Then []string `toml:"then"`
 }
 
 // DefaultKillGrace is the time between SIGTERM and SIGKILL when a command's

@@ -36,8 +36,9 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 func (p *plugin) tables() *Tables { return p.host.Config().(*Tables) }
 
 // Reload checks the programs and directories the new tables name, as a
-// start would. The daemon's job types are fixed at start: a command the
-// reload adds is left out, and one it removes is kept, until a restart.
+// start would, and that their thens name running job types. The daemon's
+// job types are fixed at start: a command the reload adds is left out,
+// and one it removes is kept, until a restart.
 func (p *plugin) Reload(next worker.PluginConfig, problems worker.Problems) []string {
 	nt, cur := next.(*Tables), p.tables()
 	var restart []string
@@ -57,6 +58,9 @@ func (p *plugin) Reload(next worker.PluginConfig, problems worker.Problems) []st
 		}
 	}
 	nt.CheckStart(nil, problems)
+	if p.host.Kind != nil {
+		nt.reloadThen(p.host.Kind, problems)
+	}
 	slices.Sort(restart)
 	return restart
 }

@@ -21,6 +21,7 @@ var (
 	_ worker.StartChecker   = (*Tables)(nil)
 	_ worker.PathLister     = (*Tables)(nil)
 	_ worker.NameLister     = (*Tables)(nil)
+	_ worker.JobTypeLister  = (*Tables)(nil)
 	_ worker.EntryDefaulter = (*Config)(nil)
 )
 
@@ -57,6 +58,7 @@ func (t *Tables) Check(view *worker.ConfigView, problems worker.Problems) {
 		for _, p := range c.checkValues(name, view.Queues) {
 			problems.Report(p.Key, p.Msg)
 		}
+		t.checkThen(name, view, problems)
 	}
 }
 

@@ -22,6 +22,7 @@ var (
 	_ worker.NotifyURLLister = (*Config)(nil)
 	_ worker.PathLister      = (*Config)(nil)
 	_ worker.NameLister      = (*Config)(nil)
+	_ worker.JobTypeLister   = (*Config)(nil)
 )
 
 // DefaultConfig is the image plugin's config where the file says nothing.
@@ -88,6 +89,7 @@ func (c *Config) Check(view *worker.ConfigView, problems worker.Problems) {
 		for _, fe := range p.Check() {
 			problems.Report("pipelines."+name+"."+fe.Key, fe.Msg)
 		}
+		c.checkThen(name, view, problems)
 	}
 	c.checkInboxes(problems)
 }

@@ -60,6 +60,10 @@ type Pipeline struct {
 	Inbox       string          `toml:"inbox" json:"inbox,omitempty"`
 	InboxKeep   *bool           `toml:"inbox_keep" json:"inbox_keep,omitempty"`
 	InboxSettle worker.Duration `toml:"inbox_settle" json:"inbox_settle,omitempty"`
+	// Then are the job types that follow each job of this pipeline that
+	// succeeds, one follow-up each, with the job's result as its payload
+	// (then.go).
+	Then []string `toml:"then" json:"then,omitempty"`
 }
 
 var variantName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)

@@ -47,11 +47,16 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 	return []worker.Kind{NewKind(func() Settings { return config().Settings() }, p.workers)}, nil
 }
 
-// Reload takes any image config: every setting applies to the next job
-// and the next worker process, but for the inboxes, kept until a restart.
-func (p *plugin) Reload(next worker.PluginConfig, _ worker.Problems) []string {
+// Reload takes any image config whose thens name running job types:
+// every setting applies to the next job and the next worker process (a
+// then to the next job that finishes), but for the inboxes, kept until a
+// restart.
+func (p *plugin) Reload(next worker.PluginConfig, problems worker.Problems) []string {
 	if p.host == nil {
 		return nil
+	}
+	if p.host.Kind != nil {
+		reloadThen(next.(*Config), p.host.Kind, problems)
 	}
 	return reloadInboxes(p.host.Config().(*Config), next.(*Config))
 }
