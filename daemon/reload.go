@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"reflect"
 )
 
 // reload loads the config file again and swaps the new snapshot in. A file
@@ -85,6 +86,11 @@ func keepRestartOnly(old, next *Config) []string {
 	keep("http.listen", &old.HTTP.Listen, &next.HTTP.Listen)
 	keep("http.tls_cert", &old.HTTP.TLSCert, &next.HTTP.TLSCert)
 	keep("http.tls_key", &old.HTTP.TLSKey, &next.HTTP.TLSKey)
+	// net/http reads these once per server, when it is made at start.
+	keepValue(&changed, "limits.header_timeout", &old.Limits.HeaderTimeout, &next.Limits.HeaderTimeout)
+	keepValue(&changed, "limits.idle_timeout", &old.Limits.IdleTimeout, &next.Limits.IdleTimeout)
+	// The backend is opened once, with its connections and declarations.
+	keepValue(&changed, "broker", &old.Broker, &next.Broker)
 	next.view.StateDir = next.Daemon.StateDir
 	return changed
 }
@@ -99,4 +105,13 @@ func loadReloadTokens(path string) (*tokenSet, error) {
 		return nil, fmt.Errorf("http.tokens: %w", err)
 	}
 	return set, nil
+}
+
+// keepValue is keepRestartOnly's rule for a value of any type: a change is
+// named and the running value put back.
+func keepValue[T any](changed *[]string, key string, oldV, nextV *T) {
+	if !reflect.DeepEqual(*oldV, *nextV) {
+		*changed = append(*changed, key)
+		*nextV = *oldV
+	}
 }

@@ -386,4 +386,18 @@ width = 32
 	if b.d.config().Daemon.Socket != filepath.Join(b.dir, "kiln.sock") {
 		t.Errorf("the running daemon's socket setting changed to %s without a restart", b.d.config().Daemon.Socket)
 	}
+
+	// net/http reads these two once, when the listener's server is made.
+	b.writeConfig(t, serverConfig(b.dir, small+"\n[limits]\nidle_timeout = \"7s\"\nheader_timeout = \"3s\"\n"))
+	if code, body := b.do(t, "POST", "/v1/reload", ""); code != http.StatusOK {
+		t.Fatalf("reload changing the listener timeouts: %d %s", code, body)
+	}
+	for _, key := range []string{"limits.idle_timeout", "limits.header_timeout"} {
+		if !strings.Contains(b.log.String(), "needs restart: "+key) {
+			t.Errorf("a change of %s on reload is not logged as needing a restart:\n%s", key, b.log.String())
+		}
+	}
+	if got := b.d.config().Limits.IdleTimeout; got != defaultLimits().IdleTimeout {
+		t.Errorf("the running idle_timeout changed to %v without a restart", got)
+	}
 }
