@@ -16,8 +16,9 @@ import (
 // place besides /run/kiln it lets kilnd write (ProtectSystem=strict).
 const packagedStateDir = "/var/lib/kiln"
 
-// pathWarnings names each directory kiln's jobs write to (a plugin's
-// worker.PathOutputDir, such as a pipeline's output_dir) that this process
+// pathWarnings gives the plugins' own warnings (worker.Warner), then names
+// each directory kiln's jobs write to (a plugin's worker.PathOutputDir,
+// such as a pipeline's output_dir) that this process
 // cannot write, on a read-only mount or outside the unit's sandbox: jobs
 // would fail there one by one, so it is said at once. With checkOnly
 // (kilnd -check-config, run by an admin outside the unit's sandbox), an
@@ -25,6 +26,11 @@ const packagedStateDir = "/var/lib/kiln"
 // the drop-in that allows it.
 func pathWarnings(cfg *Config, checkOnly bool) []string {
 	var out []string
+	for _, pc := range cfg.plugins {
+		if w, ok := pc.(worker.Warner); ok {
+			out = append(out, w.Warnings(&cfg.view)...)
+		}
+	}
 	for _, p := range cfg.pluginPaths() {
 		if p.Use != worker.PathOutputDir {
 			continue

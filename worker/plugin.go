@@ -254,3 +254,10 @@ type EntryDefaulter interface {
 type Runner interface {
 	Run(ctx context.Context)
 }
+
+// Warner is a config with settings that are valid but most likely not what
+// the operator meant, such as a list that allows nothing: kilnd
+// -check-config prints each warning, and a start and a reload log them.
+type Warner interface {
+	Warnings(view *ConfigView) []string
+}
