@@ -306,3 +306,45 @@ func TestReloadedThenAppliesToNextJobs(t *testing.T) {
 		t.Fatalf("after the refused reload, the follow-up: %s %s: %s", j.Type, j.State, j.LastError)
 	}
 }
+
+// A command followed by image feeds a pipeline: its program prints an
+// image job's payload, which the image kind checks as it checks a submit,
+// so a picture outside the input roots ends the command's job dead with
+// the reason rather than making an image job.
+func TestCommandThenImageThroughKilnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pic := e.picture(t, "fed.jpg", 640, 480)
+	fetch := filepath.Join(e.dir, "fetch")
+	writeFile(t, fetch, `#!/bin/sh
+printf '{"pipeline": "web", "input": %s}\n' "$(cat)"
+`, 0o755)
+	e.writeConfig(t, e.configText("", commandTable("fetch", []string{"image"}, fetch)))
+	e.start(t)
+
+	submit := func(input string) string {
+		t.Helper()
+		r := e.kilnctl(t, "submit", "-type", "fetch", "-payload", fmt.Sprintf("%q", input))
+		if r.code != 0 {
+			t.Fatalf("submit: exit %d: %s", r.code, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	id := submit(pic)
+	if j := e.finished(t, id); j.State != kilntype.StateSucceeded || len(j.Children) != 1 {
+		t.Fatalf("fetch: %s, children %v: %s", j.State, j.Children, j.LastError)
+	}
+	img := e.finished(t, id+"-1")
+	if img.State != kilntype.StateSucceeded || img.Type != "image" || img.Queue != "images" {
+		t.Fatalf("its image job: %s %s in %s: %s", img.Type, img.State, img.Queue, img.LastError)
+	}
+	if _, err := os.Stat(filepath.Join(e.out, id+"-1", "thumb.webp")); err != nil {
+		t.Fatalf("the pipeline's variant: %v", err)
+	}
+
+	outside := submit("/etc/passwd")
+	j := e.finished(t, outside)
+	if j.State != kilntype.StateDead || len(j.Children) != 0 || !strings.Contains(j.LastError, "payload.input: ") || !strings.Contains(j.LastError, "outside allowed_input_roots") {
+		t.Fatalf("fetch of a file outside the roots: %s, children %v: %s", j.State, j.Children, j.LastError)
+	}
+}
