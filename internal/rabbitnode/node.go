@@ -7,9 +7,11 @@
 package rabbitnode
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -95,6 +97,24 @@ func NewGroup(dir string) (*Group, error) {
 // Start starts a new node named name@localhost and returns once it
 // accepts AMQP connections.
 func (g *Group) Start(name string) (*Node, error) {
+	// A port free when it is picked may be taken before the node binds
+	// it, by another test's node or an outgoing connection: a node that
+	// meets a taken port is started again on new ones.
+	for try := 1; ; try++ {
+		n, err := g.start(name)
+		if err == nil || try == 3 || !portTaken(filepath.Join(g.dir, name)) {
+			return n, err
+		}
+	}
+}
+
+// portTaken reports whether the node in dir stopped on a port in use.
+func portTaken(dir string) bool {
+	out, err := os.ReadFile(filepath.Join(dir, "server.out"))
+	return err == nil && (bytes.Contains(out, []byte("dist_port_already_used")) || bytes.Contains(out, []byte("eaddrinuse")))
+}
+
+func (g *Group) start(name string) (*Node, error) {
 	ports := make([]int, 2)
 	for i := range ports {
 		p, err := FreePort()
@@ -104,6 +124,7 @@ func (g *Group) Start(name string) (*Node, error) {
 		ports[i] = p
 	}
 	n := &Node{group: g, Name: name + "@localhost", AMQPPort: ports[0], DistPort: ports[1], dir: filepath.Join(g.dir, name)}
+	os.Remove(n.LogPath()) // a try before this one's
 	home := filepath.Join(n.dir, "home")
 	for _, d := range []string{home, filepath.Join(n.dir, "mnesia"), filepath.Join(n.dir, "log")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -196,6 +217,14 @@ func (n *Node) boot() error {
 	// `rabbitmq-diagnostics ping` answers seconds before AMQP is served.
 	ctx, cancel := context.WithTimeout(context.Background(), BootTimeout)
 	defer cancel()
+	// A server that exits while starting will never write its pidfile.
+	go func() {
+		select {
+		case <-exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	wait := exec.CommandContext(ctx, filepath.Join(binDir, "rabbitmqctl"), "wait", "--timeout", fmt.Sprint(int(BootTimeout.Seconds())), n.pidfile())
 	wait.Env = n.env
 	if msg, err := wait.CombinedOutput(); err != nil {
@@ -346,8 +375,20 @@ func (g *Group) Close() {
 	}
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now. It
+// is drawn below the kernel's ephemeral range (32768 and up on Linux),
+// which the port 0 of a listener would give: a port from that range may
+// become the local end of any outgoing connection before the node binds
+// it.
 func FreePort() (int, error) {
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
