@@ -47,7 +47,7 @@ func MakeDirs(dir string) error {
 		path string
 		mode fs.FileMode
 	}{{dir, dirMode}, {ProcessingDir(dir), 0o700}, {DoneDir(dir), dirMode}, {FailedDir(dir), dirMode}} {
-		err := os.Mkdir(d.path, 0o700)
+		err := os.Mkdir(d.path, d.mode.Perm())
 		if errors.Is(err, fs.ErrExist) {
 			if st, serr := os.Stat(d.path); serr == nil && !st.IsDir() {
 				return fmt.Errorf("create inbox directory %s: a file is in the way", d.path)
@@ -55,15 +55,37 @@ func MakeDirs(dir string) error {
 			continue
 		}
 		if err == nil {
-			// Mkdir's mode passes through the umask (kiln.service has
-			// 0027); the group must be able to write.
-			err = os.Chmod(d.path, d.mode)
+			err = settleMode(d.path, d.mode)
 		}
 		if err != nil {
 			return fmt.Errorf("create inbox directory %s: %w", d.path, err)
 		}
 	}
 	return nil
+}
+
+// settleMode gives a directory Mkdir made the mode it is meant to have.
+// Under the packages' /var/lib/kiln/inbox, whose default ACL and setgid
+// bit the tmpfiles.d entry sets, Mkdir alone gives it: the umask does not
+// apply under a default ACL, and setgid is inherited. Elsewhere the umask
+// (kiln.service has 0027) takes the group's write away, and kiln.service's
+// RestrictSUIDSGID= refuses any chmod that names setgid: then the group's
+// write, which members of group kiln need to drop pictures, is given
+// without setgid rather than not at all.
+func settleMode(path string, want fs.FileMode) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	got := st.Mode() & (fs.ModePerm | fs.ModeSetgid)
+	if got.Perm() == want.Perm() && (got&fs.ModeSetgid != 0 || want&fs.ModeSetgid == 0) {
+		return nil
+	}
+	err = os.Chmod(path, want|got&fs.ModeSetgid)
+	if errors.Is(err, fs.ErrPermission) && (want|got)&fs.ModeSetgid != 0 {
+		err = os.Chmod(path, want.Perm())
+	}
+	return err
 }
 
 // entry is a picture in .processing: KEY_NAME.
