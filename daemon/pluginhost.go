@@ -57,6 +57,9 @@ func (d *daemon) submitJobs(ctx context.Context, reqs []worker.JobRequest) error
 	jobs := make([]*worker.JobRecord, len(reqs))
 	for i, r := range reqs {
 		j, err := d.buildJob(api.SubmitRequest{Type: r.Type, Queue: r.Queue, Payload: r.Payload, UniqueKey: r.UniqueKey}, now)
+		if err == nil && r.ID != "" {
+			j.ID = r.ID
+		}
 		if err != nil {
 			return fmt.Errorf("submit %s job %q: %w", r.Type, r.UniqueKey, err)
 		}

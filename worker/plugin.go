@@ -163,6 +163,11 @@ type JobRequest struct {
 	Queue     string // "" for the kind's queue, else the default one
 	Payload   json.RawMessage
 	UniqueKey string // "" for none
+	// ID is the job's ID, "" for one the backend gives it. A backend
+	// without unique keys (rabbitmq) takes a second job of an ID it knows
+	// for the same job, so a plugin that must never submit one thing
+	// twice derives the ID from that thing instead.
+	ID string
 }
 
 // What a plugin or its config may do beyond the interfaces above. The

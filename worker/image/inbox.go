@@ -125,6 +125,7 @@ func (p *plugin) Run(ctx context.Context) {
 func runInboxes(ctx context.Context, host worker.Host, cfg *Config) {
 	jobs := &inbox.QueueJobs{
 		SubmitJobs: host.Submit, Queue: host.Queue, Events: host.Events, JobType: JobType,
+		DerivedIDs: host.View().Backend == "rabbitmq",
 		Payload: func(p inbox.Picture) (json.RawMessage, error) {
 			return json.Marshal(Payload{Pipeline: p.Pipeline, Input: p.Input})
 		},

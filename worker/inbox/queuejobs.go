@@ -26,6 +26,21 @@ type QueueJobs struct {
 	// payload.
 	JobType string
 	Payload func(p Picture) (json.RawMessage, error)
+	// DerivedIDs submits each picture's job under an ID derived from its
+	// unique key, without the key: for a backend that has no unique keys
+	// (rabbitmq), where a second job of a known ID is the same job.
+	DerivedIDs bool
+}
+
+// DerivedID is the ID of the job of a picture whose unique key is key,
+// when the backend has no unique keys. It has no "-" so that it never
+// reads as a follow-up's ID (worker.FollowUpID).
+func DerivedID(uniqueKey string) string {
+	pipeline, key, ok := parseUniqueKey(uniqueKey)
+	if !ok {
+		return ""
+	}
+	return "inbox." + pipeline + "." + key
 }
 
 var _ Jobs = (*QueueJobs)(nil)
@@ -40,6 +55,9 @@ func (q *QueueJobs) Submit(ctx context.Context, pictures []Picture) error {
 			return fmt.Errorf("inbox job of %s: %w", p.Input, err)
 		}
 		reqs[i] = worker.JobRequest{Type: q.JobType, Payload: payload, UniqueKey: p.UniqueKey}
+		if q.DerivedIDs {
+			reqs[i].ID, reqs[i].UniqueKey = DerivedID(p.UniqueKey), ""
+		}
 	}
 	err := q.SubmitJobs(ctx, reqs)
 	var fe *worker.FieldError
