@@ -81,8 +81,8 @@ func TestReloadBlockingSVGReachesEveryWorker(t *testing.T) {
 	if err := e.client().Resume(ctx, "images"); err != nil {
 		t.Fatal(err)
 	}
-	if j := e.finished(t, accepted.ID); j.State != kilntype.StateDead || !strings.Contains(j.LastError, "operation is blocked") {
-		t.Fatalf("SVG accepted before the reload: %s %q; want dead with libvips' refusal", j.State, j.LastError)
+	if j := e.finished(t, accepted.ID); j.State != kilntype.StateDead || !strings.Contains(j.LastError, "blocked by [images] allow_untrusted_loaders = false") {
+		t.Fatalf("SVG accepted before the reload: %s %q; want dead, the loader policy named", j.State, j.LastError)
 	}
 	if pid := workerPID(t, e, e.picture(t, "after.jpg", 300, 200)); pid == oldWorker {
 		t.Fatalf("a JPEG after the reload ran in the old worker %d", pid)

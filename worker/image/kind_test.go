@@ -273,7 +273,7 @@ func TestBadPicturesFailPermanentlyWithTheReason(t *testing.T) {
 		}(), func(l *InputLimits) { l.AllowedInputRoots = []string{allowed} }, "resolves to /etc/shadow, outside allowed_input_roots"},
 		"dot-dot": {allowed + "/../../etc/passwd", nil, `contains ".."`},
 		"svg blocked": {write(t, b.dir, "x.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`)), nil,
-			"svgload_buffer: operation is blocked"},
+			"x.svg is in SVG format, whose libvips loader is untrusted: blocked by [images] allow_untrusted_loaders = false"},
 	}
 	for name, tc := range cases {
 		lim := imagesFor(b.dir).InputLimits

@@ -162,8 +162,8 @@ func TestWorkersFollowAChangedConfig(t *testing.T) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", old)); !os.IsNotExist(err) {
 		t.Fatalf("worker %d started under the old settings still exists (%v)", old, err)
 	}
-	if _, err := render("blocked"); err == nil || !strings.Contains(err.Error(), "operation is blocked") {
-		t.Fatalf("SVG after blocking untrusted loaders: err = %v, want libvips' refusal", err)
+	if _, err := render("blocked"); err == nil || !strings.Contains(err.Error(), "blocked by [images] allow_untrusted_loaders = false") {
+		t.Fatalf("SVG after blocking untrusted loaders: err = %v, want the loader policy named", err)
 	}
 }
 

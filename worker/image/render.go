@@ -81,6 +81,11 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 	defer in.Free()
 	buf := in.Bytes()
 	clock.s.ReadMS = ms(time.Since(readStart))
+	if !req.Limits.AllowUntrustedLoaders {
+		if f := untrustedFormat(buf); f != "" {
+			return nil, permanent("%s", blockedFormat(req.Input, f))
+		}
+	}
 	hdr, err := vips.ReadHeader(buf)
 	if err != nil {
 		return nil, permanent("decode %s: %s", req.Input, err)

@@ -17,7 +17,7 @@ func sniff(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	head := make([]byte, 16)
+	head := make([]byte, 1024)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return "", fmt.Errorf("read %s: %w", path, err)
@@ -36,6 +36,9 @@ func sniff(path string) (string, error) {
 		return "tiff", nil
 	case len(head) >= 12 && string(head[4:8]) == "ftyp":
 		return "heif", nil
+	}
+	if f := untrustedFormat(head); f != "" {
+		return "", fmt.Errorf("%s", blockedFormat(path, f))
 	}
 	return "", fmt.Errorf("%s is not a picture kiln reads (JPEG, PNG, WebP, GIF, TIFF, HEIF)", path)
 }
