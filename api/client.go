@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"kiln/kilntype"
@@ -35,25 +36,50 @@ func NewClientTimeouts(socket string, t Timeouts) *Client {
 	return &Client{
 		socket: socket,
 		http: &http.Client{Transport: &boundedTransport{
-			next: &http.Transport{
-				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-					d := net.Dialer{Timeout: t.Connect}
-					conn, err := d.DialContext(ctx, "unix", socket)
-					var ne net.Error
-					if err != nil && t.Connect > 0 && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-						return nil, &TimeoutError{Op: ConnectTimeout, After: t.Connect, Socket: socket, Err: err}
-					}
-					return conn, err
-				},
-				// Every request goes to the one daemon: keep a connection
-				// per concurrent caller instead of net/http's default of
-				// two.
-				MaxIdleConnsPerHost: 256,
-			},
+			next:     sharedTransport(socket, t.Connect),
 			response: t.Response,
 			socket:   socket,
 		}},
 	}
+}
+
+// transports are the connection pools of the clients of this process, one
+// per socket and connect timeout: a program that makes a Client for each
+// request reuses the connections of the ones before, as with net/http's
+// default transport, instead of leaving each one's idle connections open
+// until the daemon's idle_timeout (and against its socket_max_connections).
+var transports sync.Map // transportKey -> *http.Transport
+
+type transportKey struct {
+	socket  string
+	connect time.Duration
+}
+
+func sharedTransport(socket string, connect time.Duration) *http.Transport {
+	key := transportKey{socket, connect}
+	if tr, ok := transports.Load(key); ok {
+		return tr.(*http.Transport)
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			d := net.Dialer{Timeout: connect}
+			conn, err := d.DialContext(ctx, "unix", socket)
+			var ne net.Error
+			if err != nil && connect > 0 && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+				return nil, &TimeoutError{Op: ConnectTimeout, After: connect, Socket: socket, Err: err}
+			}
+			return conn, err
+		},
+		// Every request goes to the one daemon: keep a connection per
+		// concurrent caller instead of net/http's default of two.
+		MaxIdleConnsPerHost: 256,
+		// Shorter than the daemon's default idle_timeout, so that the
+		// client, not the daemon, closes an idle connection: a request is
+		// then never sent on one the daemon is closing.
+		IdleConnTimeout: 50 * time.Second,
+	}
+	actual, _ := transports.LoadOrStore(key, tr)
+	return actual.(*http.Transport)
 }
 
 // RequestError is an error answer from the daemon.
