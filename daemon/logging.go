@@ -136,17 +136,9 @@ func newLogging(cfg LogConfig, detached bool, stderr io.Writer) (*Logging, error
 		if err != nil {
 			return nil, err
 		}
-		network, addr, err := parseSyslogAddress(cfg.SyslogAddress)
+		w, err := dialSyslog(cfg, facility)
 		if err != nil {
 			return nil, err
-		}
-		w, err := syslog.Dial(network, addr, facility|syslog.LOG_INFO, SyslogIdent)
-		if err != nil {
-			where := addr
-			if where == "" {
-				where = "/dev/log"
-			}
-			return nil, fmt.Errorf("log target syslog: connect to %s: %w", where, err)
 		}
 		l.closer = w
 		l.Logger = slog.New(&lineHandler{level: level, sink: syslogSink{w}})
@@ -272,4 +264,46 @@ func journalFieldName(k string) string {
 		}
 		return '_'
 	}, k)
+}
+
+// dialSyslog connects to the syslog daemon cfg names, as a start does and
+// as -check-config does to see that a start would.
+func dialSyslog(cfg LogConfig, facility syslog.Priority) (*syslog.Writer, error) {
+	network, addr, err := parseSyslogAddress(cfg.SyslogAddress)
+	if err != nil {
+		return nil, err
+	}
+	w, err := syslog.Dial(network, addr, facility|syslog.LOG_INFO, SyslogIdent)
+	if err != nil {
+		where := addr
+		if where == "" {
+			where = "/dev/log"
+		}
+		return nil, fmt.Errorf("log target syslog: connect to %s: %w", where, err)
+	}
+	return w, nil
+}
+
+// checkLogTarget is the start check of a log target the file names: the
+// journal's socket is there, the syslog daemon answers. "auto" is not
+// checked: it picks the target from how kilnd is started, which
+// -check-config run from a shell does not share.
+func (c *LogConfig) checkLogTarget(report func(key, msg string)) {
+	switch c.Target {
+	case "journal":
+		if !journal.Enabled() {
+			report("log.target", "log target journal: the journal socket is not available")
+		}
+	case "syslog":
+		facility, err := parseFacility(c.SyslogFacility)
+		if err != nil {
+			return // the parse has reported it
+		}
+		w, err := dialSyslog(*c, facility)
+		if err != nil {
+			report("log.target", err.Error())
+			return
+		}
+		w.Close()
+	}
 }

@@ -21,6 +21,7 @@ import (
 func startChecks(cfg *Config) error {
 	p := &configProblems{name: cfg.Source, lines: cfg.lines}
 	cfg.checkPaths(p.report)
+	cfg.Log.checkLogTarget(p.report)
 	cfg.checkHTTPListener(p)
 	for _, pc := range cfg.plugins {
 		if c, ok := pc.(worker.StartChecker); ok {

@@ -180,3 +180,23 @@ func TestReloadRefusesWhatStartRefuses(t *testing.T) {
 		t.Errorf("kilnd exit %d after the refused reload, want 0", code)
 	}
 }
+
+// A log target the file names is checked as a start meets it: a syslog
+// daemon that does not answer at syslog_address is refused by
+// -check-config too, both exit 78 with the same words.
+func TestCheckConfigRefusesAnUnreachableSyslog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	gone := filepath.Join(e.dir, "no-syslog.sock")
+	e.writeConfig(t, e.configText("[log]\ntarget = \"syslog\"\nsyslog_address = \"unixgram://"+gone+"\"\n", ""))
+	want := "log target syslog: connect to " + gone
+
+	checked, code := runKilnd(t, "-check-config", "-config", e.config)
+	if code != 78 || !strings.Contains(checked, "log.target: "+want) {
+		t.Errorf("-check-config: exit %d, want 78 naming log.target and %q:\n%s", code, want, checked)
+	}
+	started, code := runKilnd(t, "-config", e.config)
+	if code != 78 || !strings.Contains(started, want) {
+		t.Errorf("start: exit %d, want 78 with %q:\n%s", code, want, started)
+	}
+}
