@@ -71,21 +71,15 @@ func (d *daemon) reload() error {
 // returns the keys of those the new file changed.
 func keepRestartOnly(old, next *Config) []string {
 	var changed []string
-	keep := func(key string, oldV, nextV *string) {
-		if *oldV != *nextV {
-			changed = append(changed, key)
-			*nextV = *oldV
-		}
-	}
-	keep("daemon.state_dir", &old.Daemon.StateDir, &next.Daemon.StateDir)
-	keep("daemon.pidfile", &old.Daemon.Pidfile, &next.Daemon.Pidfile)
-	keep("daemon.socket", &old.Daemon.Socket, &next.Daemon.Socket)
-	keep("log.target", &old.Log.Target, &next.Log.Target)
-	keep("log.syslog_facility", &old.Log.SyslogFacility, &next.Log.SyslogFacility)
-	keep("log.syslog_address", &old.Log.SyslogAddress, &next.Log.SyslogAddress)
-	keep("http.listen", &old.HTTP.Listen, &next.HTTP.Listen)
-	keep("http.tls_cert", &old.HTTP.TLSCert, &next.HTTP.TLSCert)
-	keep("http.tls_key", &old.HTTP.TLSKey, &next.HTTP.TLSKey)
+	keepValue(&changed, "daemon.state_dir", &old.Daemon.StateDir, &next.Daemon.StateDir)
+	keepValue(&changed, "daemon.pidfile", &old.Daemon.Pidfile, &next.Daemon.Pidfile)
+	keepValue(&changed, "daemon.socket", &old.Daemon.Socket, &next.Daemon.Socket)
+	keepValue(&changed, "log.target", &old.Log.Target, &next.Log.Target)
+	keepValue(&changed, "log.syslog_facility", &old.Log.SyslogFacility, &next.Log.SyslogFacility)
+	keepValue(&changed, "log.syslog_address", &old.Log.SyslogAddress, &next.Log.SyslogAddress)
+	keepValue(&changed, "http.listen", &old.HTTP.Listen, &next.HTTP.Listen)
+	keepValue(&changed, "http.tls_cert", &old.HTTP.TLSCert, &next.HTTP.TLSCert)
+	keepValue(&changed, "http.tls_key", &old.HTTP.TLSKey, &next.HTTP.TLSKey)
 	// net/http reads these once per server, when it is made at start.
 	keepValue(&changed, "limits.header_timeout", &old.Limits.HeaderTimeout, &next.Limits.HeaderTimeout)
 	keepValue(&changed, "limits.idle_timeout", &old.Limits.IdleTimeout, &next.Limits.IdleTimeout)
@@ -107,8 +101,8 @@ func loadReloadTokens(path string) (*tokenSet, error) {
 	return set, nil
 }
 
-// keepValue is keepRestartOnly's rule for a value of any type: a change is
-// named and the running value put back.
+// keepValue is keepRestartOnly's rule: a change is named and the running
+// value put back.
 func keepValue[T any](changed *[]string, key string, oldV, nextV *T) {
 	if !reflect.DeepEqual(*oldV, *nextV) {
 		*changed = append(*changed, key)

@@ -34,14 +34,13 @@ func startChecks(cfg *Config) error {
 
 // reloadChecks are the start checks that still apply to a running
 // daemon's new config: the files a reload puts in use at once, the
-// plugins' by their Reload. The paths, the listener and its TLS pair are
-// kept until a restart (keepRestartOnly), so they are not checked again
-// against the files this daemon holds. It returns the keys the plugins
-// kept for a restart.
+// plugins' by their Reload. The paths, the listener, its TLS pair and the
+// broker are kept until a restart (keepRestartOnly), so they are not
+// checked again against the files this daemon holds. It returns the keys
+// the plugins kept for a restart.
 func (d *daemon) reloadChecks(cfg *Config) ([]string, error) {
 	p := &configProblems{name: cfg.Source, lines: cfg.lines}
 	kept := d.reloadPlugins(cfg, p)
-	cfg.Broker.checkFiles(p.report)
 	return kept, p.err()
 }
 
