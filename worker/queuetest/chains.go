@@ -27,6 +27,35 @@ func chainStore(t *testing.T, q worker.Queue) worker.ChainStore {
 	return c
 }
 
+// openChains opens a backend for a chain case, or skips the case if the
+// backend stores no follow-ups.
+func openChains(t *testing.T, b Backend) worker.Queue {
+	t.Helper()
+	q := b.Open(t, nil)
+	chainStore(t, q)
+	return q
+}
+
+// running submits a job to queue and leases it: the parent of a chain,
+// running, so that its completion may store follow-ups.
+func running(t *testing.T, q worker.Queue, queue string) *worker.JobRecord {
+	t.Helper()
+	j := job(queue)
+	submit(t, q, j)
+	leaseOne(t, q, queue, j)
+	return j
+}
+
+// listAll lists every job in queue ("" for all queues), up to 100.
+func listAll(t *testing.T, q worker.Queue, queue string) []*worker.JobRecord {
+	t.Helper()
+	all, err := q.List(ctx, queue, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
 // followUp is the n-th follow-up of parent, to run in queue.
 func followUp(parent *worker.JobRecord, n int, queue, payload string) *worker.JobRecord {
 	return &worker.JobRecord{ID: worker.FollowUpID(parent.ID, n), Parent: parent.ID, Queue: queue, Type: "test",
@@ -79,11 +108,8 @@ func leaseN(t *testing.T, q worker.Queue, queue string, n int) []*worker.JobReco
 func testChains(t *testing.T, b Backend) {
 	t.Run("StoredWithSuccess", func(t *testing.T) {
 		t.Parallel()
-		q := b.Open(t, nil)
-		chainStore(t, q)
-		parent := job("q")
-		submit(t, q, parent)
-		leaseOne(t, q, "q", parent)
+		q := openChains(t, b)
+		parent := running(t, q, "q")
 		first, second := followUp(parent, 1, "q", `{"step":1}`), followUp(parent, 2, "q2", `{"step":2}`)
 		completeWith(t, q, parent.ID, first, second)
 
@@ -111,10 +137,7 @@ func testChains(t *testing.T, b Backend) {
 		if !errors.Is(err, worker.ErrWrongState) {
 			t.Fatalf("second completion of a succeeded parent: err = %v, want ErrWrongState", err)
 		}
-		all, err := q.List(ctx, "", "", 100)
-		if err != nil {
-			t.Fatal(err)
-		}
+		all := listAll(t, q, "")
 		if len(all) != 3 {
 			t.Fatalf("the queue holds %v, want the parent and its two follow-ups", ids(all))
 		}
@@ -122,11 +145,8 @@ func testChains(t *testing.T, b Backend) {
 
 	t.Run("StepsRetryAndDieAlone", func(t *testing.T) {
 		t.Parallel()
-		q := b.Open(t, nil)
-		chainStore(t, q)
-		parent := job("q")
-		submit(t, q, parent)
-		leaseOne(t, q, "q", parent)
+		q := openChains(t, b)
+		parent := running(t, q, "q")
 		flaky, fine := followUp(parent, 1, "q", `{}`), followUp(parent, 2, "q", `{}`)
 		completeWith(t, q, parent.ID, flaky, fine)
 		for _, j := range leaseN(t, q, "q", 2) {
@@ -144,9 +164,7 @@ func testChains(t *testing.T, b Backend) {
 			t.Fatalf("leased %v before the retried follow-up", again)
 		}
 		// leaseThrough completed it; fail a second chain's step for good.
-		second := job("q")
-		submit(t, q, second)
-		leaseOne(t, q, "q", second)
+		second := running(t, q, "q")
 		doomed := followUp(second, 1, "q", `{}`)
 		completeWith(t, q, second.ID, doomed)
 		leaseOne(t, q, "q", doomed)
@@ -166,11 +184,8 @@ func testChains(t *testing.T, b Backend) {
 
 	t.Run("CrashRunsTheSameStep", func(t *testing.T) {
 		t.Parallel()
-		q := b.Open(t, nil)
-		chainStore(t, q)
-		parent := job("q")
-		submit(t, q, parent)
-		leaseOne(t, q, "q", parent)
+		q := openChains(t, b)
+		parent := running(t, q, "q")
 		step := followUp(parent, 1, "q", `{}`)
 		completeWith(t, q, parent.ID, step)
 		leaseOne(t, q, "q", step)
@@ -184,10 +199,7 @@ func testChains(t *testing.T, b Backend) {
 		if n := get(t, q, next.ID); n.ID != parent.ID+"-1-1" || n.Parent != step.ID {
 			t.Fatalf("the step after a crash: %+v", n)
 		}
-		all, err := q.List(ctx, "", "", 100)
-		if err != nil {
-			t.Fatal(err)
-		}
+		all := listAll(t, q, "")
 		if len(all) != 3 {
 			t.Fatalf("the queue holds %v, want three steps", ids(all))
 		}
@@ -195,11 +207,8 @@ func testChains(t *testing.T, b Backend) {
 
 	t.Run("CancelledParentHasNone", func(t *testing.T) {
 		t.Parallel()
-		q := b.Open(t, nil)
-		chainStore(t, q)
-		parent := job("q")
-		submit(t, q, parent)
-		leaseOne(t, q, "q", parent)
+		q := openChains(t, b)
+		parent := running(t, q, "q")
 		if _, err := q.Cancel(ctx, parent.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -216,8 +225,7 @@ func testChains(t *testing.T, b Backend) {
 	// would make a backend do: the same follow-up, by ID, once more.
 	t.Run("KnownIDNotAJobTwice", func(t *testing.T) {
 		t.Parallel()
-		q := b.Open(t, nil)
-		chainStore(t, q)
+		q := openChains(t, b)
 		parents := []*worker.JobRecord{job("q"), job("q"), job("q"), job("q")}
 		submit(t, q, parents...)
 		leaseN(t, q, "q", 4)
@@ -255,10 +263,7 @@ func testChains(t *testing.T, b Backend) {
 			t.Fatalf("leased %v before a job submitted after them; want only %s, once", before, queued.ID)
 		}
 		complete(t, q, running.ID)
-		all, err := q.List(ctx, "r", "", 100)
-		if err != nil {
-			t.Fatal(err)
-		}
+		all := listAll(t, q, "r")
 		if len(all) != 4 {
 			t.Fatalf("queue r holds %v, want three follow-ups and the sentinel", ids(all))
 		}
@@ -266,8 +271,7 @@ func testChains(t *testing.T, b Backend) {
 
 	t.Run("BatchCompletion", func(t *testing.T) {
 		t.Parallel()
-		q := b.Open(t, nil)
-		chainStore(t, q)
+		q := openChains(t, b)
 		bf, ok := q.(worker.BatchFinisher)
 		if !ok {
 			t.Skipf("skipped: %T has no CompleteAndLease", q)

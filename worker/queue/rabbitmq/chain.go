@@ -44,12 +44,9 @@ func (q *Queue) CompleteWithFollowUps(ctx context.Context, id string, result jso
 	if err != nil {
 		return err
 	}
-	j := r.snapshot()
-	t := now()
-	j.State, j.Result, j.FinishedAt, j.UpdatedAt, j.LeaseUntil = worker.StateSucceeded, result, t, t, time.Time{}
-	if j.CancelRequested {
+	j, t := succeeded(r, result)
+	if j.State == worker.StateCancelled {
 		// A cancelled job has no follow-ups.
-		j.State = worker.StateCancelled
 		return q.answer("complete", ls, r, l, withoutPayload(j), nil)
 	}
 	more, err := q.followUpMessages(l, id, followUps, t)

@@ -267,13 +267,21 @@ func (q *Queue) Complete(ctx context.Context, id string, result json.RawMessage)
 	if err != nil {
 		return err
 	}
+	j, _ := succeeded(r, result)
+	return q.answer("complete", ls, r, l, withoutPayload(j), nil)
+}
+
+// succeeded is a claimed record's job as its success stores it, and the
+// time of that success: Complete and CompleteWithFollowUps store the same
+// outcome. A job whose cancel was asked while it ran ends cancelled.
+func succeeded(r *record, result json.RawMessage) (*worker.JobRecord, time.Time) {
 	j := r.snapshot()
 	t := now()
 	j.State, j.Result, j.FinishedAt, j.UpdatedAt, j.LeaseUntil = worker.StateSucceeded, result, t, t, time.Time{}
 	if j.CancelRequested {
 		j.State = worker.StateCancelled
 	}
-	return q.answer("complete", ls, r, l, withoutPayload(j), nil)
+	return j, t
 }
 
 // withoutPayload is a job as the events of its start and its success carry
