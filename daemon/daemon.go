@@ -67,6 +67,8 @@ type daemon struct {
 	stopPlugins func()
 	// stateLock is state_dir's kilnd.lock, held as the pidfile is.
 	stateLock *Pidfile
+	// startLoads are the files the start checks loaded for the start to use.
+	startLoads startLoads
 
 	started time.Time
 	purged  atomic.Int64

@@ -58,19 +58,12 @@ func (d *daemon) listenHTTP() error {
 	if cfg.Listen == "" {
 		return nil
 	}
+	// The start checks have loaded the tokens file and the TLS pair and
+	// looked at the address: what fails here is the listen, the config's
+	// to fix unless the port is merely taken.
 	h := &httpListener{d: d, log: d.log}
-	if err := h.loadTokens(); err != nil {
-		// A tokens file is config an operator fixes, not a failure that a
-		// restart cures.
-		return &exitError{code: ExitConfig, err: err}
-	}
-	// The start checks have loaded the pair and looked at the address;
-	// what fails here changed since, and is still the config's to fix
-	// unless the port is merely taken.
-	tlsConfig, err := cfg.loadTLS()
-	if err != nil {
-		return &exitError{code: ExitConfig, err: fmt.Errorf("http: %w", err)}
-	}
+	h.tokens.Store(d.startLoads.tokens)
+	tlsConfig := d.startLoads.tls
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		err = fmt.Errorf("http: listen on %s: %w", cfg.Listen, err)
@@ -98,18 +91,6 @@ func (d *daemon) listenHTTP() error {
 		}
 	}()
 	d.log.Info("http listener open", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "tokens", cfg.Tokens)
-	return nil
-}
-
-// loadTokens reads the tokens file named by the current config, at start;
-// a reload checks the new file before anything is swapped in and puts it
-// in effect with swapTokens.
-func (h *httpListener) loadTokens() error {
-	set, err := loadTokens(h.d.config().HTTP.Tokens)
-	if err != nil {
-		return fmt.Errorf("http: %w", err)
-	}
-	h.tokens.Store(set)
 	return nil
 }
 

@@ -63,7 +63,7 @@ func checkConfig(opts Options, plugins []worker.Plugin) int {
 		fmt.Fprintln(opts.Stderr, err)
 		return ExitConfig
 	}
-	if err := startChecks(cfg); err != nil {
+	if _, err := startChecks(cfg); err != nil {
 		fmt.Fprintln(opts.Stderr, err)
 		return startChecksCode(err)
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -18,18 +19,18 @@ import (
 // machine that changed in between, or a port another process holds).
 // Each problem is worded file:line: key: message, as the parse's are; the
 // error is a *ConfigError, Transient when every problem may pass by itself.
-func startChecks(cfg *Config) error {
+func startChecks(cfg *Config) (startLoads, error) {
 	p := &configProblems{name: cfg.Source, lines: cfg.lines}
 	cfg.checkPaths(p.report)
 	cfg.Log.checkLogTarget(p.report)
-	cfg.checkHTTPListener(p)
+	loads := cfg.checkHTTPListener(p)
 	for _, pc := range cfg.plugins {
 		if c, ok := pc.(worker.StartChecker); ok {
 			c.CheckStart(&cfg.view, p)
 		}
 	}
 	cfg.Broker.checkFiles(p.report)
-	return p.err()
+	return loads, p.err()
 }
 
 // reloadChecks are the start checks that still apply to a running
@@ -69,22 +70,32 @@ func (c *Config) checkPaths(report func(key, msg string)) {
 	}
 }
 
+// startLoads are the files the start checks loaded that the start then
+// puts in use, so that each is read once and what is used is what was
+// checked.
+type startLoads struct {
+	tokens *tokenSet   // [http] tokens; nil without a TCP listener
+	tls    *tls.Config // [http] tls_cert and tls_key; nil without them
+}
+
 // checkHTTPListener checks what listenHTTP reads and binds: the tokens file,
 // the certificate and key, the address.
-func (c *Config) checkHTTPListener(p *configProblems) {
+func (c *Config) checkHTTPListener(p *configProblems) (loaded startLoads) {
 	h := &c.HTTP
 	if h.Listen == "" {
-		return
+		return loaded
 	}
-	if _, err := loadTokens(h.Tokens); err != nil {
+	var err error
+	if loaded.tokens, err = loadTokens(h.Tokens); err != nil {
 		p.report("http.tokens", err.Error())
 	}
-	if _, err := h.loadTLS(); err != nil {
+	if loaded.tls, err = h.loadTLS(); err != nil {
 		p.report("http.tls_cert", err.Error())
 	}
 	if transient, err := checkListenAddr(h.Listen); err != nil {
 		p.add("http.listen", err.Error(), transient)
 	}
+	return loaded
 }
 
 // checkDirectoryPath reports a path kiln creates a directory at (or in)
@@ -116,9 +127,11 @@ func firstOf(errs ...error) error {
 
 // checkStart is the start step of the checks.
 func (d *daemon) checkStart() error {
-	if err := startChecks(d.config()); err != nil {
+	loads, err := startChecks(d.config())
+	if err != nil {
 		return &exitError{code: startChecksCode(err), err: err}
 	}
+	d.startLoads = loads
 	return nil
 }
 

@@ -62,7 +62,7 @@ func TestStartChecksFindPathCollisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = startChecks(cfg)
+			_, err = startChecks(cfg)
 			var cerr *ConfigError
 			if !errors.As(err, &cerr) || cerr.Transient {
 				t.Fatalf("startChecks: %v, want a ConfigError", err)
@@ -84,7 +84,7 @@ func TestStartChecksFindPathCollisions(t *testing.T) {
 func TestStartChecksPassLeftovers(t *testing.T) {
 	t.Parallel()
 	cfg := startConfig(t, "state_dir = \"state\"\npidfile = \"kilnd.pid\"\nsocket = \"kiln.sock\"\n", "")
-	if err := startChecks(cfg); err != nil {
+	if _, err := startChecks(cfg); err != nil {
 		t.Fatalf("fresh paths: %v", err)
 	}
 	if err := os.WriteFile(cfg.Daemon.Pidfile, []byte("999999\n"), 0o644); err != nil {
@@ -96,7 +96,7 @@ func TestStartChecksPassLeftovers(t *testing.T) {
 	if err := os.WriteFile(cfg.StorePath(), []byte("a store"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := startChecks(cfg); err != nil {
+	if _, err := startChecks(cfg); err != nil {
 		t.Fatalf("a stale pidfile and a store: %v", err)
 	}
 }
