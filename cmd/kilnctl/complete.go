@@ -73,16 +73,6 @@ func (c *completeCommand) Run(ctx context.Context, client *api.Client, stdout io
 		for q := range s.Queues {
 			names = append(names, q)
 		}
-	default:
-		s, err := client.Status(ctx)
-		if err != nil {
-			return err
-		}
-		listed, ok := s.Names[c.what]
-		if !ok {
-			return fmt.Errorf("cannot complete %q: expected queues, jobs or what kilnd's kinds name: %s", c.what, strings.Join(slices.Sorted(maps.Keys(s.Names)), ", "))
-		}
-		names = listed
 	case "jobs":
 		states := c.states
 		if len(states) == 0 {
@@ -97,6 +87,16 @@ func (c *completeCommand) Run(ctx context.Context, client *api.Client, stdout io
 				names = append(names, j.ID)
 			}
 		}
+	default:
+		s, err := client.Status(ctx)
+		if err != nil {
+			return err
+		}
+		listed, ok := s.Names[c.what]
+		if !ok {
+			return fmt.Errorf("cannot complete %q: expected queues, jobs or what kilnd's kinds name: %s", c.what, strings.Join(slices.Sorted(maps.Keys(s.Names)), ", "))
+		}
+		names = listed
 	}
 	sort.Strings(names)
 	for _, n := range names {
