@@ -64,6 +64,7 @@ func (d *daemon) listenHTTP() error {
 	h := &httpListener{d: d, log: d.log}
 	h.tokens.Store(d.startLoads.tokens)
 	tlsConfig := d.startLoads.tls
+	d.startLoads = startLoads{} // a reload's tokens replace these
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		err = fmt.Errorf("http: listen on %s: %w", cfg.Listen, err)
