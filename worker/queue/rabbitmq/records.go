@@ -92,7 +92,7 @@ func (q *Queue) apply(e *event) {
 	if r := q.records[id]; r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
 		delete(q.waiting[waitKey{r.job.Queue, r.job.State}], id)
-		if e.Job != nil && e.From == "" && r.job.State != e.Job.State {
+		if e.Job != nil && e.From == "" && r.seq < e.Seq && r.job.State != e.Job.State {
 			// An event applied here before it is published tells the
 			// event log where its job came from.
 			e.From = r.job.State
