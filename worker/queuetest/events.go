@@ -36,7 +36,7 @@ func testEvents(t *testing.T, b Backend) {
 		ok1.ID + " queued from ", ok1.ID + " running from queued", ok1.ID + " succeeded from running",
 		dead.ID + " queued from ", dead.ID + " running from queued", dead.ID + " dead from running",
 	}
-	all := readEvents(t, log, head.Last, worker.EventFilter{Queue: "ev"}, len(want))
+	all := ReadEvents(t, log, head.Last, worker.EventFilter{Queue: "ev"}, len(want))
 	if got := describeEvents(all); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -53,12 +53,12 @@ func testEvents(t *testing.T, b Backend) {
 	}
 
 	// Resuming after the third event gives exactly the other three.
-	rest := readEvents(t, log, all[2].ID, worker.EventFilter{Queue: "ev"}, 3)
+	rest := ReadEvents(t, log, all[2].ID, worker.EventFilter{Queue: "ev"}, 3)
 	if got, wantRest := describeEvents(rest), want[3:]; strings.Join(got, "\n") != strings.Join(wantRest, "\n") {
 		t.Fatalf("resumed after %d:\n%s\nwant:\n%s", all[2].ID, strings.Join(got, "\n"), strings.Join(wantRest, "\n"))
 	}
 	// A filter by state passes only that state.
-	done := readEvents(t, log, head.Last, worker.EventFilter{Queue: "ev", States: []worker.State{worker.StateSucceeded, worker.StateDead}}, 2)
+	done := ReadEvents(t, log, head.Last, worker.EventFilter{Queue: "ev", States: []worker.State{worker.StateSucceeded, worker.StateDead}}, 2)
 	if done[0].ID != all[2].ID || done[1].ID != all[5].ID {
 		t.Fatalf("filtered by state: %v, want the IDs %d and %d", describeEvents(done), all[2].ID, all[5].ID)
 	}
@@ -71,7 +71,7 @@ func testEvents(t *testing.T, b Backend) {
 	if !ok {
 		t.Fatal("the peer keeps no event log")
 	}
-	there := readEvents(t, peer, all[0].ID, worker.EventFilter{Queue: "ev"}, 5)
+	there := ReadEvents(t, peer, all[0].ID, worker.EventFilter{Queue: "ev"}, 5)
 	for i, e := range there {
 		if e.ID != all[i+1].ID || e.Job != all[i+1].Job || e.State != all[i+1].State {
 			t.Fatalf("the peer's event %d is %d %s %s; this process's %d %s %s", i, e.ID, e.Job, e.State, all[i+1].ID, all[i+1].Job, all[i+1].State)
@@ -79,9 +79,10 @@ func testEvents(t *testing.T, b Backend) {
 	}
 }
 
-// readEvents reads the log after ID after until n events that pass f are
-// in, and checks that no more come in the same read.
-func readEvents(t *testing.T, log worker.EventLog, after uint64, f worker.EventFilter, n int) []worker.Event {
+// ReadEvents reads the log after ID after until n events that pass f are
+// in, and checks that no more come in the same read and that the log told
+// of no gap. A backend's own event tests use it too.
+func ReadEvents(t *testing.T, log worker.EventLog, after uint64, f worker.EventFilter, n int) []worker.Event {
 	t.Helper()
 	var out []worker.Event
 	deadline := time.After(eventsWithin)

@@ -9,41 +9,11 @@ import (
 	"time"
 
 	"kiln/worker"
+	"kiln/worker/queuetest"
 )
 
 // feedCtx is the context of the event log tests.
 var feedCtx = context.Background()
-
-// followEvents reads q's event log after ID after until n job events of
-// queue are in.
-func followEvents(t *testing.T, q *Queue, after uint64, queue string, n int) ([]worker.Event, worker.EventPage) {
-	t.Helper()
-	var out []worker.Event
-	var page worker.EventPage
-	deadline := time.After(30 * time.Second)
-	for len(out) < n {
-		changed := q.EventsChanged()
-		var err error
-		page, err = q.Events(feedCtx, after, worker.EventFilter{Queue: queue}, 50)
-		if err != nil {
-			t.Fatalf("events after %d: %v", after, err)
-		}
-		if page.FirstKept > after+1 {
-			t.Fatalf("events after %d: a gap up to %d", after, page.FirstKept)
-		}
-		out = append(out, page.Events...)
-		after = page.Next
-		if len(page.Events) > 0 || page.Next < page.Last {
-			continue
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("%d events of %s after 30s, want %d", len(out), queue, n)
-		}
-	}
-	return out, page
-}
 
 // A reader further behind than the tail keeps is served by a reader of its
 // own with the same events under the same IDs; a reader behind what the
@@ -68,7 +38,7 @@ func TestEvents_BackfillAndGap(t *testing.T) {
 		}
 		ids = append(ids, j.ID)
 	}
-	live, _ := followEvents(t, q, head.Last, "ev", len(ids))
+	live := queuetest.ReadEvents(t, q, head.Last, worker.EventFilter{Queue: "ev"}, len(ids))
 	for i, e := range live {
 		if e.Job != ids[i] || e.State != worker.StateQueued {
 			t.Fatalf("event %d: %s %s, want %s queued", i, e.Job, e.State, ids[i])
@@ -80,7 +50,7 @@ func TestEvents_BackfillAndGap(t *testing.T) {
 	if first := offsetAfter(live[0].ID); first >= ringStart {
 		t.Fatalf("the ring still holds offset %d (it starts at %d): the case reads nothing behind it", first, ringStart)
 	}
-	again, _ := followEvents(t, q, head.Last, "ev", len(ids))
+	again := queuetest.ReadEvents(t, q, head.Last, worker.EventFilter{Queue: "ev"}, len(ids))
 	for i := range live {
 		if again[i] != live[i] {
 			t.Fatalf("read again from behind the ring, event %d is %+v; first read %+v", i, again[i], live[i])
