@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +49,7 @@ type options struct {
 	streams     int
 	window      int
 	concurrency int
+	backlog     int
 	payload     []byte
 	settle      time.Duration
 }
@@ -59,12 +61,13 @@ func main() {
 	flag.IntVar(&o.hosts, "hosts", 1, "kilnds sharing the broker while the history goes through")
 	flag.IntVar(&o.streams, "streams", 8, "concurrent streaming submits during the history, spread over the hosts")
 	flag.IntVar(&o.window, "window", 256, "unanswered jobs per streaming submit")
+	flag.IntVar(&o.backlog, "backlog", 4000, "history jobs that may wait to run at once: the submits wait while more do")
 	flag.IntVar(&o.concurrency, "concurrency", 256, "workers of the bench queue on each host")
 	payloadSize := flag.Int("payload", 0, "payload bytes per job (0: no payload)")
 	flag.DurationVar(&o.settle, "settle", 15*time.Minute, "how long a host may take after READY=1 to answer right")
 	flag.Parse()
-	if o.hosts < 1 || o.streams < 1 {
-		fail(errors.New("-hosts and -streams must be at least 1"))
+	if o.hosts < 1 || o.streams < 1 || o.backlog < 1 {
+		fail(errors.New("-hosts, -streams and -backlog must be at least 1"))
 	}
 	if *payloadSize > 0 {
 		// {"data":"xxx"}: the JSON itself is 11 bytes of the size.
@@ -251,27 +254,41 @@ func (b *bench) putHistory() error {
 		return fmt.Errorf("submit the first job to host0: %w", err)
 	}
 	b.firstID = first.ID
+	// The jobs between go in chunks; each stream takes the next chunk once
+	// the jobs submitted with it would leave at most backlog waiting.
 	middle := b.n - 2
+	chunk := 4 * b.opts.window
+	pace := newPacer(b.hosts[0].client, b.n, b.opts.settle)
+	go pace.follow(ctx)
+	var reserved atomic.Int64
 	errs := make(chan error, b.opts.streams)
 	var wg sync.WaitGroup
 	for s := 0; s < b.opts.streams; s++ {
-		count := middle / b.opts.streams
-		if s < middle%b.opts.streams {
-			count++
-		}
-		if count == 0 {
-			continue
-		}
 		h := b.hosts[s%len(b.hosts)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := kilnload.SubmitStream(ctx, h.client, req, count, b.opts.window); err != nil {
-				errs <- fmt.Errorf("stream %d to %s: %w", s, h.name, err)
+			for {
+				end := int(reserved.Add(int64(chunk)))
+				from := end - chunk
+				if from >= middle {
+					return
+				}
+				count := min(chunk, middle-from)
+				// The first job, and the ones up to this chunk's end.
+				if err := pace.waitFor(1 + from + count - b.opts.backlog); err != nil {
+					errs <- fmt.Errorf("stream %d to %s: %w", s, h.name, err)
+					return
+				}
+				if err := kilnload.SubmitStream(ctx, h.client, req, count, b.opts.window); err != nil {
+					errs <- fmt.Errorf("stream %d to %s: %w", s, h.name, err)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	pace.stop()
 	close(errs)
 	for err := range errs {
 		return err
