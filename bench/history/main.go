@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -216,10 +217,10 @@ func (b *bench) launch(h *host, label string) (*start, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker CPU before %s starts: %w", h.name, err)
 	}
-	if err := h.launch(b.opts.bin); err != nil {
+	if err := h.launch(b.opts.bin, b.opts.settle); err != nil {
 		return nil, err
 	}
-	s := &start{label: label, host: h, ready: h.ready, readyStatus: h.notices.Status()}
+	s := &start{label: label, host: h, ready: h.ready, readyStatus: h.notices.last().text}
 	// Read at once, before the checks ask anything of it.
 	if s.memReady, err = procstat.ReadMemory(h.pid()); err != nil {
 		return nil, fmt.Errorf("%s memory at READY: %w", h.name, err)
@@ -368,7 +369,7 @@ func (b *bench) settle(s *start, since time.Time, a answers) error {
 			break
 		}
 		if !s.host.running() {
-			return fmt.Errorf("%s exited before its answers were right: %v", s.host.name, s.host.proc.Err)
+			return fmt.Errorf("%s exited before its answers were right: %v (see %s)", s.host.name, s.host.exitErr, s.host.logPath())
 		}
 		// Between polls: the status and both lookups are the real condition.
 		time.Sleep(20 * time.Millisecond)
@@ -389,7 +390,14 @@ func (b *bench) settle(s *start, since time.Time, a answers) error {
 		return fmt.Errorf("broker CPU after %s's checks: %w", s.host.name, err)
 	}
 	s.brokerCPUSettled = broker - s.brokerBefore
-	s.lastStatus = s.host.notices.Status()
+	// kilnd refreshes its STATUS= every few seconds: the first one after
+	// the answers were right says whether it knows it is.
+	if s.settleTime >= 0 {
+		after, ok := s.host.notices.statusAfter(time.Now(), statusWait)
+		s.statusAfterRight, s.statusAfterRightCame = after, ok
+	}
+	s.statuses = s.host.notices.changes()
+	s.startedAt = s.host.startedAt
 	if s.settleTime >= 0 {
 		progress("history %d: %s right after %s (succeeded %d)", b.n, s.label, s.settleTime.Round(time.Millisecond), s.settled.succeeded)
 	} else {
@@ -410,6 +418,10 @@ func (a answers) right(n int) bool {
 		a.first == string(kilntype.StateSucceeded) && a.last == string(kilntype.StateSucceeded)
 }
 
+// statusWait is how long to wait for kilnd's next STATUS=: it refreshes
+// the line every 5 s.
+const statusWait = 15 * time.Second
+
 // askTimeout bounds each question: a host busy reading its history may
 // hold an answer back, and the bench reports that rather than hang.
 const askTimeout = 30 * time.Second
@@ -429,7 +441,7 @@ func (b *bench) ask(h *host) (answers, error) {
 	a.first = jobState(ctx, h.client, b.firstID)
 	a.last = jobState(ctx, h.client, b.lastID)
 	if !h.running() {
-		return a, fmt.Errorf("%s exited: %v (see %s)", h.name, h.proc.Err, h.logPath())
+		return a, fmt.Errorf("%s exited: %v (see %s)", h.name, h.exitErr, h.logPath())
 	}
 	return a, nil
 }
@@ -502,48 +514,70 @@ type host struct {
 	inst   *instance.Instance
 	client *api.Client
 
-	proc    *instance.Process
-	notices interface{ Status() string }
-	readyAt time.Time
-	ready   time.Duration // process start to READY=1
-	logFile *os.File
+	cmd       *exec.Cmd
+	exited    chan struct{} // closed once the process has been reaped
+	exitErr   error         // how it exited, once exited is closed
+	notices   *notifySocket
+	startedAt time.Time
+	readyAt   time.Time
+	ready     time.Duration // process start to READY=1
+	logFile   *os.File
 }
 
 func (h *host) logPath() string { return filepath.Join(h.inst.Dir, "kilnd.log") }
 
-// launch starts the kilnd binary in bin on h's config with a notify socket
-// of its own, and returns at its READY=1. The notices that follow (the
-// STATUS= kilnd refreshes) go on being read until it exits.
-func (h *host) launch(bin string) error {
+// launch starts the kilnd binary in bin on h's config, as systemd starts
+// a Type=notify service, and returns at its READY=1; the notices that
+// follow go on being read until it is stopped. A kilnd that exits first,
+// or says nothing for readyTimeout, fails the launch.
+func (h *host) launch(bin string, readyTimeout time.Duration) error {
+	notices, err := listenNotify(filepath.Join(h.inst.Dir, "notify.sock"))
+	if err != nil {
+		return err
+	}
 	logf, err := os.OpenFile(h.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		notices.close()
 		return fmt.Errorf("open %s log: %w", h.name, err)
 	}
-	t0 := time.Now()
-	p, err := instance.Launch(filepath.Join(bin, "kilnd"), h.inst.Config, filepath.Join(h.inst.Dir, "notify.sock"), nil, logf)
-	if err != nil {
+	kilnd := filepath.Join(bin, "kilnd")
+	cmd := exec.Command(kilnd, "-config", h.inst.Config)
+	cmd.Env = append(os.Environ(), notices.env())
+	cmd.Stderr = logf
+	h.startedAt = time.Now()
+	if err := cmd.Start(); err != nil {
+		notices.close()
 		logf.Close()
-		return fmt.Errorf("start %s: %w (see %s)", h.name, err, h.logPath())
+		return fmt.Errorf("start %s for %s: %w (make build)", kilnd, h.name, err)
 	}
-	h.readyAt = time.Now()
-	h.ready = h.readyAt.Sub(t0)
-	h.proc, h.notices, h.logFile = p, p.Notify, logf
+	h.cmd, h.notices, h.logFile = cmd, notices, logf
+	h.exited = make(chan struct{})
 	go func() {
-		// No notice holds this line: the read goes on, recording each
-		// STATUS=, until the socket is closed or kilnd has exited.
-		p.Notify.WaitFor("BENCH-HISTORY-NEVER-SENT=1", 365*24*time.Hour)
+		h.exitErr = cmd.Wait()
+		close(h.exited)
 	}()
+	select {
+	case <-notices.ready:
+	case <-h.exited:
+		h.stop()
+		return fmt.Errorf("%s exited before READY=1: %v (last STATUS=%q; see %s)", h.name, h.exitErr, notices.last().text, h.logPath())
+	case <-time.After(readyTimeout):
+		h.stop()
+		return fmt.Errorf("%s: no READY=1 within %s (last STATUS=%q; see %s)", h.name, readyTimeout, notices.last().text, h.logPath())
+	}
+	h.readyAt = notices.readyAt
+	h.ready = h.readyAt.Sub(h.startedAt)
 	return nil
 }
 
-func (h *host) pid() int { return h.proc.Cmd.Process.Pid }
+func (h *host) pid() int { return h.cmd.Process.Pid }
 
 func (h *host) running() bool {
-	if h.proc == nil {
+	if h.cmd == nil {
 		return false
 	}
 	select {
-	case <-h.proc.Exited:
+	case <-h.exited:
 		return false
 	default:
 		return true
@@ -552,12 +586,12 @@ func (h *host) running() bool {
 
 // stop ends h's kilnd with SIGTERM, as systemd stops it, and waits for it.
 func (h *host) stop() error {
-	h.proc.Cmd.Process.Signal(syscall.SIGTERM)
-	err := h.proc.Wait()
-	h.proc.Notify.Close()
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	<-h.exited
+	h.notices.close()
 	h.logFile.Close()
-	if err != nil {
-		return fmt.Errorf("%s exit: %w (see %s)", h.name, err, h.logPath())
+	if h.exitErr != nil {
+		return fmt.Errorf("%s exit: %w (see %s)", h.name, h.exitErr, h.logPath())
 	}
 	return nil
 }

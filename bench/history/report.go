@@ -19,8 +19,14 @@ type start struct {
 	// answers are asked once the history is through.
 	emptyBroker bool
 
-	ready                   time.Duration
-	readyStatus, lastStatus string
+	startedAt   time.Time
+	ready       time.Duration
+	readyStatus string
+	// statuses is every STATUS= that changed the line; statusAfterRight
+	// the first sent once the answers were right, if one came.
+	statuses             []timedStatus
+	statusAfterRight     timedStatus
+	statusAfterRightCame bool
 
 	atReady, settled answers
 	// settleTime runs from READY=1 (from the end of the history for the
@@ -80,10 +86,51 @@ func (r *report) print(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	for _, s := range r.starts {
-		fmt.Fprintf(w, "%s STATUS= at READY %q, last %q\n", s.label, s.readyStatus, s.lastStatus)
+		s.printStatuses(w)
 	}
 	fmt.Fprintln(w, "(a) started on an empty broker before the history: its READY, memory at READY and CPU to READY are of that start; its answers and memory after the checks are once every job has succeeded, and its \"right after\" counts from then.")
 	fmt.Fprintln(w, "\"right\": status counts exactly H succeeded in the bench queue and both jobs are found succeeded; CPU is utime+stime of kilnd since its start and of the broker's beam.smp since just before that start.")
+}
+
+// maxStatusLines bounds the STATUS= lines shown of one start: the first
+// and the last half of it are kept.
+const maxStatusLines = 12
+
+// printStatuses shows what kilnd said in STATUS= at READY=1, as it
+// changed while the answers were not right yet, and in the first line
+// once they were. The host that ran the history shows only the first and
+// the last: between them are the history's own.
+func (s *start) printStatuses(w io.Writer) {
+	fmt.Fprintf(w, "%s STATUS= (seconds from process start):\n", s.label)
+	line := func(st timedStatus, note string) {
+		fmt.Fprintf(w, "  %9.2f  %s%s\n", st.at.Sub(s.startedAt).Seconds(), st.text, note)
+	}
+	readyAt := s.startedAt.Add(s.ready)
+	var shown []timedStatus
+	if !s.emptyBroker {
+		for _, st := range s.statuses {
+			if st.at.After(readyAt) && (!s.statusAfterRightCame || st.at.Before(s.statusAfterRight.at)) {
+				shown = append(shown, st)
+			}
+		}
+	}
+	line(timedStatus{at: readyAt, text: s.readyStatus}, "   [with READY=1]")
+	if len(shown) > maxStatusLines {
+		for _, st := range shown[:maxStatusLines/2] {
+			line(st, "")
+		}
+		fmt.Fprintf(w, "  %9s  (%d more changes)\n", "...", len(shown)-maxStatusLines)
+		shown = shown[len(shown)-maxStatusLines/2:]
+	}
+	for _, st := range shown {
+		line(st, "")
+	}
+	switch {
+	case s.statusAfterRightCame:
+		line(s.statusAfterRight, "   [first once the answers were right]")
+	case s.settleTime >= 0:
+		fmt.Fprintf(w, "  %9s  no STATUS= within %s of the answers being right\n", "-", statusWait)
+	}
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
