@@ -143,8 +143,8 @@ bench-backlog: build
 
 # kilnd on the rabbitmq backend after 1k and 1M jobs of history on a private
 # broker: start to READY, right answers, memory and CPU of the host that ran
-# them, of that host restarted and of a new host (several minutes; needs a
-# few GB of memory and of disk in $TMPDIR).
+# them, of that host restarted and of a new host (about 15 minutes on 2
+# cores; needs a few GB of memory and of disk in $TMPDIR).
 bench-history: build
 	@tools/need-packages rabbitmq-server
 	cd bench && go run ./history -bin ../$(BIN)
