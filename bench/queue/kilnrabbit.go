@@ -10,10 +10,11 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"kiln/api"
+	"kiln/bench/internal/kilnload"
+	"kiln/bench/internal/privatebroker"
 	"kiln/e2e/instance"
 	"kiln/internal/rabbitnode"
 	"kiln/worker"
@@ -33,24 +34,16 @@ type kilndRabbitSystem struct {
 }
 
 func newKilndRabbit(dir string, consumers, batch int) (system, error) {
-	g, node, err := startNode(filepath.Join(dir, "broker"))
+	g, node, err := privatebroker.Start(filepath.Join(dir, "broker"))
 	if err != nil {
 		return nil, err
 	}
-	pw := filepath.Join(dir, "broker.password")
-	if err := os.WriteFile(pw, []byte("guest\n"), 0o600); err != nil {
+	broker, err := privatebroker.KilndTable(dir, node)
+	if err != nil {
 		g.Close()
 		return nil, err
 	}
-	url := strings.Replace(node.URL(""), "guest:guest@", "guest@", 1)
-	kiln, err := instance.Prepare(dir, fmt.Sprintf(`[queues.bench]
-concurrency = %d
-
-[broker]
-backend = "rabbitmq"
-urls = [%q]
-password_file = %q
-`, consumers, url, pw))
+	kiln, err := instance.Prepare(dir, fmt.Sprintf("[queues.bench]\nconcurrency = %d\n\n%s", consumers, broker))
 	if err == nil && *kilndProfile != "" {
 		name := "kiln-rabbitmq"
 		pdir := filepath.Join(*kilndProfile, name)
@@ -92,7 +85,7 @@ func (k *kilndRabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) 
 }
 
 func (k *kilndRabbitSystem) waitDone(ctx context.Context, n int) error {
-	return waitSucceeded(ctx, k.client, n)
+	return kilnload.WaitSucceeded(ctx, k.client, "bench", n)
 }
 
 func (k *kilndRabbitSystem) close() error {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"kiln/bench/internal/procstat"
 )
 
 var batchSize = flag.Int("batch", 100, "jobs per submit for the -batch systems (pipelined confirms)")
@@ -163,8 +165,8 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 	}
 	defer s.close()
 	self := os.Getpid()
-	clientBefore, _, _ := procTimes(self)
-	totalBefore := cpuSeconds(self)
+	clientBefore := ownCPU(self)
+	totalBefore := procstat.TreeCPU(self)
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, max(producers, streams))
@@ -225,8 +227,8 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 		return r, err
 	}
 	r.jobsPerSec = float64(jobs) / time.Since(start).Seconds()
-	clientAfter, _, _ := procTimes(self)
-	totalAfter := cpuSeconds(self)
+	clientAfter := ownCPU(self)
+	totalAfter := procstat.TreeCPU(self)
 	r.cpuClient = (clientAfter - clientBefore) * 1000 / float64(jobs)
 	r.cpuServer = max(0, totalAfter-totalBefore-(clientAfter-clientBefore)) * 1000 / float64(jobs)
 
@@ -321,6 +323,16 @@ func report(results []result) {
 		fmt.Printf("bench-queue: system=%s jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s p99_32_ms=%s cpu_s_per_1k_jobs=%.3f client_cpu_s_per_1k=%.3f server_cpu_s_per_1k=%.3f\n",
 			r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p99a32), r.cpuClient+r.cpuServer, r.cpuClient, r.cpuServer)
 	}
+}
+
+// ownCPU is the CPU seconds of this process (the clients, and the whole of
+// an in-process system), with any children it has reaped.
+func ownCPU(pid int) float64 {
+	t, err := procstat.ReadTimes(pid)
+	if err != nil {
+		fail(err)
+	}
+	return t.WithReaped()
 }
 
 func splitComma(s string) []string {

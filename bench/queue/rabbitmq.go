@@ -10,6 +10,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"kiln/bench/internal/privatebroker"
 	"kiln/internal/rabbitnode"
 )
 
@@ -33,22 +34,8 @@ type rabbitSystem struct {
 
 const rabbitQueue = "bench"
 
-// startNode starts a private RabbitMQ node under dir.
-func startNode(dir string) (*rabbitnode.Group, *rabbitnode.Node, error) {
-	g, err := rabbitnode.NewGroup(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	n, err := g.Start("bench")
-	if err != nil {
-		g.Close()
-		return nil, nil, fmt.Errorf("%w (make bench-queue installs rabbitmq-server)", err)
-	}
-	return g, n, nil
-}
-
 func newRabbit(dir string, consumers, batch int) (system, error) {
-	g, node, err := startNode(dir)
+	g, node, err := privatebroker.Start(dir)
 	if err != nil {
 		return nil, err
 	}
