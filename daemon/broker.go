@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -174,6 +175,10 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 		Queues:    d.queues,
 		MaxQueued: func(queue string) int { return d.config().Queues[queue].MaxQueued },
 		Log:       d.log.With("backend", backendRabbitMQ),
+		// The records of finished jobs live in this file rather than in
+		// memory, and a restart reads the records stream on from where it
+		// stopped.
+		RecordsFile: filepath.Join(d.config().view.StateDir, RecordsFileName),
 		OnCancel: func(id string) {
 			if d.pool != nil {
 				d.pool.Cancel(id)
@@ -208,6 +213,10 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 	}
 	return q, nil
 }
+
+// RecordsFileName is the rabbitmq backend's file of job records in
+// daemon.state_dir.
+const RecordsFileName = "rabbitmq-records.db"
 
 // brokerStartWait is how long kilnd waits for the broker before it says
 // READY=1 anyway.

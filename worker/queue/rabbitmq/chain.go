@@ -68,8 +68,8 @@ func (q *Queue) followUpMessages(l *link, parent string, followUps []*worker.Job
 	q.mu.Lock()
 	known := map[string]bool{}
 	for _, f := range followUps {
-		_, purged := q.purged[f.ID]
-		known[f.ID] = q.records[f.ID] != nil || purged
+		_, purged := q.purgedGenLocked(f.ID)
+		known[f.ID] = q.recordLocked(f.ID) != nil || purged
 	}
 	q.mu.Unlock()
 	var out newJobs

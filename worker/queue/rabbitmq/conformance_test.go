@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -84,7 +85,8 @@ func randomPrefix() string {
 // the test ends.
 func openQueue(t *testing.T, url, prefix string, maxQueued worker.MaxQueued) *Queue {
 	t.Helper()
-	return openQueueWith(t, url, Options{URLs: []string{url}, Prefix: prefix, Queues: testQueues, MaxQueued: maxQueued, Log: testLog(t)})
+	return openQueueWith(t, url, Options{URLs: []string{url}, Prefix: prefix, Queues: testQueues, MaxQueued: maxQueued, Log: testLog(t),
+		RecordsFile: filepath.Join(t.TempDir(), "records.db")})
 }
 
 // openQueueWith is openQueue with options of the test's own.
@@ -158,7 +160,9 @@ func TestConformance(t *testing.T) {
 			mu.Lock()
 			o := opens[oq]
 			mu.Unlock()
-			q := openQueue(t, url, o.prefix, o.maxQueued)
+			// The same host again: its records file is read on.
+			q := openQueueWith(t, url, Options{URLs: []string{url}, Prefix: o.prefix, Queues: testQueues, MaxQueued: o.maxQueued, Log: testLog(t),
+				RecordsFile: oq.opts.RecordsFile})
 			mu.Lock()
 			opens[q] = o
 			mu.Unlock()

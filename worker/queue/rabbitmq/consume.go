@@ -196,7 +196,7 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 		q.mu.Unlock()
 		return // the channel is gone; the broker delivers it again
 	}
-	r := q.records[j.ID]
+	r := q.recordLocked(j.ID)
 	stale := r != nil && (r.gen > dv.gen || (r.gen == dv.gen && r.copy > dv.copy) ||
 		(r.gen == dv.gen && r.copy == dv.copy && r.job.State.Terminal()))
 	if gen, ok := q.cancelled[j.ID]; ok && gen >= dv.gen {
@@ -354,7 +354,7 @@ func (q *Queue) kill(l *link, dv *delivered, reason string) {
 // every host shows it waiting again rather than running.
 func (q *Queue) noteInterrupted(dv *delivered) {
 	q.mu.Lock()
-	r := q.records[dv.job.ID]
+	r := q.recordLocked(dv.job.ID)
 	if r == nil || r.job.State != worker.StateRunning || r.gen != dv.gen {
 		q.mu.Unlock()
 		return

@@ -200,10 +200,10 @@ func (q *Queue) judgeDeadLetter(dv *delivered) *event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	id, gen := dv.job.ID, max(dv.gen, 1)
-	r := q.records[id]
+	r := q.recordLocked(id)
 	switch {
 	case r == nil:
-		if pg, ok := q.purged[id]; ok && pg >= gen {
+		if pg, ok := q.purgedGenLocked(id); ok && pg >= gen {
 			return &event{Kind: evPurge}
 		}
 	case r.gen > gen:

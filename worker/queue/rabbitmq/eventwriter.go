@@ -258,7 +258,7 @@ func (q *Queue) fillFrom(evs []*event) {
 		if e.Job == nil || e.From != "" {
 			continue
 		}
-		if r := q.records[e.Job.ID]; r != nil && r.seq < e.Seq && r.job.State != e.Job.State {
+		if r := q.recordLocked(e.Job.ID); r != nil && r.seq < e.Seq && r.job.State != e.Job.State {
 			e.From = r.job.State
 		}
 	}

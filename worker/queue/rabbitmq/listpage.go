@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -35,32 +34,12 @@ func (q *Queue) ListAfter(ctx context.Context, queue string, state worker.State,
 			q.log.Warn("dead-letter sweep before listing dead jobs failed; listing the records", "queue", queue, "err", err)
 		}
 	}
-	q.mu.Lock()
-	var matched []*record
-	for _, r := range q.records {
-		j := &r.job
-		if (queue != "" && j.Queue != queue) || (state != "" && j.State != state) {
-			continue
-		}
-		if after != "" && !(j.CreatedAt.After(fromAt) || (j.CreatedAt.Equal(fromAt) && j.ID > fromID)) {
-			continue
-		}
-		matched = append(matched, r)
+	page, more, err := q.listFrom(queue, state, fromAt, fromID, limit)
+	if err != nil {
+		return nil, "", err
 	}
-	sort.Slice(matched, func(i, k int) bool {
-		a, b := &matched[i].job, &matched[k].job
-		if !a.CreatedAt.Equal(b.CreatedAt) {
-			return a.CreatedAt.Before(b.CreatedAt)
-		}
-		return a.ID < b.ID
-	})
-	page := make([]*worker.JobRecord, min(limit, len(matched)))
-	for i := range page {
-		page[i] = matched[i].snapshot()
-	}
-	q.mu.Unlock()
 	next := ""
-	if len(matched) > limit {
+	if more {
 		last := page[len(page)-1]
 		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixNano(), 10) + " " + last.ID))
 	}

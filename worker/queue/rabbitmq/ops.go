@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"kiln/worker"
@@ -194,7 +193,7 @@ func (q *Queue) claim(op, id string) (*lease, *record, *link, error) {
 	defer q.mu.Unlock()
 	ls := q.leased[id]
 	if ls == nil {
-		r := q.records[id]
+		r := q.recordLocked(id)
 		switch {
 		case r == nil:
 			return nil, nil, nil, fmt.Errorf("%s job %s: %w", op, id, worker.ErrNotFound)
@@ -208,7 +207,7 @@ func (q *Queue) claim(op, id string) (*lease, *record, *link, error) {
 		return nil, nil, nil, fmt.Errorf("%s job %s: %w: %v", op, id, worker.ErrUnavailable, q.health)
 	}
 	delete(q.leased, id)
-	r := *q.records[id]
+	r := *q.recordLocked(id)
 	return ls, &r, q.link, nil
 }
 
@@ -398,7 +397,7 @@ func (q *Queue) RecoverExpired(ctx context.Context) (int, error) {
 // receives it, and a running job is stopped by the host that runs it.
 func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error) {
 	q.mu.Lock()
-	r := q.records[id]
+	r := q.recordLocked(id)
 	if r == nil {
 		q.mu.Unlock()
 		return nil, fmt.Errorf("cancel job %s: %w", id, worker.ErrNotFound)
@@ -449,7 +448,7 @@ func (q *Queue) sweepAfter(op, queue string) {
 
 func (q *Queue) retry(id string) (*worker.JobRecord, error) {
 	q.mu.Lock()
-	r := q.records[id]
+	r := q.recordLocked(id)
 	if r == nil {
 		q.mu.Unlock()
 		return nil, fmt.Errorf("retry job %s: %w", id, worker.ErrNotFound)
@@ -530,6 +529,19 @@ func (q *Queue) Purge(ctx context.Context, queue string, state worker.State, old
 	}
 	l := q.link
 	q.mu.Unlock()
+	if q.store != nil {
+		err := q.store.finished(time.Time{}, "", func(id, jq string, js worker.State, finishedAt time.Time) bool {
+			if (queue == "" || jq == queue) && js == state && !finishedAt.After(cutoff) {
+				if !q.inMemoryOrPurged(id) {
+					evs = append(evs, &event{Kind: evPurge, Host: q.host, ID: id})
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return 0, fmt.Errorf("purge: %w", err)
+		}
+	}
 	n := 0
 	for len(evs) > 0 {
 		batch := evs[:min(purgeBatch, len(evs))]
@@ -580,7 +592,7 @@ func (q *Queue) control(kind, queue string) error {
 func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	r := q.records[id]
+	r := q.recordLocked(id)
 	if r == nil {
 		return nil, fmt.Errorf("job %s: %w", id, worker.ErrNotFound)
 	}
@@ -597,24 +609,8 @@ func (q *Queue) List(ctx context.Context, queue string, state worker.State, limi
 			q.log.Warn("dead-letter sweep before listing dead jobs failed; listing the records", "queue", queue, "err", err)
 		}
 	}
-	q.mu.Lock()
-	var out []*worker.JobRecord
-	for _, r := range q.records {
-		if (queue == "" || r.job.Queue == queue) && (state == "" || r.job.State == state) {
-			out = append(out, r.snapshot())
-		}
-	}
-	q.mu.Unlock()
-	sort.Slice(out, func(i, k int) bool {
-		if !out[i].CreatedAt.Equal(out[k].CreatedAt) {
-			return out[i].CreatedAt.Before(out[k].CreatedAt)
-		}
-		return out[i].ID < out[k].ID
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	out, _, err := q.listFrom(queue, state, time.Time{}, "", limit)
+	return out, err
 }
 
 // Stats implements worker.Queue.

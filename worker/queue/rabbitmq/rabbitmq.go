@@ -72,6 +72,11 @@ type Options struct {
 	// OnCancel is called with the ID of a job running in this process when
 	// a cancel for it arrives from any host.
 	OnCancel func(id string)
+	// RecordsFile, if set, keeps the job records in that file rather than
+	// all in memory, with the stream offset they reflect (recordstore.go):
+	// a finished job's record leaves memory soon after its end, and a
+	// restart reads the records stream on from where it stopped.
+	RecordsFile string
 }
 
 // Queue is the RabbitMQ backend. Its state is guarded by mu; the
@@ -93,6 +98,8 @@ type Queue struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	loopDone  chan struct{}
+	flushDone chan struct{}
+	storeOnce sync.Once
 
 	mu      sync.Mutex
 	link    *link // nil while disconnected
@@ -109,7 +116,14 @@ type Queue struct {
 	// changes, for a Lease waiting for a job it knows is coming.
 	wake chan struct{}
 
-	records map[string]*record
+	records map[string]*record // those in memory; see store
+	// store keeps the records that left memory (nil: all stay in memory);
+	// dirty names the records changed since its last write.
+	store *recordStore
+	dirty map[string]struct{}
+	// resident is how long a finished record stays in memory (residentFor;
+	// less in tests).
+	resident time.Duration
 	counts  map[string]map[worker.State]int // per queue, by state
 	// waiting indexes the records of the jobs that wait to run (queued,
 	// scheduled, retrying) by queue and state, so that Stats and Lease
@@ -117,7 +131,7 @@ type Queue struct {
 	waiting   map[waitKey]map[string]*record
 	paused    map[string]bool
 	cancelled map[string]int // job ID → generation cancelled
-	purged    map[string]int // job ID → generation whose record was purged
+	purged    map[string]int // job ID → generation whose record was purged (not yet written to store)
 	notJobs   map[string]int // per queue, the dead letters that are not jobs
 	queues    map[string]*queueState
 	leased    map[string]*lease
@@ -169,6 +183,8 @@ func Open(opts Options) (*Queue, error) {
 		changed:    make(chan struct{}),
 		wake:       make(chan struct{}),
 		records:    map[string]*record{},
+		dirty:      map[string]struct{}{},
+		resident:   residentFor,
 		counts:     map[string]map[worker.State]int{},
 		waiting:    map[waitKey]map[string]*record{},
 		paused:     map[string]bool{},
@@ -182,6 +198,11 @@ func Open(opts Options) (*Queue, error) {
 		stepsOn:    map[string]*link{},
 	}
 	q.feed = newEventFeed(q)
+	if opts.RecordsFile != "" {
+		if err := q.openStore(); err != nil {
+			return nil, err
+		}
+	}
 	for name := range opts.Queues() {
 		q.queueState(name).attach = true
 	}
@@ -256,7 +277,15 @@ func (q *Queue) wakeLocked() {
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() { close(q.closing) })
 	<-q.loopDone
-	return nil
+	var err error
+	q.storeOnce.Do(func() {
+		if q.store != nil {
+			<-q.flushDone
+			q.flush()
+			err = q.store.close()
+		}
+	})
+	return err
 }
 
 // unavailable is the error of an operation tried while the broker cannot

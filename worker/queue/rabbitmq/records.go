@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"encoding/json"
+	"time"
 
 	"kiln/worker"
 )
@@ -53,6 +54,9 @@ type record struct {
 	gen  int
 	copy uint64 // the current message copy of the job (seq when published)
 	host string // who made the last change
+	// changed is when this process last applied a change to it: a
+	// finished job's record leaves memory residentFor after it.
+	changed time.Time
 }
 
 func (r *record) snapshot() *worker.JobRecord {
@@ -76,7 +80,7 @@ func (q *Queue) applyOwnLocked(e *event) { q.apply(e) }
 
 // nextSeqLocked is the sequence number of a job's next change; mu is held.
 func (q *Queue) nextSeqLocked(id string) uint64 {
-	if r := q.records[id]; r != nil {
+	if r := q.recordLocked(id); r != nil {
 		return r.seq + 1
 	}
 	return 1
@@ -89,7 +93,7 @@ func (q *Queue) apply(e *event) {
 	if e.Job != nil {
 		id = e.Job.ID
 	}
-	if r := q.records[id]; r != nil {
+	if r := q.recordLocked(id); r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
 		delete(q.waiting[waitKey{r.job.Queue, r.job.State}], id)
 		if e.Job != nil && e.From == "" && r.seq < e.Seq && r.job.State != e.Job.State {
@@ -100,6 +104,8 @@ func (q *Queue) apply(e *event) {
 	}
 	q.change(e)
 	if r := q.records[id]; r != nil {
+		r.changed = time.Now()
+		q.dirty[id] = struct{}{}
 		q.count(r.job.Queue, r.job.State, +1)
 		if s := r.job.State; s == worker.StateQueued || s == worker.StateScheduled || s == worker.StateRetrying {
 			k := waitKey{r.job.Queue, s}
@@ -194,8 +200,9 @@ func (q *Queue) change(e *event) {
 			q.dropBufferedLocked(r.job.Queue, r.job.ID)
 		}
 	case evPurge:
-		if r := q.records[e.ID]; r != nil && r.job.State.Terminal() {
+		if r := q.recordLocked(e.ID); r != nil && r.job.State.Terminal() {
 			delete(q.records, e.ID)
+			delete(q.dirty, e.ID)
 			// A dead-letter copy of the job may outlive its record: the
 			// tombstone tells a sweep to drop it rather than take it for
 			// a job dead-lettered by the broker.
