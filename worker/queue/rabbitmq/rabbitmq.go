@@ -124,7 +124,7 @@ type Queue struct {
 	// resident is how long a finished record stays in memory (residentFor;
 	// less in tests).
 	resident time.Duration
-	counts  map[string]map[worker.State]int // per queue, by state
+	counts   map[string]map[worker.State]int // per queue, by state
 	// waiting indexes the records of the jobs that wait to run (queued,
 	// scheduled, retrying) by queue and state, so that Stats and Lease
 	// need not look at every record.
