@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
-	"strconv"
-	"sync/atomic"
-
 	"encoding/json"
+	"errors"
 	"fmt"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"kiln/api"
 	"kiln/e2e/instance"
@@ -24,48 +25,78 @@ import (
 // job, or one batch request per batch), published with confirms by kilnd,
 // consumed by its workers, acked after the (no-op) job. The broker is a
 // private node, as for the raw RabbitMQ figure beside it.
+//
+// With more than one host, that many kilnd processes share the broker, as
+// the hosts of a deployment do: each with its own state directory, socket
+// and config, all with the same broker, prefix and queue. Jobs are
+// submitted through the first host only, as an application that talks to
+// one host does, and the broker spreads them over the consumers of all.
 type kilndRabbitSystem struct {
-	group  *rabbitnode.Group
-	node   *rabbitnode.Node
-	kilnd  *instance.Instance
-	client *api.Client
-	batch  int
+	group    *rabbitnode.Group
+	node     *rabbitnode.Node
+	brokerVM int
+	hosts    []*instance.Instance
+	client   *api.Client // host 1's, which every submit goes to
+	batch    int
 }
 
-func newKilndRabbit(dir string, consumers, batch int) (system, error) {
+func newKilndRabbit(dir string, consumers, batch, hosts int) (system, error) {
 	g, node, err := startNode(filepath.Join(dir, "broker"))
 	if err != nil {
+		return nil, err
+	}
+	k := &kilndRabbitSystem{group: g, node: node, batch: batch}
+	if k.brokerVM, err = brokerVM(); err != nil {
+		g.Close()
 		return nil, err
 	}
 	pw := filepath.Join(dir, "broker.password")
 	if err := os.WriteFile(pw, []byte("guest\n"), 0o600); err != nil {
 		g.Close()
-		return nil, err
+		return nil, fmt.Errorf("write broker password file %s: %w", pw, err)
 	}
 	url := strings.Replace(node.URL(""), "guest:guest@", "guest@", 1)
-	kiln, err := instance.Prepare(dir, fmt.Sprintf(`[queues.bench]
+	config := fmt.Sprintf(`[queues.bench]
 concurrency = %d
 
 [broker]
 backend = "rabbitmq"
 urls = [%q]
 password_file = %q
-`, consumers, url, pw))
-	if err == nil && *kilndProfile != "" {
-		name := "kiln-rabbitmq"
-		pdir := filepath.Join(*kilndProfile, name)
-		if err = os.MkdirAll(pdir, 0o755); err == nil {
-			kiln.Env = []string{"KILND_PROFILE_DIR=" + pdir}
+`, consumers, url, pw)
+	// One after another: each returns once READY=1, its queues declared
+	// and consumed, so the hosts meet a broker that is already set up.
+	for h := 1; h <= hosts; h++ {
+		if err := k.startHost(filepath.Join(dir, fmt.Sprintf("host%d", h)), h, config); err != nil {
+			k.close()
+			return nil, err
 		}
 	}
-	if err == nil {
-		err = kiln.Start(*kilndBin, os.Stderr)
+	k.client = k.hosts[0].Client()
+	return k, nil
+}
+
+// startHost prepares and starts kilnd host number h in dir.
+func (k *kilndRabbitSystem) startHost(dir string, h int, config string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create kilnd host %d directory: %w", h, err)
 	}
+	kiln, err := instance.Prepare(dir, config)
 	if err != nil {
-		g.Close()
-		return nil, fmt.Errorf("%w (make build)", err)
+		return fmt.Errorf("prepare kilnd host %d in %s: %w", h, dir, err)
 	}
-	return &kilndRabbitSystem{group: g, node: node, kilnd: kiln, client: kiln.Client(), batch: batch}, nil
+	if *kilndProfile != "" {
+		pdir := filepath.Join(*kilndProfile, "kiln-rabbitmq", fmt.Sprintf("host%d", h))
+		if err := os.MkdirAll(pdir, 0o755); err != nil {
+			return fmt.Errorf("create profile directory for kilnd host %d: %w", h, err)
+		}
+		kiln.Env = []string{"KILND_PROFILE_DIR=" + pdir}
+	}
+	if err := kiln.Start(*kilndBin, os.Stderr); err != nil {
+		return fmt.Errorf("start kilnd host %d: %w (make build)", h, err)
+	}
+	k.hosts = append(k.hosts, kiln)
+	return nil
 }
 
 func (k *kilndRabbitSystem) name() string {
@@ -73,6 +104,10 @@ func (k *kilndRabbitSystem) name() string {
 		return "kiln-rabbitmq-batch"
 	}
 	return "kiln-rabbitmq"
+}
+
+func (k *kilndRabbitSystem) servers() servers {
+	return servers{brokerVM: k.brokerVM, kilnds: k.hosts}
 }
 
 func (k *kilndRabbitSystem) batchSize() int { return k.batch }
@@ -91,15 +126,29 @@ func (k *kilndRabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) 
 	return err
 }
 
+// waitDone asks host 1 alone, whichever hosts ran the jobs: every kilnd
+// builds its job records from the one records stream, keyed by job ID, so
+// its succeeded count is of distinct jobs finished on any host (a job run
+// twice after a redelivery still counts once), and a job counts only once
+// its success is in that stream.
 func (k *kilndRabbitSystem) waitDone(ctx context.Context, n int) error {
 	return waitSucceeded(ctx, k.client, n)
 }
 
+// close stops every host, then the broker, and returns the first host's
+// failure to stop cleanly.
 func (k *kilndRabbitSystem) close() error {
-	k.kilnd.Signal(syscall.SIGTERM)
-	err := k.kilnd.Wait()
+	for _, h := range k.hosts {
+		h.Signal(syscall.SIGTERM)
+	}
+	var errs []error
+	for i, h := range k.hosts {
+		if err := h.Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("kilnd host %d: %w", i+1, err))
+		}
+	}
 	k.group.Close()
-	return err
+	return errors.Join(errs...)
 }
 
 // kilndRabbitAMQPSystem is kilnd on the rabbitmq backend with jobs
@@ -114,8 +163,8 @@ type kilndRabbitAMQPSystem struct {
 	ids  atomic.Int64
 }
 
-func newKilndRabbitAMQP(dir string, consumers int) (system, error) {
-	s, err := newKilndRabbit(dir, consumers, 1)
+func newKilndRabbitAMQP(dir string, consumers, hosts int) (system, error) {
+	s, err := newKilndRabbit(dir, consumers, 1, hosts)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +172,7 @@ func newKilndRabbitAMQP(dir string, consumers int) (system, error) {
 	conn, err := amqp.Dial(k.node.URL(""))
 	if err != nil {
 		k.close()
-		return nil, err
+		return nil, fmt.Errorf("connect to the broker for the AMQP publishers: %w", err)
 	}
 	return &kilndRabbitAMQPSystem{kilndRabbitSystem: k, conn: conn}, nil
 }
