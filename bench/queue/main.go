@@ -3,6 +3,11 @@
 // manual acks) and goqite (SQLite, synchronous=FULL), side by side in one
 // run on this machine. Every system gets the same job count, the same 1 KiB
 // payload and a no-op handler, with durability on.
+//
+// The kiln-rabbitmq systems can run on several kilnd processes sharing one
+// broker (-hosts 1,2,4: each count measured in turn), with the CPU of the
+// broker and of each kilnd told apart; -runs repeats every measurement and
+// prints the medians.
 package main
 
 import (
