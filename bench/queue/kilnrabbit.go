@@ -127,16 +127,16 @@ func (k *kilndRabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) 
 }
 
 // waitDone asks host 1 alone, whichever hosts ran the jobs: every kilnd
-// builds its job records from the one records stream, keyed by job ID, so
-// its succeeded count is of distinct jobs finished on any host (a job run
-// twice after a redelivery still counts once), and a job counts only once
-// its success is in that stream.
+// keeps one record per job ID, built from its own outcomes and from the
+// records stream that every host's go to, so its succeeded count is of
+// distinct jobs finished on any host (a job run twice after a redelivery
+// still counts once).
 func (k *kilndRabbitSystem) waitDone(ctx context.Context, n int) error {
 	return waitSucceeded(ctx, k.client, n)
 }
 
-// close stops every host, then the broker, and returns the first host's
-// failure to stop cleanly.
+// close stops every host, then the broker, and says which hosts did not
+// stop cleanly.
 func (k *kilndRabbitSystem) close() error {
 	for _, h := range k.hosts {
 		h.Signal(syscall.SIGTERM)
