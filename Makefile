@@ -35,7 +35,7 @@ E2E_DEPS     := debootstrap systemd-container libvips-tools
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
-.PHONY: all build man run test check go-test test-rabbitmq e2e packages lint-packages deps-build deps-test clean bench-queue bench-backlog bench-image crashtest fuzz screenshots
+.PHONY: all build man run test check go-test test-rabbitmq e2e packages lint-packages deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
 
 all: build
 
@@ -140,6 +140,14 @@ bench-queue: build
 # latency, dispatch rate (several minutes; needs ~3 GB of disk in $TMPDIR).
 bench-backlog: build
 	cd bench && go run ./backlog -bin ../$(BIN)
+
+# kilnd on the rabbitmq backend after 1k and 1M jobs of history on a private
+# broker: start to READY, right answers, memory and CPU of the host that ran
+# them, of that host restarted and of a new host (about 15 minutes on 2
+# cores; needs a few GB of memory and of disk in $TMPDIR).
+bench-history: build
+	@tools/need-packages rabbitmq-server
+	cd bench && go run ./history -bin ../$(BIN)
 
 # kiln's image jobs on real photographs (12 MP mosaics of the KDE wallpaper
 # photographs, built once under bench/.cache) against the floor, per-output

@@ -15,8 +15,10 @@ import (
 )
 
 // Event is one change of a job's state, as GET /v1/events streams it (a
-// Server-Sent Event of type "job" whose id is ID). IDs increase by one per
-// event the daemon keeps.
+// Server-Sent Event of type "job" whose id is ID). IDs increase with every
+// event kept: by one on the local backend; on the rabbitmq backend they are
+// taken from the broker's stream offsets, the same on every host, and leave
+// room between them.
 type Event struct {
 	ID      uint64         `json:"id"`
 	Time    time.Time      `json:"time"`

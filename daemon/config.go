@@ -199,7 +199,7 @@ func (c *Config) fillDerived(baseDir string) {
 		Queues:       c.Queues,
 		DefaultQueue: DefaultQueue,
 		Backend:      backend,
-		EventLog:     backend != backendRabbitMQ,
+		Shared:       backend == backendRabbitMQ,
 		NotifyURLs:   c.notifyURLs(),
 		JobTypes:     c.jobTypes(),
 	}

@@ -143,12 +143,12 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 			want: []string{":9: log.target:", `"paper"`},
 		},
 		{
-			name: "notify_url on the rabbitmq backend",
+			name: "notify_url without a secret on the rabbitmq backend",
 			edit: func(s string) string {
 				s = strings.Replace(s, `queue = "images"`, "queue = \"images\"\nnotify_url = \"https://hooks.example/kiln\"", 1)
 				return s + "\n[broker]\nbackend = \"rabbitmq\"\nurls = [\"amqp://kiln@localhost/\"]\n"
 			},
-			want: []string{":16: pipelines.web.notify_url: webhooks follow the local backend's event log, which the rabbitmq backend does not keep"},
+			want: []string{"webhooks.secret_file: must be set when a queue or pipeline has a notify_url"},
 		},
 		{
 			name: "syntax error",

@@ -54,6 +54,12 @@ func (d *daemon) eventLog() worker.EventLog {
 	return l
 }
 
+// leader is the backend's lead among hosts, or nil when it is not shared.
+func (d *daemon) leader() worker.Leader {
+	l, _ := any(d.queue).(worker.Leader)
+	return l
+}
+
 // configureEvents hands the [events] bounds to the backend, asked at each
 // commit so that a reload applies.
 func (d *daemon) configureEvents() error {

@@ -43,6 +43,7 @@ func (d *daemon) pluginHost(i int) worker.Host {
 		View:     func() *worker.ConfigView { return &d.config().view },
 		Queue:    d.queue,
 		Events:   d.eventLog(),
+		Leader:   d.leader(),
 		Kind:     func(jobType string) worker.Kind { return d.kinds[jobType] },
 		Submit:   d.submitJobs,
 		Observer: d.metrics,

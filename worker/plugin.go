@@ -98,8 +98,10 @@ type ConfigView struct {
 	// Backend is the queue backend, as broker.backend names it: "local"
 	// or "rabbitmq".
 	Backend string
-	// EventLog says whether the backend keeps an event log (Host.Events).
-	EventLog bool
+	// Shared says whether the queue is shared with other hosts (the
+	// rabbitmq backend): what must happen once across them is not kept in
+	// this host's files.
+	Shared bool
 	// NotifyURLs are every notify_url the file sets, the queues' and those
 	// of the plugins' tables (NotifyURLLister), sorted by key.
 	NotifyURLs []NotifyURL
@@ -141,8 +143,13 @@ type Host struct {
 	View func() *ConfigView
 	// Queue is the queue backend.
 	Queue Queue
-	// Events is the backend's event log; nil when it keeps none.
+	// Events is the backend's event log; nil when it keeps none. On a
+	// backend shared by several hosts (Leader set) it is the fleet's log,
+	// the same on every host.
 	Events EventLog
+	// Leader is set when the queue is shared with other hosts: a task that
+	// must happen once across them (announcing each event) runs under it.
+	Leader Leader
 	// Kind returns the kind that runs a job type, whichever plugin brought
 	// it; nil for none. It answers from Run on.
 	Kind func(jobType string) Kind

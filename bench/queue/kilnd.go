@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"kiln/api"
+	"kiln/bench/internal/kilnload"
 	"kiln/e2e/instance"
 	"kiln/worker"
 )
@@ -57,26 +57,7 @@ func (k *kilndSystem) submit(ctx context.Context, payload []byte) error {
 }
 
 func (k *kilndSystem) waitDone(ctx context.Context, n int) error {
-	return waitSucceeded(ctx, k.client, n)
-}
-
-// waitSucceeded polls a kilnd's status until its bench queue has n
-// succeeded jobs.
-func waitSucceeded(ctx context.Context, client *api.Client, n int) error {
-	for {
-		st, err := client.Status(ctx)
-		if err != nil {
-			return err
-		}
-		if q := st.Queues["bench"]; q != nil && q.Counts[worker.StateSucceeded] >= n {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
+	return kilnload.WaitSucceeded(ctx, k.client, "bench", n)
 }
 
 func (k *kilndSystem) close() error {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"kiln/api"
+	"kiln/bench/internal/kilnload"
 	"kiln/worker"
 )
 
@@ -33,39 +33,7 @@ func newStreamClient(client *api.Client) *streamClient {
 }
 
 func (k *streamClient) submitPipelined(ctx context.Context, payload []byte, n, window int) error {
-	s, err := k.client.NewSubmitter(ctx, window)
-	if err != nil {
-		return err
-	}
-	sent := make(chan error, 1)
-	go func() {
-		defer s.Close()
-		for i := 0; i < n; i++ {
-			if err := s.Submit(ctx, strconv.Itoa(i), api.SubmitRequest{Type: worker.NoopType, Queue: "bench", Payload: json.RawMessage(payload)}); err != nil {
-				sent <- err
-				return
-			}
-		}
-		sent <- nil
-	}()
-	acked := 0
-	var firstErr error
-	for a := range s.Acks() {
-		if a.Err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("job %s: %w", a.Tag, a.Err)
-		}
-		acked++
-	}
-	if err := <-sent; err != nil {
-		return err
-	}
-	if firstErr != nil {
-		return firstErr
-	}
-	if acked != n {
-		return fmt.Errorf("%d of %d jobs answered", acked, n)
-	}
-	return nil
+	return kilnload.SubmitStream(ctx, k.client, api.SubmitRequest{Type: worker.NoopType, Queue: "bench", Payload: json.RawMessage(payload)}, n, window)
 }
 
 // submit sends one job on the shared stream and waits for its answer.

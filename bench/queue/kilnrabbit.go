@@ -8,13 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"kiln/api"
+	"kiln/bench/internal/kilnload"
+	"kiln/bench/internal/privatebroker"
+	"kiln/bench/internal/procstat"
 	"kiln/e2e/instance"
 	"kiln/internal/rabbitnode"
 	"kiln/worker"
@@ -41,29 +43,21 @@ type kilndRabbitSystem struct {
 }
 
 func newKilndRabbit(dir string, consumers, batch, hosts int) (system, error) {
-	g, node, err := startNode(filepath.Join(dir, "broker"))
+	g, node, err := privatebroker.Start(filepath.Join(dir, "broker"))
 	if err != nil {
 		return nil, err
 	}
 	k := &kilndRabbitSystem{group: g, node: node, batch: batch}
-	if k.brokerVM, err = brokerVM(); err != nil {
+	if k.brokerVM, err = procstat.BrokerVM(); err != nil {
 		g.Close()
 		return nil, err
 	}
-	pw := filepath.Join(dir, "broker.password")
-	if err := os.WriteFile(pw, []byte("guest\n"), 0o600); err != nil {
+	broker, err := privatebroker.KilndTable(dir, node)
+	if err != nil {
 		g.Close()
-		return nil, fmt.Errorf("write broker password file %s: %w", pw, err)
+		return nil, err
 	}
-	url := strings.Replace(node.URL(""), "guest:guest@", "guest@", 1)
-	config := fmt.Sprintf(`[queues.bench]
-concurrency = %d
-
-[broker]
-backend = "rabbitmq"
-urls = [%q]
-password_file = %q
-`, consumers, url, pw)
+	config := fmt.Sprintf("[queues.bench]\nconcurrency = %d\n\n%s", consumers, broker)
 	// One after another: each returns once READY=1, its queues declared
 	// and consumed, so the hosts meet a broker that is already set up.
 	for h := 1; h <= hosts; h++ {
@@ -132,7 +126,7 @@ func (k *kilndRabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) 
 // distinct jobs finished on any host (a job run twice after a redelivery
 // still counts once).
 func (k *kilndRabbitSystem) waitDone(ctx context.Context, n int) error {
-	return waitSucceeded(ctx, k.client, n)
+	return kilnload.WaitSucceeded(ctx, k.client, "bench", n)
 }
 
 // close stops every host, then the broker, and says which hosts did not

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"kiln/bench/internal/procstat"
 	"kiln/e2e/instance"
 )
 
@@ -89,7 +90,7 @@ type result struct {
 	// benchmark process (the clients, and the whole of an in-process
 	// system), the broker's Erlang VM, the kilnd processes summed, and
 	// everything (the benchmark process and every process below it:
-	// those, and the node's script, epmd and helpers).
+	// those, and the node's script and epmd).
 	cpuBench, cpuBroker, cpuKilnd, cpuAll float64
 	hasBroker                             bool
 	// Per kilnd, host 1 first: its CPU seconds per 1,000 of all the jobs
@@ -296,17 +297,22 @@ type cpuReading struct {
 
 func readCPU(srv servers) (cpuReading, error) {
 	self := os.Getpid()
-	bench, _, _ := procTimes(self)
-	c := cpuReading{bench: bench, all: cpuSeconds(self)}
+	bench, err := procstat.ReadTimes(self)
+	if err != nil {
+		return cpuReading{}, fmt.Errorf("benchmark process: %w", err)
+	}
+	// The benchmark's own figure counts the children it has reaped, as the
+	// tree's does, so that bench is a part of all.
+	c := cpuReading{bench: bench.WithReaped(), all: procstat.TreeCPU(self)}
 	if srv.brokerVM != 0 {
-		t, err := ownCPUSeconds(srv.brokerVM)
+		t, err := procstat.OwnCPU(srv.brokerVM)
 		if err != nil {
 			return c, fmt.Errorf("broker VM: %w", err)
 		}
 		c.broker = t
 	}
 	for i, k := range srv.kilnds {
-		t, err := ownCPUSeconds(k.PID())
+		t, err := procstat.OwnCPU(k.PID())
 		if err != nil {
 			return c, fmt.Errorf("kilnd host %d: %w", i+1, err)
 		}

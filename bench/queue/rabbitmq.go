@@ -10,6 +10,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"kiln/bench/internal/privatebroker"
+	"kiln/bench/internal/procstat"
 	"kiln/internal/rabbitnode"
 )
 
@@ -34,33 +36,19 @@ type rabbitSystem struct {
 
 const rabbitQueue = "bench"
 
-// startNode starts a private RabbitMQ node under dir.
-func startNode(dir string) (*rabbitnode.Group, *rabbitnode.Node, error) {
-	g, err := rabbitnode.NewGroup(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	n, err := g.Start("bench")
-	if err != nil {
-		g.Close()
-		return nil, nil, fmt.Errorf("%w (make bench-queue installs rabbitmq-server)", err)
-	}
-	return g, n, nil
-}
-
 func newRabbit(dir string, consumers, batch int) (system, error) {
-	g, node, err := startNode(dir)
+	g, node, err := privatebroker.Start(dir)
 	if err != nil {
 		return nil, err
 	}
 	r := &rabbitSystem{group: g, batch: batch}
-	if r.brokerVM, err = brokerVM(); err != nil {
+	if r.brokerVM, err = procstat.BrokerVM(); err != nil {
 		g.Close()
 		return nil, err
 	}
 	if r.conn, err = amqp.Dial(node.URL("")); err != nil {
 		g.Close()
-		return nil, err
+		return nil, fmt.Errorf("connect to the private broker: %w", err)
 	}
 	if err := r.setUp(consumers); err != nil {
 		r.close()
@@ -74,7 +62,7 @@ func newRabbit(dir string, consumers, batch int) (system, error) {
 func (r *rabbitSystem) setUp(consumers int) error {
 	ch, err := r.conn.Channel()
 	if err != nil {
-		return err
+		return fmt.Errorf("open a channel to declare queue %s: %w", rabbitQueue, err)
 	}
 	if _, err := ch.QueueDeclare(rabbitQueue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 		return fmt.Errorf("declare quorum queue: %w", err)
@@ -85,10 +73,10 @@ func (r *rabbitSystem) setUp(consumers int) error {
 	for i := 0; i < 64; i++ {
 		pc, err := r.conn.Channel()
 		if err != nil {
-			return err
+			return fmt.Errorf("open publisher channel %d: %w", i+1, err)
 		}
 		if err := pc.Confirm(false); err != nil {
-			return err
+			return fmt.Errorf("put publisher channel %d in confirm mode: %w", i+1, err)
 		}
 		r.pubs <- pc
 	}
@@ -99,14 +87,14 @@ func (r *rabbitSystem) setUp(consumers int) error {
 	for i := 0; i < consumerChannels; i++ {
 		cc, err := r.conn.Channel()
 		if err != nil {
-			return err
+			return fmt.Errorf("open consumer channel %d: %w", i+1, err)
 		}
 		if err := cc.Qos(consumers/consumerChannels, 0, false); err != nil {
-			return err
+			return fmt.Errorf("set the prefetch of consumer channel %d: %w", i+1, err)
 		}
 		deliveries, err := cc.Consume(rabbitQueue, "", false, false, false, false, nil)
 		if err != nil {
-			return err
+			return fmt.Errorf("consume queue %s on channel %d: %w", rabbitQueue, i+1, err)
 		}
 		r.wg.Add(1)
 		go func() {

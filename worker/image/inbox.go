@@ -123,8 +123,14 @@ func (p *plugin) Run(ctx context.Context) {
 }
 
 func runInboxes(ctx context.Context, host worker.Host, cfg *Config) {
+	events := host.Events
+	if host.Leader != nil {
+		// The fleet's log: every host would read every host's events to
+		// learn the ends of its own few jobs, which polling them costs less.
+		events = nil
+	}
 	jobs := &inbox.QueueJobs{
-		SubmitJobs: host.Submit, Queue: host.Queue, Events: host.Events, JobType: JobType,
+		SubmitJobs: host.Submit, Queue: host.Queue, Events: events, JobType: JobType,
 		DerivedIDs: host.View().Backend == "rabbitmq",
 		Payload: func(p inbox.Picture) (json.RawMessage, error) {
 			return json.Marshal(Payload{Pipeline: p.Pipeline, Input: p.Input})

@@ -1,11 +1,11 @@
 // Package queuetest is the conformance suite every worker.Queue backend must
 // pass: at-least-once delivery, priority and run_at order, release, retries,
 // dead letters, unique keys, cancel, pause, limits, crash recovery, wake-ups,
-// the error each call answers, retention, and chains of follow-ups. A
+// the error each call answers, retention, chains of follow-ups, and the event log. A
 // backend's own test calls Run with a way to open it.
 //
 // The cases are grouped by concern: delivery.go, failure.go, control.go,
-// limits.go, wakeups.go, errors.go, retention.go and chains.go. This file
+// limits.go, wakeups.go, errors.go, retention.go, chains.go and events.go. This file
 // holds the Backend, Run and the helpers they share.
 package queuetest
 
@@ -28,6 +28,9 @@ type Backend struct {
 	// held, nothing released) and returns the queue as a new process would
 	// open it.
 	Crash func(t *testing.T, q worker.Queue) worker.Queue
+	// Peer, if set, opens a second process on the same queue as q (another
+	// host of a shared backend), closed by the backend when the test ends.
+	Peer func(t *testing.T, q worker.Queue) worker.Queue
 }
 
 // cases is every case of the suite, in the order Run starts them.
@@ -63,6 +66,8 @@ var cases = []struct {
 	{"Retention", testRetention},
 	// chains.go
 	{"Chains", testChains},
+	// events.go
+	{"Events", testEvents},
 }
 
 // Run runs the suite, each case in parallel with the others and on queues

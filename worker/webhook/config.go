@@ -60,18 +60,12 @@ func (c *Config) Fill(view *worker.ConfigView) {
 	}
 }
 
-// notifyWithoutEventLog is why a notify_url is refused on the rabbitmq
-// backend.
-const notifyWithoutEventLog = "webhooks follow the local backend's event log, which the rabbitmq backend does not keep: bind a queue of your own to the broker's events exchange (<prefix>.events, routing key <queue>.<state>) instead"
-
 // Check implements worker.PluginConfig: every notify_url, wherever it is
 // set, and the [webhooks] table.
 func (c *Config) Check(view *worker.ConfigView, problems worker.Problems) {
 	for _, n := range view.NotifyURLs {
 		if err := CheckURL(n.URL); err != nil {
 			problems.Report(n.Key, err.Error())
-		} else if !view.EventLog {
-			problems.Report(n.Key, notifyWithoutEventLog)
 		}
 	}
 	if q, ok := view.Queues[Queue]; ok && q.NotifyURL != "" {
@@ -96,11 +90,12 @@ func (c *Config) CheckStart(_ *worker.ConfigView, problems worker.Problems) {
 	}
 }
 
-// Paths implements worker.PathLister: the cursor, written where the event
-// log is followed, and the secret.
+// Paths implements worker.PathLister: the cursor, a file of this host's
+// unless the queue is shared (its cursor then moves with the lead on the
+// broker), and the secret.
 func (c *Config) Paths(view *worker.ConfigView) []worker.ConfigPath {
 	var out []worker.ConfigPath
-	if view.EventLog {
+	if !view.Shared {
 		out = append(out, worker.ConfigPath{Key: "daemon.state_dir", Path: cursorPath(view),
 			Name: "the webhook cursor (" + CursorName + " in daemon.state_dir)", Use: worker.PathWritten})
 	}

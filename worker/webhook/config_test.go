@@ -14,9 +14,9 @@ type problemList []string
 func (p *problemList) Report(key, msg string)          { *p = append(*p, key+": "+msg) }
 func (p *problemList) ReportTransient(key, msg string) { p.Report(key, msg) }
 
-func view(eventLog bool, urls ...worker.NotifyURL) *worker.ConfigView {
+func view(local bool, urls ...worker.NotifyURL) *worker.ConfigView {
 	return &worker.ConfigView{
-		ConfigDir: "/etc/kiln", StateDir: "/var/lib/kiln", DefaultQueue: "default", EventLog: eventLog,
+		ConfigDir: "/etc/kiln", StateDir: "/var/lib/kiln", DefaultQueue: "default", Shared: !local,
 		Queues: map[string]worker.QueueConfig{"default": worker.DefaultQueueConfig()}, NotifyURLs: urls,
 	}
 }
@@ -55,19 +55,18 @@ func TestConfigCheckNamesEveryNotifyURL(t *testing.T) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(problems, "\n"), strings.Join(want, "\n"))
 	}
 
-	// A backend without an event log has no webhooks.
+	// A shared queue has webhooks too.
 	c = DefaultConfig()
 	c.Webhooks.SecretFile = "/etc/kiln/webhook.secret"
 	problems = nil
 	c.Check(view(false, worker.NotifyURL{Key: "queues.q.notify_url", URL: "https://app.example/"}), &problems)
-	if len(problems) != 1 || !strings.HasPrefix(problems[0], "queues.q.notify_url: webhooks follow the local backend's event log") {
-		t.Errorf("problems on a backend without an event log: %q", problems)
+	if len(problems) != 0 {
+		t.Errorf("problems on a shared queue: %q", problems)
 	}
 }
 
 // The secret is taken from the config's directory and checked at start;
-// the cursor is a file kiln writes only where there is an event log to
-// follow.
+// the cursor is a file kiln writes only where the queue is its own.
 func TestConfigSecretAndCursor(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -94,9 +93,9 @@ func TestConfigSecretAndCursor(t *testing.T) {
 
 	paths := c.Paths(view(true))
 	if len(paths) != 2 || paths[0].Path != "/var/lib/kiln/"+CursorName || paths[0].Use != worker.PathWritten || paths[1].Path != secret || paths[1].Use != worker.PathRead {
-		t.Errorf("Paths with an event log = %+v", paths)
+		t.Errorf("Paths on a queue of its own = %+v", paths)
 	}
 	if paths := c.Paths(view(false)); len(paths) != 1 || paths[0].Use != worker.PathRead {
-		t.Errorf("Paths without an event log = %+v, want only the secret", paths)
+		t.Errorf("Paths on a shared queue = %+v, want only the secret", paths)
 	}
 }

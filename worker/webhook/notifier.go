@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
-	"kiln/internal/durable"
 	"kiln/worker"
 )
 
@@ -46,9 +44,9 @@ type Notifier struct {
 	Enabled func() bool
 	// Submit queues delivery jobs with their queue's settings, all or none.
 	Submit func(ctx context.Context, deliveries []Payload) error
-	// CursorFile keeps the last event ID handled.
-	CursorFile string
-	Log        *slog.Logger
+	// Cursor keeps the last event ID handled.
+	Cursor Cursor
+	Log    *slog.Logger
 }
 
 // Run follows the log until ctx is done.
@@ -86,7 +84,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 		cursor = page.Next
 		if cursor != saved && (len(deliveries) > 0 || time.Since(savedAt) > cursorSaveEvery) {
-			if err := durable.ReplaceFile(n.CursorFile, []byte(strconv.FormatUint(cursor, 10)+"\n"), 0o640); err != nil {
+			if err := n.Cursor.Save(ctx, cursor); err != nil {
 				n.Log.Error("webhooks: saving the event cursor failed; deliveries after a restart may repeat", "err", err)
 			} else {
 				saved, savedAt = cursor, time.Now()
@@ -107,7 +105,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // loadCursor reads the saved cursor; without one, the notifier starts at
 // the newest event, so that turning webhooks on does not announce history.
 func (n *Notifier) loadCursor(ctx context.Context) (uint64, error) {
-	cursor, err := readCursor(n.CursorFile)
+	cursor, err := n.Cursor.Load()
 	if err == nil {
 		return cursor, nil
 	}
@@ -118,7 +116,7 @@ func (n *Notifier) loadCursor(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("webhooks: read the event log: %w", err)
 	}
-	if err := durable.ReplaceFile(n.CursorFile, []byte(strconv.FormatUint(head.Last, 10)+"\n"), 0o640); err != nil {
+	if err := n.Cursor.Save(ctx, head.Last); err != nil {
 		return 0, fmt.Errorf("webhooks: %w", err)
 	}
 	return head.Last, nil

@@ -39,23 +39,39 @@ func (p *plugin) config() *Config { return p.host.Config().(*Config) }
 
 // Run follows the event log for the ends that are announced. It runs
 // whatever the config says, so that a reload that adds a notify_url takes
-// effect at once; a backend without an event log has no webhooks.
+// effect at once; a backend without an event log has no webhooks. On a
+// queue shared by several hosts the log is the fleet's, and it is followed
+// by one host at a time, the lead's holder, with a cursor that moves with
+// the lead: each event is announced once across the fleet.
 func (p *plugin) Run(ctx context.Context) {
 	if p.host.Events == nil {
 		return
 	}
-	n := &Notifier{
-		Queue: p.host.Queue, Events: p.host.Events,
-		Target:     p.target,
-		Enabled:    func() bool { return len(p.host.View().NotifyURLs) > 0 },
-		Submit:     p.submit,
-		CursorFile: cursorPath(p.host.View()),
-		Log:        p.host.Log,
+	notifier := func(c Cursor) *Notifier {
+		return &Notifier{
+			Queue: p.host.Queue, Events: p.host.Events,
+			Target:  p.target,
+			Enabled: func() bool { return len(p.host.View().NotifyURLs) > 0 },
+			Submit:  p.submit,
+			Cursor:  c,
+			Log:     p.host.Log,
+		}
 	}
-	if err := n.Run(ctx); err != nil {
-		p.host.Log.Error("webhooks stopped; no job ends are announced until a restart", "err", err)
+	if p.host.Leader == nil {
+		if err := notifier(FileCursor(cursorPath(p.host.View()))).Run(ctx); err != nil {
+			p.host.Log.Error("webhooks stopped; no job ends are announced until a restart", "err", err)
+		}
+		return
 	}
+	p.host.Leader.Lead(ctx, leadName, func(ctx context.Context, state worker.LeadState) {
+		if err := notifier(leadCursor{state}).Run(ctx); err != nil && ctx.Err() == nil {
+			p.host.Log.Error("webhooks: the announcer stopped; it starts again under the next lead", "err", err)
+		}
+	})
 }
+
+// leadName is the lead that announces job ends on a shared queue.
+const leadName = "webhooks"
 
 // target is where a job's end is announced: its kind's answer (an image
 // job's pipeline), else its queue's notify_url.
@@ -70,7 +86,9 @@ func (p *plugin) target(j *worker.JobRecord) string {
 
 // submit queues delivery jobs as the API would, in one batch. The event ID
 // is each one's unique key, so a delivery queued again after a crash is not
-// doubled while the first is pending.
+// doubled while the first is pending; on a shared queue, which has no
+// unique keys, it is in the job's ID, and a second job of one ID is the
+// same job.
 func (p *plugin) submit(ctx context.Context, deliveries []Payload) error {
 	jobs := make([]worker.JobRequest, len(deliveries))
 	for i, d := range deliveries {
@@ -79,6 +97,9 @@ func (p *plugin) submit(ctx context.Context, deliveries []Payload) error {
 			return err
 		}
 		jobs[i] = worker.JobRequest{Type: JobType, Payload: payload, UniqueKey: "event-" + strconv.FormatUint(d.EventID, 10)}
+		if p.host.View().Shared {
+			jobs[i].ID, jobs[i].UniqueKey = "webhook."+strconv.FormatUint(d.EventID, 10), ""
+		}
 	}
 	return p.host.Submit(ctx, jobs)
 }

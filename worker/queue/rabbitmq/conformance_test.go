@@ -165,6 +165,12 @@ func TestConformance(t *testing.T) {
 			waitRedelivered(t, q, held)
 			return q
 		},
+		Peer: func(t *testing.T, old worker.Queue) worker.Queue {
+			mu.Lock()
+			o := opens[old.(*Queue)]
+			mu.Unlock()
+			return openQueue(t, url, o.prefix, o.maxQueued)
+		},
 	})
 }
 

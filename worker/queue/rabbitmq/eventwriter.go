@@ -200,6 +200,7 @@ func (q *Queue) queueEvents(l *link, evs []*event) chan error {
 	if len(evs) == 0 {
 		return nil
 	}
+	q.fillFrom(evs)
 	done := make(chan error, 1)
 	select {
 	case q.eventsIn <- eventBatch{l: l, evs: evs, done: done}:
@@ -227,6 +228,7 @@ func (q *Queue) sendEventsLater(l *link, evs ...*event) {
 	if len(evs) == 0 || l == nil {
 		return
 	}
+	q.fillFrom(evs)
 	select {
 	case q.eventsIn <- eventBatch{l: l, evs: evs}:
 	case <-q.closing:
@@ -245,6 +247,21 @@ func (q *Queue) publishWith(l *link, msgs []outgoing, evs ...*event) ([]bool, er
 		return acked, err
 	}
 	return acked, q.sendEvents(l, evs...)
+}
+
+// fillFrom gives each job event the state its job had here before it:
+// events are published before this process applies them to its records.
+func (q *Queue) fillFrom(evs []*event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, e := range evs {
+		if e.Job == nil || e.From != "" {
+			continue
+		}
+		if r := q.records[e.Job.ID]; r != nil && r.seq < e.Seq && r.job.State != e.Job.State {
+			e.From = r.job.State
+		}
+	}
 }
 
 func linkURL(l *link) string {

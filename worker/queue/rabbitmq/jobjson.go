@@ -137,6 +137,10 @@ func appendEvent(b []byte, e *event) []byte {
 		b = append(b, `,"queue":`...)
 		b = appendString(b, e.Queue)
 	}
+	if e.From != "" {
+		b = append(b, `,"from":`...)
+		b = appendString(b, string(e.From))
+	}
 	if e.Marker != "" {
 		b = append(b, `,"marker":`...)
 		b = appendString(b, e.Marker)

@@ -38,3 +38,6 @@ func (n names) eventsExchange() string { return n.prefix + ".events" }
 
 // records is the stream every kilnd reads the job records from.
 func (n names) records() string { return n.prefix + ".records" }
+
+// lead is the queue whose token makes its holder the one leader of name.
+func (n names) lead(name string) string { return n.prefix + ".lead." + name }

@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,7 +114,9 @@ func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*wo
 			// A job published by another client is first recorded here.
 			shown = &j
 		}
-		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: shown}
+		// The delivered message says what the job waited as, whether or
+		// not this host knew the job before.
+		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: shown, From: cmp.Or(dv.job.State, worker.StateQueued)}
 		q.applyOwnLocked(ev)
 		evs = append(evs, ev)
 		q.leased[j.ID] = &lease{d: dv, until: j.LeaseUntil}

@@ -66,6 +66,9 @@ type Options struct {
 	// RecordsSegmentBytes sizes the segments of the records stream when
 	// it is first declared (0: 32 MiB).
 	RecordsSegmentBytes int
+	// RecordsMaxBytes bounds the records stream when it is first declared
+	// (0: 2 GiB); its oldest segments go first.
+	RecordsMaxBytes int64
 	// OnCancel is called with the ID of a job running in this process when
 	// a cancel for it arrives from any host.
 	OnCancel func(id string)
@@ -84,6 +87,8 @@ type Queue struct {
 
 	// eventsIn takes events to the event writers (eventwriter.go).
 	eventsIn chan eventBatch
+	// feed serves the event log to followers (eventfeed.go).
+	feed *eventFeed
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -176,6 +181,7 @@ func Open(opts Options) (*Queue, error) {
 		declared:   map[string]bool{},
 		stepsOn:    map[string]*link{},
 	}
+	q.feed = newEventFeed(q)
 	for name := range opts.Queues() {
 		q.queueState(name).attach = true
 	}

@@ -21,6 +21,9 @@ type event struct {
 	Job   *worker.JobRecord `json:"job,omitempty"`
 	ID    string            `json:"id,omitempty"`
 	Queue string            `json:"queue,omitempty"`
+	// From is the job's state before this change, as its publisher knew
+	// it ("" for a new job): the event log's From.
+	From worker.State `json:"from,omitempty"`
 	// Marker identifies a sync event: its publisher has read every event
 	// before it once it reads the marker back.
 	Marker string `json:"marker,omitempty"`
@@ -89,6 +92,11 @@ func (q *Queue) apply(e *event) {
 	if r := q.records[id]; r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
 		delete(q.waiting[waitKey{r.job.Queue, r.job.State}], id)
+		if e.Job != nil && e.From == "" && r.seq < e.Seq && r.job.State != e.Job.State {
+			// An event applied here before it is published tells the
+			// event log where its job came from.
+			e.From = r.job.State
+		}
 	}
 	q.change(e)
 	if r := q.records[id]; r != nil {

@@ -48,7 +48,7 @@ func (q *Queue) declareBase(l *link) error {
 		}
 		if _, err := ch.QueueDeclare(n.records(), true, false, false, false, amqp.Table{
 			"x-queue-type":                    "stream",
-			"x-max-length-bytes":              int64(recordsMaxBytes),
+			"x-max-length-bytes":              cmp.Or(q.opts.RecordsMaxBytes, recordsMaxBytes),
 			"x-stream-max-segment-size-bytes": int64(cmp.Or(q.opts.RecordsSegmentBytes, recordsSegmentMax)),
 		}); err != nil {
 			return fmt.Errorf("declare stream %s on %s: %w", n.records(), l.url, err)
