@@ -4,6 +4,15 @@
 # one run on this machine. Extra arguments go to the Go program
 # (e.g. -jobs 200000). Needs rabbitmq-server installed (make bench-queue
 # installs it).
+#
+# -hosts 1,2,4 measures each kiln-rabbitmq system with 1, 2 and then 4
+# kilnd processes sharing one private broker (own state directory, socket
+# and config each; same broker, prefix and queue): jobs are submitted
+# through host 1 and run wherever the broker delivers them. The table
+# splits CPU per 1,000 jobs into the broker's beam.smp, the kilnds summed
+# and each host, beside the raw RabbitMQ peers (measured once: they have
+# no hosts). -runs 3 repeats every measurement and prints medians, e.g.
+#   bench/queue.sh -systems kiln-rabbitmq-stream,kiln-rabbitmq-amqp,rabbitmq-pipelined -hosts 1,2,4 -runs 3
 set -euo pipefail
 cd "$(dirname "$0")"
 # `go mod download` fetches goqite first on a fresh machine, where `go list

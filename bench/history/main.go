@@ -129,12 +129,10 @@ type bench struct {
 }
 
 func (b *bench) measure() error {
-	beams := procstat.Descendants(os.Getpid(), "beam.smp")
-	if len(beams) != 1 {
-		return fmt.Errorf("find the broker's beam.smp below this process: found %v", beams)
-	}
-	b.broker = beams[0]
 	var err error
+	if b.broker, err = procstat.BrokerVM(); err != nil {
+		return err
+	}
 	if b.table, err = privatebroker.KilndTable(b.dir, b.node); err != nil {
 		return err
 	}
@@ -213,7 +211,7 @@ func (b *bench) newHost(name string) (*host, error) {
 
 // launch starts h's kilnd and records what its start to READY=1 cost.
 func (b *bench) launch(h *host, label string) (*start, error) {
-	brokerBefore, err := ownCPU(b.broker)
+	brokerBefore, err := procstat.OwnCPU(b.broker)
 	if err != nil {
 		return nil, fmt.Errorf("broker CPU before %s starts: %w", h.name, err)
 	}
@@ -225,10 +223,10 @@ func (b *bench) launch(h *host, label string) (*start, error) {
 	if s.memReady, err = procstat.ReadMemory(h.pid()); err != nil {
 		return nil, fmt.Errorf("%s memory at READY: %w", h.name, err)
 	}
-	if s.kilndCPUReady, err = ownCPU(h.pid()); err != nil {
+	if s.kilndCPUReady, err = procstat.OwnCPU(h.pid()); err != nil {
 		return nil, fmt.Errorf("%s CPU at READY: %w", h.name, err)
 	}
-	brokerReady, err := ownCPU(b.broker)
+	brokerReady, err := procstat.OwnCPU(b.broker)
 	if err != nil {
 		return nil, fmt.Errorf("broker CPU at %s's READY: %w", h.name, err)
 	}
@@ -329,13 +327,13 @@ func (b *bench) cpuOfAll() (cpuPair, error) {
 		if !h.running() {
 			continue
 		}
-		s, err := ownCPU(h.pid())
+		s, err := procstat.OwnCPU(h.pid())
 		if err != nil {
 			return c, fmt.Errorf("%s CPU: %w", h.name, err)
 		}
 		c.kilnd += s
 	}
-	s, err := ownCPU(b.broker)
+	s, err := procstat.OwnCPU(b.broker)
 	if err != nil {
 		return c, fmt.Errorf("broker CPU: %w", err)
 	}
@@ -382,10 +380,10 @@ func (b *bench) settle(s *start, since time.Time, a answers) error {
 	if s.memAfter, err = procstat.ReadMemory(s.host.pid()); err != nil {
 		return fmt.Errorf("%s memory after the checks: %w", s.host.name, err)
 	}
-	if s.kilndCPUSettled, err = ownCPU(s.host.pid()); err != nil {
+	if s.kilndCPUSettled, err = procstat.OwnCPU(s.host.pid()); err != nil {
 		return fmt.Errorf("%s CPU after the checks: %w", s.host.name, err)
 	}
-	broker, err := ownCPU(b.broker)
+	broker, err := procstat.OwnCPU(b.broker)
 	if err != nil {
 		return fmt.Errorf("broker CPU after %s's checks: %w", s.host.name, err)
 	}
@@ -477,15 +475,6 @@ func short(err error) string {
 		s = s[:24]
 	}
 	return s
-}
-
-// ownCPU is a process's own utime+stime, in seconds.
-func ownCPU(pid int) (float64, error) {
-	t, err := procstat.ReadTimes(pid)
-	if err != nil {
-		return 0, err
-	}
-	return t.Own(), nil
 }
 
 func (b *bench) stopAll() {

@@ -49,6 +49,8 @@ func newKilnd(name, dir string, consumers int) (system, error) {
 
 func (k *kilndSystem) name() string { return "kiln-daemon" }
 
+func (k *kilndSystem) servers() servers { return servers{kilnds: []*instance.Instance{k.kiln}} }
+
 func (k *kilndSystem) submit(ctx context.Context, payload []byte) error {
 	_, err := k.client.Submit(ctx, api.SubmitRequest{Type: worker.NoopType, Queue: "bench", Payload: json.RawMessage(payload)})
 	return err

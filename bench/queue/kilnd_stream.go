@@ -99,6 +99,8 @@ func streamed(s system, client *api.Client, label string) *streamedSystem {
 
 func (k *streamedSystem) name() string { return k.label }
 
+func (k *streamedSystem) servers() servers { return serversOf(k.system) }
+
 func (k *streamedSystem) submit(ctx context.Context, payload []byte) error {
 	return k.stream.submit(ctx, payload)
 }

@@ -2,19 +2,21 @@ package main
 
 import (
 	"context"
-	"strconv"
-	"sync/atomic"
-
 	"encoding/json"
+	"errors"
 	"fmt"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"syscall"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"kiln/api"
 	"kiln/bench/internal/kilnload"
 	"kiln/bench/internal/privatebroker"
+	"kiln/bench/internal/procstat"
 	"kiln/e2e/instance"
 	"kiln/internal/rabbitnode"
 	"kiln/worker"
@@ -25,17 +27,29 @@ import (
 // job, or one batch request per batch), published with confirms by kilnd,
 // consumed by its workers, acked after the (no-op) job. The broker is a
 // private node, as for the raw RabbitMQ figure beside it.
+//
+// With more than one host, that many kilnd processes share the broker, as
+// the hosts of a deployment do: each with its own state directory, socket
+// and config, all with the same broker, prefix and queue. Jobs are
+// submitted through the first host only, as an application that talks to
+// one host does, and the broker spreads them over the consumers of all.
 type kilndRabbitSystem struct {
-	group  *rabbitnode.Group
-	node   *rabbitnode.Node
-	kilnd  *instance.Instance
-	client *api.Client
-	batch  int
+	group    *rabbitnode.Group
+	node     *rabbitnode.Node
+	brokerVM int
+	hosts    []*instance.Instance
+	client   *api.Client // host 1's, which every submit goes to
+	batch    int
 }
 
-func newKilndRabbit(dir string, consumers, batch int) (system, error) {
+func newKilndRabbit(dir string, consumers, batch, hosts int) (system, error) {
 	g, node, err := privatebroker.Start(filepath.Join(dir, "broker"))
 	if err != nil {
+		return nil, err
+	}
+	k := &kilndRabbitSystem{group: g, node: node, batch: batch}
+	if k.brokerVM, err = procstat.BrokerVM(); err != nil {
+		g.Close()
 		return nil, err
 	}
 	broker, err := privatebroker.KilndTable(dir, node)
@@ -43,22 +57,40 @@ func newKilndRabbit(dir string, consumers, batch int) (system, error) {
 		g.Close()
 		return nil, err
 	}
-	kiln, err := instance.Prepare(dir, fmt.Sprintf("[queues.bench]\nconcurrency = %d\n\n%s", consumers, broker))
-	if err == nil && *kilndProfile != "" {
-		name := "kiln-rabbitmq"
-		pdir := filepath.Join(*kilndProfile, name)
-		if err = os.MkdirAll(pdir, 0o755); err == nil {
-			kiln.Env = []string{"KILND_PROFILE_DIR=" + pdir}
+	config := fmt.Sprintf("[queues.bench]\nconcurrency = %d\n\n%s", consumers, broker)
+	// One after another: each returns once READY=1, its queues declared
+	// and consumed, so the hosts meet a broker that is already set up.
+	for h := 1; h <= hosts; h++ {
+		if err := k.startHost(filepath.Join(dir, fmt.Sprintf("host%d", h)), h, config); err != nil {
+			k.close()
+			return nil, err
 		}
 	}
-	if err == nil {
-		err = kiln.Start(*kilndBin, os.Stderr)
+	k.client = k.hosts[0].Client()
+	return k, nil
+}
+
+// startHost prepares and starts kilnd host number h in dir.
+func (k *kilndRabbitSystem) startHost(dir string, h int, config string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create kilnd host %d directory: %w", h, err)
 	}
+	kiln, err := instance.Prepare(dir, config)
 	if err != nil {
-		g.Close()
-		return nil, fmt.Errorf("%w (make build)", err)
+		return fmt.Errorf("prepare kilnd host %d in %s: %w", h, dir, err)
 	}
-	return &kilndRabbitSystem{group: g, node: node, kilnd: kiln, client: kiln.Client(), batch: batch}, nil
+	if *kilndProfile != "" {
+		pdir := filepath.Join(*kilndProfile, "kiln-rabbitmq", fmt.Sprintf("host%d", h))
+		if err := os.MkdirAll(pdir, 0o755); err != nil {
+			return fmt.Errorf("create profile directory for kilnd host %d: %w", h, err)
+		}
+		kiln.Env = []string{"KILND_PROFILE_DIR=" + pdir}
+	}
+	if err := kiln.Start(*kilndBin, os.Stderr); err != nil {
+		return fmt.Errorf("start kilnd host %d: %w (make build)", h, err)
+	}
+	k.hosts = append(k.hosts, kiln)
+	return nil
 }
 
 func (k *kilndRabbitSystem) name() string {
@@ -66,6 +98,10 @@ func (k *kilndRabbitSystem) name() string {
 		return "kiln-rabbitmq-batch"
 	}
 	return "kiln-rabbitmq"
+}
+
+func (k *kilndRabbitSystem) servers() servers {
+	return servers{brokerVM: k.brokerVM, kilnds: k.hosts}
 }
 
 func (k *kilndRabbitSystem) batchSize() int { return k.batch }
@@ -84,15 +120,29 @@ func (k *kilndRabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) 
 	return err
 }
 
+// waitDone asks host 1 alone, whichever hosts ran the jobs: every kilnd
+// keeps one record per job ID, built from its own outcomes and from the
+// records stream that every host's go to, so its succeeded count is of
+// distinct jobs finished on any host (a job run twice after a redelivery
+// still counts once).
 func (k *kilndRabbitSystem) waitDone(ctx context.Context, n int) error {
 	return kilnload.WaitSucceeded(ctx, k.client, "bench", n)
 }
 
+// close stops every host, then the broker, and says which hosts did not
+// stop cleanly.
 func (k *kilndRabbitSystem) close() error {
-	k.kilnd.Signal(syscall.SIGTERM)
-	err := k.kilnd.Wait()
+	for _, h := range k.hosts {
+		h.Signal(syscall.SIGTERM)
+	}
+	var errs []error
+	for i, h := range k.hosts {
+		if err := h.Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("kilnd host %d: %w", i+1, err))
+		}
+	}
 	k.group.Close()
-	return err
+	return errors.Join(errs...)
 }
 
 // kilndRabbitAMQPSystem is kilnd on the rabbitmq backend with jobs
@@ -107,8 +157,8 @@ type kilndRabbitAMQPSystem struct {
 	ids  atomic.Int64
 }
 
-func newKilndRabbitAMQP(dir string, consumers int) (system, error) {
-	s, err := newKilndRabbit(dir, consumers, 1)
+func newKilndRabbitAMQP(dir string, consumers, hosts int) (system, error) {
+	s, err := newKilndRabbit(dir, consumers, 1, hosts)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +166,7 @@ func newKilndRabbitAMQP(dir string, consumers int) (system, error) {
 	conn, err := amqp.Dial(k.node.URL(""))
 	if err != nil {
 		k.close()
-		return nil, err
+		return nil, fmt.Errorf("connect to the broker for the AMQP publishers: %w", err)
 	}
 	return &kilndRabbitAMQPSystem{kilndRabbitSystem: k, conn: conn}, nil
 }

@@ -3,21 +3,29 @@
 // manual acks) and goqite (SQLite, synchronous=FULL), side by side in one
 // run on this machine. Every system gets the same job count, the same 1 KiB
 // payload and a no-op handler, with durability on.
+//
+// The kiln-rabbitmq systems can run on several kilnd processes sharing one
+// broker (-hosts 1,2,4: each count measured in turn), with the CPU of the
+// broker and of each kilnd told apart; -runs repeats every measurement and
+// prints the medians.
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"kiln/bench/internal/procstat"
+	"kiln/e2e/instance"
 )
 
 var batchSize = flag.Int("batch", 100, "jobs per submit for the -batch systems (pipelined confirms)")
@@ -49,16 +57,82 @@ type pipelinedSystem interface {
 	submitPipelined(ctx context.Context, payload []byte, n, window int) error
 }
 
+// servers are the processes of a system whose CPU is told apart: the
+// broker's Erlang VM (0 when the system has no broker) and each kilnd,
+// host 1 first.
+type servers struct {
+	brokerVM int
+	kilnds   []*instance.Instance
+}
+
+// serverSystem is a system that runs such processes.
+type serverSystem interface {
+	servers() servers
+}
+
+// serversOf is what s runs, or nothing for an in-process system.
+func serversOf(s system) servers {
+	if ss, ok := s.(serverSystem); ok {
+		return ss.servers()
+	}
+	return servers{}
+}
+
 type result struct {
-	system     string
-	jobs       int
-	jobsPerSec float64
-	// CPU seconds per 1,000 jobs in the throughput run: the benchmark
-	// process (the clients, and the whole of an in-process system) and the
-	// server processes it started.
-	cpuClient, cpuServer float64
-	p50, p99             time.Duration // single submits, 1 submitter
-	p50at32, p99a32      time.Duration // single submits, 32 submitters
+	system string
+	hosts  int // kilnd processes (0: the system runs none)
+	runs   int // measurements this result is the median of
+	jobs   int
+	// jobsPerSec is the median of the runs, slowest and fastest their
+	// range.
+	jobsPerSec, slowest, fastest float64
+	// CPU seconds per 1,000 jobs in the throughput run, from /proc: the
+	// benchmark process (the clients, and the whole of an in-process
+	// system), the broker's Erlang VM, the kilnd processes summed, and
+	// everything (the benchmark process and every process below it:
+	// those, and the node's script and epmd).
+	cpuBench, cpuBroker, cpuKilnd, cpuAll float64
+	hasBroker                             bool
+	// Per kilnd, host 1 first: its CPU seconds per 1,000 of all the jobs
+	// (they add up to cpuKilnd), and the jobs it ran to success in the
+	// throughput run (succeeded_since_start of its status).
+	hostCPU, hostRan []float64
+	// rerun is how many more jobs the hosts ran than there were: jobs the
+	// broker delivered again after a host lost them before the ack (the
+	// most of any run).
+	rerun           int
+	p50, p99        time.Duration // single submits, 1 submitter
+	p50at32, p99a32 time.Duration // single submits, 32 submitters
+}
+
+// sharesBroker says whether a system is kilnd on the rabbitmq backend,
+// which -hosts runs on several kilnd processes.
+func sharesBroker(name string) bool {
+	switch name {
+	case "kiln-rabbitmq", "kiln-rabbitmq-batch", "kiln-rabbitmq-stream", "kiln-rabbitmq-amqp":
+		return true
+	}
+	return false
+}
+
+// measurement is one system at one host count.
+type measurement struct {
+	system string
+	hosts  int // for the kiln-rabbitmq systems; 0 for the others
+}
+
+func (m measurement) String() string {
+	if m.hosts == 0 {
+		return m.system
+	}
+	return fmt.Sprintf("%s (%s)", m.system, hostsText(m.hosts))
+}
+
+func hostsText(n int) string {
+	if n == 1 {
+		return "1 host"
+	}
+	return fmt.Sprintf("%d hosts", n)
 }
 
 func main() {
@@ -68,10 +142,19 @@ func main() {
 	consumers := flag.Int("consumers", 256, "concurrent workers (prefetch for RabbitMQ)")
 	goqiteConsumers := flag.Int("goqite-consumers", 32, "concurrent workers for goqite, whose pollers contend for SQLite's one writer: 32 was its best here")
 	systems := flag.String("systems", "kiln,kiln-daemon,kiln-daemon-stream,kiln-daemon-sse,kiln-rabbitmq,kiln-rabbitmq-batch,kiln-rabbitmq-stream,kiln-rabbitmq-amqp,rabbitmq,rabbitmq-batch,rabbitmq-pipelined,goqite", "which systems to run")
+	hostsFlag := flag.String("hosts", "1", "kilnd processes sharing the broker for the kiln-rabbitmq systems: a list of counts, each measured (e.g. 1,2,4); jobs are submitted through the first host")
+	runs := flag.Int("runs", 1, "measurements of each system (and host count); the figures printed are their medians")
 	streams := flag.Int("streams", 4, "concurrent clients of the pipelined systems")
 	window := flag.Int("window", 256, "unconfirmed jobs per client of the pipelined systems")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	hostCounts, err := parseCounts(*hostsFlag)
+	if err != nil {
+		fail(fmt.Errorf("-hosts %q: %w", *hostsFlag, err))
+	}
+	if *runs < 1 {
+		fail(fmt.Errorf("-runs %d: want at least 1", *runs))
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -88,36 +171,86 @@ func main() {
 	}
 	payload = []byte(fmt.Sprintf(`{"data":%q}`, payload[:1024-11]))
 
-	// A system that fails is reported and skipped: the others' figures
-	// still print, and the exit status says that one failed.
-	var results []result
-	var failed []string
+	// The raw RabbitMQ peers and the other systems do not depend on the
+	// host count: they are measured once per run.
+	var plan []measurement
 	for _, name := range splitComma(*systems) {
-		dir, err := os.MkdirTemp("", "bench-queue-"+name+"-")
-		if err != nil {
-			fail(err)
-		}
-		c := *consumers
-		if name == "goqite" {
-			c = *goqiteConsumers
-		}
-		open := func() (system, error) { return openSystem(name, dir, c) }
-		r, err := measure(name, open, payload, *jobs, *latencyJobs, *producers, *streams, *window)
-		os.RemoveAll(dir)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench-queue: %s failed, skipping it: %v\n", name, err)
-			failed = append(failed, name)
+		if !sharesBroker(name) {
+			plan = append(plan, measurement{system: name})
 			continue
 		}
-		results = append(results, r)
+		for _, n := range hostCounts {
+			plan = append(plan, measurement{system: name, hosts: n})
+		}
+	}
+
+	// A system that fails is reported and skipped: the others' figures
+	// still print, and the exit status says that one failed. The runs
+	// take turns (each round measures everything once), so that a slow
+	// spell of the machine falls on all systems rather than on the runs
+	// of one.
+	measured := map[measurement][]result{}
+	failed := map[measurement]bool{}
+	for run := 1; run <= *runs; run++ {
+		for _, m := range plan {
+			if failed[m] {
+				continue
+			}
+			dir, err := os.MkdirTemp("", "bench-queue-"+m.system+"-")
+			if err != nil {
+				fail(err)
+			}
+			c := *consumers
+			if m.system == "goqite" {
+				c = *goqiteConsumers
+			}
+			label := m.String()
+			if *runs > 1 {
+				label = fmt.Sprintf("%s, run %d of %d", m, run, *runs)
+			}
+			open := func() (system, error) { return openSystem(m.system, dir, c, max(m.hosts, 1)) }
+			r, err := measure(m.system, label, open, payload, *jobs, *latencyJobs, *producers, *streams, *window)
+			os.RemoveAll(dir)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench-queue: %s failed, skipping it: %v\n", label, err)
+				failed[m] = true
+				continue
+			}
+			measured[m] = append(measured[m], r)
+		}
+	}
+	var results []result
+	var failedNames []string
+	for _, m := range plan {
+		if failed[m] {
+			failedNames = append(failedNames, m.String())
+			continue
+		}
+		results = append(results, median(measured[m]))
 	}
 	report(results)
-	if len(failed) > 0 {
-		fail(fmt.Errorf("failed: %v (the figures above are the other systems')", failed))
+	if len(failedNames) > 0 {
+		fail(fmt.Errorf("failed: %v (the figures above are the other systems')", failedNames))
 	}
 }
 
-func openSystem(name, dir string, consumers int) (system, error) {
+// parseCounts reads a comma-separated list of positive counts.
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitComma(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a count of at least 1", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no count")
+	}
+	return out, nil
+}
+
+func openSystem(name, dir string, consumers, hosts int) (system, error) {
 	switch name {
 	case "kiln":
 		return newKiln(dir, consumers)
@@ -126,17 +259,17 @@ func openSystem(name, dir string, consumers int) (system, error) {
 	case "rabbitmq-batch":
 		return newRabbit(dir, consumers, *batchSize)
 	case "kiln-rabbitmq":
-		return newKilndRabbit(dir, consumers, 1)
+		return newKilndRabbit(dir, consumers, 1, hosts)
 	case "kiln-rabbitmq-batch":
-		return newKilndRabbit(dir, consumers, *batchSize)
+		return newKilndRabbit(dir, consumers, *batchSize, hosts)
 	case "kiln-rabbitmq-stream":
-		s, err := newKilndRabbit(dir, consumers, 1)
+		s, err := newKilndRabbit(dir, consumers, 1, hosts)
 		if err != nil {
 			return nil, err
 		}
 		return streamed(s, s.(*kilndRabbitSystem).client, name), nil
 	case "kiln-rabbitmq-amqp":
-		return newKilndRabbitAMQP(dir, consumers)
+		return newKilndRabbitAMQP(dir, consumers, hosts)
 	case "goqite":
 		return newGoqite(dir, consumers)
 	case "kiln-daemon":
@@ -155,23 +288,77 @@ func openSystem(name, dir string, consumers int) (system, error) {
 	return nil, fmt.Errorf("unknown system %q", name)
 }
 
-func measure(name string, open func() (system, error), payload []byte, jobs, latencyJobs, producers, streams, window int) (result, error) {
+// cpuReading is the CPU seconds spent so far by the processes of a
+// system, from /proc.
+type cpuReading struct {
+	bench, all, broker float64
+	kilnds             []float64
+}
+
+func readCPU(srv servers) (cpuReading, error) {
+	self := os.Getpid()
+	bench, err := procstat.ReadTimes(self)
+	if err != nil {
+		return cpuReading{}, fmt.Errorf("benchmark process: %w", err)
+	}
+	// The benchmark's own figure counts the children it has reaped, as the
+	// tree's does, so that bench is a part of all.
+	c := cpuReading{bench: bench.WithReaped(), all: procstat.TreeCPU(self)}
+	if srv.brokerVM != 0 {
+		t, err := procstat.OwnCPU(srv.brokerVM)
+		if err != nil {
+			return c, fmt.Errorf("broker VM: %w", err)
+		}
+		c.broker = t
+	}
+	for i, k := range srv.kilnds {
+		t, err := procstat.OwnCPU(k.PID())
+		if err != nil {
+			return c, fmt.Errorf("kilnd host %d: %w", i+1, err)
+		}
+		c.kilnds = append(c.kilnds, t)
+	}
+	return c, nil
+}
+
+// readRan is how many jobs each kilnd has run to success since it started.
+func readRan(ctx context.Context, srv servers) ([]int64, error) {
+	var out []int64
+	for i, k := range srv.kilnds {
+		st, err := k.Client().Status(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("status of kilnd host %d: %w", i+1, err)
+		}
+		out = append(out, st.Succeeded)
+	}
+	return out, nil
+}
+
+func measure(name, label string, open func() (system, error), payload []byte, jobs, latencyJobs, producers, streams, window int) (result, error) {
 	ctx := context.Background()
-	r := result{system: name, jobs: jobs}
+	r := result{system: name, jobs: jobs, runs: 1}
 
 	s, err := open()
 	if err != nil {
 		return r, err
 	}
 	defer s.close()
-	self := os.Getpid()
-	clientBefore := ownCPU(self)
-	totalBefore := procstat.TreeCPU(self)
+	srv := serversOf(s)
+	r.hosts, r.hasBroker = len(srv.kilnds), srv.brokerVM != 0
+	// The status requests are outside the timed part, and so is their CPU.
+	ranBefore, err := readRan(ctx, srv)
+	if err != nil {
+		return r, err
+	}
+	before, err := readCPU(srv)
+	if err != nil {
+		return r, err
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, max(producers, streams))
 	if ps, ok := s.(pipelinedSystem); ok {
-		fmt.Fprintf(os.Stderr, "%s: throughput, %d jobs, %d clients with %d unconfirmed each\n", name, jobs, streams, window)
+		fmt.Fprintf(os.Stderr, "%s: throughput, %d jobs, %d clients with %d unconfirmed each\n", label, jobs, streams, window)
 		for c := 0; c < streams; c++ {
 			n := jobs / streams
 			if c < jobs%streams {
@@ -186,7 +373,7 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 			}()
 		}
 	} else {
-		fmt.Fprintf(os.Stderr, "%s: throughput, %d jobs, %d submitters\n", name, jobs, producers)
+		fmt.Fprintf(os.Stderr, "%s: throughput, %d jobs, %d submitters\n", label, jobs, producers)
 		var next atomic.Int64
 		for p := 0; p < producers; p++ {
 			wg.Add(1)
@@ -227,14 +414,33 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 		return r, err
 	}
 	r.jobsPerSec = float64(jobs) / time.Since(start).Seconds()
-	clientAfter := ownCPU(self)
-	totalAfter := procstat.TreeCPU(self)
-	r.cpuClient = (clientAfter - clientBefore) * 1000 / float64(jobs)
-	r.cpuServer = max(0, totalAfter-totalBefore-(clientAfter-clientBefore)) * 1000 / float64(jobs)
+	r.slowest, r.fastest = r.jobsPerSec, r.jobsPerSec
+	after, err := readCPU(srv)
+	if err != nil {
+		return r, err
+	}
+	ranAfter, err := readRan(ctx, srv)
+	if err != nil {
+		return r, err
+	}
+	perK := func(seconds float64) float64 { return seconds * 1000 / float64(jobs) }
+	r.cpuBench = perK(after.bench - before.bench)
+	r.cpuAll = perK(after.all - before.all)
+	r.cpuBroker = perK(after.broker - before.broker)
+	for i := range srv.kilnds {
+		c := perK(after.kilnds[i] - before.kilnds[i])
+		r.hostCPU = append(r.hostCPU, c)
+		r.cpuKilnd += c
+		r.hostRan = append(r.hostRan, float64(ranAfter[i]-ranBefore[i]))
+		r.rerun += int(ranAfter[i] - ranBefore[i])
+	}
+	if len(srv.kilnds) > 0 {
+		r.rerun = max(0, r.rerun-jobs)
+	}
 
 	done := jobs
 	for _, conc := range []int{1, 32} {
-		fmt.Fprintf(os.Stderr, "%s: submit latency, %d submits, %d submitters\n", name, latencyJobs, conc)
+		fmt.Fprintf(os.Stderr, "%s: submit latency, %d submits, %d submitters\n", label, latencyJobs, conc)
 		lat, err := latencies(ctx, s, payload, latencyJobs, conc)
 		if err != nil {
 			return r, err
@@ -248,6 +454,48 @@ func measure(name string, open func() (system, error), payload []byte, jobs, lat
 		}
 	}
 	return r, s.waitDone(ctx, done)
+}
+
+// median folds the runs of one measurement into one result, each figure
+// the median of its runs taken on its own (so the figures of one line
+// need not come from the same run), with the range of jobs/s.
+func median(runs []result) result {
+	out := runs[0]
+	out.runs = len(runs)
+	mid := func(get func(result) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = get(r)
+		}
+		sort.Float64s(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	midDuration := func(get func(result) time.Duration) time.Duration {
+		return time.Duration(mid(func(r result) float64 { return float64(get(r)) }))
+	}
+	out.jobsPerSec = mid(func(r result) float64 { return r.jobsPerSec })
+	for _, r := range runs {
+		out.slowest, out.fastest = min(out.slowest, r.jobsPerSec), max(out.fastest, r.jobsPerSec)
+		out.rerun = max(out.rerun, r.rerun)
+	}
+	out.cpuBench = mid(func(r result) float64 { return r.cpuBench })
+	out.cpuBroker = mid(func(r result) float64 { return r.cpuBroker })
+	out.cpuKilnd = mid(func(r result) float64 { return r.cpuKilnd })
+	out.cpuAll = mid(func(r result) float64 { return r.cpuAll })
+	out.hostCPU = make([]float64, len(runs[0].hostCPU))
+	out.hostRan = make([]float64, len(runs[0].hostRan))
+	for i := range out.hostCPU {
+		out.hostCPU[i] = mid(func(r result) float64 { return r.hostCPU[i] })
+		out.hostRan[i] = mid(func(r result) float64 { return r.hostRan[i] })
+	}
+	out.p50 = midDuration(func(r result) time.Duration { return r.p50 })
+	out.p99 = midDuration(func(r result) time.Duration { return r.p99 })
+	out.p50at32 = midDuration(func(r result) time.Duration { return r.p50at32 })
+	out.p99a32 = midDuration(func(r result) time.Duration { return r.p99a32 })
+	return out
 }
 
 func latencies(ctx context.Context, s system, payload []byte, n, conc int) ([]time.Duration, error) {
@@ -290,49 +538,91 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(
 
 func report(results []result) {
 	fmt.Println()
-	fmt.Printf("%-19s %8s %9s %8s %8s %10s %10s %17s\n", "system", "jobs", "jobs/s", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms", "CPU s/1k jobs")
-	for _, r := range results {
-		fmt.Printf("%-19s %8d %9.0f %8s %8s %10s %10s %17s\n", r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32),
-			fmt.Sprintf("%.3f (%.3f+%.3f)", r.cpuClient+r.cpuServer, r.cpuClient, r.cpuServer))
+	if len(results) == 0 {
+		return
 	}
-	fmt.Println("(CPU: benchmark process + server processes; an in-process system counts all in the first)")
-	byName := map[string]result{}
+	runs := results[0].runs
+	if runs > 1 {
+		fmt.Printf("Every figure is the median of %d runs, taken figure by figure; [slowest-fastest] jobs/s of the runs.\n", runs)
+	} else {
+		fmt.Println("Every figure is from one run (-runs 1).")
+	}
+	fmt.Printf("%-21s %5s %8s %13s %7s %7s %9s %9s | %-38s\n", "", "", "", "", "", "", "", "", "CPU s per 1,000 jobs (throughput run)")
+	fmt.Printf("%-21s %5s %8s %13s %7s %7s %9s %9s | %6s %6s %6s %7s %6s\n", "system", "hosts", "jobs/s", "range", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms", "bench", "broker", "kilnd", "br+kiln", "all")
 	for _, r := range results {
-		byName[r.system] = r
+		hosts, broker, kilnd, both := "-", "-", "-", "-"
+		if r.hosts > 0 {
+			hosts, kilnd = strconv.Itoa(r.hosts), fmt.Sprintf("%.3f", r.cpuKilnd)
+		}
+		if r.hasBroker {
+			broker = fmt.Sprintf("%.3f", r.cpuBroker)
+		}
+		if r.hosts > 0 && r.hasBroker {
+			both = fmt.Sprintf("%.3f", r.cpuBroker+r.cpuKilnd)
+		}
+		spread := "-"
+		if r.runs > 1 {
+			spread = fmt.Sprintf("[%.0f-%.0f]", r.slowest, r.fastest)
+		}
+		fmt.Printf("%-21s %5s %8.0f %13s %7s %7s %9s %9s | %6.3f %6s %6s %7s %6.3f\n", r.system, hosts, r.jobsPerSec, spread,
+			ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32), r.cpuBench, broker, kilnd, both, r.cpuAll)
+	}
+	fmt.Println("(CPU from /proc, user+system: bench is the benchmark process, its clients and all of an in-process system;")
+	fmt.Println(" broker the node's beam.smp; kilnd every kilnd summed; all the benchmark process and every process below it.")
+	fmt.Println(" With several hosts, jobs are submitted through host 1 and run on all.)")
+
+	var perHost bool
+	for _, r := range results {
+		if sharesBroker(r.system) {
+			if !perHost {
+				fmt.Println()
+				fmt.Println("Per kilnd host: CPU s per 1,000 jobs of the run (the hosts add up to the kilnd column), and the jobs it ran.")
+				perHost = true
+			}
+			fmt.Printf("%-21s %5d ", r.system, r.hosts)
+			for i := range r.hostCPU {
+				fmt.Printf(" host%d %.3f (%.0f jobs)", i+1, r.hostCPU[i], r.hostRan[i])
+			}
+			if r.rerun > 0 {
+				fmt.Printf("  (%d jobs ran again after a redelivery)", r.rerun)
+			}
+			fmt.Println()
+		}
+	}
+
+	fmt.Println()
+	byName := map[string][]result{}
+	for _, r := range results {
+		byName[r.system] = append(byName[r.system], r)
 	}
 	for _, pair := range [][2]string{{"kiln-rabbitmq", "rabbitmq"}, {"kiln-rabbitmq-batch", "rabbitmq-batch"}, {"kiln-rabbitmq-stream", "rabbitmq-pipelined"}, {"kiln-rabbitmq-amqp", "rabbitmq-pipelined"}} {
-		k, kok := byName[pair[0]]
-		p, pok := byName[pair[1]]
-		if kok && pok && p.jobsPerSec > 0 {
-			fmt.Printf("%s / %s: %.2fx jobs/s (overhead %.0f%%)\n", pair[0], pair[1], k.jobsPerSec/p.jobsPerSec, 100*(1-k.jobsPerSec/p.jobsPerSec))
+		peers := byName[pair[1]]
+		if len(peers) == 0 || peers[0].jobsPerSec == 0 {
+			continue
+		}
+		p := peers[0]
+		for _, k := range byName[pair[0]] {
+			fmt.Printf("%s, %s / %s: %.2fx jobs/s (overhead %.0f%%); CPU s/1k broker+kilnd %.3f vs broker %.3f, all %.3f vs %.3f (%.1fx)\n",
+				pair[0], hostsText(k.hosts), pair[1], k.jobsPerSec/p.jobsPerSec, 100*(1-k.jobsPerSec/p.jobsPerSec),
+				k.cpuBroker+k.cpuKilnd, p.cpuBroker, k.cpuAll, p.cpuAll, k.cpuAll/p.cpuAll)
 		}
 	}
 	for _, mine := range []string{"kiln", "kiln-daemon", "kiln-daemon-stream"} {
-		k, ok := byName[mine]
-		if !ok {
+		ks := byName[mine]
+		if len(ks) == 0 {
 			continue
 		}
 		for _, peer := range []string{"rabbitmq", "rabbitmq-pipelined", "goqite"} {
-			if p, ok := byName[peer]; ok && p.jobsPerSec > 0 {
-				fmt.Printf("%s / %s: %.2fx jobs/s\n", mine, peer, k.jobsPerSec/p.jobsPerSec)
+			if ps := byName[peer]; len(ps) > 0 && ps[0].jobsPerSec > 0 {
+				fmt.Printf("%s / %s: %.2fx jobs/s\n", mine, peer, ks[0].jobsPerSec/ps[0].jobsPerSec)
 			}
 		}
 	}
 	fmt.Println()
 	for _, r := range results {
-		fmt.Printf("bench-queue: system=%s jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s p99_32_ms=%s cpu_s_per_1k_jobs=%.3f client_cpu_s_per_1k=%.3f server_cpu_s_per_1k=%.3f\n",
-			r.system, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p99a32), r.cpuClient+r.cpuServer, r.cpuClient, r.cpuServer)
+		fmt.Printf("bench-queue: system=%s hosts=%d runs=%d jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s p99_32_ms=%s cpu_s_per_1k_jobs=%.3f client_cpu_s_per_1k=%.3f server_cpu_s_per_1k=%.3f broker_cpu_s_per_1k=%.3f kilnd_cpu_s_per_1k=%.3f\n",
+			r.system, r.hosts, r.runs, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p99a32), r.cpuAll, r.cpuBench, r.cpuAll-r.cpuBench, r.cpuBroker, r.cpuKilnd)
 	}
-}
-
-// ownCPU is the CPU seconds of this process (the clients, and the whole of
-// an in-process system), with any children it has reaped.
-func ownCPU(pid int) float64 {
-	t, err := procstat.ReadTimes(pid)
-	if err != nil {
-		fail(err)
-	}
-	return t.WithReaped()
 }
 
 func splitComma(s string) []string {

@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"kiln/bench/internal/privatebroker"
+	"kiln/bench/internal/procstat"
 	"kiln/internal/rabbitnode"
 )
 
@@ -22,9 +23,10 @@ import (
 // all their confirms (pipelined confirms); otherwise it waits for each
 // message's confirm before it publishes the next.
 type rabbitSystem struct {
-	group *rabbitnode.Group
-	conn  *amqp.Connection
-	batch int
+	group    *rabbitnode.Group
+	brokerVM int
+	conn     *amqp.Connection
+	batch    int
 
 	pubs chan *amqp.Channel // one confirm-mode channel per concurrent publisher
 
@@ -40,16 +42,30 @@ func newRabbit(dir string, consumers, batch int) (system, error) {
 		return nil, err
 	}
 	r := &rabbitSystem{group: g, batch: batch}
-	if r.conn, err = amqp.Dial(node.URL("")); err != nil {
+	if r.brokerVM, err = procstat.BrokerVM(); err != nil {
 		g.Close()
 		return nil, err
 	}
-	ch, err := r.conn.Channel()
-	if err != nil {
+	if r.conn, err = amqp.Dial(node.URL("")); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("connect to the private broker: %w", err)
+	}
+	if err := r.setUp(consumers); err != nil {
+		r.close()
 		return nil, err
 	}
+	return r, nil
+}
+
+// setUp declares the queue, opens the publishers' channels and starts the
+// consumers.
+func (r *rabbitSystem) setUp(consumers int) error {
+	ch, err := r.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open a channel to declare queue %s: %w", rabbitQueue, err)
+	}
 	if _, err := ch.QueueDeclare(rabbitQueue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-		return nil, fmt.Errorf("declare quorum queue: %w", err)
+		return fmt.Errorf("declare quorum queue: %w", err)
 	}
 	ch.Close()
 
@@ -57,10 +73,10 @@ func newRabbit(dir string, consumers, batch int) (system, error) {
 	for i := 0; i < 64; i++ {
 		pc, err := r.conn.Channel()
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("open publisher channel %d: %w", i+1, err)
 		}
 		if err := pc.Confirm(false); err != nil {
-			return nil, err
+			return fmt.Errorf("put publisher channel %d in confirm mode: %w", i+1, err)
 		}
 		r.pubs <- pc
 	}
@@ -71,14 +87,14 @@ func newRabbit(dir string, consumers, batch int) (system, error) {
 	for i := 0; i < consumerChannels; i++ {
 		cc, err := r.conn.Channel()
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("open consumer channel %d: %w", i+1, err)
 		}
 		if err := cc.Qos(consumers/consumerChannels, 0, false); err != nil {
-			return nil, err
+			return fmt.Errorf("set the prefetch of consumer channel %d: %w", i+1, err)
 		}
 		deliveries, err := cc.Consume(rabbitQueue, "", false, false, false, false, nil)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("consume queue %s on channel %d: %w", rabbitQueue, i+1, err)
 		}
 		r.wg.Add(1)
 		go func() {
@@ -91,7 +107,7 @@ func newRabbit(dir string, consumers, batch int) (system, error) {
 			}
 		}()
 	}
-	return r, nil
+	return nil
 }
 
 func (r *rabbitSystem) name() string {
@@ -102,6 +118,8 @@ func (r *rabbitSystem) name() string {
 }
 
 func (r *rabbitSystem) batchSize() int { return r.batch }
+
+func (r *rabbitSystem) servers() servers { return servers{brokerVM: r.brokerVM} }
 
 func (r *rabbitSystem) submit(ctx context.Context, payload []byte) error {
 	return r.submitBatch(ctx, [][]byte{payload})

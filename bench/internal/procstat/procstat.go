@@ -64,6 +64,16 @@ func ReadTimes(pid int) (Times, error) {
 	return t, nil
 }
 
+// OwnCPU is a process's own CPU seconds, all its threads, without its
+// children's: what one kilnd or one broker VM spent.
+func OwnCPU(pid int) (float64, error) {
+	t, err := ReadTimes(pid)
+	if err != nil {
+		return 0, err
+	}
+	return t.Own(), nil
+}
+
 // all reads every live process's times, by PID.
 func all() map[int]Times {
 	procs := map[int]Times{}
@@ -125,6 +135,19 @@ func Descendants(pid int, comm string) []int {
 		}
 	}
 	return found
+}
+
+// BrokerVM finds the Erlang VM (beam.smp) of the RabbitMQ node this
+// process started: the broker's own CPU and memory, apart from the script,
+// epmd and the other processes around it. A benchmark runs one node at a
+// time, so more than one VM below this process is an error, not a choice.
+func BrokerVM() (int, error) {
+	self := os.Getpid()
+	found := Descendants(self, "beam.smp")
+	if len(found) != 1 {
+		return 0, fmt.Errorf("find the broker's beam.smp below pid %d: found %d (%v), want 1", self, len(found), found)
+	}
+	return found[0], nil
 }
 
 // Memory is a process's resident memory and its proportional share, in
