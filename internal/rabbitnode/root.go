@@ -18,7 +18,12 @@ import (
 const RootEnv = "KILN_TEST_RABBITMQ_ROOT"
 
 // Root is the Debian root the nodes run from, "" for the host.
-func Root() string { return os.Getenv(RootEnv) }
+func Root() string {
+	if root := os.Getenv(RootEnv); root != "" {
+		return filepath.Clean(root)
+	}
+	return ""
+}
 
 // enterRoot is run by sh, in a mount namespace of the process's own
 // (unshare --mount), before it becomes the node's program:
@@ -29,13 +34,15 @@ func Root() string { return os.Getenv(RootEnv) }
 // bound at the same path inside it, so that the paths in the node's
 // environment, the pidfile and the log mean the same inside and out.
 //
-// Every command (epmd, each rabbitmq-server, each rabbitmqctl) gets its own
-// namespace rather than the root one shared /proc mount. The mounts then
-// exist only for the processes that use them and vanish with the last of
-// them, however the test process ends: no lock or count is kept across
-// the test processes that `go test ./...` runs in parallel on the same
-// root, and a killed run cannot leave a /dev bound into the root that a
-// later `rm -rf` of the root (make clean) would walk into and empty.
+// Every command (epmd, each rabbitmq-server, each rabbitmqctl) gets a
+// namespace of its own rather than all of them sharing one /proc mounted
+// into the root for good. The mounts then exist only for the processes
+// that use them and vanish with the last of them, however the test
+// process ends: no lock or count is kept across the test processes that
+// `go test ./...` runs in parallel on the same root, and a killed run
+// cannot leave a /dev bound into the root that a later `rm -rf` of the
+// root (make clean) would walk into and empty. Nothing is left to clean
+// but the empty mount point directories, which Close removes.
 const enterRoot = `set -e
 root=$1 dir=$2
 shift 2
@@ -81,7 +88,7 @@ func (g *Group) command(ctx context.Context, program string, args ...string) *ex
 func (g *Group) makeMountPoint() error {
 	target := filepath.Join(g.root, g.dir)
 	var created []string
-	for d := target; d != g.root; d = filepath.Dir(d) {
+	for d := target; d != g.root && d != filepath.Dir(d); d = filepath.Dir(d) {
 		if _, err := os.Lstat(d); err == nil {
 			break
 		}
