@@ -3,7 +3,9 @@
 // (and so its own Erlang cookie file), node name, AMQP and distribution
 // ports, mnesia and log directories, and the nodes of one Group share a
 // private epmd on a port of their own, so nothing touches a system broker
-// or another run's nodes.
+// or another run's nodes. With KILN_TEST_RABBITMQ_ROOT set (RootEnv) the
+// nodes, their epmd and rabbitmqctl are those of another Debian root, run
+// chrooted into it.
 package rabbitnode
 
 import (
@@ -34,9 +36,13 @@ const BootTimeout = 90 * time.Second
 // cookie, so that they can be clustered.
 type Group struct {
 	dir      string
+	root     string // the Debian root the nodes run from; "" for the host
 	cookie   string
 	epmdPort int
 	epmd     *exec.Cmd
+
+	// mountPoints are the directories of the root created to bind dir to.
+	mountPoints []string
 
 	mu    sync.Mutex
 	nodes []*Node
@@ -56,8 +62,12 @@ type Node struct {
 	exited chan struct{}
 }
 
-// Available reports whether Debian's rabbitmq-server is installed.
+// Available reports whether Debian's rabbitmq-server is installed, or,
+// with RootEnv set, whether nodes can run from that root.
 func Available() error {
+	if root := Root(); root != "" {
+		return availableInRoot(root)
+	}
 	if _, err := os.Stat(filepath.Join(binDir, "rabbitmq-server")); err != nil {
 		return fmt.Errorf("rabbitmq-server is not installed (apt-get install rabbitmq-server): %w", err)
 	}
@@ -69,29 +79,58 @@ func NewGroup(dir string) (*Group, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
+	// An absolute directory: in a root it is bound at the same path.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("rabbitmq group directory %s: %w", dir, err)
+	}
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	g := &Group{dir: dir, cookie: fmt.Sprintf("KILNTEST%d%d", port, time.Now().UnixNano()), epmdPort: port}
-	epmd, err := exec.LookPath("epmd")
-	if err != nil {
-		return nil, fmt.Errorf("find epmd (part of erlang-base): %w", err)
+	g := &Group{dir: dir, root: Root(), cookie: fmt.Sprintf("KILNTEST%d%d", port, time.Now().UnixNano()), epmdPort: port}
+	// The root's own epmd in a root: its nodes and rabbitmqctl register
+	// and look up there with the root's Erlang.
+	epmd := "/usr/bin/epmd"
+	if g.root == "" {
+		if epmd, err = exec.LookPath("epmd"); err != nil {
+			return nil, fmt.Errorf("find epmd (part of erlang-base): %w", err)
+		}
+	} else {
+		if _, err := os.Stat(filepath.Join(g.root, epmd)); err != nil {
+			return nil, fmt.Errorf("find epmd in root %s: %w", g.root, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create rabbitmq group directory: %w", err)
+		}
+		if err := g.makeMountPoint(); err != nil {
+			return nil, err
+		}
 	}
 	// Started here, in the foreground, so that Close stops exactly this
 	// process; a node would otherwise start a daemonised epmd that
 	// outlives it.
-	g.epmd = exec.Command(epmd, "-port", fmt.Sprint(port), "-address", "127.0.0.1")
+	g.epmd = g.command(context.Background(), epmd, "-port", fmt.Sprint(port), "-address", "127.0.0.1")
 	g.epmd.Env = append(cleanEnv(), "ERL_EPMD_ADDRESS=127.0.0.1")
 	if err := g.epmd.Start(); err != nil {
-		return nil, fmt.Errorf("start epmd on port %d: %w", port, err)
+		g.removeMountPoint()
+		return nil, fmt.Errorf("start epmd on port %d%s: %w", port, g.inRoot(), err)
 	}
 	if err := waitListening(port, 10*time.Second); err != nil {
 		g.epmd.Process.Kill()
 		g.epmd.Wait()
-		return nil, fmt.Errorf("epmd on port %d: %w", port, err)
+		g.removeMountPoint()
+		return nil, fmt.Errorf("epmd on port %d%s: %w", port, g.inRoot(), err)
 	}
 	return g, nil
+}
+
+// inRoot is " in root ROOT" for a group in a root, for error messages.
+func (g *Group) inRoot() string {
+	if g.root == "" {
+		return ""
+	}
+	return " in root " + g.root
 }
 
 // Start starts a new node named name@localhost and returns once it
@@ -196,12 +235,12 @@ func (n *Node) boot() error {
 	if err != nil {
 		return fmt.Errorf("open node log: %w", err)
 	}
-	cmd := exec.Command(filepath.Join(binDir, "rabbitmq-server"))
+	cmd := n.group.command(context.Background(), filepath.Join(binDir, "rabbitmq-server"))
 	cmd.Env = n.env
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		return fmt.Errorf("start rabbitmq-server %s: %w", n.Name, err)
+		return fmt.Errorf("start rabbitmq-server %s%s: %w", n.Name, n.group.inRoot(), err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -225,11 +264,11 @@ func (n *Node) boot() error {
 		case <-ctx.Done():
 		}
 	}()
-	wait := exec.CommandContext(ctx, filepath.Join(binDir, "rabbitmqctl"), "wait", "--timeout", fmt.Sprint(int(BootTimeout.Seconds())), n.pidfile())
+	wait := n.group.command(ctx, filepath.Join(binDir, "rabbitmqctl"), "wait", "--timeout", fmt.Sprint(int(BootTimeout.Seconds())), n.pidfile())
 	wait.Env = n.env
 	if msg, err := wait.CombinedOutput(); err != nil {
 		n.Kill()
-		return fmt.Errorf("node %s did not start: rabbitmqctl wait: %v: %s (see %s)", n.Name, err, strings.TrimSpace(string(msg)), n.LogPath())
+		return fmt.Errorf("node %s%s did not start: rabbitmqctl wait: %v: %s (see %s)", n.Name, n.group.inRoot(), err, strings.TrimSpace(string(msg)), n.LogPath())
 	}
 	if err := waitListening(n.AMQPPort, BootTimeout); err != nil {
 		n.Kill()
@@ -259,11 +298,11 @@ func (n *Node) Queues(args ...string) (string, error) {
 func (n *Node) tool(name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), append([]string{"-n", n.Name}, args...)...)
+	cmd := n.group.command(ctx, filepath.Join(binDir, name), append([]string{"-n", n.Name}, args...)...)
 	cmd.Env = n.env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("%s %s on %s: %v: %s", name, strings.Join(args, " "), n.Name, err, strings.TrimSpace(string(out)))
+		return string(out), fmt.Errorf("%s %s on %s%s: %v: %s", name, strings.Join(args, " "), n.Name, n.group.inRoot(), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
 }
@@ -373,6 +412,7 @@ func (g *Group) Close() {
 		g.epmd.Process.Kill()
 		g.epmd.Wait()
 	}
+	g.removeMountPoint()
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on now. It

@@ -8,7 +8,9 @@ import (
 
 // StartT starts one private node for a test and stops it when the test
 // ends. The test is skipped, saying why, when rabbitmq-server is not
-// installed; a node that fails to start fails the test.
+// installed; a node that fails to start fails the test, and so does a
+// RootEnv root that cannot be used: a run asked for that broker must not
+// pass by skipping. The test's log names the broker's version.
 func StartT(t testing.TB) *Node {
 	t.Helper()
 	g := GroupT(t)
@@ -16,6 +18,7 @@ func StartT(t testing.TB) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Log(n.Describe())
 	return n
 }
 
@@ -28,6 +31,7 @@ func ClusterT(t testing.TB, size int) []*Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Log(nodes[0].Describe())
 	return nodes
 }
 
@@ -36,6 +40,9 @@ func ClusterT(t testing.TB, size int) []*Node {
 func GroupT(t testing.TB) *Group {
 	t.Helper()
 	if err := Available(); err != nil {
+		if Root() != "" {
+			t.Fatal(err)
+		}
 		t.Skip(err)
 	}
 	// A short directory: Erlang's distribution and rabbitmqctl choke on

@@ -32,6 +32,11 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	if err := rabbitnode.Available(); err != nil {
+		if rabbitnode.Root() != "" {
+			// Asked for that broker: passing by skipping would hide it.
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		fmt.Fprintln(os.Stderr, "skipping the RabbitMQ tests:", err)
 		os.Exit(m.Run())
 	}
@@ -51,6 +56,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(1)
 	}
+	fmt.Fprintln(os.Stderr, node.Describe())
 	code := m.Run()
 	g.Close()
 	if code == 0 {
