@@ -206,12 +206,23 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 	// A broker that answers soon is waited for, so that the first submits
 	// after READY=1 are taken; one that does not is reported in the
 	// status, and kilnd runs on without it.
-	ctx, cancel := context.WithTimeout(context.Background(), brokerStartWait)
-	defer cancel()
-	if err := q.WaitReady(ctx); err != nil {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), brokerStartWait)
+		err := q.WaitReady(ctx)
+		cancel()
+		if err == nil {
+			return q, nil
+		}
+		// A broker that answers while the records are read up to now is
+		// waited for: READY=1 before that would answer from records that
+		// are not right yet. The manager is asked for the time it takes.
+		if syncing, offset := q.Syncing(); syncing {
+			d.notify.extend(3*brokerStartWait, fmt.Sprintf("reading the job records from the broker (stream offset %d)", offset))
+			continue
+		}
 		d.log.Warn("starting without the broker; submits are refused until it is reachable", "err", err)
+		return q, nil
 	}
-	return q, nil
 }
 
 // RecordsFileName is the rabbitmq backend's file of job records in

@@ -527,8 +527,9 @@ func (q *Queue) rereadRecords(l *link) {
 	}
 }
 
-// syncWithin bounds reading the records up to a new connection's start.
-const syncWithin = 60 * time.Second
+// syncWithin bounds a pause of the records reader while it reads up to a
+// new connection's start.
+const syncWithin = 30 * time.Second
 
 // setUp declares the topology on a new link, reads the records up to now,
 // and then consumes the attached queues: a delivery is judged against
@@ -544,6 +545,7 @@ func (q *Queue) setUp(l *link) error {
 	// Read back to this marker, this process has read every event
 	// published before it.
 	q.mu.Lock()
+	q.syncing = true
 	q.markers++
 	marker := fmt.Sprintf("%s#%d", q.host, q.markers)
 	seen := make(chan struct{})
@@ -552,15 +554,34 @@ func (q *Queue) setUp(l *link) error {
 	defer func() {
 		q.mu.Lock()
 		delete(q.markerSeen, marker)
+		q.syncing = false
 		q.mu.Unlock()
 	}()
 	if err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker}); err != nil {
 		return err
 	}
-	select {
-	case <-seen:
-	case <-time.After(syncWithin):
-		return fmt.Errorf("read stream %s on %s: the records did not catch up within %s", q.names.records(), l.url, syncWithin)
+	// A long history takes long to read; a reader that stops reading is
+	// what fails.
+	check := time.NewTicker(syncWithin)
+	defer check.Stop()
+	q.mu.Lock()
+	last := q.offset
+	q.mu.Unlock()
+	for caughtUp := false; !caughtUp; {
+		select {
+		case <-seen:
+			caughtUp = true
+		case <-check.C:
+			q.mu.Lock()
+			now := q.offset
+			q.mu.Unlock()
+			if now == last {
+				return fmt.Errorf("read stream %s on %s: the records reader read nothing for %s (at offset %d)", q.names.records(), l.url, syncWithin, now)
+			}
+			last = now
+		case <-q.closing:
+			return fmt.Errorf("read stream %s on %s: closing", q.names.records(), l.url)
+		}
 	}
 
 	q.mu.Lock()

@@ -106,6 +106,7 @@ type Queue struct {
 	health  error // why the broker cannot be used now; nil when it can
 	blocked string
 	synced  bool // the records have been read up to the first connection
+	syncing bool // a connection is reading the records up to its start
 	syncCh  chan struct{}
 	// markers counts the sync markers published; markerSeen holds the
 	// channel closed when the records reader reads one back.
@@ -224,6 +225,15 @@ func (q *Queue) WaitReady(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for broker: %w (last problem: %v)", ctx.Err(), q.Health())
 	}
+}
+
+// Syncing reports whether the records are being read up to the first
+// connection's start (the broker is reachable, and answers from the
+// records would not be right yet), and the stream offset read so far.
+func (q *Queue) Syncing() (bool, int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.syncing && !q.synced, q.offset
 }
 
 // Health is nil while the broker can take jobs, or says why it cannot:
