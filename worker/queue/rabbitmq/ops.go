@@ -634,18 +634,34 @@ func (q *Queue) Stats(ctx context.Context) (map[string]*worker.QueueStats, error
 	for name := range q.paused {
 		get(name).Paused = true
 	}
-	for k, waiting := range q.waiting {
-		if k.state != worker.StateQueued {
-			continue
-		}
-		for _, r := range waiting {
-			if st := get(k.queue); st.OldestQueued.IsZero() || r.job.CreatedAt.Before(st.OldestQueued) {
-				st.OldestQueued = r.job.CreatedAt
+	if time.Since(q.oldestAt) > oldestFresh {
+		// Finding the oldest queued job looks at every one: under a deep
+		// queue and a tight status poll, that is done at most once per
+		// oldestFresh, not at every call, so as not to hold mu for it.
+		q.oldest = map[string]time.Time{}
+		for k, waiting := range q.waiting {
+			if k.state != worker.StateQueued {
+				continue
 			}
+			for _, r := range waiting {
+				if o, ok := q.oldest[k.queue]; !ok || r.job.CreatedAt.Before(o) {
+					q.oldest[k.queue] = r.job.CreatedAt
+				}
+			}
+		}
+		q.oldestAt = time.Now()
+	}
+	for name, at := range q.oldest {
+		if len(q.waiting[waitKey{name, worker.StateQueued}]) > 0 {
+			get(name).OldestQueued = at
 		}
 	}
 	return out, nil
 }
+
+// oldestFresh is how long Stats gives the oldest queued jobs it found
+// again rather than look at every queued job.
+const oldestFresh = time.Second
 
 var _ worker.Queue = (*Queue)(nil)
 var _ worker.EachSubmitter = (*Queue)(nil)

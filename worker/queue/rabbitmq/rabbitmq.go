@@ -140,7 +140,9 @@ type Queue struct {
 	gap       [2]int64 // the last jump of the records reader's offsets
 	gapCount  int      // how many times it was seen
 	declared  map[string]bool
-	depths    map[string]int // the last answer of Depths
+	depths    map[string]int       // the last answer of Depths
+	oldest    map[string]time.Time // per queue, the oldest queued job's creation, as of oldestAt
+	oldestAt  time.Time
 	depthsAt  time.Time
 	// unread holds this process's confirmed event messages not read back
 	// from the records yet (readback.go); msgSeq numbers them.

@@ -198,11 +198,7 @@ func (s *recordStore) write(w *recordWrite) error {
 					}
 				}
 			}
-			v, err := json.Marshal(storedRecord{Job: &r.job, Seq: r.seq, Gen: r.gen, Copy: r.copy, Host: r.host})
-			if err != nil {
-				return err
-			}
-			if err := recs.Put([]byte(r.job.ID), v); err != nil {
+			if err := recs.Put([]byte(r.job.ID), encodeStored(r)); err != nil {
 				return err
 			}
 			if r.job.State.Terminal() {
@@ -266,6 +262,23 @@ func (s *recordStore) finished(at time.Time, id string, fn func(id, queue string
 		}
 		return nil
 	})
+}
+
+// encodeStored writes a record as storedRecord's JSON, with the job's own
+// writer (jobjson.go): every host writes every record it learns of.
+func encodeStored(r *record) []byte {
+	b := make([]byte, 0, 512+len(r.job.Payload)+len(r.job.Result))
+	b = append(b, `{"job":`...)
+	b = appendJob(b, &r.job)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, r.seq, 10)
+	b = append(b, `,"gen":`...)
+	b = strconv.AppendInt(b, int64(r.gen), 10)
+	b = append(b, `,"copy":`...)
+	b = strconv.AppendUint(b, r.copy, 10)
+	b = append(b, `,"host":`...)
+	b = appendString(b, r.host)
+	return append(b, '}')
 }
 
 func decodeStored(v []byte) (*record, error) {
