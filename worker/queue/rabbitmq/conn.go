@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,9 @@ type link struct {
 	pubs []*amqp.Channel
 	next atomic.Uint32
 	lost chan *amqp.Error
+	// major is the broker's major version (3, 4, ...; 0 when it did not
+	// say): what its quorum queues can do depends on it.
+	major int
 
 	// ev is the confirm-mode channel events are published on, apart from
 	// the job messages' (see eventConfirmFirst); evMu guards it.
@@ -175,7 +180,7 @@ func (q *Queue) dial(raw string) (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", shown, explainDial(err))
 	}
-	l := &link{conn: conn, url: shown, lost: make(chan *amqp.Error, 1)}
+	l := &link{conn: conn, url: shown, lost: make(chan *amqp.Error, 1), major: brokerMajor(conn.Properties)}
 	conn.NotifyClose(l.lost)
 	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 	go q.watchBlocked(blocked)
@@ -194,6 +199,15 @@ func (q *Queue) dial(raw string) (*link, error) {
 	}
 	l.ev = ev
 	return l, nil
+}
+
+// brokerMajor reads the major version from a broker's server properties
+// ("version": "4.0.5").
+func brokerMajor(props amqp.Table) int {
+	v, _ := props["version"].(string)
+	major, _, _ := strings.Cut(v, ".")
+	n, _ := strconv.Atoi(major)
+	return n
 }
 
 // explainDial adds what an operator should check to the broker's refusals.

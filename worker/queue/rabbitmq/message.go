@@ -45,7 +45,16 @@ const (
 // jobMessage is a job as published to the work queue or the ladder.
 func jobMessage(j *worker.JobRecord, attemptsBefore, gen int, copy uint64) (amqp.Publishing, error) {
 	body := appendJob(make([]byte, 0, 512+len(j.Payload)), j)
+	var priority uint8
+	if j.Priority > 0 {
+		// A quorum queue of RabbitMQ 4.0 has two levels, and takes any
+		// priority above 4 for high: a job of a priority above 0 goes
+		// before the others; the consumer orders what it holds by the
+		// job's own priority.
+		priority = highPriority
+	}
 	return amqp.Publishing{
+		Priority:     priority,
 		DeliveryMode: amqp.Persistent,
 		ContentType:  "application/json",
 		MessageId:    j.ID,
@@ -55,6 +64,9 @@ func jobMessage(j *worker.JobRecord, attemptsBefore, gen int, copy uint64) (amqp
 		Body:         body,
 	}, nil
 }
+
+// highPriority is the AMQP priority of a job with a priority above 0.
+const highPriority = 5
 
 // delivered is a job read from a delivery of its work queue.
 type delivered struct {

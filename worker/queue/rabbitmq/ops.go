@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"kiln/worker"
@@ -94,6 +95,10 @@ func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*wo
 	t := now()
 	var out []*worker.JobRecord
 	var evs []*event
+	// What the broker delivered is in its order, high priority first; of
+	// what this process holds, the highest priority goes first, then the
+	// order of delivery.
+	slices.SortStableFunc(qs.buf, func(a, b *delivered) int { return cmp.Compare(b.job.Priority, a.job.Priority) })
 	for len(out) < n && len(qs.buf) > 0 {
 		dv := qs.buf[0]
 		qs.buf = qs.buf[1:]

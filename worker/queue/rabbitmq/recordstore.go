@@ -39,6 +39,7 @@ var (
 	bucketRecords  = []byte("records")  // job ID → storedRecord
 	bucketFinished = []byte("finished") // created (8 bytes) + job ID → queue NUL state NUL finished (Unix ns)
 	bucketPurged   = []byte("purged")   // job ID → generation purged
+	bucketOpen     = []byte("open")     // job ID → nothing, for the jobs not finished
 	bucketMeta     = []byte("meta")
 	keyState       = []byte("state")
 )
@@ -95,7 +96,7 @@ func openRecordFile(path, stream string) (*recordStore, *storedState, error) {
 	}
 	st := &storedState{Stream: stream}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketFinished, bucketPurged, bucketMeta} {
+		for _, b := range [][]byte{bucketRecords, bucketFinished, bucketPurged, bucketOpen, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -122,11 +123,16 @@ func openRecordFile(path, stream string) (*recordStore, *storedState, error) {
 func (s *recordStore) close() error { return s.db.Close() }
 
 // unfinished returns every record of a job that has not finished: they
-// live in memory.
+// live in memory. Only those are read, whatever the file's history.
 func (s *recordStore) unfinished() ([]*record, error) {
 	var out []*record
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		recs := tx.Bucket(bucketRecords)
+		return tx.Bucket(bucketOpen).ForEach(func(k, _ []byte) error {
+			v := recs.Get(k)
+			if v == nil {
+				return nil
+			}
 			r, err := decodeStored(v)
 			if err != nil {
 				return fmt.Errorf("record %s: %w", k, err)
@@ -189,7 +195,7 @@ func (s *recordStore) write(w *recordWrite) error {
 		return err
 	}
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		recs, fin, pur := tx.Bucket(bucketRecords), tx.Bucket(bucketFinished), tx.Bucket(bucketPurged)
+		recs, fin, pur, open := tx.Bucket(bucketRecords), tx.Bucket(bucketFinished), tx.Bucket(bucketPurged), tx.Bucket(bucketOpen)
 		for _, r := range w.put {
 			if old := recs.Get([]byte(r.job.ID)); old != nil {
 				if o, err := decodeStored(old); err == nil && o.job.State.Terminal() {
@@ -199,6 +205,15 @@ func (s *recordStore) write(w *recordWrite) error {
 				}
 			}
 			if err := recs.Put([]byte(r.job.ID), encodeStored(r)); err != nil {
+				return err
+			}
+			var err error
+			if r.job.State.Terminal() {
+				err = open.Delete([]byte(r.job.ID))
+			} else {
+				err = open.Put([]byte(r.job.ID), []byte{})
+			}
+			if err != nil {
 				return err
 			}
 			if r.job.State.Terminal() {
@@ -216,6 +231,9 @@ func (s *recordStore) write(w *recordWrite) error {
 					}
 				}
 				if err := recs.Delete([]byte(id)); err != nil {
+					return err
+				}
+				if err := open.Delete([]byte(id)); err != nil {
 					return err
 				}
 			}

@@ -21,7 +21,7 @@ import (
 // a lost one costs only other hosts' view of the job until it runs.
 func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, error) {
 	for _, j := range jobs {
-		if err := refusedFeature(j); err != nil {
+		if err := q.refusedFeature(j); err != nil {
 			return nil, err
 		}
 	}
@@ -69,7 +69,7 @@ func (q *Queue) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) ([]boo
 	var at []int
 	count := map[string]int{}
 	for i, j := range jobs {
-		if errs[i] = refusedFeature(j); errs[i] == nil {
+		if errs[i] = q.refusedFeature(j); errs[i] == nil {
 			if errs[i] = q.roomFor(j.Queue, count[j.Queue]+1); errs[i] == nil {
 				count[j.Queue]++
 				take, at = append(take, j), append(at, i)
@@ -120,11 +120,20 @@ func submitError(err error) error {
 	return fmt.Errorf("submit: %w", err)
 }
 
+// priorityMajor is the first RabbitMQ major version whose quorum queues
+// deliver by priority (two levels: an AMQP priority above 4 is high).
+const priorityMajor = 4
+
 // refusedFeature is the error of a job asking for what this backend
 // cannot give, or nil.
-func refusedFeature(j *worker.JobRecord) error {
+func (q *Queue) refusedFeature(j *worker.JobRecord) error {
 	if j.Priority != 0 {
-		return notSupported("submit with priority", "quorum queues of RabbitMQ 3.10 have no priorities; use a queue of its own for urgent jobs")
+		q.mu.Lock()
+		l := q.link
+		q.mu.Unlock()
+		if l != nil && l.major < priorityMajor {
+			return notSupported("submit with priority", "quorum queues have priorities from RabbitMQ 4.0 on, and this broker is older; use a queue of its own for urgent jobs")
+		}
 	}
 	if j.UniqueKey != "" {
 		return notSupported("submit with unique_key", "AMQP has no atomic check-and-publish, so no host can know that no other one is publishing the same key")
