@@ -104,7 +104,12 @@ func (q *Queue) apply(e *event) {
 	}
 	q.change(e)
 	if r := q.records[id]; r != nil {
-		r.changed = time.Now()
+		// The change's own time, not this process's: a host reading a
+		// long history lets the records of its past go as it reads.
+		r.changed = r.job.UpdatedAt
+		if r.changed.IsZero() {
+			r.changed = time.Now()
+		}
 		q.dirty[id] = struct{}{}
 		q.count(r.job.Queue, r.job.State, +1)
 		if s := r.job.State; s == worker.StateQueued || s == worker.StateScheduled || s == worker.StateRetrying {

@@ -28,9 +28,10 @@ import (
 // set aside and the records read again from the stream.
 
 // residentFor is how long a finished job's record stays in memory after
-// its last change: events of a job can arrive late (the payload an older
-// event carries, a cancel that crossed the end).
-const residentFor = 30 * time.Second
+// its last change: the events of a job that another host ran come in
+// within moments of each other, and a later one reads the record back
+// from the file.
+const residentFor = 2 * time.Second
 
 // flushEvery is how often changed records are written to the file.
 const flushEvery = time.Second
