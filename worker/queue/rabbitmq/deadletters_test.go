@@ -242,3 +242,42 @@ func TestDeadLetters_PeriodicSweepSkipsSettledQueues(t *testing.T) {
 		t.Fatalf("a settled queue was swept again: %+v %v", res, err)
 	}
 }
+
+// A dead job survives any number of sweeps: each sweep hands its message
+// back to the dead-letter queue, and RabbitMQ 4.0 would drop a message
+// handed back 20 times from a quorum queue without a delivery limit.
+func TestDeadLetters_SurviveManySweeps(t *testing.T) {
+	needNode(t)
+	url := node.URL("")
+	q := openQueue(t, url, randomPrefix(), nil)
+	j := killJob(t, q)
+	for i := range 25 {
+		if _, err := q.SweepDeadLetters("q"); err != nil {
+			t.Fatalf("sweep %d: %v", i+1, err)
+		}
+	}
+	if n := deadDepth(t, q); n != 1 {
+		t.Fatalf("after 25 sweeps the dead-letter queue holds %d messages, want the dead job's 1", n)
+	}
+	got, err := q.Get(context.Background(), j.ID)
+	if err != nil || got.State != worker.StateDead {
+		t.Fatalf("after 25 sweeps: %+v, %v; want the job dead", got, err)
+	}
+}
+
+// A dead-letter queue declared by an older kilnd, without the delivery
+// limit, is used as it is: the broker refuses to change its arguments.
+func TestDeadLetters_OlderDeadQueueIsUsed(t *testing.T) {
+	needNode(t)
+	url := node.URL("")
+	prefix := randomPrefix()
+	dead := names{prefix: prefix}.dead("q")
+	if _, err := brokerChannel(t, false).QueueDeclare(dead, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+	q := openQueue(t, url, prefix, nil)
+	killJob(t, q)
+	if n := deadDepth(t, q); n != 1 {
+		t.Fatalf("the older dead-letter queue holds %d messages, want the dead job's 1", n)
+	}
+}

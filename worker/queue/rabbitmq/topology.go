@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -90,10 +91,10 @@ func (q *Queue) declareQueue(l *link, name string) error {
 	if maxQueued > 0 {
 		args["x-max-length"] = int64(maxQueued)
 	}
+	if err := q.declareDead(l, name); err != nil {
+		return err
+	}
 	return l.declare(func(ch *amqp.Channel) error {
-		if _, err := ch.QueueDeclare(n.dead(name), true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-			return fmt.Errorf("declare queue %s on %s: %w", n.dead(name), l.url, err)
-		}
 		if err := ch.QueueBind(n.dead(name), name, n.deadExchange(), false, nil); err != nil {
 			return fmt.Errorf("bind queue %s on %s: %w", n.dead(name), l.url, err)
 		}
@@ -112,6 +113,43 @@ func (q *Queue) declareQueue(l *link, name string) error {
 			})
 		}
 		return q.bindWork(l, ch, name)
+	})
+}
+
+// deadDeliveryLimit is the dead-letter queues' x-delivery-limit: in
+// effect none. A sweep reads a dead-letter queue through and hands back
+// what it keeps, and each hand-back counts as a delivery; RabbitMQ 4.0
+// gives a quorum queue a delivery limit of 20 by default and then drops
+// the message (a dead-letter queue has no dead-letter exchange of its
+// own). -1 is not "none" on 3.10, 2^31-1 is on both.
+const deadDeliveryLimit = 1<<31 - 1
+
+// declareDead declares the dead-letter queue of a kiln queue. One declared
+// before, without the limit, keeps its arguments (the broker refuses to
+// change them): on RabbitMQ 4.0 its dead jobs are dropped after 20
+// sweeps unless a policy lifts the limit, and the log says how.
+func (q *Queue) declareDead(l *link, name string) error {
+	dead := q.names.dead(name)
+	err := l.declare(func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclare(dead, true, false, false, false, amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int64(deadDeliveryLimit)})
+		return err
+	})
+	var aerr *amqp.Error
+	if err == nil {
+		return nil
+	}
+	if !errors.As(err, &aerr) || aerr.Code != amqp.PreconditionFailed {
+		return fmt.Errorf("declare queue %s on %s: %w", dead, l.url, err)
+	}
+	if l.major >= 4 {
+		q.log.Error("dead-letter queue was declared without a delivery limit; RabbitMQ 4.0 drops its dead jobs after 20 sweeps: lift the limit with a policy",
+			"queue", dead, "command", fmt.Sprintf(`rabbitmqctl set_policy --apply-to quorum_queues kiln-dead-letters '^%s$' '{"delivery-limit": -1}'`, regexp.QuoteMeta(dead)), "err", aerr.Reason)
+	}
+	return l.declare(func(ch *amqp.Channel) error {
+		if _, err := ch.QueueDeclarePassive(dead, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare queue %s on %s: %w", dead, l.url, err)
+		}
+		return nil
 	})
 }
 
