@@ -91,7 +91,10 @@ func openRecordStore(path, stream string) (*recordStore, *storedState, error) {
 var errOtherStream = errors.New("the file holds the records of another stream")
 
 func openRecordFile(path, stream string) (*recordStore, *storedState, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+	// The freelist is kept in the file: without it, opening walks every
+	// page of the file to find the free ones, which reads (and keeps
+	// mapped) the whole history.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open records file %s: %w", path, err)
 	}
