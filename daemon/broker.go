@@ -178,7 +178,7 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 		// The records of finished jobs live in this file rather than in
 		// memory, and a restart reads the records stream on from where it
 		// stopped.
-		RecordsFile: filepath.Join(d.config().view.StateDir, RecordsFileName),
+		RecordsFile: d.config().RecordsPath(),
 		OnCancel: func(id string) {
 			if d.pool != nil {
 				d.pool.Cancel(id)
@@ -228,6 +228,9 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 // RecordsFileName is the rabbitmq backend's file of job records in
 // daemon.state_dir.
 const RecordsFileName = "rabbitmq-records.db"
+
+// RecordsPath is the rabbitmq backend's file of job records.
+func (c *Config) RecordsPath() string { return filepath.Join(c.view.StateDir, RecordsFileName) }
 
 // brokerStartWait is how long kilnd waits for the broker before it says
 // READY=1 anyway.

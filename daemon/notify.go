@@ -64,6 +64,7 @@ func (n *notifier) ready(status string) { n.send("READY=1", "STATUS="+status) }
 func (n *notifier) status(status string) {
 	n.send("STATUS=" + status)
 }
+
 // extend asks the manager for more time to start (sd_notify(3)
 // EXTEND_TIMEOUT_USEC), while a start takes long for a reason it states.
 func (n *notifier) extend(by time.Duration, status string) {

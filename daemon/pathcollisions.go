@@ -30,6 +30,8 @@ func (c *Config) writtenPaths() []namedPath {
 	}
 	if c.Broker.Backend != backendRabbitMQ {
 		out = append(out, namedPath{"daemon.state_dir", c.StorePath(), "the queue store (queue.db in daemon.state_dir)"})
+	} else {
+		out = append(out, namedPath{"daemon.state_dir", c.RecordsPath(), "the job records (" + RecordsFileName + " in daemon.state_dir)"})
 	}
 	return append(out, c.pluginNamedPaths(worker.PathWritten)...)
 }
