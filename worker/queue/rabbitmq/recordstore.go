@@ -201,30 +201,27 @@ func (s *recordStore) write(w *recordWrite) error {
 	err = s.db.Update(func(tx *bbolt.Tx) error {
 		recs, fin, pur, open := tx.Bucket(bucketRecords), tx.Bucket(bucketFinished), tx.Bucket(bucketPurged), tx.Bucket(bucketOpen)
 		for _, r := range w.put {
-			if old := recs.Get([]byte(r.job.ID)); old != nil {
-				if o, err := decodeStored(old); err == nil && o.job.State.Terminal() {
-					if err := fin.Delete(finishedKey(&o.job)); err != nil {
-						return err
-					}
-				}
-			}
 			if err := recs.Put([]byte(r.job.ID), encodeStored(r)); err != nil {
 				return err
 			}
-			var err error
-			if r.job.State.Terminal() {
-				err = open.Delete([]byte(r.job.ID))
-			} else {
-				err = open.Put([]byte(r.job.ID), []byte{})
-			}
-			if err != nil {
-				return err
-			}
-			if r.job.State.Terminal() {
-				v := r.job.Queue + "\x00" + string(r.job.State) + "\x00" + strconv.FormatInt(r.job.FinishedAt.UnixNano(), 10)
-				if err := fin.Put(finishedKey(&r.job), []byte(v)); err != nil {
+			// A job's creation never changes, nor so its key in the
+			// index of finished jobs: a job that is running again (a
+			// retry) leaves the index by that key.
+			if !r.job.State.Terminal() {
+				if err := fin.Delete(finishedKey(&r.job)); err != nil {
 					return err
 				}
+				if err := open.Put([]byte(r.job.ID), []byte{}); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := open.Delete([]byte(r.job.ID)); err != nil {
+				return err
+			}
+			v := r.job.Queue + "\x00" + string(r.job.State) + "\x00" + strconv.FormatInt(r.job.FinishedAt.UnixNano(), 10)
+			if err := fin.Put(finishedKey(&r.job), []byte(v)); err != nil {
+				return err
 			}
 		}
 		for id, gen := range w.purged {

@@ -1,0 +1,81 @@
+package rabbitmq
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"kiln/worker"
+)
+
+// A job that is retried after it ended leaves the index of finished jobs
+// and is among the unfinished again; a purge leaves its ID and generation
+// only; a file of another stream is set aside, not read on.
+func TestRecordStore_IndexesFollowTheJob(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "records.db")
+	s, st, err := openRecordStore(path, "p.records@/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := &record{job: worker.JobRecord{ID: "j1", Queue: "q", Type: "t", State: worker.StateDead, CreatedAt: created, FinishedAt: created.Add(time.Minute)}, seq: 3, gen: 1}
+	st.Offset = 41
+	if err := s.write(&recordWrite{put: []*record{r}, state: *st}); err != nil {
+		t.Fatal(err)
+	}
+	finished := func() []string {
+		var ids []string
+		if err := s.finished(time.Time{}, "", func(id, queue string, state worker.State, at time.Time) bool {
+			ids = append(ids, id+" "+queue+" "+string(state)+" "+at.Format(time.TimeOnly))
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	if got := finished(); len(got) != 1 || got[0] != "j1 q dead 03:05:05" {
+		t.Fatalf("finished = %q, want j1 dead", got)
+	}
+	retried := *r
+	retried.job.State, retried.gen, retried.job.FinishedAt = worker.StateQueued, 2, time.Time{}
+	if err := s.write(&recordWrite{put: []*record{&retried}, state: *st}); err != nil {
+		t.Fatal(err)
+	}
+	if got := finished(); len(got) != 0 {
+		t.Fatalf("finished after the retry = %q, want none", got)
+	}
+	open, err := s.unfinished()
+	if err != nil || len(open) != 1 || open[0].gen != 2 {
+		t.Fatalf("unfinished after the retry = %v, %v; want j1 of generation 2", open, err)
+	}
+	if err := s.write(&recordWrite{purged: map[string]int{"j1": 2}, state: *st}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.get("j1"); got != nil || err != nil {
+		t.Fatalf("get after the purge = %+v, %v; want nothing", got, err)
+	}
+	if gen, ok := s.purgedGen("j1"); !ok || gen != 2 {
+		t.Fatalf("purged generation = %d, %v; want 2", gen, ok)
+	}
+	s.close()
+
+	again, st2, err := openRecordStore(path, "p.records@/")
+	if err != nil || st2.Offset != 41 {
+		t.Fatalf("reopen: offset %v, %v; want 41", st2, err)
+	}
+	again.close()
+	other, st3, err := openRecordStore(path, "other.records@/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.close()
+	if st3.Offset != 0 {
+		t.Fatalf("a file of another stream was read on from offset %d", st3.Offset)
+	}
+	old, _, err := openRecordFile(path+".old", "p.records@/")
+	if err != nil {
+		t.Fatalf("the file set aside does not open: %v", err)
+	}
+	old.close()
+}
