@@ -48,6 +48,18 @@ func (e *event) routingKey() string {
 }
 
 // record is what this process knows of one job.
+//
+// Three numbers order what is known of a job, whichever host said it:
+//   - gen, the generation, goes up when a dead or cancelled job is retried:
+//     a copy or event of an older generation is stale;
+//   - seq goes up with every change of the job within a generation: an
+//     event older than the record's (events of one job can arrive out of
+//     order, from two hosts or two groups) only lends its payload;
+//   - copy names the message of the job that is current: the seq at which
+//     it was published. A delivered message of an older copy, or of the
+//     current copy once the job has finished, is acked away as stale
+//     (onDelivery); two messages of one copy are the dedupe rules'
+//     (dedupe.go).
 type record struct {
 	job  worker.JobRecord
 	seq  uint64 // raised by every change; an older event never undoes a newer

@@ -1,0 +1,190 @@
+package rabbitmq
+
+import (
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// The records reader: every kilnd follows the records stream and applies
+// its events to the job records, with the rules for offsets that jump and
+// a probe that remakes a reader that stopped.
+
+// readRecords follows the records stream from the offset after the last
+// event read, and applies each event.
+//
+// A reader attached to a replica that was behind when the stream's leader
+// died can go on past events it never delivered. A reader that sees its
+// offsets jump therefore stops, and reads again from the first one it
+// missed a moment later, once the replica has caught up. Not every offset
+// is a message, though (the broker writes an entry of its own where a
+// segment starts): a jump seen again the same way gapConfirmations times
+// is such an entry, and read past. Events read twice are harmless: a
+// record takes only changes newer than its own.
+func (q *Queue) readRecords(l *link) error {
+	ch, err := l.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open records channel on %s: %w", l.url, err)
+	}
+	// A stream consumer needs a prefetch: it is its credit.
+	if err := ch.Qos(1000, 0, false); err != nil {
+		return fmt.Errorf("set records prefetch on %s: %w", l.url, err)
+	}
+	q.mu.Lock()
+	var offset any = "first"
+	next := q.offset
+	if next > 0 {
+		offset = next
+	}
+	q.mu.Unlock()
+	deliveries, err := ch.Consume(q.names.records(), "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
+	if err != nil {
+		return fmt.Errorf("read stream %s on %s: %w", q.names.records(), l.url, err)
+	}
+	go func() {
+		for d := range deliveries {
+			off := headerInt(d.Headers, "x-stream-offset")
+			if next > 0 && off > next && !q.gapSeen(next, off) {
+				q.log.Debug("records stream skipped offsets; reading them again", "stream", q.names.records(), "url", l.url, "from", next, "to", off-1)
+				ch.Close()
+				q.rereadRecords(l)
+				return
+			}
+			if off < next {
+				d.Ack(false) // a chunk is delivered from its start
+				continue
+			}
+			if q.ownApplied(d) {
+				q.mu.Lock()
+				next = off + 1
+				q.offset = next
+				q.mu.Unlock()
+				d.Ack(false)
+				continue
+			}
+			evs, err := decodeEvents(d.Body)
+			if err != nil {
+				q.log.Warn("unreadable events in the records stream, skipped", "stream", q.names.records(), "offset", off, "err", err)
+			}
+			q.mu.Lock()
+			for _, e := range evs {
+				if e != nil && e.Kind != "" {
+					q.applyLocked(e)
+				}
+			}
+			next = off + 1
+			q.offset = next
+			q.mu.Unlock()
+			d.Ack(false)
+		}
+	}()
+	return nil
+}
+
+// ownApplied reports whether a message of the records holds only events
+// this process published and applied when it did (which is all of its own
+// but the sync markers, once the records are read up to the first
+// connection).
+func (q *Queue) ownApplied(d amqp.Delivery) bool {
+	if h, _ := d.Headers[hdrHost].(string); h != q.host {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.readBackLocked(d)
+	return q.synced
+}
+
+// rereadDelay is how long a reader that missed events waits before it
+// reads them again; gapConfirmations is how many times it sees the same
+// jump before it takes it for offsets that hold no message.
+const (
+	rereadDelay      = 500 * time.Millisecond
+	gapConfirmations = 3
+)
+
+// gapSeen counts a jump of the records reader from next to off, and
+// reports whether it has now been seen gapConfirmations times.
+func (q *Queue) gapSeen(next, off int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.gap != [2]int64{next, off} {
+		q.gap, q.gapCount = [2]int64{next, off}, 0
+	}
+	q.gapCount++
+	if q.gapCount < gapConfirmations {
+		return false
+	}
+	q.log.Debug("records stream offsets without a message, read past", "stream", q.names.records(), "from", next, "to", off-1)
+	return true
+}
+
+// rereadRecords starts a new reader of the records on l from the first
+// event not read, unless l is gone (the next connection reads on).
+func (q *Queue) rereadRecords(l *link) {
+	select {
+	case <-q.closing:
+		return
+	case <-time.After(rereadDelay):
+	}
+	if l.conn.IsClosed() {
+		return
+	}
+	if err := q.readRecords(l); err != nil {
+		q.log.Error("records stream cannot be read again; reconnecting", "err", err)
+		l.conn.CloseDeadline(time.Now().Add(closeWithin))
+	}
+}
+
+// Records liveness: every probeEvery a marker is published to the records,
+// and a reader that has not read it back within probeWithin is stuck; the
+// connection is then made anew. (A RabbitMQ 3.10 stream consumer on a
+// replica was seen to stop reading after the stream's leader was killed,
+// while a new consumer reads on.)
+const (
+	probeEvery  = 5 * time.Second
+	probeWithin = 15 * time.Second
+)
+
+func (q *Queue) watchRecords(l *link) {
+	closed := l.conn.NotifyClose(make(chan *amqp.Error, 1))
+	tick := time.NewTicker(probeEvery)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-closed:
+			return
+		case <-q.closing:
+			return
+		case <-tick.C:
+		}
+		marker := fmt.Sprintf("%s#probe%d", q.host, n)
+		seen := make(chan struct{})
+		q.mu.Lock()
+		q.markerSeen[marker] = seen
+		q.mu.Unlock()
+		sentAt := time.Now()
+		err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker})
+		if err == nil {
+			select {
+			case <-seen:
+			case <-closed:
+				return
+			case <-q.closing:
+				return
+			case <-time.After(probeWithin):
+				err = fmt.Errorf("the records reader did not read back a marker within %s", probeWithin)
+			}
+		}
+		q.mu.Lock()
+		delete(q.markerSeen, marker)
+		q.mu.Unlock()
+		if err != nil {
+			q.log.Error("records stream stuck; reconnecting", "stream", q.names.records(), "url", l.url, "err", err)
+			l.conn.CloseDeadline(time.Now().Add(closeWithin))
+			return
+		}
+		q.resendLost(l, sentAt)
+	}
+}
