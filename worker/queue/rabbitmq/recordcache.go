@@ -165,6 +165,11 @@ func (q *Queue) flush() {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	for _, c := range w.put {
+		if r := q.records[c.job.ID]; r != nil {
+			r.inFile = indexOf(c)
+		}
+	}
 	for id, r := range evict {
 		if _, changed := q.dirty[id]; changed || q.records[id] != r {
 			continue

@@ -69,6 +69,9 @@ type record struct {
 	// changed is when this process last applied a change to it: a
 	// finished job's record leaves memory residentFor after it.
 	changed time.Time
+	// inFile is how the records file holds the job (recordstore.go), so
+	// that a write touches only the indexes that change.
+	inFile fileIndex
 }
 
 func (r *record) snapshot() *worker.JobRecord {

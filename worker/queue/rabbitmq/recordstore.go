@@ -142,6 +142,7 @@ func (s *recordStore) unfinished() ([]*record, error) {
 				return fmt.Errorf("record %s: %w", k, err)
 			}
 			if !r.job.State.Terminal() {
+				r.inFile = inOpen
 				out = append(out, r)
 			}
 			return nil
@@ -162,7 +163,9 @@ func (s *recordStore) get(id string) (*record, error) {
 			return nil
 		}
 		var err error
-		r, err = decodeStored(v)
+		if r, err = decodeStored(v); err == nil {
+			r.inFile = indexOf(r)
+		}
 		return err
 	})
 	if err != nil {
@@ -182,6 +185,23 @@ func (s *recordStore) purgedGen(id string) (int, bool) {
 		return nil
 	})
 	return gen, ok
+}
+
+// fileIndex is which of the file's indexes holds a job.
+type fileIndex uint8
+
+const (
+	inNoIndex  fileIndex = iota // not written yet
+	inOpen                      // among the unfinished
+	inFinished                  // among the finished
+)
+
+// indexOf is the index a record belongs in.
+func indexOf(r *record) fileIndex {
+	if r.job.State.Terminal() {
+		return inFinished
+	}
+	return inOpen
 }
 
 // recordWrite is one flush: the records changed, those purged (with
@@ -206,18 +226,25 @@ func (s *recordStore) write(w *recordWrite) error {
 			}
 			// A job's creation never changes, nor so its key in the
 			// index of finished jobs: a job that is running again (a
-			// retry) leaves the index by that key.
+			// retry) leaves the index by that key. Most jobs come and
+			// end between two writes and are written once, finished.
 			if !r.job.State.Terminal() {
-				if err := fin.Delete(finishedKey(&r.job)); err != nil {
-					return err
+				if r.inFile == inFinished {
+					if err := fin.Delete(finishedKey(&r.job)); err != nil {
+						return err
+					}
 				}
-				if err := open.Put([]byte(r.job.ID), []byte{}); err != nil {
-					return err
+				if r.inFile != inOpen {
+					if err := open.Put([]byte(r.job.ID), []byte{}); err != nil {
+						return err
+					}
 				}
 				continue
 			}
-			if err := open.Delete([]byte(r.job.ID)); err != nil {
-				return err
+			if r.inFile == inOpen {
+				if err := open.Delete([]byte(r.job.ID)); err != nil {
+					return err
+				}
 			}
 			v := r.job.Queue + "\x00" + string(r.job.State) + "\x00" + strconv.FormatInt(r.job.FinishedAt.UnixNano(), 10)
 			if err := fin.Put(finishedKey(&r.job), []byte(v)); err != nil {
@@ -246,6 +273,9 @@ func (s *recordStore) write(w *recordWrite) error {
 	})
 	if err != nil {
 		return fmt.Errorf("write records file %s: %w", s.path, err)
+	}
+	for _, r := range w.put {
+		r.inFile = indexOf(r)
 	}
 	return nil
 }

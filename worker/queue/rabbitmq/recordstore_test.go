@@ -49,6 +49,17 @@ func TestRecordStore_IndexesFollowTheJob(t *testing.T) {
 	if err != nil || len(open) != 1 || open[0].gen != 2 {
 		t.Fatalf("unfinished after the retry = %v, %v; want j1 of generation 2", open, err)
 	}
+	done := retried
+	done.job.State, done.job.FinishedAt = worker.StateSucceeded, created.Add(2*time.Minute)
+	if err := s.write(&recordWrite{put: []*record{&done}, state: *st}); err != nil {
+		t.Fatal(err)
+	}
+	if open, err := s.unfinished(); err != nil || len(open) != 0 {
+		t.Fatalf("unfinished after the retried job succeeded = %v, %v; want none", open, err)
+	}
+	if got := finished(); len(got) != 1 || got[0] != "j1 q succeeded 03:06:05" {
+		t.Fatalf("finished after the retried job succeeded = %q", got)
+	}
 	if err := s.write(&recordWrite{purged: map[string]int{"j1": 2}, state: *st}); err != nil {
 		t.Fatal(err)
 	}
