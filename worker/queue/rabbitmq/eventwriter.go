@@ -1,7 +1,6 @@
 package rabbitmq
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -179,14 +178,6 @@ func eventsMessage(host string, evs []*event) (amqp.Publishing, error) {
 	return msg, nil
 }
 
-// decodeEvents reads the events of one message of the records stream.
-func decodeEvents(body []byte) ([]*event, error) {
-	var evs []*event
-	if err := json.Unmarshal(body, &evs); err != nil {
-		return nil, err
-	}
-	return evs, nil
-}
 
 // sendEvents publishes events on l and returns once the broker confirmed
 // them, or with why it did not.

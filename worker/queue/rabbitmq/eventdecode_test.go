@@ -1,0 +1,83 @@
+package rabbitmq
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"kiln/worker"
+)
+
+// eventSamples are messages of events as the event writers write them.
+func eventSamples() [][]byte {
+	j := sampleJob()
+	lean := *j
+	lean.Payload, lean.Errors, lean.Result, lean.Children = nil, nil, nil, nil
+	odd := *j
+	odd.LastError, odd.Queue = "quote \" backslash \\ newline \n tab \t \u2028 é \xff", "ünïcode"
+	odd.Errors = []worker.AttemptError{}
+	msgs := [][]*event{
+		{{Kind: evJob, Host: "h/1/ab", Seq: 4, Gen: 2, Copy: 3, Job: j, From: worker.StateRunning}},
+		{{Kind: evJob, Host: "h", Seq: 1, Gen: 1, Job: &lean}, {Kind: evCancel, Host: "h", Seq: 2, Gen: 1, Job: &odd}},
+		{{Kind: evPurge, Host: "h", ID: "01M8"}, {Kind: evPause, Host: "h", Queue: "q"}},
+		{{Kind: evSync, Host: "h", Marker: "h#3"}},
+	}
+	var out [][]byte
+	for _, evs := range msgs {
+		msg, err := eventsMessage("h", evs)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, msg.Body)
+	}
+	return append(out, []byte(`[]`), []byte(` [ {"kind":"job" , "job":{"id":"a","payload":null,"errors":[],"children":["a-1"]}} ] `))
+}
+
+// What decodeEvents reads directly is what encoding/json reads, for the
+// messages kilnd writes.
+func TestDecodeEvents_AsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for i, body := range eventSamples() {
+		mine, err := readEvents(body)
+		if err != nil {
+			t.Fatalf("message %d is not read directly: %v\n%s", i, err, body)
+		}
+		var std []*event
+		if err := json.Unmarshal(body, &std); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(mine, std) {
+			t.Fatalf("message %d reads as\n%+v\nencoding/json reads\n%+v", i, mine, std)
+		}
+	}
+	// What it does not take goes to encoding/json, errors included.
+	for _, body := range []string{`[{"Kind":"job"}]`, `[{"kind":null}]`, `null`, `[{"kind":"job"`, `[{"seq":-1}]`} {
+		got, err := decodeEvents([]byte(body))
+		var std []*event
+		serr := json.Unmarshal([]byte(body), &std)
+		if (err == nil) != (serr == nil) || !reflect.DeepEqual(got, std) {
+			t.Errorf("%s: %+v, %v; encoding/json %+v, %v", body, got, err, std, serr)
+		}
+	}
+}
+
+// Whatever the bytes, a message read directly reads the same with
+// encoding/json; otherwise the direct reading gives up.
+func FuzzDecodeEvents(f *testing.F) {
+	for _, b := range eventSamples() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		mine, err := readEvents(body)
+		if err != nil {
+			return
+		}
+		var std []*event
+		if err := json.Unmarshal(body, &std); err != nil {
+			t.Fatalf("read directly, but encoding/json refuses it (%v):\n%q", err, body)
+		}
+		if !reflect.DeepEqual(mine, std) {
+			t.Fatalf("%q reads as\n%+v\nencoding/json reads\n%+v", body, mine, std)
+		}
+	})
+}
