@@ -178,7 +178,6 @@ func eventsMessage(host string, evs []*event) (amqp.Publishing, error) {
 	return msg, nil
 }
 
-
 // sendEvents publishes events on l and returns once the broker confirmed
 // them, or with why it did not.
 func (q *Queue) sendEvents(l *link, evs ...*event) error {
