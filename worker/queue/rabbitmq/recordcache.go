@@ -175,8 +175,9 @@ func (q *Queue) flush() {
 			continue
 		}
 		delete(q.records, id)
-		if gen, ok := q.cancelled[id]; ok && gen <= r.gen {
-			// The finished record answers for the cancel now.
+		if gen, ok := q.cancelled[id]; ok && gen <= r.gen && r.copy > 0 {
+			// The finished record, which knows the job's copy, answers
+			// for the cancel now: a delivery of that copy is stale.
 			delete(q.cancelled, id)
 		}
 	}
