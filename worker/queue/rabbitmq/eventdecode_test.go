@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"kiln/worker"
@@ -80,4 +81,41 @@ func FuzzDecodeEvents(f *testing.F) {
 			t.Fatalf("%q reads as\n%+v\nencoding/json reads\n%+v", body, mine, std)
 		}
 	})
+}
+
+// Events go out grouped by routing key, and a job's events in the order
+// they were asked for, whatever other jobs' events came between.
+func TestEventGroups_KeepEachJobsOrder(t *testing.T) {
+	t.Parallel()
+	ev := func(id string, state worker.State) *event {
+		return &event{Kind: evJob, Job: &worker.JobRecord{ID: id, Queue: "q", State: state}}
+	}
+	in := []*event{
+		ev("w", worker.StateSucceeded), ev("x", worker.StateRunning), ev("y", worker.StateQueued),
+		ev("x", worker.StateSucceeded), ev("y", worker.StateRunning), {Kind: evPause, Queue: "q"}, ev("x", worker.StateQueued),
+	}
+	var got []string
+	for _, g := range eventGroups(in) {
+		var ids []string
+		for _, e := range g.evs {
+			ids = append(ids, e.jobID())
+		}
+		got = append(got, g.key+":"+strings.Join(ids, ","))
+	}
+	want := []string{"q.succeeded:w", "q.running:x", "q.queued:y", "control.pause:", "q.succeeded:x", "q.running:y", "q.queued:x"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("groups %v, want %v", got, want)
+	}
+	pos := map[string]int{}
+	for i, g := range got {
+		for _, id := range strings.Split(strings.SplitN(g, ":", 2)[1], ",") {
+			if id == "" {
+				continue
+			}
+			if p, ok := pos[id]; ok && p > i {
+				t.Fatalf("a later event of %s goes out first", id)
+			}
+			pos[id] = i
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package rabbitmq
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -86,20 +88,13 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 	if l == nil {
 		return q.unavailable("publish events")
 	}
-	groups := map[string][]*event{}
-	var keys []string
+	var all []*event
 	for _, b := range bs {
-		for _, e := range b.evs {
-			k := e.routingKey()
-			if _, seen := groups[k]; !seen {
-				keys = append(keys, k)
-			}
-			groups[k] = append(groups[k], e)
-		}
+		all = append(all, b.evs...)
 	}
 	var msgs []outgoing
-	for _, k := range keys {
-		evs := groups[k]
+	for _, g := range eventGroups(all) {
+		k, evs := g.key, g.evs
 		for len(evs) > 0 {
 			part := evs[:min(len(evs), maxEventsPerMessage)]
 			evs = evs[len(part):]
@@ -117,6 +112,52 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 	acked, err := q.publishEventMessages(l, msgs)
 	q.settleMessages(msgs, acked)
 	return err
+}
+
+// eventGroup is events that go out under one routing key.
+type eventGroup struct {
+	key string
+	evs []*event
+}
+
+// eventGroups groups events by routing key, in the order they go out. A
+// job's events must stay in the order they were asked for (its running
+// before its success): the n-th event of a job goes in the n-th wave, and
+// the waves go out one after another, each grouped by key.
+func eventGroups(evs []*event) []eventGroup {
+	type groupKey struct {
+		wave int
+		key  string
+	}
+	at := map[groupKey]int{}
+	var out []eventGroup
+	var waveOf []int
+	waves := map[string]int{}
+	for _, e := range evs {
+		k := groupKey{key: e.routingKey()}
+		if id := e.jobID(); id != "" {
+			k.wave = waves[id]
+			waves[id]++
+		}
+		i, seen := at[k]
+		if !seen {
+			i = len(out)
+			at[k] = i
+			out = append(out, eventGroup{key: k.key})
+			waveOf = append(waveOf, k.wave)
+		}
+		out[i].evs = append(out[i].evs, e)
+	}
+	order := make([]int, len(out))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(waveOf[a], waveOf[b]) })
+	sorted := make([]eventGroup, len(out))
+	for i, j := range order {
+		sorted[i] = out[j]
+	}
+	return sorted
 }
 
 // hdrHost names the kilnd that published a message of events, so that it

@@ -39,6 +39,14 @@ const (
 	evSync   = "sync"
 )
 
+// jobID is the job an event is about ("" for pause, resume and sync).
+func (e *event) jobID() string {
+	if e.Job != nil {
+		return e.Job.ID
+	}
+	return e.ID
+}
+
 // routingKey is where an event is published on the events exchange.
 func (e *event) routingKey() string {
 	if e.Kind == evJob {
