@@ -189,6 +189,12 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 		j.MaxAttempts = max(q.queueConfig(queue).MaxAttempts, 1)
 	}
 	used := dv.attemptsBefore + dv.interrupted
+	if dv.interrupted > 0 {
+		// A copy handed back because its holder died: that holder may have
+		// finished it, published the end and died before its ack. Read
+		// the records up to now before judging it, or it runs again.
+		q.catchUp(l)
+	}
 
 	q.mu.Lock()
 	if q.link != l {

@@ -147,6 +147,40 @@ const (
 	probeWithin = 15 * time.Second
 )
 
+// catchUpWithin bounds the wait of catchUp.
+const catchUpWithin = 5 * time.Second
+
+// catchUp returns once the records reader has read every event published
+// before the call (a sync marker of this process read back), or after
+// catchUpWithin; the judgement then goes on with what was read.
+func (q *Queue) catchUp(l *link) {
+	q.mu.Lock()
+	if !q.synced {
+		q.mu.Unlock()
+		return // the first sync reads up to now anyway
+	}
+	q.markers++
+	marker := fmt.Sprintf("%s#catchup%d", q.host, q.markers)
+	seen := make(chan struct{})
+	q.markerSeen[marker] = seen
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		delete(q.markerSeen, marker)
+		q.mu.Unlock()
+	}()
+	if err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker}); err != nil {
+		q.log.Debug("records not read up to now before judging a redelivered job", "err", err)
+		return
+	}
+	select {
+	case <-seen:
+	case <-q.closing:
+	case <-time.After(catchUpWithin):
+		q.log.Warn("records not read up to now within the wait before judging a redelivered job", "waited", catchUpWithin)
+	}
+}
+
 func (q *Queue) watchRecords(l *link) {
 	closed := l.conn.NotifyClose(make(chan *amqp.Error, 1))
 	tick := time.NewTicker(probeEvery)
