@@ -189,10 +189,11 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 		j.MaxAttempts = max(q.queueConfig(queue).MaxAttempts, 1)
 	}
 	used := dv.attemptsBefore + dv.interrupted
-	if dv.interrupted > 0 {
-		// A copy handed back because its holder died: that holder may have
-		// finished it, published the end and died before its ack. Read
-		// the records up to now before judging it, or it runs again.
+	if dv.interrupted > 0 && q.heldElsewhere(j.ID) {
+		// A copy handed back because another process that held it died:
+		// that holder may have finished it, published the end and died
+		// before its ack. Read the records up to now before judging it,
+		// or it runs again.
 		q.catchUp(l)
 	}
 
@@ -404,4 +405,13 @@ func (q *Queue) adopt(l *link, dv *delivered) {
 		return
 	}
 	dv.d.Ack(false)
+}
+
+// heldElsewhere reports whether the last change of a job known here was
+// another process's (or the job is not known here).
+func (q *Queue) heldElsewhere(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := q.recordLocked(id)
+	return r == nil || r.host != q.host
 }
