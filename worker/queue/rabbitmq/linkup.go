@@ -27,18 +27,15 @@ func (q *Queue) setUp(l *link) error {
 	// published before it.
 	q.mu.Lock()
 	q.syncing = true
-	q.markers++
-	marker := fmt.Sprintf("%s#%d", q.host, q.markers)
-	seen := make(chan struct{})
-	q.markerSeen[marker] = seen
 	q.mu.Unlock()
 	defer func() {
 		q.mu.Lock()
-		delete(q.markerSeen, marker)
 		q.syncing = false
 		q.mu.Unlock()
 	}()
-	if err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker}); err != nil {
+	seen, forget, err := q.sendMarker(l, "sync")
+	defer forget()
+	if err != nil {
 		return err
 	}
 	// A long history takes long to read; a reader that stops reading is

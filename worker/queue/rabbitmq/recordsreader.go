@@ -147,6 +147,24 @@ const (
 	probeWithin = 15 * time.Second
 )
 
+// sendMarker publishes a sync marker of this process on l; seen is closed
+// when the records reader reads it back, by when it has read every event
+// published before it. forget drops the wait; call it in every case.
+func (q *Queue) sendMarker(l *link, kind string) (seen <-chan struct{}, forget func(), err error) {
+	q.mu.Lock()
+	q.markers++
+	marker := fmt.Sprintf("%s#%s%d", q.host, kind, q.markers)
+	ch := make(chan struct{})
+	q.markerSeen[marker] = ch
+	q.mu.Unlock()
+	forget = func() {
+		q.mu.Lock()
+		delete(q.markerSeen, marker)
+		q.mu.Unlock()
+	}
+	return ch, forget, q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker})
+}
+
 // catchUpWithin bounds the wait of catchUp.
 const catchUpWithin = 5 * time.Second
 
@@ -155,21 +173,14 @@ const catchUpWithin = 5 * time.Second
 // catchUpWithin; the judgement then goes on with what was read.
 func (q *Queue) catchUp(l *link) {
 	q.mu.Lock()
-	if !q.synced {
-		q.mu.Unlock()
+	synced := q.synced
+	q.mu.Unlock()
+	if !synced {
 		return // the first sync reads up to now anyway
 	}
-	q.markers++
-	marker := fmt.Sprintf("%s#catchup%d", q.host, q.markers)
-	seen := make(chan struct{})
-	q.markerSeen[marker] = seen
-	q.mu.Unlock()
-	defer func() {
-		q.mu.Lock()
-		delete(q.markerSeen, marker)
-		q.mu.Unlock()
-	}()
-	if err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker}); err != nil {
+	seen, forget, err := q.sendMarker(l, "catchup")
+	defer forget()
+	if err != nil {
 		q.log.Debug("records not read up to now before judging a redelivered job", "err", err)
 		return
 	}
@@ -185,7 +196,7 @@ func (q *Queue) watchRecords(l *link) {
 	closed := l.conn.NotifyClose(make(chan *amqp.Error, 1))
 	tick := time.NewTicker(probeEvery)
 	defer tick.Stop()
-	for n := 0; ; n++ {
+	for {
 		select {
 		case <-closed:
 			return
@@ -193,27 +204,22 @@ func (q *Queue) watchRecords(l *link) {
 			return
 		case <-tick.C:
 		}
-		marker := fmt.Sprintf("%s#probe%d", q.host, n)
-		seen := make(chan struct{})
-		q.mu.Lock()
-		q.markerSeen[marker] = seen
-		q.mu.Unlock()
 		sentAt := time.Now()
-		err := q.sendEvents(l, &event{Kind: evSync, Host: q.host, Marker: marker})
+		seen, forget, err := q.sendMarker(l, "probe")
 		if err == nil {
 			select {
 			case <-seen:
 			case <-closed:
+				forget()
 				return
 			case <-q.closing:
+				forget()
 				return
 			case <-time.After(probeWithin):
 				err = fmt.Errorf("the records reader did not read back a marker within %s", probeWithin)
 			}
 		}
-		q.mu.Lock()
-		delete(q.markerSeen, marker)
-		q.mu.Unlock()
+		forget()
 		if err != nil {
 			q.log.Error("records stream stuck; reconnecting", "stream", q.names.records(), "url", l.url, "err", err)
 			l.conn.CloseDeadline(time.Now().Add(closeWithin))
