@@ -535,17 +535,27 @@ func (q *Queue) Purge(ctx context.Context, queue string, state worker.State, old
 	l := q.link
 	q.mu.Unlock()
 	if q.store != nil {
+		var ids []string
 		err := q.store.finished(time.Time{}, "", func(id, jq string, js worker.State, finishedAt time.Time) bool {
 			if (queue == "" || jq == queue) && js == state && !finishedAt.After(cutoff) {
-				if !q.inMemoryOrPurged(id) {
-					evs = append(evs, &event{Kind: evPurge, Host: q.host, ID: id})
-				}
+				ids = append(ids, id)
 			}
 			return true
 		})
 		if err != nil {
 			return 0, fmt.Errorf("purge: %w", err)
 		}
+		// Those in memory are counted above; those purged since the file's
+		// last write are gone. One look under mu for the lot.
+		q.mu.Lock()
+		for _, id := range ids {
+			_, resident := q.records[id]
+			_, gone := q.purged[id]
+			if !resident && !gone {
+				evs = append(evs, &event{Kind: evPurge, Host: q.host, ID: id})
+			}
+		}
+		q.mu.Unlock()
 	}
 	n := 0
 	for len(evs) > 0 {
