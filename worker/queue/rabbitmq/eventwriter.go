@@ -289,9 +289,7 @@ func (q *Queue) fillFrom(evs []*event) {
 		if e.Job == nil || e.From != "" {
 			continue
 		}
-		if r := q.recordLocked(e.Job.ID); r != nil && r.seq < e.Seq && r.job.State != e.Job.State {
-			e.From = r.job.State
-		}
+		setFrom(e, q.recordLocked(e.Job.ID))
 	}
 }
 

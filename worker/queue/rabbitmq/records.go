@@ -39,6 +39,14 @@ const (
 	evSync   = "sync"
 )
 
+// setFrom gives a job event without a From the state of r, the job's
+// record before the event, when r is older and in another state.
+func setFrom(e *event, r *record) {
+	if e.Job != nil && e.From == "" && r != nil && r.seq < e.Seq && r.job.State != e.Job.State {
+		e.From = r.job.State
+	}
+}
+
 // jobID is the job an event is about ("" for pause, resume and sync).
 func (e *event) jobID() string {
 	if e.Job != nil {
@@ -119,11 +127,9 @@ func (q *Queue) apply(e *event) {
 	if r := q.recordLocked(id); r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
 		delete(q.waiting[waitKey{r.job.Queue, r.job.State}], id)
-		if e.Job != nil && e.From == "" && r.seq < e.Seq && r.job.State != e.Job.State {
-			// An event applied here before it is published tells the
-			// event log where its job came from.
-			e.From = r.job.State
-		}
+		// An event applied here before it is published tells the event
+		// log where its job came from.
+		setFrom(e, r)
 	}
 	q.change(e)
 	if r := q.records[id]; r != nil {
