@@ -86,7 +86,7 @@ test-rabbitmq: deps-test build
 
 # The RabbitMQ conformance suite and the test-rabbitmq suite again, on
 # Debian 13's RabbitMQ 4.0 from a root tools/trixie-root makes once under
-# var/cache/trixie-rabbitmq (needs root). Both suites run even when the
+# var/cache/trixie (needs root). Both suites run even when the
 # first fails.
 test-rabbitmq-4: deps-test build
 	@root=$$(tools/trixie-root) && export KILN_TEST_RABBITMQ_ROOT="$$root" && status=0 && \
