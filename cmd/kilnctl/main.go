@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/internal/buildversion"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -179,7 +180,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, "kilnctl", version)
+		fmt.Fprintln(stdout, "kilnctl", buildversion.Of(version))
 		return exitOK
 	}
 	if fs.NArg() == 0 {

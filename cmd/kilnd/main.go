@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"kiln/daemon"
+	"kiln/internal/buildversion"
 	"kiln/worker"
 	"kiln/worker/command"
 	"kiln/worker/image"
@@ -25,7 +26,7 @@ func plugins() []worker.Plugin {
 
 func main() {
 	fs := flag.NewFlagSet("kilnd", flag.ContinueOnError)
-	opts := daemon.Options{Version: version, Args: os.Args, Stdout: os.Stdout, Stderr: os.Stderr}
+	opts := daemon.Options{Version: buildversion.Of(version), Args: os.Args, Stdout: os.Stdout, Stderr: os.Stderr}
 	fs.StringVar(&opts.ConfigPath, "config", daemon.DefaultConfigPath, "config file")
 	fs.BoolVar(&opts.Dev, "dev", false, "use the embedded development config (state under ./var, logs on stderr)")
 	fs.BoolVar(&opts.CheckConfig, "check-config", false, "validate the config, print \"config OK\" or the errors, and exit")
@@ -53,7 +54,7 @@ func main() {
 		os.Exit(printPasswordHash())
 	}
 	if *showVersion {
-		fmt.Println("kilnd", version)
+		fmt.Println("kilnd", buildversion.Of(version))
 		return
 	}
 	os.Exit(daemon.Run(opts, plugins()...))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +246,24 @@ func TestDeadLetters_PeriodicSweepSkipsSettledQueues(t *testing.T) {
 	}
 }
 
+// sweepTimes sweeps q's "q" n times and checks that its dead job is still
+// there, in the queue and in the records.
+func sweepTimes(t *testing.T, q *Queue, j *worker.JobRecord, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := q.SweepDeadLetters("q"); err != nil {
+			t.Fatalf("sweep %d: %v", i+1, err)
+		}
+	}
+	if depth := deadDepth(t, q); depth != 1 {
+		t.Fatalf("after %d sweeps the dead-letter queue holds %d messages, want the dead job's 1", n, depth)
+	}
+	got, err := q.Get(context.Background(), j.ID)
+	if err != nil || got.State != worker.StateDead {
+		t.Fatalf("after %d sweeps: %+v, %v; want the job dead", n, got, err)
+	}
+}
+
 // A dead job survives any number of sweeps: each sweep hands its message
 // back to the dead-letter queue, and RabbitMQ 4.0 would drop a message
 // handed back 20 times from a quorum queue without a delivery limit.
@@ -250,23 +271,14 @@ func TestDeadLetters_SurviveManySweeps(t *testing.T) {
 	needNode(t)
 	url := node.URL("")
 	q := openQueue(t, url, randomPrefix(), nil)
-	j := killJob(t, q)
-	for i := range 25 {
-		if _, err := q.SweepDeadLetters("q"); err != nil {
-			t.Fatalf("sweep %d: %v", i+1, err)
-		}
-	}
-	if n := deadDepth(t, q); n != 1 {
-		t.Fatalf("after 25 sweeps the dead-letter queue holds %d messages, want the dead job's 1", n)
-	}
-	got, err := q.Get(context.Background(), j.ID)
-	if err != nil || got.State != worker.StateDead {
-		t.Fatalf("after 25 sweeps: %+v, %v; want the job dead", got, err)
-	}
+	sweepTimes(t, q, killJob(t, q), 50)
 }
 
 // A dead-letter queue declared by an older kilnd, without the delivery
-// limit, is used as it is: the broker refuses to change its arguments.
+// limit, is used as it is: the broker refuses to change its arguments. On
+// RabbitMQ 4.0 the log names the policy that lifts the limit, and with it
+// applied the dead job survives the sweeps; 3.10 has no default limit and
+// keeps it without one.
 func TestDeadLetters_OlderDeadQueueIsUsed(t *testing.T) {
 	needNode(t)
 	url := node.URL("")
@@ -275,9 +287,23 @@ func TestDeadLetters_OlderDeadQueueIsUsed(t *testing.T) {
 	if _, err := brokerChannel(t, false).QueueDeclare(dead, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
-	q := openQueue(t, url, prefix, nil)
-	killJob(t, q)
+	var logged lockedBuffer
+	q := openQueueWith(t, url, Options{URLs: []string{url}, Prefix: prefix, Queues: testQueues, Log: slog.New(slog.NewTextHandler(&logged, nil)),
+		RecordsFile: filepath.Join(t.TempDir(), "records.db")})
+	j := killJob(t, q)
 	if n := deadDepth(t, q); n != 1 {
 		t.Fatalf("the older dead-letter queue holds %d messages, want the dead job's 1", n)
 	}
+	policy := q.names.deliveryLimitPolicy()
+	if q.link.major >= 4 {
+		if want := "rabbitmqctl " + shellLine(policy); !strings.Contains(logged.String(), strconv.Quote(want)) {
+			t.Fatalf("the log does not name the policy %s:\n%s", want, logged.String())
+		}
+		if out, err := node.Ctl(policy...); err != nil {
+			t.Fatalf("rabbitmqctl %s: %v\n%s", shellLine(policy), err, out)
+		}
+	} else if strings.Contains(logged.String(), "set_policy") {
+		t.Fatalf("on RabbitMQ %d the log asks for a policy it does not need:\n%s", q.link.major, logged.String())
+	}
+	sweepTimes(t, q, j, 50)
 }

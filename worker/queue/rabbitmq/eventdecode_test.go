@@ -25,11 +25,7 @@ func eventSamples() [][]byte {
 	}
 	var out [][]byte
 	for _, evs := range msgs {
-		msg, err := eventsMessage("h", evs)
-		if err != nil {
-			panic(err)
-		}
-		out = append(out, msg.Body)
+		out = append(out, eventsMessages("h", evs)[0].Body)
 	}
 	return append(out, []byte(`[]`), []byte(` [ {"kind":"job" , "job":{"id":"a","payload":null,"errors":[],"children":["a-1"]}} ] `))
 }

@@ -95,13 +95,7 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 	var msgs []outgoing
 	for _, g := range eventGroups(all) {
 		k, evs := g.key, g.evs
-		for len(evs) > 0 {
-			part := evs[:min(len(evs), maxEventsPerMessage)]
-			evs = evs[len(part):]
-			msg, err := eventsMessage(q.host, part)
-			if err != nil {
-				return err
-			}
+		for _, msg := range eventsMessages(q.host, evs) {
 			if msg.Headers != nil {
 				q.stampMessage(&msg)
 			}
@@ -201,22 +195,53 @@ func (q *Queue) publishEventMessages(l *link, msgs []outgoing) ([]bool, error) {
 	return acked, err
 }
 
-// eventsMessage is the message of events that share a routing key.
-func eventsMessage(host string, evs []*event) (amqp.Publishing, error) {
-	body := make([]byte, 0, 512*len(evs))
-	body = append(body, '[')
-	for i, e := range evs {
-		if i > 0 {
+// maxEventMessageBytes bounds an events message's body. RabbitMQ 4.0
+// refuses messages over 16 MiB by default (max_message_size; 3.10 allowed
+// 128 MiB), and 256 queued events with their payloads of up to 64 KiB each
+// would reach that; a few MiB keeps every message well clear of it and of
+// the stream's segment size.
+const maxEventMessageBytes = 4 << 20
+
+// eventsMessages is the messages of events that share a routing key, in
+// their order: at most maxEventsPerMessage events each (an event's ID
+// keeps its index in its message in 10 bits) and, but for a single event
+// bigger than that, at most maxEventMessageBytes.
+func eventsMessages(host string, evs []*event) []amqp.Publishing {
+	var msgs []amqp.Publishing
+	body := make([]byte, 0, 512*min(len(evs), maxEventsPerMessage))
+	n := 0
+	flush := func() {
+		body = append(body, ']')
+		msg := amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body}
+		if evs[0].Kind != evSync { // a message's events share their routing key, and so their kind
+			msg.Headers = amqp.Table{hdrHost: host}
+		}
+		msgs = append(msgs, msg)
+		body, n = nil, 0
+	}
+	for _, e := range evs {
+		start := len(body)
+		if n == 0 {
+			body = append(body, '[')
+		} else {
 			body = append(body, ',')
 		}
 		body = appendEvent(body, e)
+		if n > 0 && len(body)+1 > maxEventMessageBytes {
+			// e goes first in a message of its own: this one ends before it.
+			body = body[:start]
+			flush()
+			body = appendEvent(append(body, '['), e)
+		}
+		n++
+		if n == maxEventsPerMessage {
+			flush()
+		}
 	}
-	body = append(body, ']')
-	msg := amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", Body: body}
-	if evs[0].Kind != evSync { // a message's events share their routing key, and so their kind
-		msg.Headers = amqp.Table{hdrHost: host}
+	if n > 0 {
+		flush()
 	}
-	return msg, nil
+	return msgs
 }
 
 // sendEvents publishes events on l and returns once the broker confirmed

@@ -91,10 +91,7 @@ func TestAppendEvent_DecodesAsEncodingJSON(t *testing.T) {
 		{Kind: evPause, Host: "h", Queue: "images"},
 		{Kind: evSync, Host: "h", Marker: "h#probe1"},
 	}
-	msg, err := eventsMessage("h", evs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := eventsMessages("h", evs)[0]
 	mine, err := decodeEvents(msg.Body)
 	if err != nil {
 		t.Fatalf("decode %s: %v", msg.Body, err)

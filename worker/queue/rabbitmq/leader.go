@@ -65,12 +65,9 @@ func (q *Queue) leadOnce(ctx context.Context, name string, run func(ctx context.
 		return fmt.Errorf("open channel for lead %s on %s: %w", queue, l.url, err)
 	}
 	defer ch.Close()
-	st, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{
-		"x-queue-type":             "quorum",
-		"x-single-active-consumer": true,
-	})
+	st, err := q.declareHandedBack(l, queue, amqp.Table{"x-single-active-consumer": true})
 	if err != nil {
-		return fmt.Errorf("declare lead queue %s on %s: %w", queue, l.url, err)
+		return fmt.Errorf("lead %s: %w", name, err)
 	}
 	q.mu.Lock()
 	q.declared[queue] = true

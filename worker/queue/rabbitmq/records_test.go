@@ -167,10 +167,7 @@ func TestRecords_LostEventMessageIsPublishedAgain(t *testing.T) {
 	j := &worker.JobRecord{ID: newID(at), Queue: "q", Type: "test", Payload: json.RawMessage(`{}`), MaxAttempts: 3,
 		State: worker.StateSucceeded, Attempts: 1, CreatedAt: at, UpdatedAt: at, FinishedAt: at}
 	ev := &event{Kind: evJob, Host: a.Host(), Seq: 3, Gen: 1, Copy: 1, Job: j}
-	msg, err := eventsMessage(a.Host(), []*event{ev})
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := eventsMessages(a.Host(), []*event{ev})[0]
 	a.stampMessage(&msg)
 	// Confirmed, as far as a knows, and never in the stream.
 	a.confirmedMessages([]outgoing{{a.names.eventsExchange(), ev.routingKey(), msg}})

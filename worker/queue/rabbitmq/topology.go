@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -116,41 +117,77 @@ func (q *Queue) declareQueue(l *link, name string) error {
 	})
 }
 
-// deadDeliveryLimit is the dead-letter queues' x-delivery-limit: in
-// effect none. A sweep reads a dead-letter queue through and hands back
-// what it keeps, and each hand-back counts as a delivery; RabbitMQ 4.0
-// gives a quorum queue a delivery limit of 20 by default and then drops
-// the message (a dead-letter queue has no dead-letter exchange of its
-// own). -1 is not "none" on 3.10, 2^31-1 is on both.
-const deadDeliveryLimit = 1<<31 - 1
+// unlimitedDeliveries is the x-delivery-limit of the queues whose
+// messages are handed back by design, any number of times: the
+// dead-letter queues (a sweep reads one through and hands back what it
+// keeps) and the lead queues (the token goes back each time its holder
+// lets go or dies). RabbitMQ 4.0 gives a quorum queue a delivery limit of
+// 20 by default and then drops the message (neither kind has a
+// dead-letter exchange). -1 is not "none" on 3.10, 2^31-1 is on both.
+const unlimitedDeliveries = 1<<31 - 1
 
-// declareDead declares the dead-letter queue of a kiln queue. One declared
-// before, without the limit, keeps its arguments (the broker refuses to
-// change them): on RabbitMQ 4.0 its dead jobs are dropped after 20
-// sweeps unless a policy lifts the limit, and the log says how.
-func (q *Queue) declareDead(l *link, name string) error {
-	dead := q.names.dead(name)
-	err := l.declare(func(ch *amqp.Channel) error {
-		_, err := ch.QueueDeclare(dead, true, false, false, false, amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int64(deadDeliveryLimit)})
+// declareHandedBack declares queue, a quorum queue with args whose
+// messages are handed back by design (see unlimitedDeliveries), and
+// returns its state. One declared before without the limit keeps its
+// arguments (the broker refuses to change them) and is used as it is: on
+// RabbitMQ 4.0 it would drop a message at its 20th hand-back, and the log
+// says which policy lifts the limit.
+func (q *Queue) declareHandedBack(l *link, queue string, args amqp.Table) (amqp.Queue, error) {
+	declared := amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int64(unlimitedDeliveries)}
+	for k, v := range args {
+		declared[k] = v
+	}
+	var st amqp.Queue
+	err := l.declare(func(ch *amqp.Channel) (err error) {
+		st, err = ch.QueueDeclare(queue, true, false, false, false, declared)
 		return err
 	})
-	var aerr *amqp.Error
 	if err == nil {
-		return nil
+		return st, nil
 	}
+	var aerr *amqp.Error
 	if !errors.As(err, &aerr) || aerr.Code != amqp.PreconditionFailed {
-		return fmt.Errorf("declare queue %s on %s: %w", dead, l.url, err)
+		return st, fmt.Errorf("declare queue %s on %s: %w", queue, l.url, err)
 	}
 	if l.major >= 4 {
-		q.log.Error("dead-letter queue was declared without a delivery limit; RabbitMQ 4.0 drops its dead jobs after 20 sweeps: lift the limit with a policy",
-			"queue", dead, "command", fmt.Sprintf(`rabbitmqctl set_policy --apply-to quorum_queues kiln-dead-letters '^%s$' '{"delivery-limit": -1}'`, regexp.QuoteMeta(dead)), "err", aerr.Reason)
+		q.log.Error("queue was declared by an older kilnd without a delivery limit; RabbitMQ 4.0 drops a message handed back 20 times: lift the limit with a policy",
+			"queue", queue, "command", "rabbitmqctl "+shellLine(q.names.deliveryLimitPolicy()), "err", aerr.Reason)
 	}
-	return l.declare(func(ch *amqp.Channel) error {
-		if _, err := ch.QueueDeclarePassive(dead, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare queue %s on %s: %w", dead, l.url, err)
-		}
-		return nil
+	err = l.declare(func(ch *amqp.Channel) (err error) {
+		st, err = ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		return err
 	})
+	if err != nil {
+		return st, fmt.Errorf("declare queue %s on %s: %w", queue, l.url, err)
+	}
+	return st, nil
+}
+
+// deliveryLimitPolicy is the rabbitmqctl arguments of the policy that
+// lifts the delivery limit of the dead-letter and lead queues an older
+// kilnd declared: one policy for the prefix, so that it covers the
+// queues of every kiln queue, including those added later.
+func (n names) deliveryLimitPolicy() []string {
+	return []string{"set_policy", "--apply-to", "quorum_queues", n.prefix + "-handed-back",
+		"^" + regexp.QuoteMeta(n.prefix) + `\.(dead|lead)\.`, `{"delivery-limit": -1}`}
+}
+
+// shellLine is args as one line for a POSIX shell.
+func shellLine(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, ` "'\\$^|(){}*?`) {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		quoted[i] = a
+	}
+	return strings.Join(quoted, " ")
+}
+
+// declareDead declares the dead-letter queue of a kiln queue.
+func (q *Queue) declareDead(l *link, name string) error {
+	_, err := q.declareHandedBack(l, q.names.dead(name), nil)
+	return err
 }
 
 func (q *Queue) bindWork(l *link, ch *amqp.Channel, name string) error {
