@@ -41,3 +41,7 @@ func (n names) records() string { return n.prefix + ".records" }
 
 // lead is the queue whose token makes its holder the one leader of name.
 func (n names) lead(name string) string { return n.prefix + ".lead." + name }
+
+// admit is the queue of the requests to admit jobs with unique keys,
+// which the admission leader consumes.
+func (n names) admit() string { return n.prefix + ".admit" }

@@ -130,6 +130,7 @@ type Queue struct {
 	// scheduled, retrying) by queue and state, so that Stats and Lease
 	// need not look at every record.
 	waiting   map[waitKey]map[string]*record
+	unique    map[uniqueRef]string // unique key → the unfinished job holding it (uniquekeys.go)
 	paused    map[string]bool
 	cancelled map[string]int // job ID → generation cancelled
 	purged    map[string]int // job ID → generation whose record was purged (not yet written to store)
@@ -149,6 +150,9 @@ type Queue struct {
 	unread  map[string]unreadMsg
 	msgSeq  atomic.Uint64
 	stepsOn map[string]*link // wait queue → the link it was declared on
+
+	admission admission // the admission lead (admission.go)
+	callers   callers   // requests to other kilnd (call.go)
 }
 
 // Open starts a Queue. It returns at once, also when no broker is
@@ -190,6 +194,7 @@ func Open(opts Options) (*Queue, error) {
 		resident:   residentFor,
 		counts:     map[string]map[worker.State]int{},
 		waiting:    map[waitKey]map[string]*record{},
+		unique:     map[uniqueRef]string{},
 		paused:     map[string]bool{},
 		cancelled:  map[string]int{},
 		purged:     map[string]int{},
@@ -209,9 +214,11 @@ func Open(opts Options) (*Queue, error) {
 	for name := range opts.Queues() {
 		q.queueState(name).attach = true
 	}
+	q.admission.done = make(chan struct{})
 	q.startEventWriters()
 	go q.sweepLoop()
 	go q.connectLoop()
+	go q.runAdmission()
 	return q, nil
 }
 
@@ -288,6 +295,7 @@ func (q *Queue) wakeLocked() {
 // not answered go back to their queue by the broker's doing.
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() { close(q.closing) })
+	<-q.admission.done
 	<-q.loopDone
 	var err error
 	q.storeOnce.Do(func() {

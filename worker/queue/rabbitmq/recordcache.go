@@ -40,6 +40,7 @@ func (q *Queue) openStore() error {
 		r.changed = t
 		q.records[r.job.ID] = r
 		q.indexWaitingLocked(r)
+		q.indexUniqueLocked(r)
 	}
 	go q.flushLoop()
 	return nil

@@ -127,6 +127,7 @@ func (q *Queue) apply(e *event) {
 	if r := q.recordLocked(id); r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
 		delete(q.waiting[waitKey{r.job.Queue, r.job.State}], id)
+		q.unindexUniqueLocked(r)
 		// An event applied here before it is published tells the event
 		// log where its job came from.
 		setFrom(e, r)
@@ -141,15 +142,8 @@ func (q *Queue) apply(e *event) {
 		}
 		q.dirty[id] = struct{}{}
 		q.count(r.job.Queue, r.job.State, +1)
-		if s := r.job.State; s == worker.StateQueued || s == worker.StateScheduled || s == worker.StateRetrying {
-			k := waitKey{r.job.Queue, s}
-			m := q.waiting[k]
-			if m == nil {
-				m = map[string]*record{}
-				q.waiting[k] = m
-			}
-			m[id] = r
-		}
+		q.indexWaitingLocked(r)
+		q.indexUniqueLocked(r)
 	}
 }
 

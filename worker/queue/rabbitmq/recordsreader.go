@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -172,23 +173,34 @@ const catchUpWithin = 5 * time.Second
 // before the call (a sync marker of this process read back), or after
 // catchUpWithin; the judgement then goes on with what was read.
 func (q *Queue) catchUp(l *link) {
+	if err := q.readToNow(l, "catchup", catchUpWithin); err != nil {
+		q.log.Warn("records not read up to now before judging a redelivered job", "err", err)
+	}
+}
+
+// readToNow returns nil once the records reader has read every event
+// published before the call: at once before the first sync is done
+// (which reads up to its start anyway), else when a sync marker of this
+// process is read back, within the wait.
+func (q *Queue) readToNow(l *link, kind string, within time.Duration) error {
 	q.mu.Lock()
 	synced := q.synced
 	q.mu.Unlock()
 	if !synced {
-		return // the first sync reads up to now anyway
+		return nil
 	}
-	seen, forget, err := q.sendMarker(l, "catchup")
+	seen, forget, err := q.sendMarker(l, kind)
 	defer forget()
 	if err != nil {
-		q.log.Debug("records not read up to now before judging a redelivered job", "err", err)
-		return
+		return fmt.Errorf("read the records up to now: %w", err)
 	}
 	select {
 	case <-seen:
+		return nil
 	case <-q.closing:
-	case <-time.After(catchUpWithin):
-		q.log.Warn("records not read up to now within the wait before judging a redelivered job", "waited", catchUpWithin)
+		return errors.New("read the records up to now: closing")
+	case <-time.After(within):
+		return fmt.Errorf("read the records up to now: the marker was not read back within %s", within)
 	}
 }
 

@@ -14,19 +14,36 @@ import (
 // pipelined window of confirms; it returns once the broker confirmed every
 // one. A batch is all or none: when the broker refuses part of it, the
 // parts it took are cancelled before they can run and removed from the
-// records, and the error says why.
+// records, and the error says why. A batch with a unique key in it is
+// decided by the admission leader (admission.go).
 //
-// The queued events go out only after the broker took the jobs, so that
-// no host ever shows a job the broker refused; nothing waits for them, as
-// a lost one costs only other hosts' view of the job until it runs.
+// A job's queued event goes out, and is confirmed, before the job's own
+// message: the host that runs the job publishes its running event only
+// once it holds the message, so the event log has every job's events in
+// the order they happened, whichever hosts took and ran it. The events of
+// concurrent submits share messages (eventwriter.go), so this costs one
+// round trip of latency, not broker work. A job the broker then refuses
+// is withdrawn (cancelled and purged) on every host.
 func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, error) {
 	for _, j := range jobs {
 		if err := q.refusedFeature(j); err != nil {
 			return nil, err
 		}
 	}
+	if hasUniqueKey(jobs) {
+		duplicate, _, err := q.submitUnique(ctx, jobs, false)
+		return duplicate, err
+	}
+	return make([]bool, len(jobs)), q.publishNew(jobs)
+}
+
+// publishNew publishes new jobs, all or none, and records them.
+func (q *Queue) publishNew(jobs []*worker.JobRecord) error {
+	if len(jobs) == 0 {
+		return nil
+	}
 	if err := q.Health(); err != nil {
-		return nil, fmt.Errorf("submit: %w: %v", worker.ErrUnavailable, err)
+		return fmt.Errorf("submit: %w: %v", worker.ErrUnavailable, err)
 	}
 	count := map[string]int{}
 	for _, j := range jobs {
@@ -34,23 +51,41 @@ func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 	}
 	for name, n := range count {
 		if err := q.roomFor(name, n); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	l, err := q.ensureQueues(count)
 	if err != nil {
-		return nil, fmt.Errorf("submit: %w", err)
+		return fmt.Errorf("submit: %w", err)
 	}
 	msgs, evs, err := q.submitMessages(l, jobs)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if acked, err := q.publishEach(l, msgs); err != nil {
-		q.withdraw(l, jobs, acked)
-		return nil, submitError(err)
+	if err := q.announceQueued(l, evs); err != nil {
+		return err
 	}
-	q.submitted(l, evs)
-	return make([]bool, len(jobs)), nil
+	if _, err := q.publishEach(l, msgs); err != nil {
+		q.withdraw(l, jobs)
+		return submitError(err)
+	}
+	q.submitted(evs)
+	return nil
+}
+
+// announceQueued publishes new jobs' queued events, before their messages,
+// and returns once the broker confirmed them. A job whose event may be out
+// but whose message is not is withdrawn.
+func (q *Queue) announceQueued(l *link, evs []*event) error {
+	if err := q.sendEvents(l, evs...); err != nil {
+		jobs := make([]*worker.JobRecord, len(evs))
+		for i, e := range evs {
+			jobs[i] = e.Job
+		}
+		q.withdraw(l, jobs)
+		return fmt.Errorf("submit: %w: publish the queued events: %v", worker.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // SubmitEach implements worker.EachSubmitter: the jobs share one pipelined
@@ -59,31 +94,61 @@ func (q *Queue) Submit(ctx context.Context, jobs ...*worker.JobRecord) ([]bool, 
 // stand.
 func (q *Queue) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) ([]bool, []error) {
 	errs := make([]error, len(jobs))
+	var take []*worker.JobRecord
+	var at []int
+	for i, j := range jobs {
+		if errs[i] = q.refusedFeature(j); errs[i] == nil {
+			take, at = append(take, j), append(at, i)
+		}
+	}
+	duplicate := make([]bool, len(jobs))
+	var dup []bool
+	var takeErrs []error
+	if hasUniqueKey(take) {
+		var err error
+		if dup, takeErrs, err = q.submitUnique(ctx, take, true); err != nil {
+			takeErrs = make([]error, len(take))
+			for k := range takeErrs {
+				takeErrs[k] = err
+			}
+		}
+	} else {
+		takeErrs = q.publishNewEach(take)
+	}
+	for k, i := range at {
+		errs[i] = takeErrs[k]
+		duplicate[i] = k < len(dup) && dup[k]
+	}
+	return duplicate, errs
+}
+
+// publishNewEach publishes new jobs, each answered on its own, and records
+// those the broker took.
+func (q *Queue) publishNewEach(jobs []*worker.JobRecord) []error {
+	errs := make([]error, len(jobs))
 	if err := q.Health(); err != nil {
 		for i := range errs {
 			errs[i] = fmt.Errorf("submit: %w: %v", worker.ErrUnavailable, err)
 		}
-		return make([]bool, len(jobs)), errs
+		return errs
 	}
 	var take []*worker.JobRecord
 	var at []int
 	count := map[string]int{}
 	for i, j := range jobs {
-		if errs[i] = q.refusedFeature(j); errs[i] == nil {
-			if errs[i] = q.roomFor(j.Queue, count[j.Queue]+1); errs[i] == nil {
-				count[j.Queue]++
-				take, at = append(take, j), append(at, i)
-			}
+		if errs[i] = q.roomFor(j.Queue, count[j.Queue]+1); errs[i] == nil {
+			count[j.Queue]++
+			take, at = append(take, j), append(at, i)
 		}
 	}
-	fail := func(err error) ([]bool, []error) {
+	fail := func(err error) []error {
 		for _, i := range at {
 			errs[i] = err
 		}
-		return make([]bool, len(jobs)), errs
+		return errs
 	}
 	if len(take) == 0 {
-		return make([]bool, len(jobs)), errs
+		return errs
 	}
 	l, err := q.ensureQueues(count)
 	if err != nil {
@@ -93,20 +158,27 @@ func (q *Queue) SubmitEach(ctx context.Context, jobs []*worker.JobRecord) ([]boo
 	if err != nil {
 		return fail(err)
 	}
+	if err := q.announceQueued(l, evs); err != nil {
+		return fail(err)
+	}
 	acked, err := q.publishEach(l, msgs)
 	var stored []*event
+	var refused []*worker.JobRecord
 	for k, i := range at {
 		switch {
 		case k < len(acked) && acked[k]:
 			stored = append(stored, evs[k])
+			continue
 		case err == nil:
 			errs[i] = fmt.Errorf("submit: %w: no confirm from the broker", worker.ErrUnavailable)
 		default:
 			errs[i] = submitError(err)
 		}
+		refused = append(refused, take[k])
 	}
-	q.submitted(l, stored)
-	return make([]bool, len(jobs)), errs
+	q.withdraw(l, refused)
+	q.submitted(stored)
+	return errs
 }
 
 // submitError is the error of a submit whose publish failed: a refusal by
@@ -134,9 +206,6 @@ func (q *Queue) refusedFeature(j *worker.JobRecord) error {
 		if l != nil && l.major < priorityMajor {
 			return notSupported("submit with priority", "quorum queues have priorities from RabbitMQ 4.0 on, and this broker is older; use a queue of its own for urgent jobs")
 		}
-	}
-	if j.UniqueKey != "" {
-		return notSupported("submit with unique_key", "AMQP has no atomic check-and-publish, so no host can know that no other one is publishing the same key")
 	}
 	return nil
 }
@@ -213,29 +282,25 @@ func (q *Queue) fillNew(j *worker.JobRecord, t time.Time) {
 	j.Attempts, j.UpdatedAt = 0, t
 }
 
-// submitted records jobs the broker took, and tells the other hosts.
-func (q *Queue) submitted(l *link, evs []*event) {
+// submitted records jobs the broker took (their queued events are out).
+func (q *Queue) submitted(evs []*event) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	for _, ev := range evs {
 		q.applyOwnLocked(ev)
 		q.queueState(ev.Job.Queue).expect[ev.Job.ID] = ev.Job.RunAt
 	}
-	q.mu.Unlock()
-	q.sendEventsLater(l, evs...)
 }
 
-// withdraw cancels and forgets the jobs of a refused batch that the broker
-// took (acked), so that the batch stays all or none: a consumer acks their
-// copies away on sight.
-func (q *Queue) withdraw(l *link, jobs []*worker.JobRecord, acked []bool) {
+// withdraw cancels and forgets jobs whose queued events went out but that
+// the broker did not take, or that must not stand (a refused batch is all
+// or none), on every host; a consumer acks away a copy of one on sight.
+func (q *Queue) withdraw(l *link, jobs []*worker.JobRecord) {
 	var evs []*event
 	t := now()
-	for i, j := range jobs {
-		if i >= len(acked) || !acked[i] {
-			continue
-		}
+	for _, j := range jobs {
 		snap := *j
-		snap.State, snap.FinishedAt, snap.LastError = worker.StateCancelled, t, "withdrawn: its batch was refused"
+		snap.State, snap.FinishedAt, snap.LastError = worker.StateCancelled, t, "withdrawn: the broker did not take it, or refused its batch"
 		evs = append(evs, &event{Kind: evCancel, Host: q.host, Seq: 2, Gen: 1, Job: &snap},
 			&event{Kind: evPurge, Host: q.host, ID: j.ID})
 	}
@@ -248,7 +313,7 @@ func (q *Queue) withdraw(l *link, jobs []*worker.JobRecord, acked []bool) {
 	}
 	q.mu.Unlock()
 	if err := q.sendEvents(l, evs...); err != nil {
-		q.log.Error("could not withdraw the taken part of a refused batch from other hosts", "jobs", len(evs)/2, "err", err)
+		q.log.Error("could not withdraw from other hosts the jobs the broker did not take", "jobs", len(evs)/2, "err", err)
 	}
 }
 
