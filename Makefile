@@ -49,7 +49,7 @@ E2E_DEPS     := debootstrap systemd-container libvips-tools
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
-.PHONY: all build man run test check go-test test-rabbitmq test-rabbitmq-4 e2e packages packages-all deb rpm lint-packages lint-packages-all deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
+.PHONY: all build man run test check go-test test-rabbitmq test-rabbitmq-4 e2e packages packages-all deb-suite deb rpm lint-packages lint-packages-all deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
 
 all: build
 
@@ -118,8 +118,11 @@ test-rabbitmq-4: deps-test build
 # .rpm.
 packages: deb rpm
 
-deb: build man
+# Refuses a system that is neither Debian 12 nor 13 before anything is built.
+deb-suite:
 	@tools/deb-suite >/dev/null
+
+deb: deb-suite build man
 	@tools/need-packages $(DEB_DEPS)
 	mkdir -p dist
 	depends=$$(tools/deb-depends $(DEB_SUITE) $(BIN)/kilnd $(BIN)/kilnctl) && \
