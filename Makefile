@@ -14,8 +14,21 @@ RPMARCH      := $(shell uname -m)
 # version into another directory.
 BIN          ?= bin
 NFPM         := $(GO) tool -modfile=tools/go.mod nfpm
-DEB          := dist/kiln_$(VERSION)-1_$(ARCH).deb
+# One .deb per Debian suite, each built on (or in a root of) its suite and
+# linked against that suite's libraries: <version>-1~deb12 and
+# <version>-1~deb13, which dpkg orders 12 below 13 (an upgrade of the OS
+# from 12 to 13 takes the 13 build) and both above any older <version>.
+# DEB_SUITE is this machine's (tools/deb-suite; evaluated only when a
+# target uses it, so other systems can still build and test), DEB its .deb.
+DEB_SUITE     = $(shell tools/deb-suite)
+deb_file      = dist/kiln_$(2)-1~$(1)_$(ARCH).deb
+DEB12        := $(call deb_file,deb12,$(VERSION))
+DEB13        := $(call deb_file,deb13,$(VERSION))
+DEB           = $(call deb_file,$(DEB_SUITE),$(VERSION))
 RPM          := dist/kiln-$(VERSION)-1.$(RPMARCH).rpm
+# Where packages-all builds the Debian 13 binaries and man pages, inside the
+# Debian 13 root, apart from the host's $(BIN).
+BIN13        := bin/deb13
 
 # Hardened release binaries: position-independent, full RELRO with BIND_NOW,
 # no symbol table or DWARF, no build paths; the C side (the libvips binding)
@@ -29,13 +42,14 @@ CGO_HARDENING := CGO_CPPFLAGS='-D_FORTIFY_SOURCE=2' CGO_CFLAGS='-O2 -fstack-prot
 # or prints the apt-get line.
 BUILD_DEPS   := libvips-dev pkg-config binutils
 TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data prometheus chromium rabbitmq-server amqp-tools
-PKG_DEPS     := $(BUILD_DEPS) go-md2man dpkg-dev binutils rpm
+DEB_DEPS     := $(BUILD_DEPS) go-md2man dpkg-dev
+RPM_DEPS     := $(BUILD_DEPS) go-md2man rpm
 LINT_DEPS    := lintian rpmlint rpm cpio
 E2E_DEPS     := debootstrap systemd-container libvips-tools
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
-.PHONY: all build man run test check go-test test-rabbitmq test-rabbitmq-4 e2e packages lint-packages deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
+.PHONY: all build man run test check go-test test-rabbitmq test-rabbitmq-4 e2e packages packages-all deb-suite deb rpm lint-packages lint-packages-all deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
 
 all: build
 
@@ -95,17 +109,42 @@ test-rabbitmq-4: deps-test build
 	{ KILN_TEST_RABBITMQ=1 $(GO) test -count=1 -timeout 20m -v ./e2e/rabbitmq || status=1; } && \
 	exit $$status
 
-# dist/kiln_<version>-1_<arch>.deb (nfpm) and dist/kiln-<version>-1.<arch>.rpm
-# (rpmbuild, from packaging/kiln.spec). Both depend on the shared libraries
-# the built binaries really link: dpkg-shlibdeps for the .deb, rpm's own ELF
-# dependency generator for the .rpm.
-packages: build man
-	@tools/need-packages $(PKG_DEPS)
+# dist/kiln_<version>-1~<suite>_<arch>.deb for this machine's Debian suite
+# (nfpm) and dist/kiln-<version>-1.<arch>.rpm (rpmbuild, from
+# packaging/kiln.spec). Both depend on the shared libraries the built
+# binaries really link: dpkg-shlibdeps for the .deb (with what the suite's
+# libraries need beyond that for kiln's output formats, see
+# packaging/deb/suite-depends), rpm's own ELF dependency generator for the
+# .rpm.
+packages: deb rpm
+
+# Refuses a system that is neither Debian 12 nor 13 before anything is built.
+deb-suite:
+	@tools/deb-suite >/dev/null
+
+deb: deb-suite build man
+	@tools/need-packages $(DEB_DEPS)
 	mkdir -p dist
-	KILN_VERSION=$(VERSION) KILN_ARCH=$(ARCH) KILN_BIN=$(BIN) \
-		KILN_SHLIBS="$$(tools/shlibdeps $(BIN)/kilnd $(BIN)/kilnctl)" \
+	depends=$$(tools/deb-depends $(DEB_SUITE) $(BIN)/kilnd $(BIN)/kilnctl) && \
+	echo "tools/deb-depends: $$depends" && \
+	KILN_VERSION=$(VERSION) KILN_RELEASE=1~$(DEB_SUITE) KILN_ARCH=$(ARCH) KILN_BIN=$(BIN) \
+		KILN_DEPENDS="$$depends" \
 		$(NFPM) package -f packaging/nfpm.yaml -p deb -t $(DEB)
+
+rpm: build man
+	@tools/need-packages $(RPM_DEPS)
+	mkdir -p dist
 	tools/build-rpm $(VERSION) $(BIN) $(RPM)
+
+# Both suites' .debs and the .rpm: the Debian 12 .deb and the .rpm on the
+# host, which must be Debian 12; the Debian 13 .deb inside the Debian 13
+# root of tools/trixie-root (tools/build-deb13), compiled against its
+# libvips 8.16 headers into $(BIN13) and given the Depends of that root's
+# dpkg-shlibdeps.
+packages-all: packages
+	@[ "$(DEB_SUITE)" = deb12 ] || { echo "packages-all: the Debian 12 .deb is built on the host, which must be Debian 12 (bookworm); this one is $(DEB_SUITE)" >&2; exit 1; }
+	GO=$(GO) tools/build-deb13 '$(VERSION)' $(BIN13)
+	@test -f $(DEB13) || { echo "packages-all: the Debian 13 build did not make $(DEB13)" >&2; exit 1; }
 
 # Drives the dashboard in headless chromium and keeps a screenshot of each
 # page under var/screenshots/_artifacts/*/.
@@ -113,11 +152,28 @@ screenshots: deps-test
 	rm -rf var/screenshots && mkdir -p var/screenshots
 	$(GO) test -count=1 -run 'TestDashboardInChromium' -v -artifacts -outputdir $(CURDIR)/var/screenshots ./cmd/kilnd
 
-# lintian --pedantic and rpmlint on the packages: no error and no warning
-# (rpmlint's remaining warnings are explained in packaging/rpmlintrc).
+# lintian --pedantic and rpmlint on what `make packages` built, with this
+# machine's tools: no error and no warning (rpmlint's expected findings are
+# filtered in packaging/rpmlint/, each with its reason).
 lint-packages: packages
 	@tools/need-packages $(LINT_DEPS)
 	tools/lint-packages $(DEB) $(RPM)
+
+# The same on what `make packages-all` built, each suite's .deb with its own
+# suite's lintian (the host's for Debian 12, the Debian 13 root's for
+# Debian 13) and the .rpm with both rpmlints (2.4 here, 2.7 in the root);
+# and the two .debs' versions in the order upgrades need. Every check runs
+# even when one before it fails.
+lint-packages-all: packages-all
+	@tools/need-packages $(LINT_DEPS)
+	@root=$$(tools/trixie-root) && status=0 && \
+	tools/in-root "$$root" env KILN_NO_INSTALL=1 tools/need-packages $(LINT_DEPS) && \
+	{ tools/check-deb-order $(DEB12) $(DEB13) || status=1; } && \
+	{ tools/lint-deb $(DEB12) || status=1; } && \
+	{ tools/in-root "$$root" tools/lint-deb $(DEB13) || status=1; } && \
+	{ tools/lint-rpm $(RPM) || status=1; } && \
+	{ tools/in-root "$$root" tools/lint-rpm $(RPM) || status=1; } && \
+	exit $$status
 
 # Installs the packages into a Debian 12 root booted under systemd-nspawn and
 # drives them with systemctl, kilnctl and journalctl: the .deb with apt-get
@@ -126,7 +182,7 @@ lint-packages: packages
 e2e: lint-packages
 	@tools/need-packages $(E2E_DEPS)
 	$(MAKE) --no-print-directory packages VERSION='$(VERSION)~prev' BIN=var/prev
-	e2e/nspawn.sh dist/kiln_$(VERSION)~prev-1_$(ARCH).deb $(DEB) \
+	e2e/nspawn.sh $(call deb_file,$(DEB_SUITE),$(VERSION)~prev) $(DEB) \
 		dist/kiln-$(VERSION)~prev-1.$(RPMARCH).rpm $(RPM)
 
 # Fuzzes the decode-and-process entry point with hostile bytes for 60 s,
