@@ -32,6 +32,17 @@ TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data prometheus c
 PKG_DEPS     := $(BUILD_DEPS) go-md2man dpkg-dev binutils rpm
 LINT_DEPS    := lintian rpmlint rpm cpio
 E2E_DEPS     := debootstrap systemd-container libvips-tools
+# What make e2e installs on each suite: an older version built from this
+# tree (installed first, then upgraded from) and this version. Both suites
+# take the same .deb for now; set them to a suite's own packages with
+# E2E_DEB13_OLD=... E2E_DEB13_NEW=... on the command line.
+E2E_PREV_DEB := dist/kiln_$(VERSION)~prev-1_$(ARCH).deb
+E2E_PREV_RPM := dist/kiln-$(VERSION)~prev-1.$(RPMARCH).rpm
+E2E_DEB12_OLD ?= $(E2E_PREV_DEB)
+E2E_DEB12_NEW ?= $(DEB)
+E2E_DEB13_OLD ?= $(E2E_PREV_DEB)
+E2E_DEB13_NEW ?= $(DEB)
+E2E_SUMMARY  := var/e2e-summary
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
@@ -119,15 +130,24 @@ lint-packages: packages
 	@tools/need-packages $(LINT_DEPS)
 	tools/lint-packages $(DEB) $(RPM)
 
-# Installs the packages into a Debian 12 root booted under systemd-nspawn and
-# drives them with systemctl, kilnctl and journalctl: the .deb with apt-get
-# (and an upgrade from an older version built from this tree), then the .rpm
-# with rpm. Needs root.
+# Installs the packages into a Debian 12 root and then into a Debian 13 root,
+# each booted under systemd-nspawn, and drives them with systemctl, kilnctl
+# and journalctl: the .deb with apt-get (and an upgrade from an older
+# version built from this tree), then the .rpm with rpm. Both suites run
+# even when the first fails; the target fails if either does. The last
+# lines are each suite's counts and time, then the total. Needs root.
 e2e: lint-packages
 	@tools/need-packages $(E2E_DEPS)
 	$(MAKE) --no-print-directory packages VERSION='$(VERSION)~prev' BIN=var/prev
-	e2e/nspawn.sh dist/kiln_$(VERSION)~prev-1_$(ARCH).deb $(DEB) \
-		dist/kiln-$(VERSION)~prev-1.$(RPMARCH).rpm $(RPM)
+	@mkdir -p $(dir $(E2E_SUMMARY)) && rm -f $(E2E_SUMMARY) && status=0 && \
+	{ e2e/nspawn.sh --suite bookworm --summary $(E2E_SUMMARY) \
+		$(E2E_DEB12_OLD) $(E2E_DEB12_NEW) $(E2E_PREV_RPM) $(RPM) || status=1; } && \
+	{ e2e/nspawn.sh --suite trixie --summary $(E2E_SUMMARY) \
+		$(E2E_DEB13_OLD) $(E2E_DEB13_NEW) $(E2E_PREV_RPM) $(RPM) || status=1; } && \
+	echo && cat $(E2E_SUMMARY) && \
+	awk '{ for (i = 2; i <= NF; i++) { if ($$i == "PASS,") p += $$(i - 1); if ($$i ~ /^FAIL/) f += $$(i - 1) } } \
+		END { if (NR != 2) { print "e2e: " NR " of 2 suites reported"; f++ } printf "e2e: %d passed, %d failed\n", p, f }' $(E2E_SUMMARY) && \
+	exit $$status
 
 # Fuzzes the decode-and-process entry point with hostile bytes for 60 s,
 # starting from the committed corpus in worker/image/testdata/fuzz. The
