@@ -46,6 +46,15 @@ DEB_DEPS     := $(BUILD_DEPS) go-md2man dpkg-dev
 RPM_DEPS     := $(BUILD_DEPS) go-md2man rpm
 LINT_DEPS    := lintian rpmlint rpm cpio
 E2E_DEPS     := debootstrap systemd-container libvips-tools
+# What make e2e installs on each suite: an older version built from this
+# tree (installed first, then upgraded from) and this version, each
+# suite's own .deb; the .rpm is the same on both.
+E2E_PREV_RPM := dist/kiln-$(VERSION)~prev-1.$(RPMARCH).rpm
+E2E_DEB12_OLD ?= $(call deb_file,deb12,$(VERSION)~prev)
+E2E_DEB12_NEW ?= $(DEB12)
+E2E_DEB13_OLD ?= $(call deb_file,deb13,$(VERSION)~prev)
+E2E_DEB13_NEW ?= $(DEB13)
+E2E_SUMMARY  := var/e2e-summary
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
@@ -175,15 +184,25 @@ lint-packages-all: packages-all
 	{ tools/in-root "$$root" tools/lint-rpm $(RPM) || status=1; } && \
 	exit $$status
 
-# Installs the packages into a Debian 12 root booted under systemd-nspawn and
-# drives them with systemctl, kilnctl and journalctl: the .deb with apt-get
-# (and an upgrade from an older version built from this tree), then the .rpm
-# with rpm. Needs root.
-e2e: lint-packages
+# Installs each suite's packages into a Debian 12 root and then into a
+# Debian 13 root, each booted under systemd-nspawn, and drives them with systemctl, kilnctl
+# and journalctl: the .deb with apt-get (and an upgrade from an older
+# version built from this tree), then the .rpm with rpm. Both suites run
+# even when the first fails; the target fails if either does. The last
+# lines are each suite's counts and time, then the total (a suite that
+# stopped early counts one failure more). Needs root.
+e2e: lint-packages-all
 	@tools/need-packages $(E2E_DEPS)
-	$(MAKE) --no-print-directory packages VERSION='$(VERSION)~prev' BIN=var/prev
-	e2e/nspawn.sh $(call deb_file,$(DEB_SUITE),$(VERSION)~prev) $(DEB) \
-		dist/kiln-$(VERSION)~prev-1.$(RPMARCH).rpm $(RPM)
+	$(MAKE) --no-print-directory packages-all VERSION='$(VERSION)~prev' BIN=var/prev BIN13=var/prev13
+	@mkdir -p $(dir $(E2E_SUMMARY)) && rm -f $(E2E_SUMMARY) && status=0 && \
+	{ e2e/nspawn.sh --suite bookworm --summary $(E2E_SUMMARY) \
+		$(E2E_DEB12_OLD) $(E2E_DEB12_NEW) $(E2E_PREV_RPM) $(RPM) || status=1; } && \
+	{ e2e/nspawn.sh --suite trixie --summary $(E2E_SUMMARY) \
+		$(E2E_DEB13_OLD) $(E2E_DEB13_NEW) $(E2E_PREV_RPM) $(RPM) || status=1; } && \
+	echo && cat $(E2E_SUMMARY) && \
+	awk '{ for (i = 2; i <= NF; i++) { if ($$i == "PASS,") p += $$(i - 1); if ($$i ~ /^FAIL/) f += $$(i - 1) } } /stopped early/ { f++ } \
+		END { if (NR != 2) { print "e2e: " NR " of 2 suites reported"; f++ } printf "e2e: %d passed, %d failed\n", p, f }' $(E2E_SUMMARY) && \
+	exit $$status
 
 # Fuzzes the decode-and-process entry point with hostile bytes for 60 s,
 # starting from the committed corpus in worker/image/testdata/fuzz. The
