@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"kiln/internal/buildversion"
 )
 
 func TestFlagsMayFollowFiles(t *testing.T) {
@@ -82,7 +84,7 @@ func TestFlagErrorSaidOnce(t *testing.T) {
 func TestVersion(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
-	if code := run([]string{"-version"}, &out, &errOut); code != 0 || out.String() != "kilnctl "+version+"\n" {
+	if code := run([]string{"-version"}, &out, &errOut); code != 0 || out.String() != "kilnctl "+buildversion.Of(version)+"\n" {
 		t.Fatalf("exit %d, stdout %q", code, out.String())
 	}
 }
