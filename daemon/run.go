@@ -31,6 +31,9 @@ func Run(opts Options, plugins ...worker.Plugin) int {
 	if opts.CheckConfig {
 		return checkConfig(opts, plugins)
 	}
+	if opts.PrintConfig {
+		return printConfig(opts, plugins)
+	}
 	if opts.Detach && !isDetachedChild() {
 		return detachParent(opts.Args, opts.Stderr)
 	}
