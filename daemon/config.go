@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"cmp"
 	_ "embed"
 	"errors"
@@ -160,7 +161,7 @@ func parseConfigFiles(files []configFile, baseDir string, plugins []worker.Plugi
 			// A syntax error ends the parse: nothing after it in that
 			// file can be trusted, nor the merge of it. Each file's is
 			// reported, so that one pass fixes them all.
-			syntax = append(syntax, syntaxProblem(f.name, err))
+			syntax = append(syntax, syntaxProblem(f.name, f.data, err))
 		}
 	}
 	if len(syntax) > 0 {
@@ -207,11 +208,17 @@ func (c *Config) keyProblem(key string, err error) error {
 	return p.err()
 }
 
-// syntaxProblem words a TOML syntax error as file:line: message.
-func syntaxProblem(name string, err error) string {
+// syntaxProblem words a TOML syntax error as file:line: message. The line
+// is counted to where the error is: the decoder's own line is the next one
+// when the error is at a newline ("[images" with no "]").
+func syntaxProblem(name string, data []byte, err error) string {
 	var perr toml.ParseError
 	if errors.As(err, &perr) {
-		return fmt.Sprintf("%s:%d: syntax error: %s", name, perr.Position.Line, perr.Message)
+		line := perr.Position.Line
+		if start := perr.Position.Start; start >= 0 && start <= len(data) {
+			line = 1 + bytes.Count(data[:start], []byte("\n"))
+		}
+		return fmt.Sprintf("%s:%d: syntax error: %s", name, line, perr.Message)
 	}
 	return fmt.Sprintf("%s: %v", name, err)
 }

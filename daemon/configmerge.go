@@ -74,11 +74,12 @@ func (s *configSources) mergeTable(into, from map[string]any, prefix string, fil
 // for a key no file sets, the closest table around it that a file writes
 // into), and the line there. A key no file has anything to do with, such
 // as one that must be set and is not, is the main file's, without a line.
-// order sorts problems by file, then line.
+// order sorts problems by file, then line, and those of keys no file has
+// anything to do with last.
 func (s *configSources) locate(key string) (name string, line int, order [2]int) {
 	file, ok := s.fileOf(key)
 	if !ok {
-		return s.files[0].name, 0, [2]int{0, math.MaxInt}
+		return s.files[0].name, 0, [2]int{math.MaxInt, math.MaxInt}
 	}
 	f := s.files[file]
 	if n := f.lines.line(key); n > 0 {
