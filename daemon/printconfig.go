@@ -65,15 +65,15 @@ type configPrinter struct {
 }
 
 func (p *configPrinter) header(c *Config) {
-	p.out.WriteString("# The configuration kilnd runs with, merged from, in this order:\n")
+	p.out.WriteString("# kilnd -print-config: the configuration in effect, merged in this order from\n")
 	for _, name := range c.sources.names() {
 		p.out.WriteString("#   " + name + "\n")
 	}
 	if len(c.ignored) > 0 {
-		p.out.WriteString("# Not read (a drop-in's name ends in .toml and starts with no dot): " + strings.Join(c.ignored, ", ") + "\n")
+		p.out.WriteString("# Left out of " + DropInDirName + " (not a *.toml, or hidden): " + strings.Join(c.ignored, ", ") + "\n")
 	}
-	p.out.WriteString("# After each value, the file and line that set it last, or " + defaultOrigin + "\n")
-	p.out.WriteString("# for a value no file sets (a default, or derived from other keys).\n")
+	p.out.WriteString("# After each value: the file and line that set it last, or " + defaultOrigin + " when\n")
+	p.out.WriteString("# no file sets it (a built-in default, or a value derived from others).\n")
 	p.out.WriteString("# Secrets are shown as " + masked + ": the password and query of a URL, env values.\n")
 }
 

@@ -58,7 +58,7 @@ func TestPrintConfigNamesEachValuesOrigin(t *testing.T) {
 	}
 	for _, s := range []string{
 		"#   " + path + "\n#   " + queues + "\n#   " + web + "\n",
-		"# Not read (a drop-in's name ends in .toml and starts with no dot): README\n",
+		"# Left out of conf.d (not a *.toml, or hidden): README\n",
 		"\n[queues.video]\n",
 		"\n[[pipelines.web.variants]]\n",
 	} {

@@ -60,7 +60,7 @@ env = ["API_TOKEN=s3cret", "LANG=C.UTF-8"]
 	if strings.Contains(out, "s3cret") {
 		t.Errorf("-print-config printed a secret:\n%s", out)
 	}
-	if !strings.Contains(out, "# Not read (a drop-in's name ends in .toml and starts with no dot): 20-upload.toml.dpkg-old\n") {
+	if !strings.Contains(out, "# Left out of conf.d (not a *.toml, or hidden): 20-upload.toml.dpkg-old\n") {
 		t.Errorf("-print-config does not name the file it left out:\n%s", out)
 	}
 	t.Logf("kilnd -print-config -config %s:\n%s", e.config, out)
@@ -159,6 +159,7 @@ format = "png"
 	if c := e.queueConcurrency(t, "images"); c != 5 {
 		t.Fatalf("concurrency after the refused reload = %d, want the running 5", c)
 	}
+	t.Logf("kilnctl reload with %s (exit %d):\n%s", broken, r.code, r.stderr)
 
 	// SIGHUP reads them as kilnctl's request does; its refusal is logged.
 	e.writeDropIn(t, "60-broken.toml", "[queues.images]\nconcurrency = 7\n\n[pipelines.small]\nqueue = \"nowhere\"\n")
