@@ -115,3 +115,16 @@ func dropInDirProblem(dir string, err error) string {
 func IsDropInName(name string) bool {
 	return strings.HasSuffix(name, ".toml") && !strings.HasPrefix(name, ".")
 }
+
+// dropInList names the drop-ins read, for the log of a start and a reload:
+// which of them are in effect is the first thing to know of a host.
+func (c *Config) dropInList() string {
+	var names []string
+	for _, f := range c.files[min(1, len(c.files)):] {
+		names = append(names, filepath.Base(f))
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ",")
+}

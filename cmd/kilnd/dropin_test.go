@@ -146,6 +146,7 @@ format = "png"
 	if c := e.queueConcurrency(t, "images"); c != 5 {
 		t.Fatalf("concurrency after the reload = %d, want the drop-in's 5", c)
 	}
+	d.waitLog(t, "drop_ins=50-host.toml ")
 	if r := e.kilnctl(t, "submit", "-wait", "-pipeline", "small", pic); r.code != 0 || !strings.Contains(r.stdout, "32x21") {
 		t.Fatalf("the drop-in's pipeline after the reload: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
