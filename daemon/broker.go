@@ -188,14 +188,14 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 	if b.PasswordFile != "" {
 		pw, err := readPasswordFile(b.PasswordFile)
 		if err != nil {
-			return nil, &exitError{code: ExitConfig, err: fmt.Errorf("%s: broker.password_file: %v", d.config().Source, err)}
+			return nil, &exitError{code: ExitConfig, err: d.config().keyProblem("broker.password_file", err)}
 		}
 		opts.Password = pw
 	}
 	if b.TLS != (BrokerTLS{}) {
 		t, err := b.TLS.config()
 		if err != nil {
-			return nil, &exitError{code: ExitConfig, err: fmt.Errorf("%s: broker.tls: %v", d.config().Source, err)}
+			return nil, &exitError{code: ExitConfig, err: d.config().keyProblem("broker.tls", err)}
 		}
 		opts.TLS = t
 	}

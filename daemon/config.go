@@ -1,12 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -44,12 +44,18 @@ type Config struct {
 	Broker BrokerConfig                  `toml:"broker"`
 	Limits LimitsConfig                  `toml:"limits"`
 
-	// Source is the file the config came from.
+	// Source is the main file the config came from.
 	Source string `toml:"-"`
-	// file is Source made absolute ("" for the embedded dev config), and
-	// lines the line of each key in it: the start checks name both.
-	file  string
-	lines keyLines
+	// files are the files read, the main one and its drop-ins, made
+	// absolute (none for the embedded dev config); sources says which of
+	// them set each key, on which line: the start checks name both.
+	files   []string
+	sources *configSources
+	// tree is the merged TOML of the files, which -print-config follows
+	// to tell a value a file sets from a default; ignored are the names
+	// of conf.d that are not drop-ins.
+	tree    map[string]any
+	ignored []string
 	// plugins are the plugins' parts of the file, in the order the
 	// plugins were registered; view is the daemon's settings as they see
 	// them.
@@ -104,23 +110,23 @@ func defaultConfig() Config {
 	}
 }
 
-// LoadConfig reads and validates a config file, the daemon's tables and
-// those of the plugins. Relative paths inside it are taken from the file's
-// directory.
+// LoadConfig reads and validates a config file and its drop-ins (the
+// *.toml files of the conf.d directory next to it, in name order), the
+// daemon's tables and those of the plugins. Relative paths, in the file
+// or in a drop-in, are taken from the main file's directory.
 func LoadConfig(path string, plugins ...worker.Plugin) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &ConfigError{Problems: []string{fmt.Sprintf("%s: %v", path, err)}}
-	}
-	abs, err := filepath.Abs(path)
+	read, err := readConfigFiles(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := parseConfig(path, data, filepath.Dir(abs), plugins)
+	cfg, err := parseConfigFiles(read.files, filepath.Dir(read.files[0].path), plugins)
 	if err != nil {
 		return nil, err
 	}
-	cfg.file = abs
+	for _, f := range read.files {
+		cfg.files = append(cfg.files, f.path)
+	}
+	cfg.ignored = read.ignored
 	return cfg, nil
 }
 
@@ -130,23 +136,40 @@ func DevConfig(baseDir string, plugins ...worker.Plugin) (*Config, error) {
 	return parseConfig(DevConfigName, devConfig, baseDir, plugins)
 }
 
-// parseConfig turns a file into a Config in four steps: decode every key
-// onto the defaults, the daemon's and the plugins', fill in the values that
-// follow from others, validate, and make paths absolute. Every problem of
-// the first and the third step is reported, each as file:line: key:
-// message.
+// parseConfig turns one document into a Config, as parseConfigFiles does.
 func parseConfig(name string, data []byte, baseDir string, plugins []worker.Plugin) (*Config, error) {
+	return parseConfigFiles([]configFile{{name: name, data: data}}, baseDir, plugins)
+}
+
+// parseConfigFiles turns files, the main one first, into a Config in five
+// steps: merge the files, decode every key onto the defaults, the daemon's
+// and the plugins', fill in the values that follow from others, validate,
+// and make paths absolute. Every problem of the decode and of the
+// validation is reported, each as file:line: key: message, naming the
+// file that set the key.
+func parseConfigFiles(files []configFile, baseDir string, plugins []worker.Plugin) (*Config, error) {
 	if err := checkPlugins(plugins); err != nil {
 		return nil, err
 	}
-	lines := scanKeyLines(data)
-	problems := &configProblems{name: name, lines: lines}
-
-	var tree map[string]any
-	if _, err := toml.Decode(string(data), &tree); err != nil {
-		// A syntax error ends the parse: nothing after it can be trusted.
-		return nil, &ConfigError{Problems: []string{syntaxProblem(name, err)}}
+	names := make([]string, len(files))
+	trees := make([]map[string]any, len(files))
+	lines := make([]keyLines, len(files))
+	var syntax []string
+	for i, f := range files {
+		names[i], lines[i] = f.name, scanKeyLines(f.data)
+		if _, err := toml.Decode(string(f.data), &trees[i]); err != nil {
+			// A syntax error ends the parse: nothing after it in that
+			// file can be trusted, nor the merge of it. Each file's is
+			// reported, so that one pass fixes them all.
+			syntax = append(syntax, syntaxProblem(f.name, f.data, err))
+		}
 	}
+	if len(syntax) > 0 {
+		return nil, &ConfigError{Problems: syntax}
+	}
+	tree, sources := mergeTrees(names, trees, lines)
+	problems := &configProblems{sources: sources}
+
 	cfg := defaultConfig()
 	tables := []reflect.Value{reflect.ValueOf(&cfg).Elem()}
 	for _, p := range plugins {
@@ -168,16 +191,34 @@ func parseConfig(name string, data []byte, baseDir string, plugins []worker.Plug
 		return nil, err
 	}
 	cfg.resolvePaths(baseDir)
-	cfg.Source = name
-	cfg.lines = lines
+	cfg.Source = files[0].name
+	cfg.sources = sources
+	cfg.tree = tree
 	return &cfg, nil
 }
 
-// syntaxProblem words a TOML syntax error as file:line: message.
-func syntaxProblem(name string, err error) string {
+// problems starts a list of problems of this config.
+func (c *Config) problems() *configProblems { return &configProblems{sources: c.sources} }
+
+// keyProblem is err as a problem of key, naming the file and line that
+// set it.
+func (c *Config) keyProblem(key string, err error) error {
+	p := c.problems()
+	p.report(key, err.Error())
+	return p.err()
+}
+
+// syntaxProblem words a TOML syntax error as file:line: message. The line
+// is counted to where the error is: the decoder's own line is the next one
+// when the error is at a newline ("[images" with no "]").
+func syntaxProblem(name string, data []byte, err error) string {
 	var perr toml.ParseError
 	if errors.As(err, &perr) {
-		return fmt.Sprintf("%s:%d: syntax error: %s", name, perr.Position.Line, perr.Message)
+		line := perr.Position.Line
+		if start := perr.Position.Start; start >= 0 && start <= len(data) {
+			line = 1 + bytes.Count(data[:start], []byte("\n"))
+		}
+		return fmt.Sprintf("%s:%d: syntax error: %s", name, line, perr.Message)
 	}
 	return fmt.Sprintf("%s: %v", name, err)
 }

@@ -165,19 +165,35 @@ func (d *configDecoder) decodeFields(key string, table map[string]any, fields ma
 }
 
 func collectFields(v reflect.Value, into map[string]reflect.Value) {
+	for _, f := range tableFields(v) {
+		into[f.name] = f.value
+	}
+}
+
+// tableField is one key of a struct that stands for a TOML table.
+type tableField struct {
+	name  string
+	value reflect.Value
+}
+
+// tableFields are the keys of a struct, by their toml tags, in the order
+// of the fields; an embedded struct's come in its place.
+func tableFields(v reflect.Value) []tableField {
+	var out []tableField
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
-			collectFields(v.Field(i), into)
+			out = append(out, tableFields(v.Field(i))...)
 			continue
 		}
 		tag, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
 		if tag == "" || tag == "-" || !sf.IsExported() {
 			continue
 		}
-		into[tag] = v.Field(i)
+		out = append(out, tableField{tag, v.Field(i)})
 	}
+	return out
 }
 
 // tomlKind names the type of a TOML value as the file's author knows it.

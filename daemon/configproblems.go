@@ -2,22 +2,22 @@ package daemon
 
 import (
 	"fmt"
-	"math"
 	"sort"
 )
 
-// configProblems collects the problems of one config file, each worded
-// file:line: key: message (or file: key: message for a key the file does
-// not set), so that the parse and the start checks report alike.
+// configProblems collects the problems of a config, each worded
+// file:line: key: message, the file and line being those that set the
+// key (file: key: message for a key no file sets, under the main file),
+// so that the parse and the start checks report alike.
 type configProblems struct {
-	name  string
-	lines keyLines
-	list  []configProblem
+	sources *configSources
+	list    []configProblem
 }
 
 type configProblem struct {
-	line int
-	text string
+	// order is the file's place in the merge, then the line.
+	order [2]int
+	text  string
 	// transient is a problem that may go away by itself, such as a name
 	// server that did not answer in time: a start that meets only such
 	// problems is a failure worth retrying, not a config error.
@@ -33,20 +33,24 @@ func (p *configProblems) Report(key, msg string) { p.add(key, msg, false) }
 func (p *configProblems) ReportTransient(key, msg string) { p.add(key, msg, true) }
 
 func (p *configProblems) add(key, msg string, transient bool) {
-	if n := p.lines.line(key); n > 0 {
-		p.list = append(p.list, configProblem{n, fmt.Sprintf("%s:%d: %s: %s", p.name, n, key, msg), transient})
-	} else {
-		p.list = append(p.list, configProblem{math.MaxInt, fmt.Sprintf("%s: %s: %s", p.name, key, msg), transient})
+	name, line, order := p.sources.locate(key)
+	text := fmt.Sprintf("%s: %s: %s", name, key, msg)
+	if line > 0 {
+		text = fmt.Sprintf("%s:%d: %s: %s", name, line, key, msg)
 	}
+	p.list = append(p.list, configProblem{order, text, transient})
 }
 
 // err is nil without problems, else a ConfigError listing them in the
-// file's order, as an editor shows it.
+// files' order, then each file's, as an editor shows it.
 func (p *configProblems) err() error {
 	if len(p.list) == 0 {
 		return nil
 	}
-	sort.SliceStable(p.list, func(i, j int) bool { return p.list[i].line < p.list[j].line })
+	sort.SliceStable(p.list, func(i, j int) bool {
+		a, b := p.list[i].order, p.list[j].order
+		return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1])
+	})
 	e := &ConfigError{Transient: true}
 	for _, pr := range p.list {
 		e.Problems = append(e.Problems, pr.text)

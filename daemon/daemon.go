@@ -32,6 +32,7 @@ type Options struct {
 	ConfigPath  string
 	Dev         bool // use the embedded development config
 	CheckConfig bool
+	PrintConfig bool // print the merged config with each value's origin
 	Detach      bool
 	Version     string
 	Args        []string // the full command line, for re-exec when detaching

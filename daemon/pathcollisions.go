@@ -47,7 +47,8 @@ func (c *Config) pluginNamedPaths(use worker.PathUse) []namedPath {
 	return out
 }
 
-// readPaths are the files kiln only reads, the config file among them.
+// readPaths are the files kiln only reads, the config file and its
+// drop-ins among them.
 func (c *Config) readPaths() []namedPath {
 	var out []namedPath
 	add := func(key, path string) {
@@ -55,9 +56,13 @@ func (c *Config) readPaths() []namedPath {
 			out = append(out, namedPath{key, path, key})
 		}
 	}
-	if c.file != "" {
-		// No key names it; a read path is never reported under its own.
-		out = append(out, namedPath{"", c.file, "the config file"})
+	// No key names them; a read path is never reported under its own.
+	for i, f := range c.files {
+		name := "the config file"
+		if i > 0 {
+			name = "the config drop-in " + f
+		}
+		out = append(out, namedPath{"", f, name})
 	}
 	if c.HTTP.Listen != "" {
 		add("http.tokens", c.HTTP.Tokens)

@@ -14,8 +14,8 @@ import (
 // of the config file.
 func checkPlugins(plugins []worker.Plugin) error {
 	owner := map[string]string{}
-	for name := range tableFields(reflect.ValueOf(&Config{}).Elem()) {
-		owner[name] = "the daemon"
+	for _, f := range tableFields(reflect.ValueOf(&Config{}).Elem()) {
+		owner[f.name] = "the daemon"
 	}
 	names := map[string]bool{}
 	for _, p := range plugins {
@@ -27,20 +27,14 @@ func checkPlugins(plugins []worker.Plugin) error {
 		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 			return fmt.Errorf("register plugin %q: its config is a %s, not a pointer to a struct of tables", p.Name(), v.Type())
 		}
-		for name := range tableFields(v.Elem()) {
-			if o, taken := owner[name]; taken {
-				return fmt.Errorf("register plugin %q: table [%s] is %s's", p.Name(), name, o)
+		for _, f := range tableFields(v.Elem()) {
+			if o, taken := owner[f.name]; taken {
+				return fmt.Errorf("register plugin %q: table [%s] is %s's", p.Name(), f.name, o)
 			}
-			owner[name] = "plugin " + p.Name()
+			owner[f.name] = "plugin " + p.Name()
 		}
 	}
 	return nil
-}
-
-func tableFields(v reflect.Value) map[string]reflect.Value {
-	fields := map[string]reflect.Value{}
-	collectFields(v, fields)
-	return fields
 }
 
 // pluginPaths are the paths the plugins' parts of c make kiln use.

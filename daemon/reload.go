@@ -62,7 +62,7 @@ func (d *daemon) reload() error {
 	for _, w := range pathWarnings(next, false) {
 		d.log.Warn(w)
 	}
-	d.log.Info("reloaded", append(append([]any{"config", next.Source, "queues", len(next.Queues)}, next.nameCounts()...), "level", next.Log.Level)...)
+	d.log.Info("reloaded", append(append([]any{"config", next.Source, "drop_ins", next.dropInList(), "queues", len(next.Queues)}, next.nameCounts()...), "level", next.Log.Level)...)
 	return nil
 }
 

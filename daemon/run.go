@@ -31,6 +31,9 @@ func Run(opts Options, plugins ...worker.Plugin) int {
 	if opts.CheckConfig {
 		return checkConfig(opts, plugins)
 	}
+	if opts.PrintConfig {
+		return printConfig(opts, plugins)
+	}
 	if opts.Detach && !isDetachedChild() {
 		return detachParent(opts.Args, opts.Stderr)
 	}
@@ -219,7 +222,7 @@ func (d *daemon) listenControl() error {
 // serve runs the dispatch loop and owns the signals until the daemon stops.
 func (d *daemon) serve() int {
 	cfg := d.config()
-	d.log.Info("starting", "version", d.opts.Version, "pid", os.Getpid(), "config", cfg.Source,
+	d.log.Info("starting", "version", d.opts.Version, "pid", os.Getpid(), "config", cfg.Source, "drop_ins", cfg.dropInList(),
 		"store", d.queueDescription(), "socket", cfg.Daemon.Socket, "log", d.logging.Target)
 	for _, w := range pathWarnings(cfg, false) {
 		d.log.Warn(w)

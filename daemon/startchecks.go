@@ -20,7 +20,7 @@ import (
 // Each problem is worded file:line: key: message, as the parse's are; the
 // error is a *ConfigError, Transient when every problem may pass by itself.
 func startChecks(cfg *Config) (startLoads, error) {
-	p := &configProblems{name: cfg.Source, lines: cfg.lines}
+	p := cfg.problems()
 	cfg.checkPaths(p.report)
 	cfg.Log.checkLogTarget(p.report)
 	loads := cfg.checkHTTPListener(p)
@@ -40,7 +40,7 @@ func startChecks(cfg *Config) (startLoads, error) {
 // checked again against the files this daemon holds. It returns the keys
 // the plugins kept for a restart.
 func (d *daemon) reloadChecks(cfg *Config) ([]string, error) {
-	p := &configProblems{name: cfg.Source, lines: cfg.lines}
+	p := cfg.problems()
 	kept := d.reloadPlugins(cfg, p)
 	return kept, p.err()
 }

@@ -50,7 +50,7 @@ Commands:
   status [-json]                          queues: counts, rates, oldest waiting job
   events [-follow] [-since ID] [-queue Q] [-job ID] [-state S,...]
                                           job state changes; -follow resumes across restarts
-  reload                                  make kilnd apply /etc/kiln/kiln.toml again
+  reload                                  make kilnd apply /etc/kiln/kiln.toml and conf.d again
   complete queues|pipelines|jobs          names for shell completion, one a line
 
 Every command takes -json for scripts and -h for its flags.

@@ -30,6 +30,7 @@ func main() {
 	fs.StringVar(&opts.ConfigPath, "config", daemon.DefaultConfigPath, "config file")
 	fs.BoolVar(&opts.Dev, "dev", false, "use the embedded development config (state under ./var, logs on stderr)")
 	fs.BoolVar(&opts.CheckConfig, "check-config", false, "validate the config, print \"config OK\" or the errors, and exit")
+	fs.BoolVar(&opts.PrintConfig, "print-config", false, "print the config in effect, merged from the file and its conf.d drop-ins, with where each value comes from, and exit")
 	fs.BoolVar(&opts.Detach, "daemon", false, "detach from the terminal (for hosts without systemd); exits once the daemon is ready")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	hashPassword := fs.Bool("hash-password", false, "read a dashboard password on stdin and print its field for the tokens file")
@@ -37,6 +38,10 @@ func main() {
 	// it can kill; not for people to use.
 	imageWorker := fs.Bool(strings.TrimPrefix(image.WorkerArg, "-"), false, "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(daemon.ExitUsage)
+	}
+	if opts.CheckConfig && opts.PrintConfig {
+		fmt.Fprintln(os.Stderr, "kilnd: -check-config and -print-config: use one at a time")
 		os.Exit(daemon.ExitUsage)
 	}
 	if fs.NArg() > 0 {
