@@ -48,6 +48,26 @@ service_checks() {
 	out=$(in_container kilnctl submit -pipeline thumbs -wait -json /srv/e2e/pic.jpg || true)
 	if [[ "$out" == *'"variant":"t120"'* ]]; then pass "reloaded pipeline in effect"; else fail "reloaded pipeline not in effect: $out"; fi
 
+	# A drop-in: the package ships /etc/kiln/conf.d empty, and a file put
+	# there is read at the next reload, with its origin in -print-config.
+	if [ "$(in_container stat -c '%U:%G %a' /etc/kiln/conf.d)" = "root:root 755" ] && [ -z "$(in_container ls -A /etc/kiln/conf.d)" ]; then
+		pass "/etc/kiln/conf.d shipped empty, root:root 0755"
+	else
+		fail "/etc/kiln/conf.d: $(in_container stat -c '%U:%G %a' /etc/kiln/conf.d 2>&1) $(in_container ls -A /etc/kiln/conf.d 2>&1)"
+	fi
+	in_container sh -c 'printf "[queues.images]\nconcurrency = 3\n" >/etc/kiln/conf.d/50-e2e.toml'
+	out=""
+	if in_container systemctl reload kiln 2>"$work/reload.err" && wait_state active; then
+		out=$(in_container kilnctl status -json || true)
+	fi
+	if [[ "$out" == *'"images":{'*'"concurrency":3'* ]]; then pass "a drop-in in /etc/kiln/conf.d applies at reload"; else fail "drop-in not in effect after reload: $(cat "$work/reload.err") $out"; fi
+	if in_container kilnd -print-config | grep -q '^concurrency = 3 .*# /etc/kiln/conf.d/50-e2e.toml:2$'; then
+		pass "kilnd -print-config names the drop-in that set the key"
+	else
+		fail "kilnd -print-config does not name the drop-in: $(in_container kilnd -print-config 2>&1 | grep -n 'concurrency' | head -5)"
+	fi
+	in_container rm /etc/kiln/conf.d/50-e2e.toml
+
 	# Reload with a broken config: systemctl reload fails, the error with
 	# file:line: key reaches the operator, the old config keeps running.
 	in_container sh -c 'echo "bogus_key = 1" >>/etc/kiln/kiln.toml'
