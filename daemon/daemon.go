@@ -73,6 +73,13 @@ type daemon struct {
 
 	started time.Time
 	purged  atomic.Int64
+
+	// beat is the dispatch loop's heartbeat, stopping set once the daemon
+	// has begun to stop, and storeProbe the read that tells whether the
+	// local store answers: what /readyz reads.
+	beat       dispatchBeat
+	stopping   atomic.Bool
+	storeProbe storeProbe
 }
 
 func (d *daemon) config() *Config { return d.cfg.Load() }

@@ -78,7 +78,7 @@ func (d *daemon) listenHTTP() error {
 	}
 	h.ui = dashboard.New(dashboardBackend{d}, d.log)
 	guard := newListenerGuard(d, "http", true)
-	h.srv = guard.server(h.handler(d.server.mux))
+	h.srv = guard.server(h.handler(d.server))
 	h.srv.RegisterOnShutdown(d.server.stopStreams)
 	h.srv.RegisterOnShutdown(guard.shutdown)
 	limited := guard.listen(ln)
@@ -102,13 +102,15 @@ func (h *httpListener) shutdown(ctx context.Context) error {
 	return h.srv.Shutdown(ctx)
 }
 
-// handler serves the dashboard under /ui/ and puts every route of mux
-// behind a bearer token with the route's scope. A dashboard login may read
-// (GET) the API too, which is how its pages follow the event stream; it
-// may change nothing through it, so a forged cross-site request has no
+// handler serves the dashboard under /ui/ and puts every route of the
+// control server behind a bearer token with the route's scope, but for a
+// GET or HEAD of an open route (the health checks). A dashboard login may
+// read (GET) the API too, which is how its pages follow the event stream;
+// it may change nothing through it, so a forged cross-site request has no
 // effect there. Refusals are logged with the token's name, never its value.
-func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
+func (h *httpListener) handler(s *controlServer) http.Handler {
 	ui := h.ui.Handler()
+	mux := s.mux
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" || r.URL.Path == "/ui" {
 			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
@@ -123,6 +125,10 @@ func (h *httpListener) handler(mux *http.ServeMux) http.Handler {
 			return
 		}
 		_, pattern := mux.Handler(r)
+		if s.open[pattern] && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			mux.ServeHTTP(w, r)
+			return
+		}
 		need := scopeOf(pattern)
 		token := bearerToken(r.Header.Get("Authorization"))
 		cred := h.tokens.Load().lookup(token)

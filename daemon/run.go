@@ -233,11 +233,14 @@ func (d *daemon) serve() int {
 	poolDone := make(chan error, 1)
 	started := make(chan struct{})
 	wd := watchdogInterval()
+	// The loop beats even when idle: /readyz reads the beat, and the
+	// systemd watchdog, when armed, is fed from it.
+	beat, beatEvery := d.beat.heartbeat(wd, d.notify.watchdog)
 	go func() {
 		poolDone <- d.pool.Run(poolCtx, worker.RunOptions{
 			Drain:          func() time.Duration { return d.config().Daemon.ShutdownTimeout.Std() },
-			Heartbeat:      d.notify.watchdog,
-			HeartbeatEvery: wd,
+			Heartbeat:      beat,
+			HeartbeatEvery: beatEvery,
 			Started:        func() { close(started) },
 		})
 	}()

@@ -32,6 +32,9 @@ type controlServer struct {
 	log *slog.Logger
 	srv *http.Server
 	mux *http.ServeMux // the routes, shared with the TCP listener
+	// open are the patterns of the routes that the TCP listener serves
+	// without a token (route.open).
+	open map[string]bool
 	// streamsEnd is closed at shutdown to end the event streams, which
 	// never go idle on their own.
 	streamsEnd  chan struct{}
@@ -50,22 +53,11 @@ func newControlServer(d *daemon, log *slog.Logger) *controlServer {
 	s := &controlServer{d: d, log: log, failed: make(chan error, 1), streamsEnd: make(chan struct{})}
 	s.stopping, s.endStreams = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
-	v := api.Version
-	mux.HandleFunc("POST "+v+"/jobs", s.submit)
-	mux.HandleFunc("POST "+v+"/jobs/batch", s.submitBatch)
-	mux.HandleFunc("POST "+api.StreamPath, s.submitStream)
-	mux.HandleFunc("GET "+v+"/jobs", s.list)
-	mux.HandleFunc("DELETE "+v+"/jobs", s.purge)
-	mux.HandleFunc("GET "+v+"/jobs/{id}", s.job)
-	mux.HandleFunc("POST "+v+"/jobs/{id}/cancel", s.cancel)
-	mux.HandleFunc("POST "+v+"/jobs/{id}/retry", s.retry)
-	mux.HandleFunc("POST "+v+"/dead/retry", s.retryDead)
-	mux.HandleFunc("POST "+v+"/queues/{name}/pause", s.pause)
-	mux.HandleFunc("POST "+v+"/queues/{name}/resume", s.resume)
-	mux.HandleFunc("GET "+v+"/status", s.status)
-	mux.HandleFunc("POST "+v+"/reload", s.reload)
-	mux.HandleFunc("GET "+v+"/events", s.events)
-	mux.Handle("GET /metrics", d.metrics.Handler())
+	s.open = map[string]bool{}
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, rt.handler)
+		s.open[rt.pattern] = rt.open
+	}
 	s.mux = mux
 	s.guard = newListenerGuard(d, "control socket", false)
 	s.srv = s.guard.server(mux)

@@ -8,6 +8,9 @@ import (
 // stop takes no new work, lets running jobs finish within the shutdown
 // timeout, and leaves everything else queued.
 func (d *daemon) stop(stopPool context.CancelFunc, poolDone <-chan error) int {
+	// /readyz says so from now on, so that a load balancer sends its
+	// clients elsewhere while the running jobs finish.
+	d.stopping.Store(true)
 	d.notify.stopping()
 	stopPool()
 	err := <-poolDone
