@@ -41,7 +41,7 @@ CGO_HARDENING := CGO_CPPFLAGS='-D_FORTIFY_SOURCE=2' CGO_CFLAGS='-O2 -fstack-prot
 # Debian packages each step needs; tools/need-packages installs them as root
 # or prints the apt-get line.
 BUILD_DEPS   := libvips-dev pkg-config binutils
-TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data prometheus chromium rabbitmq-server amqp-tools
+TEST_DEPS    := $(BUILD_DEPS) rsyslog libvips-tools zsh colord-data prometheus chromium rabbitmq-server amqp-tools curl python3
 DEB_DEPS     := $(BUILD_DEPS) go-md2man dpkg-dev
 RPM_DEPS     := $(BUILD_DEPS) go-md2man rpm
 LINT_DEPS    := lintian rpmlint rpm cpio
