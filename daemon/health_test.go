@@ -41,6 +41,10 @@ func setupServerTCP(t *testing.T) (*serverBundle, string) {
 	return b, "http://" + addr
 }
 
+// readyBeat is the beat of the tests that want the loop to stay ready: its
+// bound, five beats, leaves room for a loaded machine's scheduler.
+const readyBeat = 200 * time.Millisecond
+
 // runLoop runs the daemon's real dispatch loop with the heartbeat serve
 // gives it, beating every `every`, until the returned stop is called.
 func runLoop(t *testing.T, d *daemon, every time.Duration) (stop func()) {
@@ -126,7 +130,7 @@ func TestHealth_SocketAndTCPWithoutToken(t *testing.T) {
 		t.Errorf("TCP /readyz before the loop: %d %q, want 503 \"not ready: dispatch\"", code, body)
 	}
 
-	runLoop(t, b.d, 20*time.Millisecond)
+	runLoop(t, b.d, readyBeat)
 	waitHealth(t, b.http, "http://kiln/readyz", http.StatusOK, 10*time.Second)
 	if code, body := get(t, c, "GET", tcp+"/readyz", ""); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("TCP /readyz with the loop running: %d %q", code, body)
@@ -188,7 +192,7 @@ func TestHealth_ReadyzGoesUnreadyWhenTheDispatchBeatIsStale(t *testing.T) {
 func TestHealth_ReadyzSaysStoreWhenTheStoreDoesNotAnswer(t *testing.T) {
 	t.Parallel()
 	b, tcp := setupServerTCP(t)
-	stop := runLoop(t, b.d, 20*time.Millisecond)
+	stop := runLoop(t, b.d, readyBeat)
 	waitHealth(t, b.http, "http://kiln/readyz", http.StatusOK, 10*time.Second)
 
 	// The loop is stopped first: a lease of a closed store never returns.

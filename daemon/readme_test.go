@@ -50,7 +50,7 @@ func TestReadmeAPIExamplesRun(t *testing.T) {
 		}
 	}
 	b := setupServer(t, "")
-	runLoop(t, b.d, 20*time.Millisecond)
+	runLoop(t, b.d, readyBeat)
 	socket := b.d.config().Daemon.Socket
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
