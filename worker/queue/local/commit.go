@@ -43,13 +43,18 @@ var errBatchMemberFailed = errors.New("batch member failed")
 // batch to fill: while one commit syncs, the next batch gathers.
 func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	req := &writeRequest{fn: fn, done: make(chan error, 1)}
+	s.admitting.RLock()
+	if s.closed {
+		s.admitting.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case s.writes <- req:
-	case <-s.quit:
-		return ErrClosed
 	case <-ctx.Done():
+		s.admitting.RUnlock()
 		return ctx.Err()
 	}
+	s.admitting.RUnlock()
 	// Once queued, the change may commit; the caller must learn whether it
 	// did, so this wait ignores ctx.
 	return <-req.done
@@ -153,17 +158,20 @@ func (s *Store) writeEach(ctx context.Context, fns []func(tx *bbolt.Tx) error) [
 	reqs := make([]writeRequest, len(fns))
 	errs := make([]error, len(fns))
 	queued := 0
+	s.admitting.RLock()
 	for i, fn := range fns {
 		reqs[i] = writeRequest{fn: fn, group: &group}
 		group.Add(1)
-		select {
-		case s.writes <- &reqs[i]:
-			queued++
-			continue
-		case <-s.quit:
+		if s.closed {
 			errs[i] = ErrClosed
-		case <-ctx.Done():
-			errs[i] = ctx.Err()
+		} else {
+			select {
+			case s.writes <- &reqs[i]:
+				queued++
+				continue
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+			}
 		}
 		group.Done()
 		// What was not queued fails the same way.
@@ -172,6 +180,7 @@ func (s *Store) writeEach(ctx context.Context, fns []func(tx *bbolt.Tx) error) [
 		}
 		break
 	}
+	s.admitting.RUnlock()
 	// Once queued, a change may commit; the caller must learn whether it
 	// did, so this wait ignores ctx.
 	group.Wait()

@@ -36,7 +36,14 @@ type Store struct {
 	db   *bbolt.DB
 	ids  *idSource
 
-	writes    chan *writeRequest
+	writes chan *writeRequest
+	// admitting guards closed: a change is queued only under its read
+	// lock and while closed is false, so that every change queued is in
+	// writes before quit closes, and the commit loop's last drain answers
+	// it; without it a change could be queued after that drain and wait
+	// for an answer for ever.
+	admitting sync.RWMutex
+	closed    bool
 	quit      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -164,6 +171,9 @@ func recoverLeases(t txn, now time.Time, keep func(leaseKey []byte) bool) error 
 // harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.admitting.Lock()
+		s.closed = true
+		s.admitting.Unlock()
 		close(s.quit)
 		s.wg.Wait()
 		s.closeErr = s.db.Close()
