@@ -458,6 +458,12 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 	}
 	enc, err := c.img.Encode(opts)
 	if err != nil {
+		// A variant that keeps its source's format names none that the
+		// config check could try: an encoder missing here is said as the
+		// check says it, and no retry can cure it.
+		if missing := canEncode(format); missing != nil {
+			return Output{}, permanent("variant %s: %s", v.Name, encoderMissing(format, missing))
+		}
 		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
 	defer enc.Free()

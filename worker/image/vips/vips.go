@@ -42,13 +42,23 @@ __attribute__((constructor)) static void kiln_malloc_tune(void) { mallopt(M_AREN
 
 static void kiln_trim(void) { malloc_trim(0); }
 
-static int kiln_init(int block_untrusted) {
+static int kiln_init(void) {
 	if (VIPS_INIT("kilnd")) return -1;
 	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, kiln_log, NULL);
 	g_log_set_handler("VIPS", G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG, kiln_quiet, NULL);
 	vips_cache_set_max(0); // every job reads a different file
-	vips_block_untrusted_set(block_untrusted);
 	return 0;
+}
+
+static void kiln_block_untrusted(int block) { vips_block_untrusted_set(block); }
+
+// kiln_blank is a black sRGB picture, to try an encoder on.
+static VipsImage *kiln_blank(int width, int height) {
+	VipsImage *black = NULL, *out = NULL;
+	if (vips_black(&black, width, height, "bands", 3, NULL)) return NULL;
+	int rc = vips_copy(black, &out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
+	g_object_unref(black);
+	return rc ? NULL : out;
 }
 
 static const char *kiln_loader(const void *buf, size_t len) {
@@ -235,25 +245,34 @@ import (
 )
 
 var (
-	initOnce sync.Once
-	initErr  error
-	decodeMu sync.Mutex
+	libraryOnce sync.Once
+	libraryErr  error
+	policyOnce  sync.Once
+	decodeMu    sync.Mutex
 )
 
-// Start initialises libvips once per process. Unless allowUntrusted,
-// loaders libvips marks untrusted (SVG, PDF, ...) are blocked: they are
-// large attack surfaces for pictures from strangers.
-func Start(allowUntrusted bool) error {
-	initOnce.Do(func() {
-		block := C.int(1)
-		if allowUntrusted {
-			block = 0
-		}
-		if C.kiln_init(block) != 0 {
-			initErr = fmt.Errorf("start libvips: %s", lastError())
+// startLibrary initialises libvips once per process, without setting its
+// loader policy: trying an encoder (Blank) reads no file, and must not fix
+// the policy of a process that goes on to decode.
+func startLibrary() error {
+	libraryOnce.Do(func() {
+		if C.kiln_init() != 0 {
+			libraryErr = fmt.Errorf("start libvips: %s", lastError())
 		}
 	})
-	return initErr
+	return libraryErr
+}
+
+// Start initialises libvips once per process and sets its loader policy,
+// once too: unless allowUntrusted, loaders libvips marks untrusted (SVG,
+// PDF, ...) are blocked: they are large attack surfaces for pictures from
+// strangers.
+func Start(allowUntrusted bool) error {
+	if err := startLibrary(); err != nil {
+		return err
+	}
+	policyOnce.Do(func() { C.kiln_block_untrusted(b2i(!allowUntrusted)) })
+	return nil
 }
 
 // lastError takes libvips' error text. libvips keeps one buffer per
@@ -291,6 +310,15 @@ func (i *Image) Close() {
 		C.kiln_unref(i.im)
 		i.im = nil
 	}
+}
+
+// Blank is a black sRGB picture of width x height, such as to try an
+// encoder on; it starts libvips if need be.
+func Blank(width, height int) (*Image, error) {
+	if err := startLibrary(); err != nil {
+		return nil, err
+	}
+	return wrap(C.kiln_blank(C.int(width), C.int(height)))
 }
 
 // Width is the picture's width in pixels.
