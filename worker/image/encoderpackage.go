@@ -53,7 +53,7 @@ var hostRelease = sync.OnceValue(func() debianRelease {
 })
 
 // encoderSource is the Debian package that brings a format's encoder, and
-// what it brings, in words.
+// what it is, in words that follow its name.
 type encoderSource struct {
 	name, brings string
 }
@@ -67,13 +67,13 @@ type encoderSource struct {
 func encoderPackage(format string, r debianRelease) encoderSource {
 	switch {
 	case r.major == 12 && format == "avif":
-		return encoderSource{"libheif1", "libheif's AV1 encoder (aom)"}
+		return encoderSource{"libheif1", "which holds libheif's AV1 encoder"}
 	case r.major == 13 && format == "avif":
-		return encoderSource{"libheif-plugin-aomenc", "libheif's AV1 encoder plug-in (aom), which libheif1 only recommends"}
+		return encoderSource{"libheif-plugin-aomenc", "libheif's AV1 encoder plug-in, which libheif1 only recommends"}
 	case r.major == 12:
-		return encoderSource{"libvips42", "libvips' " + formatName(format) + " saver"}
+		return encoderSource{"libvips42", "which holds libvips' " + formatName(format) + " saver"}
 	case r.major == 13:
-		return encoderSource{"libvips42t64", "libvips' " + formatName(format) + " saver"}
+		return encoderSource{"libvips42t64", "which holds libvips' " + formatName(format) + " saver"}
 	}
 	return encoderSource{}
 }

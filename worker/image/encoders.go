@@ -60,13 +60,14 @@ func tryEncoder(format string) error {
 }
 
 // encoderMissing says that format cannot be written here, and what brings
-// its encoder.
+// its encoder. libheif loads its plug-ins as it starts, so a kilnd that
+// runs finds a newly installed one only at a restart.
 func encoderMissing(format string, err error) string {
-	msg := fmt.Sprintf("this host's libvips cannot write %s (a test picture failed: %v)", formatName(format), err)
+	msg := fmt.Sprintf("this host's libvips cannot write %s (libvips, encoding a test picture: %v)", formatName(format), err)
 	if pkg := encoderPackage(format, hostRelease()); pkg.name != "" {
-		return msg + fmt.Sprintf("; install the package %s, which brings %s, then restart kilnd", pkg.name, pkg.brings)
+		return msg + fmt.Sprintf(": install the Debian package %s, %s (a running kilnd loads it at a restart)", pkg.name, pkg.brings)
 	}
-	return msg + "; install the libvips and libheif encoders of this system, then restart kilnd"
+	return msg + ": install the libvips and libheif encoders of this system (a running kilnd loads them at a restart)"
 }
 
 func formatName(format string) string {

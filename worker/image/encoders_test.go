@@ -106,7 +106,7 @@ func TestAVIFWithoutItsEncoderFailsNamingThePackage(t *testing.T) {
 	}
 	want := []string{"variant same: this host's libvips cannot write AVIF"}
 	if hostRelease().major == 13 {
-		want = append(want, "install the package libheif-plugin-aomenc")
+		want = append(want, "install the Debian package libheif-plugin-aomenc")
 	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {

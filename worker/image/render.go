@@ -88,6 +88,13 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 	}
 	hdr, err := vips.ReadHeader(buf)
 	if err != nil {
+		var blocked *vips.BlockedError
+		switch {
+		case errors.As(err, &blocked):
+			return nil, permanent("%s", blockedFormat(req.Input, loaderFormat(blocked.Loader)))
+		case errors.Is(err, vips.ErrUnknownFormat):
+			return nil, permanent("%s is not a picture kiln reads: %s", req.Input, err)
+		}
 		return nil, permanent("decode %s: %s", req.Input, err)
 	}
 	srcW, srcH := hdr.Width, hdr.Height
