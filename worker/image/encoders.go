@@ -12,37 +12,52 @@ import (
 )
 
 // Whether libvips can write a format is known only by writing it: a saver
-// may be there and its encoder not. Debian 13's libheif 1.19 keeps its AV1
+// may be there and its encoder not. Debian 13's libheif keeps its AV1
 // encoder in a plug-in package of its own (libheif-plugin-aomenc, only
 // recommended), and without it heifsave is found, starts, and fails with
 // "Unsupported compression" on the first picture. So each format a config
-// names is tried on a tiny picture, once per process: libheif loads its
-// plug-ins when it starts, so the answer cannot change while the process
-// runs.
+// names is tried on a tiny picture, once per process and format. The
+// daemon has it tried in a process of its own, started as a worker
+// process is (encodertrial.go), so that libvips is never loaded into the
+// daemon; a worker process whose encode failed tries the format itself,
+// to tell a missing encoder from a failure of that one picture.
 
-// encoderTrials are the answers so far, by format.
-var encoderTrials sync.Map // format -> *encoderTrial
+// encoderAnswers are the answers a process has had so far, by format.
+type encoderAnswers struct {
+	m sync.Map // format -> *encoderAnswer
+}
 
-type encoderTrial struct {
+type encoderAnswer struct {
 	once sync.Once
 	err  error
 }
 
-// encoderTrialsRun counts the pictures encoded to try a format, for the
-// test that each format is tried once.
+// encoderTrialsRun counts the formats tried, for the test that each is
+// tried once.
 var encoderTrialsRun atomic.Int64
 
-// canEncode returns nil if this process's libvips writes format, else
-// libvips' error on a tiny picture in it.
-func canEncode(format string) error {
-	t, _ := encoderTrials.LoadOrStore(format, &encoderTrial{})
-	trial := t.(*encoderTrial)
-	trial.once.Do(func() { trial.err = tryEncoder(format) })
-	return trial.err
+// answer returns try(format)'s error, trying the format only the first
+// time it is asked.
+func (a *encoderAnswers) answer(format string, try func(string) error) error {
+	v, _ := a.m.LoadOrStore(format, &encoderAnswer{})
+	ans := v.(*encoderAnswer)
+	ans.once.Do(func() {
+		encoderTrialsRun.Add(1)
+		ans.err = try(format)
+	})
+	return ans.err
 }
 
+var (
+	answersHere  encoderAnswers // this process's libvips (a worker process)
+	answersTried encoderAnswers // a trial process's (the daemon)
+)
+
+// canEncodeHere returns nil if this process's libvips writes format, else
+// libvips' error on a tiny picture in it.
+func canEncodeHere(format string) error { return answersHere.answer(format, tryEncoder) }
+
 func tryEncoder(format string) error {
-	encoderTrialsRun.Add(1)
 	img, err := vips.Blank(16, 16)
 	if err != nil {
 		return err
@@ -60,10 +75,10 @@ func tryEncoder(format string) error {
 }
 
 // encoderMissing says that format cannot be written here, and what brings
-// its encoder. libheif loads its plug-ins as it starts, so a kilnd that
-// runs finds a newly installed one only at a restart.
+// its encoder. A running kilnd keeps its answer, so it finds a newly
+// installed encoder at a restart.
 func encoderMissing(format string, err error) string {
-	msg := fmt.Sprintf("this host's libvips cannot write %s (libvips, encoding a test picture: %v)", formatName(format), err)
+	msg := fmt.Sprintf("this host's libvips cannot write %s (encoding a test picture: %v)", formatName(format), err)
 	if pkg := encoderPackage(format, hostRelease()); pkg.name != "" {
 		return msg + fmt.Sprintf(": install the Debian package %s, %s (a running kilnd loads it at a restart)", pkg.name, pkg.brings)
 	}
@@ -85,15 +100,18 @@ func formatName(format string) string {
 }
 
 // checkEncoders reports each variant whose format, named in the file,
-// this process's libvips cannot write. A variant without a format keeps
-// its source's and names none; its job says so if it comes to that.
+// libvips cannot write in a worker process started under c. A variant
+// without a format keeps its source's and names none; its job says so if
+// it comes to that.
 func (c *Config) checkEncoders(problems worker.Problems) {
+	ps := processSettingsOf(c.Images)
+	try := func(format string) error { return tryInTrialProcess(format, ps) }
 	for _, name := range c.pipelineNames() {
 		for i, v := range c.Pipelines[name].Variants {
 			if !slices.Contains(Formats, v.Format) {
 				continue // "" or a format Check refuses
 			}
-			if err := canEncode(v.Format); err != nil {
+			if err := answersTried.answer(v.Format, try); err != nil {
 				problems.Report(fmt.Sprintf("pipelines.%s.variants[%d].format", name, i),
 					fmt.Sprintf("output %q of pipeline %s is %s, but %s", v.Name, name, v.Format, encoderMissing(v.Format, err)))
 			}

@@ -10,13 +10,14 @@ import (
 )
 
 // Every format a variant may name is one this host's libvips writes, and
-// a config that names them all passes the start check: the trial encode
-// succeeds on libvips 8.14 and 8.16 alike.
+// a config that names them all passes the start check: the trial encodes
+// succeed on libvips 8.14 and 8.16 alike, in this process and in a trial
+// process.
 func TestEveryFormatIsWritableHere(t *testing.T) {
 	t.Parallel()
 	for _, f := range Formats {
-		if err := canEncode(f); err != nil {
-			t.Errorf("canEncode(%s): %v", f, err)
+		if err := canEncodeHere(f); err != nil {
+			t.Errorf("canEncodeHere(%s): %v", f, err)
 		}
 	}
 	c := DefaultConfig()
@@ -32,16 +33,18 @@ func TestEveryFormatIsWritableHere(t *testing.T) {
 }
 
 // A format is tried once per process, whatever its answer, however many
-// variants and checks name it. (A format kiln does not write, which no
-// other test tries, is one no parallel test can have tried first.)
+// variants and checks name it; a trial process's refusal comes back as
+// its words. (A format kiln does not write, which no other test tries, is
+// one no parallel test can have tried first.)
 func TestEachFormatIsTriedOncePerProcess(t *testing.T) {
 	before := encoderTrialsRun.Load()
-	first, second := canEncode("gif"), canEncode("gif")
+	try := func(format string) error { return tryInTrialProcess(format, processSettingsOf(DefaultImagesConfig())) }
+	first, second := answersTried.answer("gif", try), answersTried.answer("gif", try)
 	if n := encoderTrialsRun.Load() - before; n != 1 {
-		t.Errorf("two answers for gif took %d trial encodes, want 1", n)
+		t.Errorf("two answers for gif took %d trials, want 1", n)
 	}
-	if first == nil || first != second {
-		t.Errorf("canEncode(gif) = %v, then %v; want the same error twice", first, second)
+	if first == nil || first != second || first.Error() != `unknown format "gif"` {
+		t.Errorf("the trial of gif said %v, then %v; want the same error twice, the trial process's own", first, second)
 	}
 }
 

@@ -468,7 +468,7 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 		// A variant that keeps its source's format names none that the
 		// config check could try: an encoder missing here is said as the
 		// check says it, and no retry can cure it.
-		if missing := canEncode(format); missing != nil {
+		if missing := canEncodeHere(format); missing != nil {
 			return Output{}, permanent("variant %s: %s", v.Name, encoderMissing(format, missing))
 		}
 		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
