@@ -17,35 +17,48 @@ import (
 // recommended), and without it heifsave is found, starts, and fails with
 // "Unsupported compression" on the first picture. So each format a config
 // names is tried on a tiny picture, once per process and format. The
-// daemon has it tried in a process of its own, started as a worker
-// process is (encodertrial.go), so that libvips is never loaded into the
-// daemon; a worker process whose encode failed tries the format itself,
-// to tell a missing encoder from a failure of that one picture.
+// daemon has the formats tried in a process of its own, started as a
+// worker process is (encodertrial.go), so that libvips is never loaded
+// into the daemon; a worker process whose encode failed tries the format
+// itself, to tell a missing encoder from a failure of that one picture.
 
 // encoderAnswers are the answers a process has had so far, by format.
 type encoderAnswers struct {
-	m sync.Map // format -> *encoderAnswer
-}
-
-type encoderAnswer struct {
-	once sync.Once
-	err  error
+	mu    sync.Mutex
+	known map[string]error
 }
 
 // encoderTrialsRun counts the formats tried, for the test that each is
 // tried once.
 var encoderTrialsRun atomic.Int64
 
-// answer returns try(format)'s error, trying the format only the first
-// time it is asked.
-func (a *encoderAnswers) answer(format string, try func(string) error) error {
-	v, _ := a.m.LoadOrStore(format, &encoderAnswer{})
-	ans := v.(*encoderAnswer)
-	ans.once.Do(func() {
-		encoderTrialsRun.Add(1)
-		ans.err = try(format)
-	})
-	return ans.err
+// answers returns the answer for each of formats: nil where it can be
+// written, else why not. The formats not known yet are tried, all at
+// once, by try, which returns an answer for each format it is given.
+func (a *encoderAnswers) answers(formats []string, try func([]string) map[string]error) map[string]error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var untried []string
+	for _, f := range formats {
+		if _, ok := a.known[f]; !ok && !slices.Contains(untried, f) {
+			untried = append(untried, f)
+		}
+	}
+	if len(untried) > 0 {
+		encoderTrialsRun.Add(int64(len(untried)))
+		tried := try(untried)
+		if a.known == nil {
+			a.known = map[string]error{}
+		}
+		for _, f := range untried {
+			a.known[f] = tried[f]
+		}
+	}
+	out := make(map[string]error, len(formats))
+	for _, f := range formats {
+		out[f] = a.known[f]
+	}
+	return out
 }
 
 var (
@@ -55,7 +68,18 @@ var (
 
 // canEncodeHere returns nil if this process's libvips writes format, else
 // libvips' error on a tiny picture in it.
-func canEncodeHere(format string) error { return answersHere.answer(format, tryEncoder) }
+func canEncodeHere(format string) error {
+	return answersHere.answers([]string{format}, tryEncoders)[format]
+}
+
+// tryEncoders tries each format in this process.
+func tryEncoders(formats []string) map[string]error {
+	out := map[string]error{}
+	for _, f := range formats {
+		out[f] = tryEncoder(f)
+	}
+	return out
+}
 
 func tryEncoder(format string) error {
 	img, err := vips.Blank(16, 16)
@@ -104,14 +128,22 @@ func formatName(format string) string {
 // without a format keeps its source's and names none; its job says so if
 // it comes to that.
 func (c *Config) checkEncoders(problems worker.Problems) {
+	var named []string
+	for _, name := range c.pipelineNames() {
+		for _, v := range c.Pipelines[name].Variants {
+			if slices.Contains(Formats, v.Format) { // not "", nor a format Check refuses
+				named = append(named, v.Format)
+			}
+		}
+	}
+	if len(named) == 0 {
+		return
+	}
 	ps := processSettingsOf(c.Images)
-	try := func(format string) error { return tryInTrialProcess(format, ps) }
+	answers := answersTried.answers(named, func(formats []string) map[string]error { return tryInTrialProcess(formats, ps) })
 	for _, name := range c.pipelineNames() {
 		for i, v := range c.Pipelines[name].Variants {
-			if !slices.Contains(Formats, v.Format) {
-				continue // "" or a format Check refuses
-			}
-			if err := answersTried.answer(v.Format, try); err != nil {
+			if err := answers[v.Format]; err != nil {
 				problems.Report(fmt.Sprintf("pipelines.%s.variants[%d].format", name, i),
 					fmt.Sprintf("output %q of pipeline %s is %s, but %s", v.Name, name, v.Format, encoderMissing(v.Format, err)))
 			}

@@ -33,18 +33,30 @@ func TestEveryFormatIsWritableHere(t *testing.T) {
 }
 
 // A format is tried once per process, whatever its answer, however many
-// variants and checks name it; a trial process's refusal comes back as
-// its words. (A format kiln does not write, which no other test tries, is
-// one no parallel test can have tried first.)
+// variants and checks name it; a trial process's refusal comes back in
+// its words, and a format it was not asked about is not answered. (A
+// format kiln does not write, which no other test tries, is one no
+// parallel test can have tried first.)
 func TestEachFormatIsTriedOncePerProcess(t *testing.T) {
 	before := encoderTrialsRun.Load()
-	try := func(format string) error { return tryInTrialProcess(format, processSettingsOf(DefaultImagesConfig())) }
-	first, second := answersTried.answer("gif", try), answersTried.answer("gif", try)
+	ps := processSettingsOf(DefaultImagesConfig())
+	try := func(formats []string) map[string]error {
+		if len(formats) != 1 || formats[0] != "gif" {
+			t.Errorf("tried %v, want only gif", formats)
+		}
+		return tryInTrialProcess(formats, ps)
+	}
+	first := answersTried.answers([]string{"gif", "gif"}, try)["gif"]
+	second := answersTried.answers([]string{"gif"}, try)["gif"]
 	if n := encoderTrialsRun.Load() - before; n != 1 {
 		t.Errorf("two answers for gif took %d trials, want 1", n)
 	}
 	if first == nil || first != second || first.Error() != `unknown format "gif"` {
 		t.Errorf("the trial of gif said %v, then %v; want the same error twice, the trial process's own", first, second)
+	}
+	both := tryInTrialProcess([]string{"png", "tiff"}, ps)
+	if len(both) != 2 || both["png"] != nil || both["tiff"] == nil || both["tiff"].Error() != `unknown format "tiff"` {
+		t.Errorf("one trial of png and tiff said %v, want png written and tiff unknown", both)
 	}
 }
 
