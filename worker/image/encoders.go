@@ -104,9 +104,9 @@ func tryEncoder(format string) error {
 func encoderMissing(format string, err error) string {
 	msg := fmt.Sprintf("this host's libvips cannot write %s (encoding a test picture: %v)", formatName(format), err)
 	if pkg := encoderPackage(format, hostRelease()); pkg.name != "" {
-		return msg + fmt.Sprintf(": install the Debian package %s, %s (a running kilnd loads it at a restart)", pkg.name, pkg.brings)
+		return msg + fmt.Sprintf(": install the Debian package %s, %s (a running kilnd finds it at a restart)", pkg.name, pkg.brings)
 	}
-	return msg + ": install the libvips and libheif encoders of this system (a running kilnd loads them at a restart)"
+	return msg + ": install the libvips and libheif encoders of this system (a running kilnd finds them at a restart)"
 }
 
 func formatName(format string) string {
