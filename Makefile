@@ -58,7 +58,7 @@ E2E_SUMMARY  := var/e2e-summary
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
-.PHONY: all build man run test check go-test test-rabbitmq test-rabbitmq-4 e2e packages packages-all deb-suite deb rpm lint-packages lint-packages-all deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
+.PHONY: all build man run test check go-test test-rabbitmq test-rabbitmq-4 test-image-13 e2e packages packages-all deb-suite deb rpm lint-packages lint-packages-all deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
 
 all: build
 
@@ -116,6 +116,22 @@ test-rabbitmq-4: deps-test build
 	echo "KILN_TEST_RABBITMQ_ROOT=$$root" && \
 	{ $(GO) test -race -count=1 ./worker/queue/rabbitmq || status=1; } && \
 	{ KILN_TEST_RABBITMQ=1 $(GO) test -count=1 -timeout 20m -v ./e2e/rabbitmq || status=1; } && \
+	exit $$status
+
+# The kilnd tests of pictures and of config checks that test-image-13 runs
+# on Debian 13 (those that need a tool the root lacks, such as Prometheus
+# or chromium, are left to go-test).
+KILND_IMAGE_TESTS := ^(TestHostilePicturesThroughKilnd|TestCheckConfig|TestReloadRefuses|TestEveryFormatPassesTheChecksAndIsWritten|TestConfigErrorsExit78|TestTypoPathsLoseNothing|TestInboxCheckConfig|TestInboxReloadKeepsTheInbox|TestInboxTakes|TestDefaultInputRootIsTheUploadDirectory|TestEmptyInputRootsAreWarnedOf|TestKilledWorkerFailsOnlyItsAttempt|TestHungWorkerIsKilledAtTimeout|TestPictureThatAlwaysKillsItsWorkerEndsDead|TestReloadAppliesGoodConfigAndRefusesBadOne|TestReloadBlockingSVGReachesEveryWorker|TestReloadRecycleAfterReachesWorkers|TestSubmitWaitWritesEveryVariant|TestBadSubmitsAreRefusedAndQueueNothing|TestUndecodablePictureEndsDeadAndDaemonServes|TestSubmitManyPictures|TestSubmitsRefuse|TestPipelineThenCommandThroughKilnd|TestCommandThenImageThroughKilnd|TestThenOfNothingIsAConfigError|TestCommandProgramMissingIsAConfigError)
+
+# The image tests again on Debian 13's libvips 8.16 and libheif with its
+# plug-ins, built against the root's libvips-dev in the root
+# tools/trixie-root makes (needs root): worker/image whole and the kilnd
+# tests above, offline with the host's Go modules (tools/in-root). Both
+# packages run even when the first fails.
+test-image-13:
+	@root=$$(tools/trixie-root) && status=0 && \
+	{ tools/in-root "$$root" go test -race -count=1 ./worker/image || status=1; } && \
+	{ tools/in-root "$$root" go test -race -count=1 -run '$(KILND_IMAGE_TESTS)' ./cmd/kilnd || status=1; } && \
 	exit $$status
 
 # dist/kiln_<version>-1~<suite>_<arch>.deb for this machine's Debian suite

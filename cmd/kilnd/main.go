@@ -37,6 +37,9 @@ func main() {
 	// kilnd runs itself with -image-worker to decode pictures in a process
 	// it can kill; not for people to use.
 	imageWorker := fs.Bool(strings.TrimPrefix(image.WorkerArg, "-"), false, "")
+	// And with -image-encoder-trial FORMAT,... to try encoders for its
+	// config check, so that libvips is never loaded into the daemon.
+	encoderTrial := fs.String(strings.TrimPrefix(image.EncoderTrialArg, "-"), "", "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(daemon.ExitUsage)
 	}
@@ -54,6 +57,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if *encoderTrial != "" {
+		os.Exit(image.ServeEncoderTrial(*encoderTrial, os.Stdout))
 	}
 	if *hashPassword {
 		os.Exit(printPasswordHash())

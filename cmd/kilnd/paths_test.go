@@ -59,10 +59,16 @@ func (s fileSnapshot) unchanged(t *testing.T, after string) {
 // have refused: it is killed and the test fails.
 func runKilnd(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	return runKilndWith(t, nil, args...)
+}
+
+// runKilndWith is runKilnd with extraEnv added to kilnd's environment.
+func runKilndWith(t *testing.T, extraEnv []string, args ...string) (string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kilndPath(), args...)
-	cmd.Env = withoutNotify(os.Environ())
+	cmd.Env = append(withoutNotify(os.Environ()), extraEnv...)
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("kilnd %s was still running after 30s, output:\n%s", strings.Join(args, " "), out)

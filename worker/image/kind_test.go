@@ -261,8 +261,9 @@ func TestBadPicturesFailPermanentlyWithTheReason(t *testing.T) {
 		limits func(*InputLimits)
 		want   string
 	}{
-		"truncated jpeg":    {write(t, b.dir, "cut.jpg", good[:len(good)/2]), nil, "Premature end"},
-		"garbage named jpg": {write(t, b.dir, "garbage.jpg", []byte("this is not a picture at all")), nil, "not in a known format"},
+		"truncated jpeg": {write(t, b.dir, "cut.jpg", good[:len(good)/2]), nil, "cut.jpg: the picture is damaged or cut short (libvips: "},
+		"garbage named jpg": {write(t, b.dir, "garbage.jpg", []byte("this is not a picture at all")), nil,
+			"garbage.jpg is not a picture kiln reads: no libvips loader here knows its format"},
 		"decompression bomb": {write(t, b.dir, "bomb.png", imagetest.PNGBomb(30000, 30000)), nil,
 			"30000x30000 = 900000000 pixels, over max_pixels (50000000)"},
 		"over max_input_bytes": {write(t, b.dir, "big.jpg", good), func(l *InputLimits) { l.MaxInputBytes = 1000 }, "over max_input_bytes (1000B)"},

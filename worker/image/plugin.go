@@ -47,11 +47,12 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 	return []worker.Kind{NewKind(func() Settings { return config().Settings() }, p.workers)}, nil
 }
 
-// Reload takes any image config whose thens name running job types:
-// every setting applies to the next job and the next worker process (a
-// then to the next job that finishes), but for the inboxes, kept until a
-// restart.
+// Reload takes any image config whose thens name running job types and
+// whose formats libvips here can write (checked as at start): every
+// setting applies to the next job and the next worker process (a then to
+// the next job that finishes), but for the inboxes, kept until a restart.
 func (p *plugin) Reload(next worker.PluginConfig, problems worker.Problems) []string {
+	next.(*Config).checkEncoders(problems)
 	if p.host == nil {
 		return nil
 	}

@@ -40,14 +40,8 @@ type workerAnswer struct {
 
 // ServeWorker is a worker process's main loop.
 func ServeWorker(in io.Reader, out io.Writer) error {
-	if v := os.Getenv(EnvWorkerMemoryMax); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s=%q: %w", EnvWorkerMemoryMax, v, err)
-		}
-		if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
-			return fmt.Errorf("set address-space limit: %w", err)
-		}
+	if err := limitWorkerMemory(); err != nil {
+		return err
 	}
 	// Start libvips with the process's loader policy before any request:
 	// the requests' own setting can then only agree with it.
@@ -92,6 +86,23 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 	}
 }
 
+// limitWorkerMemory sets the address-space limit the daemon passed in
+// EnvWorkerMemoryMax, if any.
+func limitWorkerMemory() error {
+	v := os.Getenv(EnvWorkerMemoryMax)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", EnvWorkerMemoryMax, v, err)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+		return fmt.Errorf("set address-space limit: %w", err)
+	}
+	return nil
+}
+
 // Workers is the daemon's pool of worker processes; it implements Renderer.
 type Workers struct {
 	command  []string
@@ -128,7 +139,8 @@ func NewWorkers(command []string, settings func() ImagesConfig) *Workers {
 	return &Workers{command: command, settings: settings}
 }
 
-func (w *Workers) spawn(ps processSettings) (*workerProcess, error) {
+// workerEnv is the environment of a worker process started under ps.
+func workerEnv(ps processSettings) []string {
 	// glibc gives each thread its own malloc arena, which libvips' threads
 	// leave mostly empty: two arenas cut a worker's resident size by a
 	// third at no cost in speed here.
@@ -143,8 +155,12 @@ func (w *Workers) spawn(ps processSettings) (*workerProcess, error) {
 	if ps.allowUntrustedLoaders {
 		env = append(env, EnvAllowUntrustedLoaders+"=1")
 	}
+	return env
+}
+
+func (w *Workers) spawn(ps processSettings) (*workerProcess, error) {
 	cmd := exec.Command(w.command[0], w.command[1:]...)
-	cmd.Env = env
+	cmd.Env = workerEnv(ps)
 	cmd.Stderr = os.Stderr
 	// A worker must not outlive the daemon.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

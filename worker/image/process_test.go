@@ -14,7 +14,8 @@ import (
 )
 
 // The test binary doubles as an image worker process, so that the worker
-// pool is tested with real processes and the real protocol.
+// pool is tested with real processes and the real protocol, and as the
+// encoder trial process of the config check.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "-image-worker-for-test" {
 		if err := ServeWorker(os.Stdin, os.Stdout); err != nil {
@@ -22,6 +23,9 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	if len(os.Args) > 2 && os.Args[1] == EncoderTrialArg {
+		os.Exit(ServeEncoderTrial(os.Args[2], os.Stdout))
 	}
 	os.Exit(m.Run())
 }

@@ -88,6 +88,13 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 	}
 	hdr, err := vips.ReadHeader(buf)
 	if err != nil {
+		var blocked *vips.BlockedError
+		switch {
+		case errors.As(err, &blocked):
+			return nil, permanent("%s", blockedFormat(req.Input, loaderFormat(blocked.Loader)))
+		case errors.Is(err, vips.ErrUnknownFormat):
+			return nil, permanent("%s is not a picture kiln reads: %s", req.Input, err)
+		}
 		return nil, permanent("decode %s: %s", req.Input, err)
 	}
 	srcW, srcH := hdr.Width, hdr.Height
@@ -458,6 +465,12 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 	}
 	enc, err := c.img.Encode(opts)
 	if err != nil {
+		// A variant that keeps its source's format names none that the
+		// config check could try: an encoder missing here is said as the
+		// check says it, and no retry can cure it.
+		if missing := canEncodeHere(format); missing != nil {
+			return Output{}, permanent("variant %s: %s", v.Name, encoderMissing(format, missing))
+		}
 		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
 	defer enc.Free()

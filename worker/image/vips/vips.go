@@ -42,17 +42,73 @@ __attribute__((constructor)) static void kiln_malloc_tune(void) { mallopt(M_AREN
 
 static void kiln_trim(void) { malloc_trim(0); }
 
-static int kiln_init(int block_untrusted) {
+static int kiln_init(void) {
 	if (VIPS_INIT("kilnd")) return -1;
 	g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, kiln_log, NULL);
 	g_log_set_handler("VIPS", G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG, kiln_quiet, NULL);
 	vips_cache_set_max(0); // every job reads a different file
-	vips_block_untrusted_set(block_untrusted);
 	return 0;
+}
+
+static void kiln_block_untrusted(int block) { vips_block_untrusted_set(block); }
+
+// kiln_blank is a black sRGB picture, to try an encoder on.
+static VipsImage *kiln_blank(int width, int height) {
+	VipsImage *black = NULL, *out = NULL;
+	if (vips_black(&black, width, height, "bands", 3, NULL)) return NULL;
+	int rc = vips_copy(black, &out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL);
+	g_object_unref(black);
+	return rc ? NULL : out;
 }
 
 static const char *kiln_loader(const void *buf, size_t len) {
 	return vips_foreign_find_load_buffer(buf, len);
+}
+
+// kiln_blocked reports whether the loader named (its type name, as
+// kiln_loader gives it) is blocked by the untrusted-loader policy; libvips
+// 8.14 still picks such a loader for a buffer it recognises, and refuses
+// it only when it is asked to load.
+static int kiln_blocked(const char *loader) {
+	GType type = g_type_from_name(loader);
+	if (!type) return 0;
+	VipsOperationClass *class = VIPS_OPERATION_CLASS(g_type_class_ref(type));
+	int blocked = (class->flags & VIPS_OPERATION_BLOCKED) != 0;
+	g_type_class_unref(class);
+	return blocked;
+}
+
+typedef struct {
+	const void *buf;
+	size_t len;
+} kiln_buffer;
+
+static void *kiln_blocked_claims(VipsObjectClass *class, void *a) {
+	kiln_buffer *b = (kiln_buffer *) a;
+	VipsForeignLoadClass *load = (VipsForeignLoadClass *) class;
+	if (G_TYPE_IS_ABSTRACT(G_OBJECT_CLASS_TYPE(class))) return NULL;
+	if (!(VIPS_OPERATION_CLASS(class)->flags & VIPS_OPERATION_BLOCKED)) return NULL;
+	if (!g_str_has_suffix(class->nickname, "_buffer") || !load->is_a_buffer) return NULL;
+	return load->is_a_buffer(b->buf, b->len) ? (void *) class->nickname : NULL;
+}
+
+// kiln_blocked_loader is the nickname of a blocked loader that recognises
+// buf, or NULL: since 8.16 libvips leaves the blocked loaders out when it
+// looks for one (vips_foreign_map skips them too), so that a buffer only
+// they know is "not in a known format". Only their recognisers run, which
+// look at the first bytes, as every loader's did in 8.14.
+static const char *kiln_blocked_loader(const void *buf, size_t len) {
+	kiln_buffer b = {buf, len};
+	return (const char *) vips_class_map_all(g_type_from_name("VipsForeignLoad"), kiln_blocked_claims, &b);
+}
+
+static const char *kiln_nickname(const char *loader) {
+	GType type = g_type_from_name(loader);
+	if (!type) return loader;
+	VipsObjectClass *class = VIPS_OBJECT_CLASS(g_type_class_ref(type));
+	const char *nickname = class->nickname;
+	g_type_class_unref(class);
+	return nickname;
 }
 
 static VipsImage *kiln_header(const void *buf, size_t len) {
@@ -235,25 +291,34 @@ import (
 )
 
 var (
-	initOnce sync.Once
-	initErr  error
-	decodeMu sync.Mutex
+	libraryOnce sync.Once
+	libraryErr  error
+	policyOnce  sync.Once
+	decodeMu    sync.Mutex
 )
 
-// Start initialises libvips once per process. Unless allowUntrusted,
-// loaders libvips marks untrusted (SVG, PDF, ...) are blocked: they are
-// large attack surfaces for pictures from strangers.
-func Start(allowUntrusted bool) error {
-	initOnce.Do(func() {
-		block := C.int(1)
-		if allowUntrusted {
-			block = 0
-		}
-		if C.kiln_init(block) != 0 {
-			initErr = fmt.Errorf("start libvips: %s", lastError())
+// startLibrary initialises libvips once per process, without setting its
+// loader policy: trying an encoder (Blank) reads no file, and must not fix
+// the policy of a process that goes on to decode.
+func startLibrary() error {
+	libraryOnce.Do(func() {
+		if C.kiln_init() != 0 {
+			libraryErr = fmt.Errorf("start libvips: %s", lastError())
 		}
 	})
-	return initErr
+	return libraryErr
+}
+
+// Start initialises libvips once per process and sets its loader policy,
+// once too: unless allowUntrusted, loaders libvips marks untrusted (SVG,
+// PDF, ...) are blocked: they are large attack surfaces for pictures from
+// strangers.
+func Start(allowUntrusted bool) error {
+	if err := startLibrary(); err != nil {
+		return err
+	}
+	policyOnce.Do(func() { C.kiln_block_untrusted(b2i(!allowUntrusted)) })
+	return nil
 }
 
 // lastError takes libvips' error text. libvips keeps one buffer per
@@ -291,6 +356,15 @@ func (i *Image) Close() {
 		C.kiln_unref(i.im)
 		i.im = nil
 	}
+}
+
+// Blank is a black sRGB picture of width x height, such as to try an
+// encoder on; it starts libvips if need be.
+func Blank(width, height int) (*Image, error) {
+	if err := startLibrary(); err != nil {
+		return nil, err
+	}
+	return wrap(C.kiln_blank(C.int(width), C.int(height)))
 }
 
 // Width is the picture's width in pixels.
@@ -357,21 +431,47 @@ func (in *Input) Free() {
 // that has gone idle.
 func Trim() { C.kiln_trim() }
 
+// ErrUnknownFormat is the error of a picture no libvips loader here
+// recognises (wrapped with libvips' own words).
+var ErrUnknownFormat = errors.New("no libvips loader here knows its format")
+
+// BlockedError is the error of a picture that only a loader blocked by the
+// untrusted-loader policy would read. libvips words it differently by
+// version (8.14: "operation is blocked"; 8.16: "not in a known format"),
+// so kiln says it in its own words.
+type BlockedError struct {
+	Loader string // the loader's nickname, such as "svgload_buffer"
+}
+
+func (e *BlockedError) Error() string {
+	return "only libvips' untrusted loader " + e.Loader + " reads it, and untrusted loaders are blocked"
+}
+
 // ReadHeader reads the header of an encoded picture.
 func ReadHeader(buf []byte) (Header, error) {
 	if len(buf) == 0 {
 		return Header{}, errors.New("empty file")
 	}
-	loader := C.kiln_loader(unsafe.Pointer(&buf[0]), C.size_t(len(buf)))
+	p, n := unsafe.Pointer(&buf[0]), C.size_t(len(buf))
+	loader := C.kiln_loader(p, n)
 	if loader == nil {
+		msg := lastError()
+		blocked := C.kiln_blocked_loader(p, n)
 		runtime.KeepAlive(buf)
-		return Header{}, errors.New(lastError())
+		if blocked != nil {
+			return Header{}, &BlockedError{Loader: C.GoString(blocked)}
+		}
+		return Header{}, fmt.Errorf("%w (libvips: %s)", ErrUnknownFormat, msg)
+	}
+	if C.kiln_blocked(loader) != 0 {
+		runtime.KeepAlive(buf)
+		return Header{}, &BlockedError{Loader: C.GoString(C.kiln_nickname(loader))}
 	}
 	h := Header{Loader: C.GoString(loader)}
 	im := C.kiln_header(unsafe.Pointer(&buf[0]), C.size_t(len(buf)))
 	runtime.KeepAlive(buf)
 	if im == nil {
-		return h, errors.New(lastError())
+		return h, decodeError(lastError())
 	}
 	defer C.kiln_unref(im)
 	h.Width, h.Height, h.Orientation = int(im.Xsize), int(im.Ysize), int(C.kiln_orientation(im))
@@ -408,16 +508,30 @@ func Thumbnail(buf []byte, width, height int, enlarge bool, how Decode) (*Image,
 	C.kiln_warnings_clear()
 	im := C.kiln_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(width), C.int(height), e, C.int(how.JPEGShrink), b2i(how.ToSRGB))
 	runtime.KeepAlive(buf)
-	img, err := wrap(im)
-	if err != nil {
-		return nil, err
+	if im == nil {
+		return nil, decodeError(lastError())
 	}
+	img := &Image{im: im}
 	if w := C.GoString(C.kiln_warnings_get()); isDamage(w) {
 		img.Close()
-		return nil, errors.New(w)
+		return nil, decodeError(w)
 	}
 	return img, nil
 }
+
+// decodeError is a failed decode in kiln's words where they are known
+// (ErrDamaged), with libvips' own.
+func decodeError(msg string) error {
+	if isDamage(msg) {
+		return fmt.Errorf("%w (libvips: %s)", ErrDamaged, msg)
+	}
+	return errors.New(msg)
+}
+
+// ErrDamaged is the error of a picture that is damaged or cut short
+// (wrapped with libvips' own words, which differ by version: 8.14's
+// "Premature end of JPEG file" is 8.16's "premature end of JPEG image").
+var ErrDamaged = errors.New("the picture is damaged or cut short")
 
 func b2i(v bool) C.int {
 	if v {
