@@ -88,10 +88,11 @@ run: build
 	./$(BIN)/kilnd -dev
 
 # The whole suite: static checks, Go tests with the race detector (unit tests
-# and the tests that drive the real kilnd binary), the kill -9 crash test,
-# the fuzzer, then the packages' lint and the end-to-end test under real
-# systemd.
-test: check go-test test-rabbitmq test-rabbitmq-4 crashtest fuzz e2e
+# and the tests that drive the real kilnd binary), the RabbitMQ suites on
+# RabbitMQ 3.10 and 4.0, the image tests on Debian 13's libvips, the kill -9
+# crash test, the fuzzer, then both suites' packages, their lint and the
+# end-to-end test under real systemd on Debian 12 and 13.
+test: check go-test test-rabbitmq test-rabbitmq-4 test-image-13 crashtest fuzz e2e
 
 check: deps-build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
