@@ -92,7 +92,9 @@ run: build
 # RabbitMQ 3.10 and 4.0, the image tests on Debian 13's libvips, the kill -9
 # crash test, the fuzzer, then both suites' packages, their lint and the
 # end-to-end test under real systemd on Debian 12 and 13.
-test: check go-test test-rabbitmq test-rabbitmq-4 test-image-13 crashtest fuzz e2e
+# Each part's time is printed as it ends, and all of them at the end.
+test:
+	@MAKE='$(MAKE)' tools/timed-steps check go-test test-rabbitmq test-rabbitmq-4 test-image-13 crashtest fuzz e2e
 
 check: deps-build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
