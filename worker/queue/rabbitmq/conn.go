@@ -37,9 +37,11 @@ type link struct {
 	pubs []*amqp.Channel
 	next atomic.Uint32
 	lost chan *amqp.Error
-	// major is the broker's major version (3, 4, ...; 0 when it did not
-	// say): what its quorum queues can do depends on it.
-	major int
+	// version is the broker's version as it says it ("4.0.5"), major its
+	// major version (3, 4, ...; 0 when it did not say): what its quorum
+	// queues can do depends on it.
+	version string
+	major   int
 
 	// ev is the confirm-mode channel events are published on, apart from
 	// the job messages' (see eventConfirmFirst); evMu guards it.
@@ -113,7 +115,14 @@ func (q *Queue) connectLoop() {
 			continue
 		}
 		wait, lastProblem = reconnectFirst, ""
-		q.log.Info("broker connected", "url", l.url)
+		if l.major >= priorityMajor {
+			q.log.Info("broker connected", "url", l.url, "version", l.version)
+		} else {
+			// What this broker lacks, said once per connection rather than
+			// only in the refusal of a submit that asks for it.
+			q.log.Info("broker connected; it is older than RabbitMQ 4.0, so submits with a priority are refused (quorum queues have no priorities before 4.0)",
+				"url", l.url, "version", l.version)
+		}
 		select {
 		case <-q.closing:
 			q.dropLink(l, errors.New("closed"))
@@ -180,7 +189,8 @@ func (q *Queue) dial(raw string) (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", shown, explainDial(err))
 	}
-	l := &link{conn: conn, url: shown, lost: make(chan *amqp.Error, 1), major: brokerMajor(conn.Properties)}
+	version, _ := conn.Properties["version"].(string)
+	l := &link{conn: conn, url: shown, lost: make(chan *amqp.Error, 1), version: version, major: brokerMajor(conn.Properties)}
 	conn.NotifyClose(l.lost)
 	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 	go q.watchBlocked(blocked)
