@@ -58,7 +58,7 @@ E2E_SUMMARY  := var/e2e-summary
 
 MANPAGES     := $(BIN)/man/kilnd.8.gz $(BIN)/man/kilnctl.1.gz $(BIN)/man/kiln.toml.5.gz
 
-.PHONY: all build man run test check go-test test-rabbitmq test-rabbitmq-4 test-image-13 e2e packages packages-all deb-suite deb rpm lint-packages lint-packages-all deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
+.PHONY: all build man run test prepare-roots check go-test test-rabbitmq test-rabbitmq-4 test-image-13 e2e packages packages-all deb-suite deb rpm lint-packages lint-packages-all deps-build deps-test clean bench-queue bench-backlog bench-history bench-image crashtest fuzz screenshots
 
 all: build
 
@@ -93,8 +93,17 @@ run: build
 # crash test, the fuzzer, then both suites' packages, their lint and the
 # end-to-end test under real systemd on Debian 12 and 13.
 # Each part's time is printed as it ends, and all of them at the end.
+# prepare-roots makes the container roots in the background while the
+# RabbitMQ suites run.
 test:
-	@MAKE='$(MAKE)' tools/timed-steps check go-test test-rabbitmq test-rabbitmq-4 test-image-13 crashtest fuzz e2e
+	@MAKE='$(MAKE)' tools/timed-steps check go-test prepare-roots test-rabbitmq test-rabbitmq-4 test-image-13 crashtest fuzz e2e
+
+# Starts tools/prepare-roots in the background (its output in
+# var/log/prepare-roots.log) and returns at once; the steps that need a
+# root wait for it on the root's lock.
+prepare-roots:
+	@mkdir -p var/log && (setsid tools/prepare-roots >var/log/prepare-roots.log 2>&1 &) && \
+	echo "make test: making the container roots in the background (var/log/prepare-roots.log)"
 
 check: deps-build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

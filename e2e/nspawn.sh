@@ -5,6 +5,7 @@
 # would.
 #
 # usage: e2e/nspawn.sh [--suite bookworm|trixie] [--summary FILE] OLD.deb NEW.deb OLD.rpm NEW.rpm
+#        e2e/nspawn.sh --prepare [--suite bookworm|trixie]  (only the root)
 #
 # --suite is the Debian release the root is (bookworm, the default: Debian
 # 12, systemd 252, rpm 4.18; trixie: Debian 13, systemd 257, rpm 4.20);
@@ -25,13 +26,19 @@ set -euo pipefail
 
 usage() {
 	echo "usage: e2e/nspawn.sh [--suite bookworm|trixie] [--summary FILE] OLD.deb NEW.deb OLD.rpm NEW.rpm" >&2
+	echo "       e2e/nspawn.sh --prepare [--suite bookworm|trixie]" >&2
 	exit 2
 }
 
 suite=bookworm
 summary_file=""
+prepare=""
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--prepare)
+		prepare=1
+		shift
+		;;
 	--suite)
 		[ $# -ge 2 ] || usage
 		suite=$2
@@ -46,7 +53,7 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-[ $# -eq 4 ] || usage
+[ -n "$prepare" ] || [ $# -eq 4 ] || usage
 
 here=$(cd "$(dirname "$0")" && pwd)
 parts="$here/nspawn"
@@ -58,6 +65,16 @@ done
 if ! suite_include "$suite" >/dev/null; then
 	echo "e2e: unknown suite '$suite' (bookworm or trixie)" >&2
 	exit 2
+fi
+if [ -n "$prepare" ]; then
+	# --prepare: only make the suite's root (make test does it ahead of
+	# the steps that need it, while others run).
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "e2e: needs root (debootstrap)" >&2
+		exit 1
+	fi
+	ensure_root "$suite" "$here/.cache/$suite"
+	exit
 fi
 for f in "$@"; do
 	if [ ! -f "$f" ]; then

@@ -52,7 +52,15 @@ ensure_root() {
 	local suite=$1 root=$2 include stamp log
 	include=$(suite_include "$suite")
 	stamp="$root/.kiln-e2e-ready-$(echo "$suite $include" | md5sum | cut -c1-8)"
-	[ -f "$stamp" ] && return 0
+	# One maker at a time: a run that finds another making the root (make
+	# test prepares it ahead) waits for it rather than bootstrapping too.
+	mkdir -p "$(dirname "$root")"
+	exec 8>"$root.lock"
+	flock 8
+	if [ -f "$stamp" ]; then
+		exec 8>&-
+		return 0
+	fi
 	log="$root.debootstrap.log"
 	log "bootstrapping $suite ($(suite_name "$suite")) into $root with $include (once; cached)"
 	if [ -e "$root" ]; then
@@ -68,4 +76,5 @@ ensure_root() {
 	fi
 	unmount_under "$root"
 	touch "$stamp"
+	exec 8>&-
 }
