@@ -31,11 +31,20 @@ func testRetries(t *testing.T, b Backend) {
 		t.Fatal("a retrying job was leased before its backoff ended")
 	}
 	time.Sleep(time.Until(retryAt))
-	second := lease(t, q, "q", 1)
+	// A dispatch loop leases again when a Lease comes back empty; a
+	// broker's timers may hand the job back a little after its time on a
+	// busy machine, so the test leases as such a loop would, for a while.
+	var second []*worker.JobRecord
+	for deadline := time.Now().Add(retryWithin); len(second) == 0 && time.Now().Before(deadline); {
+		second = lease(t, q, "q", 1)
+	}
 	if len(second) != 1 || second[0].Attempts != 2 {
-		t.Fatalf("retry lease %+v", second)
+		t.Fatalf("retry lease within %s of its time: %+v", retryWithin, second)
 	}
 }
+
+// retryWithin bounds how long after its retry time a job must be leasable.
+const retryWithin = 10 * time.Second
 
 func testDeadLetters(t *testing.T, b Backend) {
 	q := b.Open(t, nil)
