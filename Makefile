@@ -180,7 +180,7 @@ rpm: build man
 # dpkg-shlibdeps.
 packages-all: packages
 	@[ "$(DEB_SUITE)" = deb12 ] || { echo "packages-all: the Debian 12 .deb is built on the host, which must be Debian 12 (bookworm); this one is $(DEB_SUITE)" >&2; exit 1; }
-	GO=$(GO) tools/build-deb13 '$(VERSION)' $(BIN13)
+	tools/build-deb13 '$(VERSION)' $(BIN13)
 	@test -f $(DEB13) || { echo "packages-all: the Debian 13 build did not make $(DEB13)" >&2; exit 1; }
 
 # Drives the dashboard in headless chromium and keeps a screenshot of each

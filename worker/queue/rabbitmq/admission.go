@@ -122,14 +122,10 @@ func (q *Queue) declareAdmit(l *link) error {
 
 // serveAdmission answers admission requests while this process leads.
 func (q *Queue) serveAdmission(ctx context.Context) {
+	// runAdmission waited for the first sync before competing for the lead.
 	q.mu.Lock()
-	synced, l := q.syncCh, q.link
+	l := q.link
 	q.mu.Unlock()
-	select {
-	case <-synced:
-	case <-ctx.Done():
-		return
-	}
 	if l == nil {
 		return
 	}
@@ -168,7 +164,7 @@ func (q *Queue) serveAdmission(ctx context.Context) {
 			if !ok {
 				return
 			}
-			answer := q.answerAdmission(ctx, d.Body)
+			answer := q.answerAdmission(ctx, d.Body, d.Redelivered)
 			if d.ReplyTo != "" {
 				// Not confirmed: the asker's wait covers a lost answer, and
 				// a request asked again is answered from the records.
@@ -184,13 +180,13 @@ func (q *Queue) serveAdmission(ctx context.Context) {
 }
 
 // answerAdmission decides one request and encodes the answer.
-func (q *Queue) answerAdmission(ctx context.Context, body []byte) []byte {
+func (q *Queue) answerAdmission(ctx context.Context, body []byte, redelivered bool) []byte {
 	var req admitRequest
 	ans := admitAnswer{Host: q.host}
 	if err := json.Unmarshal(body, &req); err != nil || len(req.Jobs) == 0 {
 		ans.Error = toWire(fmt.Errorf("admission request: %w: not a list of jobs", worker.ErrNotSupported))
 	} else {
-		dup, errs, err := q.admit(ctx, req.Jobs, req.Each)
+		dup, errs, err := q.admit(ctx, req.Jobs, req.Each, redelivered)
 		ans.Jobs, ans.Duplicate, ans.Error = req.Jobs, dup, toWire(err)
 		for _, e := range errs {
 			ans.Errors = append(ans.Errors, toWire(e))
@@ -208,7 +204,11 @@ func (q *Queue) answerAdmission(ctx context.Context, body []byte) []byte {
 // request) becomes that job and is not added; the others are published.
 // Before it calls a key held, the leader reads the records up to now, as
 // the holder may have finished a moment ago on another host.
-func (q *Queue) admit(ctx context.Context, jobs []*worker.JobRecord, each bool) ([]bool, []error, error) {
+//
+// Only a request the broker hands out again (its first leader died before
+// it acked) can name jobs already admitted: only then is each job looked
+// up, which for a job not in memory reads the records file.
+func (q *Queue) admit(ctx context.Context, jobs []*worker.JobRecord, each, redelivered bool) ([]bool, []error, error) {
 	q.admission.decide.Lock()
 	defer q.admission.decide.Unlock()
 	dup := make([]bool, len(jobs))
@@ -241,11 +241,13 @@ func (q *Queue) admit(ctx context.Context, jobs []*worker.JobRecord, each bool) 
 			}
 			firstOf[ref] = i
 		}
-		if known := q.knownJob(j.ID); known != nil {
-			// Asked again (the leader that took it first died before it
-			// answered): admitted then.
-			*j = *known
-			continue
+		if redelivered {
+			if known := q.knownJob(j.ID); known != nil {
+				// Asked again (the leader that took it first died before
+				// it answered): admitted then.
+				*j = *known
+				continue
+			}
 		}
 		fresh, at = append(fresh, j), append(at, i)
 	}
@@ -299,7 +301,7 @@ func (q *Queue) submitUnique(ctx context.Context, jobs []*worker.JobRecord, each
 		}
 	}
 	if q.admission.leading.Load() {
-		return q.admit(ctx, jobs, each)
+		return q.admit(ctx, jobs, each, false)
 	}
 	body, err := json.Marshal(admitRequest{Jobs: jobs, Each: each})
 	if err != nil {
