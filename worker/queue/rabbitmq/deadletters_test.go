@@ -13,6 +13,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"kiln/e2e/instance"
 	"kiln/internal/rabbitnode"
 	"kiln/worker"
 )
@@ -287,7 +288,7 @@ func TestDeadLetters_OlderDeadQueueIsUsed(t *testing.T) {
 	if _, err := brokerChannel(t, false).QueueDeclare(dead, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
-	var logged lockedBuffer
+	var logged instance.LogBuffer // the queue's goroutines write it while the test reads
 	q := openQueueWith(t, url, Options{URLs: []string{url}, Prefix: prefix, Queues: testQueues, Log: slog.New(slog.NewTextHandler(&logged, nil)),
 		RecordsFile: filepath.Join(t.TempDir(), "records.db")})
 	j := killJob(t, q)
