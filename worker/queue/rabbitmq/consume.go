@@ -226,7 +226,8 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 		q.mu.Unlock()
 		return
 	}
-	q.unexpectLocked(queue, j.ID)
+	// The job stays expected until it is in the buffer (or held, or sent
+	// on): a Lease that found it in neither would end its wait without it.
 	q.mu.Unlock()
 
 	if dv.interrupted > 0 {
@@ -240,11 +241,15 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 	}
 	if due := j.RunAt; time.Until(due) > 0 {
 		if ladderStep(time.Until(due)) > 0 {
+			q.mu.Lock()
+			q.unexpectLocked(queue, j.ID)
+			q.mu.Unlock()
 			q.relay(l, dv, used)
 			return
 		}
 		q.mu.Lock()
 		if q.link == l {
+			q.unexpectLocked(queue, j.ID)
 			qs := q.queueState(queue)
 			qs.held = append(qs.held, dv)
 			q.armHoldTimerLocked(qs)
@@ -254,6 +259,7 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 	}
 	q.mu.Lock()
 	if q.link == l {
+		q.unexpectLocked(queue, j.ID)
 		qs := q.queueState(queue)
 		qs.buf = append(qs.buf, dv)
 		q.wakeLocked()
