@@ -43,6 +43,12 @@ func (q *Queue) replies() (*replies, error) {
 	q.mu.Lock()
 	l := q.link
 	q.mu.Unlock()
+	return q.repliesOn(l)
+}
+
+// repliesOn is replies on link l, which a connection being set up uses
+// before it is the current one.
+func (q *Queue) repliesOn(l *link) (*replies, error) {
 	if l == nil {
 		return nil, q.unavailable("ask another kilnd")
 	}
@@ -104,6 +110,11 @@ func (q *Queue) call(ctx context.Context, queue string, body []byte, within time
 	if err != nil {
 		return nil, err
 	}
+	return q.callWith(ctx, r, queue, body, within)
+}
+
+// callWith is call on the replies channel r.
+func (q *Queue) callWith(ctx context.Context, r *replies, queue string, body []byte, within time.Duration) ([]byte, error) {
 	wait := make(chan []byte, 1)
 	r.mu.Lock()
 	if r.closed {

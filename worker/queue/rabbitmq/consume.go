@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -195,6 +196,7 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 		// before its ack. Read the records up to now before judging it,
 		// or it runs again.
 		q.catchUp(l)
+		q.knowJob(context.Background(), j.ID)
 	}
 
 	q.mu.Lock()

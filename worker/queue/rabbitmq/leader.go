@@ -34,6 +34,21 @@ var _ worker.Leader = (*Queue)(nil)
 
 // Lead implements worker.Leader.
 func (q *Queue) Lead(ctx context.Context, name string, run func(ctx context.Context, state worker.LeadState)) {
+	// A lead needs every record: not before the records are read up to
+	// the first connection, and the past of a host that joined.
+	q.mu.Lock()
+	synced := q.syncCh
+	q.mu.Unlock()
+	select {
+	case <-synced:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-q.PastRead():
+	case <-ctx.Done():
+		return
+	}
 	for {
 		err := q.leadOnce(ctx, name, run)
 		if ctx.Err() != nil {

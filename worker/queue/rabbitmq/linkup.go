@@ -20,6 +20,7 @@ func (q *Queue) setUp(l *link) error {
 	if err := q.declareBase(l); err != nil {
 		return err
 	}
+	q.tryJoin(l)
 	if err := q.readRecords(l); err != nil {
 		return err
 	}
@@ -61,6 +62,11 @@ func (q *Queue) setUp(l *link) error {
 			return fmt.Errorf("read stream %s on %s: closing", q.names.records(), l.url)
 		}
 	}
+
+	if err := q.startPast(l); err != nil {
+		return err
+	}
+	go q.serveHistory(l)
 
 	q.mu.Lock()
 	q.link = l

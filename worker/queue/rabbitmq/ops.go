@@ -401,6 +401,7 @@ func (q *Queue) RecoverExpired(ctx context.Context) (int, error) {
 // applies: a waiting copy is acked away by whichever consumer holds or
 // receives it, and a running job is stopped by the host that runs it.
 func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error) {
+	q.knowJob(ctx, id)
 	q.mu.Lock()
 	r := q.recordLocked(id)
 	if r == nil {
@@ -435,6 +436,7 @@ func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error
 // which no cancel of an earlier one stops, and the old generation's copy
 // leaves the dead-letter queue.
 func (q *Queue) Retry(ctx context.Context, id string) (*worker.JobRecord, error) {
+	q.knowJob(ctx, id)
 	j, err := q.retry(id)
 	if err == nil {
 		q.sweepAfter("retry", j.Queue)
@@ -493,6 +495,9 @@ func (q *Queue) retry(id string) (*worker.JobRecord, error) {
 
 // RetryAll implements worker.Queue.
 func (q *Queue) RetryAll(ctx context.Context, queue string) (int, error) {
+	if q.pastUnread() {
+		return 0, errPastUnread("retry the dead jobs of " + cmp.Or(queue, "every queue"))
+	}
 	dead, err := q.List(ctx, queue, worker.StateDead, 0)
 	if err != nil {
 		return 0, err
@@ -523,6 +528,9 @@ const purgeBatch = 1000
 func (q *Queue) Purge(ctx context.Context, queue string, state worker.State, olderThan time.Duration) (int, error) {
 	if !state.Terminal() {
 		return 0, fmt.Errorf("purge: %w: only finished jobs (succeeded, dead, cancelled) are purged, not %s", worker.ErrWrongState, state)
+	}
+	if q.pastUnread() {
+		return 0, errPastUnread("purge")
 	}
 	cutoff := now().Add(-olderThan)
 	q.mu.Lock()
@@ -605,6 +613,7 @@ func (q *Queue) control(kind, queue string) error {
 
 // Get implements worker.Queue.
 func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
+	q.knowJob(ctx, id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	r := q.recordLocked(id)
@@ -619,6 +628,9 @@ func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
 // records count, so that it shows the jobs the broker dead-lettered
 // itself without reading a settled queue through on every listing.
 func (q *Queue) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error) {
+	if q.pastUnread() {
+		return q.listAsked(ctx, queue, state, limit)
+	}
 	if state == worker.StateDead && q.Health() == nil {
 		if _, err := q.sweepDeadLetters(queue, true); err != nil {
 			q.log.Warn("dead-letter sweep before listing dead jobs failed; listing the records", "queue", queue, "err", err)
@@ -630,6 +642,13 @@ func (q *Queue) List(ctx context.Context, queue string, state worker.State, limi
 
 // Stats implements worker.Queue.
 func (q *Queue) Stats(ctx context.Context) (map[string]*worker.QueueStats, error) {
+	if q.pastUnread() {
+		ans, err := q.askHistory(ctx, historyRequest{Op: "stats"}, askWithin)
+		if err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+		return ans.Stats, nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := map[string]*worker.QueueStats{}

@@ -77,6 +77,10 @@ type Options struct {
 	// a finished job's record leaves memory soon after its end, and a
 	// restart reads the records stream on from where it stopped.
 	RecordsFile string
+
+	// holdPast, in tests, keeps a joining host from reading the past
+	// until it is closed.
+	holdPast <-chan struct{}
 }
 
 // Queue is the RabbitMQ backend. Its state is guarded by mu; the
@@ -137,14 +141,19 @@ type Queue struct {
 	notJobs   map[string]int // per queue, the dead letters that are not jobs
 	queues    map[string]*queueState
 	leased    map[string]*lease
-	offset    int64    // next records stream offset to read
-	gap       [2]int64 // the last jump of the records reader's offsets
-	gapCount  int      // how many times it was seen
-	declared  map[string]bool
-	depths    map[string]int       // the last answer of Depths
-	oldest    map[string]time.Time // per queue, the oldest queued job's creation, as of oldestAt
-	oldestAt  time.Time
-	depthsAt  time.Time
+	offset    int64 // next records stream offset to read
+	// past is the reading of the stream's past by a host that joined the
+	// fleet (join.go), nil when there is none; pastDone is closed when
+	// none is left.
+	past     *pastRead
+	pastDone chan struct{}
+	gap      [2]int64 // the last jump of the records reader's offsets
+	gapCount int      // how many times it was seen
+	declared map[string]bool
+	depths   map[string]int       // the last answer of Depths
+	oldest   map[string]time.Time // per queue, the oldest queued job's creation, as of oldestAt
+	oldestAt time.Time
+	depthsAt time.Time
 	// unread holds this process's confirmed event messages not read back
 	// from the records yet (readback.go); msgSeq numbers them.
 	unread  map[string]unreadMsg
@@ -186,6 +195,7 @@ func Open(opts Options) (*Queue, error) {
 		loopDone:   make(chan struct{}),
 		health:     errors.New("broker not connected yet"),
 		syncCh:     make(chan struct{}),
+		pastDone:   closedChan(),
 		markerSeen: map[string]chan struct{}{},
 		changed:    make(chan struct{}),
 		wake:       make(chan struct{}),
@@ -264,6 +274,12 @@ func (q *Queue) Host() string { return q.host }
 
 // Ready implements worker.Queue.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+func closedChan() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
 
 func (q *Queue) signalReady() {
 	select {

@@ -122,8 +122,13 @@ func (q *Queue) flushLoop() {
 // changed for residentFor leave memory.
 func (q *Queue) flush() {
 	q.mu.Lock()
+	offset := q.offset
+	if q.past != nil {
+		// The past is not read yet: a restart joins again.
+		offset = 0
+	}
 	w := &recordWrite{purged: q.purged, state: storedState{
-		Stream: q.streamIdentity(), Offset: q.offset,
+		Stream: q.streamIdentity(), Offset: offset,
 		Counts: map[string]map[worker.State]int{}, Paused: maps.Clone(q.paused),
 		Cancelled: maps.Clone(q.cancelled), NotJobs: maps.Clone(q.notJobs),
 	}}

@@ -237,8 +237,10 @@ func (q *Queue) change(e *event) {
 			q.purged[e.ID] = r.gen
 		}
 	case evPause:
+		q.markLiveLocked(e.Queue)
 		q.paused[e.Queue] = true
 	case evResume:
+		q.markLiveLocked(e.Queue)
 		if q.paused[e.Queue] {
 			delete(q.paused, e.Queue)
 			q.signalReady()

@@ -37,6 +37,10 @@ func (q *Queue) readRecords(l *link) error {
 	next := q.offset
 	if next > 0 {
 		offset = next
+	} else if q.past != nil {
+		// A host that joined reads from the last chunk on; the past is
+		// read behind it (join.go).
+		offset = "last"
 	}
 	q.mu.Unlock()
 	deliveries, err := ch.Consume(q.names.records(), "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
@@ -46,6 +50,13 @@ func (q *Queue) readRecords(l *link) error {
 	go func() {
 		for d := range deliveries {
 			off := headerInt(d.Headers, "x-stream-offset")
+			if next == 0 {
+				q.mu.Lock()
+				if q.past != nil && q.past.until == 0 {
+					q.past.until = off
+				}
+				q.mu.Unlock()
+			}
 			if next > 0 && off > next && !q.gapSeen(next, off) {
 				q.log.Debug("records stream skipped offsets; reading them again", "stream", q.names.records(), "url", l.url, "from", next, "to", off-1)
 				ch.Close()

@@ -217,9 +217,10 @@ func (q *Queue) roomFor(name string, n int) error {
 	if limit <= 0 {
 		return nil
 	}
-	q.mu.Lock()
-	waiting := q.waitingLocked(name)
-	q.mu.Unlock()
+	waiting, err := q.waitingJobs(name)
+	if err != nil {
+		return fmt.Errorf("submit to queue %s: max_queued: %w", name, err)
+	}
 	if waiting+n > limit {
 		return fmt.Errorf("submit to queue %s: %w: %d jobs waiting, max_queued is %d", name, worker.ErrQueueFull, waiting, limit)
 	}
