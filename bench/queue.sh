@@ -13,6 +13,8 @@
 # and each host, beside the raw RabbitMQ peers (measured once: they have
 # no hosts). -runs 3 repeats every measurement and prints medians, e.g.
 #   bench/queue.sh -systems kiln-rabbitmq-stream,kiln-rabbitmq-amqp,rabbitmq-pipelined -hosts 1,2,4 -runs 3
+# -light-hosts makes every host but the first keep no job records
+# (broker.keep_records = false): the hosts added only to run jobs.
 set -euo pipefail
 cd "$(dirname "$0")"
 # `go mod download` fetches goqite first on a fresh machine, where `go list

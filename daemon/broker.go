@@ -25,7 +25,14 @@ type BrokerConfig struct {
 	PasswordFile string    `toml:"password_file"`
 	TLS          BrokerTLS `toml:"tls"`
 	Prefix       string    `toml:"prefix"`
+	// KeepRecords (default true) makes this host keep every job's record
+	// and answer lookups from them; a host with false runs jobs and asks
+	// a host that keeps them.
+	KeepRecords *bool `toml:"keep_records"`
 }
+
+// keepsRecords is broker.keep_records, true unless set to false.
+func (b *BrokerConfig) keepsRecords() bool { return b.KeepRecords == nil || *b.KeepRecords }
 
 // BrokerTLS is broker.tls: the CA that signs the broker's certificate, and
 // this host's client certificate and key when the broker asks for one.
@@ -47,8 +54,8 @@ var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 func (b *BrokerConfig) validate(report func(key, msg string)) {
 	switch b.Backend {
 	case "", backendLocal:
-		if len(b.URLs) > 0 || b.PasswordFile != "" || b.TLS != (BrokerTLS{}) {
-			report("broker.backend", `must be "rabbitmq" when broker.urls, password_file or tls are set`)
+		if len(b.URLs) > 0 || b.PasswordFile != "" || b.TLS != (BrokerTLS{}) || b.KeepRecords != nil {
+			report("broker.backend", `must be "rabbitmq" when broker.urls, password_file, tls or keep_records are set`)
 		}
 		return
 	case backendRabbitMQ:
@@ -179,6 +186,7 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 		// memory, and a restart reads the records stream on from where it
 		// stopped.
 		RecordsFile: d.config().RecordsPath(),
+		NoRecords:   !b.keepsRecords(),
 		OnCancel: func(id string) {
 			if d.pool != nil {
 				d.pool.Cancel(id)

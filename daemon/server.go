@@ -171,6 +171,13 @@ func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// jobWaiter is a backend that waits for a job's end itself: a rabbitmq
+// host that keeps no job records would not see another host end it, and
+// asks one that keeps them to wait.
+type jobWaiter interface {
+	WaitFinished(ctx context.Context, id string) (*worker.JobRecord, error)
+}
+
 func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var wait time.Duration
@@ -190,9 +197,22 @@ func (s *controlServer) job(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
+	if waiter, ok := s.d.queue.(jobWaiter); ok && wait > 0 {
+		// A stopping daemon does not wait out the client's wait.
+		defer context.AfterFunc(s.stopping, cancel)()
+		j, err := waiter.WaitFinished(ctx, id)
+		if err != nil {
+			s.writeStoreError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.d.apiJob(j))
+		return
+	}
 	for {
 		changed := s.d.queue.Changed()
-		j, err := s.d.queue.Get(ctx, id)
+		// The lookup is not bounded by the wait: a backend may ask another
+		// host for the job, also when there is no wait.
+		j, err := s.d.queue.Get(r.Context(), id)
 		if err != nil {
 			s.writeStoreError(w, err)
 			return

@@ -17,6 +17,7 @@ import (
 
 var (
 	kilndBin     = flag.String("kilnd", "../bin/kilnd", "kilnd binary for the kiln-daemon system")
+	lightHosts   = flag.Bool("light-hosts", false, "with -hosts above 1, every host but the first keeps no job records (broker.keep_records = false)")
 	kilndProfile = flag.String("kilnd-profile", "", "directory where kilnd writes cpu.pprof and allocs.pprof (one subdirectory per system)")
 )
 

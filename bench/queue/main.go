@@ -570,6 +570,9 @@ func report(results []result) {
 	fmt.Println("(CPU from /proc, user+system: bench is the benchmark process, its clients and all of an in-process system;")
 	fmt.Println(" broker the node's beam.smp; kilnd every kilnd summed; all the benchmark process and every process below it.")
 	fmt.Println(" With several hosts, jobs are submitted through host 1 and run on all.)")
+	if *lightHosts {
+		fmt.Println("(-light-hosts: every host but host 1 keeps no job records, broker.keep_records = false.)")
+	}
 
 	var perHost bool
 	for _, r := range results {

@@ -3,9 +3,12 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"kiln/internal/rabbitnode"
 )
 
 // Two kilnd on one broker share the work: every job runs exactly once,
@@ -63,4 +66,57 @@ func TestTwoHostsShareOneQueue(t *testing.T) {
 	if err != nil || !strings.Contains(st, "broker connected") || !strings.Contains(st, "broker ready") {
 		t.Errorf("kilnctl status on a: %v\n%s", err, st)
 	}
+}
+
+// A host with keep_records = false runs its share and answers for every
+// job, its own and the other host's, by asking the host that keeps the
+// records: kilnctl job, status and submit -wait on it are right.
+func TestHostWithoutRecords(t *testing.T) {
+	node := rabbitnode.StartT(t)
+	pics := picDir(t)
+	prefix := uniquePrefix(t)
+	urls := []string{brokerURL(node, "")}
+	a := startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
+	b := startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix, extra: "keep_records = false\n"})
+	tl := follow(t, urls, prefix)
+
+	const n = 400
+	ids := append(submitImages(t, a, pics, n/2), submitImages(t, b, pics, n/2)...)
+	waitFor(t, 5*time.Minute, "every job succeeded", func() (string, bool) {
+		done, all := tl.succeededAll(ids)
+		return fmt.Sprintf("%d of %d", done, n), all
+	})
+	byHost := map[string]int{}
+	tl.mu.Lock()
+	for _, id := range ids {
+		if runs := tl.runs[id]; len(runs) > 0 {
+			byHost[runs[0]]++
+		}
+	}
+	tl.mu.Unlock()
+	if len(byHost) != 2 {
+		t.Errorf("jobs ran on %d hosts, want both: %v", len(byHost), byHost)
+	}
+	ctx := context.Background()
+	waitFor(t, time.Minute, "the records caught up", func() (string, bool) {
+		for _, id := range ids {
+			j, err := b.client().Job(ctx, id, 0)
+			if err != nil || j.State != "succeeded" {
+				return fmt.Sprintf("job %s on b: %v %v", id, j, err), false
+			}
+		}
+		return "", true
+	})
+	st, err := b.kilnctl("status")
+	if err != nil || !strings.Contains(st, fmt.Sprint(n)) {
+		t.Errorf("kilnctl status on b does not count %d jobs: %v\n%s", n, err, st)
+	}
+	out, err := b.kilnctl("submit", "-wait", "-pipeline", "web", filepath.Join(pics, "p.jpg"))
+	if err != nil || !strings.Contains(out, "small") {
+		t.Errorf("kilnctl submit -wait on b: %v\n%s", err, out)
+	}
+	if logs := b.stderr.String(); !strings.Contains(logs, "keeps no job records") {
+		t.Errorf("b's log does not say it keeps no records:\n%s", tail(logs, 20))
+	}
+	t.Logf("jobs per kilnd: %v; status on b:\n%s", byHost, st)
 }

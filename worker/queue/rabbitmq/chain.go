@@ -49,6 +49,21 @@ func (q *Queue) CompleteWithFollowUps(ctx context.Context, id string, result jso
 		// A cancelled job has no follow-ups.
 		return q.answer("complete", ls, r, l, withoutPayload(j), nil)
 	}
+	if r.job.Attempts > 1 && q.asksOthers() {
+		// An earlier attempt may have stored the follow-ups already: this
+		// host asks a host that keeps the records whether it knows them.
+		for _, f := range followUps {
+			if err := q.knowJob(ctx, f.ID); err != nil {
+				q.unclaim(id, ls)
+				return fmt.Errorf("complete job %s: follow-up %w", id, err)
+			}
+		}
+		defer func() {
+			for _, f := range followUps {
+				q.forgetUnheld(f.ID)
+			}
+		}()
+	}
 	more, err := q.followUpMessages(l, id, followUps, t)
 	if err != nil {
 		q.unclaim(id, ls)

@@ -138,6 +138,17 @@ func deleteTopology(t *testing.T, url string, q *Queue) {
 }
 
 func TestConformance(t *testing.T) {
+	runConformance(t, false)
+}
+
+// The same suite with every second host one that keeps no job records
+// (lighthost.go): what a host shows of another's jobs, it asks of a host
+// that keeps them.
+func TestConformance_PeersKeepNoRecords(t *testing.T) {
+	runConformance(t, true)
+}
+
+func runConformance(t *testing.T, lightPeers bool) {
 	needNode(t)
 	url := node.URL("")
 	// What a crashed queue is reopened with; the cases run in parallel.
@@ -179,7 +190,8 @@ func TestConformance(t *testing.T) {
 			mu.Lock()
 			o := opens[old.(*Queue)]
 			mu.Unlock()
-			return openQueue(t, url, o.prefix, o.maxQueued)
+			return openQueueWith(t, url, Options{URLs: []string{url}, Prefix: o.prefix, Queues: testQueues, MaxQueued: o.maxQueued, Log: testLog(t),
+				RecordsFile: filepath.Join(t.TempDir(), "records.db"), NoRecords: lightPeers})
 		},
 	})
 }

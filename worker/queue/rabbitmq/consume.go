@@ -196,7 +196,9 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 		// before its ack. Read the records up to now before judging it,
 		// or it runs again.
 		q.catchUp(l)
-		q.knowJob(context.Background(), j.ID)
+		if err := q.knowJob(context.Background(), j.ID); err != nil {
+			q.log.Warn("a job handed back is judged without the records of the hosts that keep them", "job", j.ID, "err", err)
+		}
 	}
 
 	q.mu.Lock()
@@ -212,6 +214,7 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 	}
 	if stale {
 		q.unexpectLocked(queue, j.ID)
+		q.forgetUnheldLocked(j.ID)
 		q.mu.Unlock()
 		d.Ack(false)
 		return

@@ -250,7 +250,10 @@ func (q *Queue) sweepLoop() {
 			return
 		case <-t.C:
 		}
-		if q.Health() != nil {
+		if q.Health() != nil || q.opts.NoRecords {
+			// A host that keeps no records cannot tell the dead letters
+			// it knows from those it does not: the hosts that keep them
+			// sweep.
 			continue
 		}
 		if res, err := q.sweepDeadLetters("", true); err != nil {

@@ -96,7 +96,7 @@ func (q *Queue) publishEventGroups(l *link, bs []eventBatch) error {
 	for _, g := range eventGroups(all) {
 		k, evs := g.key, g.evs
 		for _, msg := range eventsMessages(q.host, evs) {
-			if msg.Headers != nil {
+			if msg.Headers != nil && q.readsBack(k) {
 				q.stampMessage(&msg)
 			}
 			msgs = append(msgs, outgoing{q.names.eventsExchange(), k, msg})

@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,10 +38,6 @@ type pastRead struct {
 	live map[string]bool
 	// reading is set while an event of the past is applied.
 	reading bool
-	// stats are the counts of a host that has read the past, as of
-	// statsAt (for max_queued).
-	stats   map[string]*worker.QueueStats
-	statsAt time.Time
 }
 
 // joinAskWithin bounds the wait for a host that has read the whole past;
@@ -54,12 +51,13 @@ const (
 // historyRequest is a question of a joining host to a host that has read
 // the whole past.
 type historyRequest struct {
-	Op     string       `json:"op"` // "hello", "get", "list" or "stats"
-	ID     string       `json:"id,omitempty"`
-	Queue  string       `json:"queue,omitempty"`
-	State  worker.State `json:"state,omitempty"`
-	Cursor string       `json:"cursor,omitempty"`
-	Limit  int          `json:"limit,omitempty"`
+	Op     string        `json:"op"` // "hello", "get", "list", "stats" or "wait"
+	Wait   time.Duration `json:"wait,omitempty"`
+	ID     string        `json:"id,omitempty"`
+	Queue  string        `json:"queue,omitempty"`
+	State  worker.State  `json:"state,omitempty"`
+	Cursor string        `json:"cursor,omitempty"`
+	Limit  int           `json:"limit,omitempty"`
 }
 
 // historyAnswer is the answer: one record with its sequence numbers, a
@@ -128,7 +126,7 @@ func (q *Queue) PastRead() <-chan struct{} {
 // whether it joins from a host that has read the whole past: it asks one.
 func (q *Queue) tryJoin(l *link) bool {
 	q.mu.Lock()
-	fresh := !q.synced && q.offset == 0 && q.past == nil
+	fresh := !q.synced && q.offset == 0 && q.past == nil && !q.opts.NoRecords
 	q.mu.Unlock()
 	if !fresh {
 		return false
@@ -159,7 +157,7 @@ func (q *Queue) tryJoin(l *link) bool {
 func (q *Queue) askHistory(ctx context.Context, req historyRequest, within time.Duration) (*historyAnswer, error) {
 	r, err := q.replies()
 	if err != nil {
-		return nil, fmt.Errorf("ask the job history of another kilnd: %w", err)
+		return nil, fmt.Errorf("ask a kilnd that keeps the job records: %w", err)
 	}
 	return q.askWith(ctx, r, req, within)
 }
@@ -168,7 +166,7 @@ func (q *Queue) askHistory(ctx context.Context, req historyRequest, within time.
 func (q *Queue) askHistoryOn(l *link, req historyRequest, within time.Duration) (*historyAnswer, error) {
 	r, err := q.repliesOn(l)
 	if err != nil {
-		return nil, fmt.Errorf("ask the job history of another kilnd: %w", err)
+		return nil, fmt.Errorf("ask a kilnd that keeps the job records: %w", err)
 	}
 	return q.askWith(context.Background(), r, req, within)
 }
@@ -180,11 +178,11 @@ func (q *Queue) askWith(ctx context.Context, r *replies, req historyRequest, wit
 	}
 	b, err := q.callWith(ctx, r, q.names.history(), body, within)
 	if err != nil {
-		return nil, fmt.Errorf("ask the job history of another kilnd: %w: %v", worker.ErrUnavailable, err)
+		return nil, fmt.Errorf("ask a kilnd that keeps the job records: %w: %w", worker.ErrUnavailable, err)
 	}
 	var ans historyAnswer
 	if err := json.Unmarshal(b, &ans); err != nil {
-		return nil, fmt.Errorf("ask the job history of another kilnd: unreadable answer: %w", err)
+		return nil, fmt.Errorf("ask a kilnd that keeps the job records: unreadable answer: %w", err)
 	}
 	if ans.Error != nil {
 		return nil, ans.Error.err()
@@ -192,28 +190,34 @@ func (q *Queue) askWith(ctx context.Context, r *replies, req historyRequest, wit
 	return &ans, nil
 }
 
-// knowJob makes sure a host that has not read the past has a record of
-// job id if the fleet has one: it asks for it and applies it as an event.
-func (q *Queue) knowJob(ctx context.Context, id string) {
+// knowJob makes sure a host that asks others for records has a record of
+// job id if the fleet has one: it asks a host that keeps them. The error
+// says that none could be asked.
+func (q *Queue) knowJob(ctx context.Context, id string) error {
 	q.mu.Lock()
-	ask := q.past != nil && q.recordLocked(id) == nil
+	ask := q.asksOthersLocked() && q.recordLocked(id) == nil
 	q.mu.Unlock()
 	if !ask {
-		return
+		return nil
 	}
 	ans, err := q.askHistory(ctx, historyRequest{Op: "get", ID: id}, askWithin)
-	if err != nil || ans.Record == nil {
-		if err != nil {
-			q.log.Warn("job history not asked of another kilnd; going on with this host's records", "job", id, "err", err)
-		}
-		return
+	if err != nil {
+		return fmt.Errorf("job %s: %w", id, err)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	r := ans.Record
-	if q.recordLocked(id) == nil && r.Job != nil && r.Job.ID == id {
-		q.apply(&event{Kind: evJob, Host: r.Host, Seq: r.Seq, Gen: r.Gen, Copy: r.Copy, Job: r.Job})
+	if r == nil || q.recordLocked(id) != nil || r.Job == nil || r.Job.ID != id {
+		return nil
 	}
+	if q.opts.NoRecords {
+		// Lent for the operation that asked, which forgets it after
+		// (forgetUnheldLocked); not counted, as this host counts nothing.
+		q.records[id] = &record{job: *r.Job, seq: r.Seq, gen: r.Gen, copy: r.Copy, host: r.Host}
+		return nil
+	}
+	q.apply(&event{Kind: evJob, Host: r.Host, Seq: r.Seq, Gen: r.Gen, Copy: r.Copy, Job: r.Job})
+	return nil
 }
 
 // startPast starts the reader of the past, once the live reader has read
@@ -305,7 +309,7 @@ func (q *Queue) pastFinished(l *link, started time.Time) {
 // serveHistory answers the questions of joining hosts on l while it
 // lives, as one of the hosts that have read the whole past.
 func (q *Queue) serveHistory(l *link) {
-	if q.pastUnread() {
+	if q.pastUnread() || q.opts.NoRecords {
 		return
 	}
 	if _, err := q.declareHistory(l); err != nil {
@@ -318,7 +322,9 @@ func (q *Queue) serveHistory(l *link) {
 		return
 	}
 	defer ch.Close()
-	if err := ch.Qos(16, 0, false); err != nil {
+	// Each question is answered on its own goroutine: a wait for a job's
+	// end holds its question for up to its wait.
+	if err := ch.Qos(historyInFlight, 0, false); err != nil {
 		q.log.Warn("history questions not served", "err", fmt.Errorf("set prefetch on %s: %w", q.names.history(), err))
 		return
 	}
@@ -335,16 +341,18 @@ func (q *Queue) serveHistory(l *link) {
 			if !ok {
 				return
 			}
-			answer := q.answerHistory(l, d.Body)
-			if d.ReplyTo != "" {
-				// Not confirmed: the asker's wait covers a lost answer.
-				if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, amqp.Publishing{
-					ContentType: "application/json", CorrelationId: d.CorrelationId, Body: answer,
-				}); err != nil {
-					q.log.Warn("history answer not sent", "err", err)
+			go func() {
+				answer := q.answerHistory(l, d.Body)
+				if d.ReplyTo != "" {
+					// Not confirmed: the asker's wait covers a lost answer.
+					if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, amqp.Publishing{
+						ContentType: "application/json", CorrelationId: d.CorrelationId, Body: answer,
+					}); err != nil {
+						q.log.Warn("history answer not sent", "err", err)
+					}
 				}
-			}
-			d.Ack(false)
+				d.Ack(false)
+			}()
 		}
 	}
 }
@@ -372,6 +380,13 @@ func (q *Queue) answerHistory(l *link, body []byte) []byte {
 			ans.Jobs, ans.Next, err = q.ListAfter(ctx, req.Queue, req.State, req.Cursor, req.Limit)
 		case "stats":
 			ans.Stats, err = q.Stats(ctx)
+		case "wait":
+			wctx, cancel := context.WithTimeout(ctx, min(req.Wait, maxAskedWait))
+			var j *worker.JobRecord
+			if j, err = q.WaitFinished(wctx, req.ID); err == nil {
+				ans.Record = &pastRecord{Job: j}
+			}
+			cancel()
 		default:
 			err = fmt.Errorf("history question %q: %w", req.Op, worker.ErrNotSupported)
 		}
@@ -424,31 +439,29 @@ func (q *Queue) listAsked(ctx context.Context, queue string, state worker.State,
 const listPageSize = 1000
 
 // waitingJobs counts the jobs of a queue that wait to run. A host that
-// has not read the past counts only the jobs it saw since it joined, so
-// it takes the count of a host that has, asked at most once per
-// pastCountsFresh.
+// has not read the past counts only the jobs it saw since it joined, and
+// one that keeps no records counts none, so they take the count of a host
+// that keeps them, asked at most once per pastCountsFresh.
 func (q *Queue) waitingJobs(name string) (int, error) {
 	q.mu.Lock()
-	if q.past == nil {
+	if !q.asksOthersLocked() {
 		defer q.mu.Unlock()
 		return q.waitingLocked(name), nil
 	}
-	if time.Since(q.past.statsAt) > pastCountsFresh {
+	if time.Since(q.askedStatsAt) > pastCountsFresh {
 		q.mu.Unlock()
 		ans, err := q.askHistory(context.Background(), historyRequest{Op: "stats"}, askWithin)
 		if err != nil {
 			return 0, err
 		}
 		q.mu.Lock()
-		if q.past != nil {
-			q.past.stats, q.past.statsAt = ans.Stats, time.Now()
-		}
+		q.askedStats, q.askedStatsAt = ans.Stats, time.Now()
 	}
 	defer q.mu.Unlock()
-	if q.past == nil {
+	if !q.asksOthersLocked() {
 		return q.waitingLocked(name), nil
 	}
-	st := q.past.stats[name]
+	st := q.askedStats[name]
 	if st == nil {
 		return 0, nil
 	}
@@ -457,3 +470,45 @@ func (q *Queue) waitingJobs(name string) (int, error) {
 
 // pastCountsFresh is how long a joining host keeps the counts it asked for.
 const pastCountsFresh = time.Second
+
+// historyInFlight bounds the questions a host answers at once; a wait
+// for a job's end may be asked for up to maxAskedWait.
+const (
+	historyInFlight = 256
+	maxAskedWait    = 10 * time.Minute
+)
+
+// WaitFinished returns job id once it has finished, or as it is when ctx
+// ends. A host that asks others for records asks one that keeps them to
+// wait: it would not see another host end the job.
+func (q *Queue) WaitFinished(ctx context.Context, id string) (*worker.JobRecord, error) {
+	if q.asksOthers() {
+		wait := maxAskedWait
+		if dl, ok := ctx.Deadline(); ok {
+			wait = time.Until(dl)
+		}
+		ans, err := q.askHistory(ctx, historyRequest{Op: "wait", ID: id, Wait: wait}, wait+askWithin)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return q.Get(context.Background(), id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ans.Record == nil || ans.Record.Job == nil {
+			return nil, fmt.Errorf("job %s: %w", id, worker.ErrNotFound)
+		}
+		return ans.Record.Job, nil
+	}
+	for {
+		changed := q.Changed()
+		j, err := q.Get(ctx, id)
+		if err != nil || j.State.Terminal() {
+			return j, err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return j, nil
+		}
+	}
+}

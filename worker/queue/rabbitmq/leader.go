@@ -49,6 +49,11 @@ func (q *Queue) Lead(ctx context.Context, name string, run func(ctx context.Cont
 	case <-ctx.Done():
 		return
 	}
+	if q.opts.NoRecords {
+		q.log.Info("this host keeps no job records: it does not lead", "lead", name)
+		<-ctx.Done()
+		return
+	}
 	for {
 		err := q.leadOnce(ctx, name, run)
 		if ctx.Err() != nil {

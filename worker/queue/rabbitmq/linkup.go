@@ -55,11 +55,11 @@ func (q *Queue) setUp(l *link) error {
 			now := q.offset
 			q.mu.Unlock()
 			if now == last {
-				return fmt.Errorf("read stream %s on %s: the records reader read nothing for %s (at offset %d)", q.names.records(), l.url, syncWithin, now)
+				return fmt.Errorf("read stream %s on %s: the records reader read nothing for %s (at offset %d)", q.followed(), l.url, syncWithin, now)
 			}
 			last = now
 		case <-q.closing:
-			return fmt.Errorf("read stream %s on %s: closing", q.names.records(), l.url)
+			return fmt.Errorf("read stream %s on %s: closing", q.followed(), l.url)
 		}
 	}
 

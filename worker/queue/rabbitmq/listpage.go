@@ -20,7 +20,7 @@ func (q *Queue) ListAfter(ctx context.Context, queue string, state worker.State,
 	if limit <= 0 {
 		limit = 100
 	}
-	if q.pastUnread() {
+	if q.asksOthers() {
 		ans, err := q.askHistory(ctx, historyRequest{Op: "list", Queue: queue, State: state, Cursor: after, Limit: limit}, askWithin)
 		if err != nil {
 			return nil, "", fmt.Errorf("list jobs: %w", err)

@@ -114,16 +114,17 @@ func (q *Queue) takeLocked(qs *queueState, n int, leaseFor time.Duration) ([]*wo
 			}
 		}
 		shown := withoutPayload(&j)
-		if r := q.records[j.ID]; r == nil || noPayload(r.job.Payload) {
-			// A job published by another client is first recorded here.
+		if dv.foreign {
+			// A job published by another client is first recorded here:
+			// no queued event carried its payload.
 			shown = &j
 		}
 		// The delivered message says what the job waited as, whether or
 		// not this host knew the job before.
 		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: shown, From: cmp.Or(dv.job.State, worker.StateQueued)}
+		q.leased[j.ID] = &lease{d: dv, until: j.LeaseUntil}
 		q.applyOwnLocked(ev)
 		evs = append(evs, ev)
-		q.leased[j.ID] = &lease{d: dv, until: j.LeaseUntil}
 		snap := j
 		out = append(out, &snap)
 	}
@@ -401,7 +402,10 @@ func (q *Queue) RecoverExpired(ctx context.Context) (int, error) {
 // applies: a waiting copy is acked away by whichever consumer holds or
 // receives it, and a running job is stopped by the host that runs it.
 func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error) {
-	q.knowJob(ctx, id)
+	if err := q.knowJob(ctx, id); err != nil {
+		return nil, fmt.Errorf("cancel: %w", err)
+	}
+	defer q.forgetUnheld(id)
 	q.mu.Lock()
 	r := q.recordLocked(id)
 	if r == nil {
@@ -436,7 +440,10 @@ func (q *Queue) Cancel(ctx context.Context, id string) (*worker.JobRecord, error
 // which no cancel of an earlier one stops, and the old generation's copy
 // leaves the dead-letter queue.
 func (q *Queue) Retry(ctx context.Context, id string) (*worker.JobRecord, error) {
-	q.knowJob(ctx, id)
+	if err := q.knowJob(ctx, id); err != nil {
+		return nil, fmt.Errorf("retry: %w", err)
+	}
+	defer q.forgetUnheld(id)
 	j, err := q.retry(id)
 	if err == nil {
 		q.sweepAfter("retry", j.Queue)
@@ -495,9 +502,6 @@ func (q *Queue) retry(id string) (*worker.JobRecord, error) {
 
 // RetryAll implements worker.Queue.
 func (q *Queue) RetryAll(ctx context.Context, queue string) (int, error) {
-	if q.pastUnread() {
-		return 0, errPastUnread("retry the dead jobs of " + cmp.Or(queue, "every queue"))
-	}
 	dead, err := q.List(ctx, queue, worker.StateDead, 0)
 	if err != nil {
 		return 0, err
@@ -509,7 +513,12 @@ func (q *Queue) RetryAll(ctx context.Context, queue string) (int, error) {
 		}
 	}()
 	for _, j := range dead {
-		if _, err := q.retry(j.ID); err != nil {
+		err := q.knowJob(ctx, j.ID)
+		if err == nil {
+			_, err = q.retry(j.ID)
+		}
+		q.forgetUnheld(j.ID)
+		if err != nil {
 			if errors.Is(err, worker.ErrWrongState) || errors.Is(err, worker.ErrNotFound) {
 				continue // retried or purged by another host meanwhile
 			}
@@ -528,6 +537,9 @@ const purgeBatch = 1000
 func (q *Queue) Purge(ctx context.Context, queue string, state worker.State, olderThan time.Duration) (int, error) {
 	if !state.Terminal() {
 		return 0, fmt.Errorf("purge: %w: only finished jobs (succeeded, dead, cancelled) are purged, not %s", worker.ErrWrongState, state)
+	}
+	if q.opts.NoRecords {
+		return 0, refusedWithoutRecords("purge")
 	}
 	if q.pastUnread() {
 		return 0, errPastUnread("purge")
@@ -613,9 +625,12 @@ func (q *Queue) control(kind, queue string) error {
 
 // Get implements worker.Queue.
 func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
-	q.knowJob(ctx, id)
+	if err := q.knowJob(ctx, id); err != nil {
+		return nil, err
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	defer q.forgetUnheldLocked(id)
 	r := q.recordLocked(id)
 	if r == nil {
 		return nil, fmt.Errorf("job %s: %w", id, worker.ErrNotFound)
@@ -628,7 +643,7 @@ func (q *Queue) Get(ctx context.Context, id string) (*worker.JobRecord, error) {
 // records count, so that it shows the jobs the broker dead-lettered
 // itself without reading a settled queue through on every listing.
 func (q *Queue) List(ctx context.Context, queue string, state worker.State, limit int) ([]*worker.JobRecord, error) {
-	if q.pastUnread() {
+	if q.asksOthers() {
 		return q.listAsked(ctx, queue, state, limit)
 	}
 	if state == worker.StateDead && q.Health() == nil {
@@ -642,7 +657,7 @@ func (q *Queue) List(ctx context.Context, queue string, state worker.State, limi
 
 // Stats implements worker.Queue.
 func (q *Queue) Stats(ctx context.Context) (map[string]*worker.QueueStats, error) {
-	if q.pastUnread() {
+	if q.asksOthers() {
 		ans, err := q.askHistory(ctx, historyRequest{Op: "stats"}, askWithin)
 		if err != nil {
 			return nil, fmt.Errorf("stats: %w", err)

@@ -77,6 +77,10 @@ type Options struct {
 	// a finished job's record leaves memory soon after its end, and a
 	// restart reads the records stream on from where it stopped.
 	RecordsFile string
+	// NoRecords makes this host keep no job records (lighthost.go): it
+	// follows the control stream rather than the records stream, and asks
+	// a host that keeps records for lookups. RecordsFile is then unused.
+	NoRecords bool
 
 	// holdPast, in tests, keeps a joining host from reading the past
 	// until it is closed.
@@ -147,13 +151,17 @@ type Queue struct {
 	// none is left.
 	past     *pastRead
 	pastDone chan struct{}
-	gap      [2]int64 // the last jump of the records reader's offsets
-	gapCount int      // how many times it was seen
-	declared map[string]bool
-	depths   map[string]int       // the last answer of Depths
-	oldest   map[string]time.Time // per queue, the oldest queued job's creation, as of oldestAt
-	oldestAt time.Time
-	depthsAt time.Time
+	// askedStats are the counts of a host that keeps records, as of
+	// askedStatsAt, for max_queued on a host that asks others.
+	askedStats   map[string]*worker.QueueStats
+	askedStatsAt time.Time
+	gap          [2]int64 // the last jump of the records reader's offsets
+	gapCount     int      // how many times it was seen
+	declared     map[string]bool
+	depths       map[string]int       // the last answer of Depths
+	oldest       map[string]time.Time // per queue, the oldest queued job's creation, as of oldestAt
+	oldestAt     time.Time
+	depthsAt     time.Time
 	// unread holds this process's confirmed event messages not read back
 	// from the records yet (readback.go); msgSeq numbers them.
 	unread  map[string]unreadMsg
@@ -216,7 +224,7 @@ func Open(opts Options) (*Queue, error) {
 		stepsOn:    map[string]*link{},
 	}
 	q.feed = newEventFeed(q)
-	if opts.RecordsFile != "" {
+	if opts.RecordsFile != "" && !opts.NoRecords {
 		if err := q.openStore(); err != nil {
 			return nil, err
 		}

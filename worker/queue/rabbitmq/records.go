@@ -124,6 +124,7 @@ func (q *Queue) apply(e *event) {
 	if e.Job != nil {
 		id = e.Job.ID
 	}
+	defer q.forgetUnheldLocked(id)
 	if r := q.recordLocked(id); r != nil {
 		q.count(r.job.Queue, r.job.State, -1)
 		delete(q.waiting[waitKey{r.job.Queue, r.job.State}], id)
@@ -206,6 +207,12 @@ func (q *Queue) change(e *event) {
 			q.cancelled[e.Job.ID] = e.Gen
 		}
 		r := q.records[e.Job.ID]
+		if r == nil && q.opts.NoRecords {
+			// Not in this host's hands: only a copy it may hold waiting.
+			q.unexpectLocked(e.Job.Queue, e.Job.ID)
+			q.dropBufferedLocked(e.Job.Queue, e.Job.ID)
+			break
+		}
 		switch {
 		case r != nil && r.gen > e.Gen:
 			return

@@ -43,9 +43,9 @@ func (q *Queue) readRecords(l *link) error {
 		offset = "last"
 	}
 	q.mu.Unlock()
-	deliveries, err := ch.Consume(q.names.records(), "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
+	deliveries, err := ch.Consume(q.followed(), "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
 	if err != nil {
-		return fmt.Errorf("read stream %s on %s: %w", q.names.records(), l.url, err)
+		return fmt.Errorf("read stream %s on %s: %w", q.followed(), l.url, err)
 	}
 	go func() {
 		for d := range deliveries {
@@ -58,7 +58,7 @@ func (q *Queue) readRecords(l *link) error {
 				q.mu.Unlock()
 			}
 			if next > 0 && off > next && !q.gapSeen(next, off) {
-				q.log.Debug("records stream skipped offsets; reading them again", "stream", q.names.records(), "url", l.url, "from", next, "to", off-1)
+				q.log.Debug("records stream skipped offsets; reading them again", "stream", q.followed(), "url", l.url, "from", next, "to", off-1)
 				ch.Close()
 				q.rereadRecords(l)
 				return
@@ -77,7 +77,7 @@ func (q *Queue) readRecords(l *link) error {
 			}
 			evs, err := decodeEvents(d.Body)
 			if err != nil {
-				q.log.Warn("unreadable events in the records stream, skipped", "stream", q.names.records(), "offset", off, "err", err)
+				q.log.Warn("unreadable events in the records stream, skipped", "stream", q.followed(), "offset", off, "err", err)
 			}
 			q.mu.Lock()
 			for _, e := range evs {
@@ -244,7 +244,7 @@ func (q *Queue) watchRecords(l *link) {
 		}
 		forget()
 		if err != nil {
-			q.log.Error("records stream stuck; reconnecting", "stream", q.names.records(), "url", l.url, "err", err)
+			q.log.Error("records stream stuck; reconnecting", "stream", q.followed(), "url", l.url, "err", err)
 			l.conn.CloseDeadline(time.Now().Add(closeWithin))
 			return
 		}

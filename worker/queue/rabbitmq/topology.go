@@ -58,7 +58,7 @@ func (q *Queue) declareBase(l *link) error {
 		if err := ch.QueueBind(n.records(), "#", n.eventsExchange(), false, nil); err != nil {
 			return fmt.Errorf("bind stream %s to %s on %s: %w", n.records(), n.eventsExchange(), l.url, err)
 		}
-		return nil
+		return q.declareControl(ch, l.url)
 	})
 }
 
