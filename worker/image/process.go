@@ -18,8 +18,9 @@ import (
 	"kiln/worker/image/vips"
 )
 
-// Pictures from strangers are decoded in worker processes: kilnd re-executed
-// with -image-worker, one JSON request per line on its stdin, one JSON
+// Pictures from strangers are decoded in worker processes (kiln-image-worker,
+// or kilnd re-executed with -image-worker where that binary is not found,
+// see WorkerCommand): one JSON request per line on its stdin, one JSON
 // answer per line on its stdout. A decoder that hangs is killed on the job's
 // timeout; one that crashes takes only its attempt with it; libvips' memory
 // never accumulates in the daemon, and workers are recycled after a number
@@ -133,8 +134,8 @@ type workerProcess struct {
 	settings processSettings
 }
 
-// NewWorkers returns a pool that starts workers with command (e.g. the
-// kilnd binary and "-image-worker") under the settings current at the time.
+// NewWorkers returns a pool that starts workers with command (see
+// WorkerCommand) under the settings current at the time.
 func NewWorkers(command []string, settings func() ImagesConfig) *Workers {
 	return &Workers{command: command, settings: settings}
 }
