@@ -248,8 +248,8 @@ func sortStrings(s []string) {
 }
 
 // inprocRun runs this program again as the floor or per-output contender,
-// with libvips on threads libvips threads and two malloc arenas, as kiln's
-// workers.
+// with libvips on threads libvips threads, two malloc arenas and GLib's
+// slices from malloc, as kiln's workers.
 func inprocRun(mode, job string, pictures []string, threads int) (inprocResult, error) {
 	var r inprocResult
 	self, err := os.Executable()
@@ -257,7 +257,7 @@ func inprocRun(mode, job string, pictures []string, threads int) (inprocResult, 
 		return r, err
 	}
 	cmd := exec.Command(self, append([]string{"-inproc", mode, "-job", job}, pictures...)...)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("VIPS_CONCURRENCY=%d", threads), "MALLOC_ARENA_MAX=2")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("VIPS_CONCURRENCY=%d", threads), "MALLOC_ARENA_MAX=2", "G_SLICE=always-malloc")
 	cmd.Stderr = os.Stderr
 	var out bytes.Buffer
 	cmd.Stdout = &out

@@ -22,7 +22,7 @@ import (
 func benchQuality(kilnd, job, picture, dir string) (string, error) {
 	worker := kimage.WorkerCommand(kilnd)
 	cmd := exec.Command(worker[0], worker[1:]...)
-	cmd.Env = append(os.Environ(), "VIPS_CONCURRENCY=1", "MALLOC_ARENA_MAX=2")
+	cmd.Env = append(os.Environ(), "VIPS_CONCURRENCY=1", "MALLOC_ARENA_MAX=2", "G_SLICE=always-malloc")
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
