@@ -68,11 +68,14 @@ deps-build:
 deps-test:
 	@tools/need-packages $(TEST_DEPS)
 
+# kiln-image-worker is the process kilnd decodes pictures in; kilnd finds
+# it beside itself (bin/ for make run) or in /usr/libexec/kiln.
 # The C compiler's .comment section is dropped too, as dh_strip does.
 build: deps-build
-	$(CGO_HARDENING) $(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/kilnd ./cmd/kilnctl
+	$(CGO_HARDENING) $(GO) build $(BUILDFLAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/kilnd ./cmd/kilnctl ./cmd/kiln-image-worker
 	objcopy --remove-section=.comment $(BIN)/kilnd
 	objcopy --remove-section=.comment $(BIN)/kilnctl
+	objcopy --remove-section=.comment $(BIN)/kiln-image-worker
 
 # Man pages: one Markdown source each in packaging/man, turned into roff by
 # go-md2man and compressed as both package formats expect.
@@ -162,7 +165,7 @@ deb-suite:
 deb: deb-suite build man
 	@tools/need-packages $(DEB_DEPS)
 	mkdir -p dist
-	depends=$$(tools/deb-depends $(DEB_SUITE) $(BIN)/kilnd $(BIN)/kilnctl) && \
+	depends=$$(tools/deb-depends $(DEB_SUITE) $(BIN)/kilnd $(BIN)/kilnctl $(BIN)/kiln-image-worker) && \
 	echo "tools/deb-depends: $$depends" && \
 	KILN_VERSION=$(VERSION) KILN_RELEASE=1~$(DEB_SUITE) KILN_ARCH=$(ARCH) KILN_BIN=$(BIN) \
 		KILN_DEPENDS="$$depends" \

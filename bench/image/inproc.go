@@ -23,6 +23,7 @@ type inprocResult struct {
 	CPUMs        float64 `json:"cpu_ms_per_picture"`
 	PeakRSSMiB   float64 `json:"peak_rss_mib"`
 	P50, P90     float64 // one picture at a time, ms
+	PeakPSSMiB   float64 `json:"-"` // weighed from outside, by inprocRun
 }
 
 func runInproc(mode, jobName string, pictures []string) error {

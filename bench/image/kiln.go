@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/bench/internal/procstat"
 	"kiln/e2e/instance"
 	"kiln/worker"
 	kimage "kiln/worker/image"
@@ -23,9 +24,8 @@ import (
 // the given concurrency (its image workers), reading pictures from the
 // directories of the pictures it is given.
 type kilnRun struct {
-	inst    *instance.Instance
-	out     string
-	peakPSS int64 // largest total PSS seen by sampleRSS
+	inst *instance.Instance
+	out  string
 }
 
 func startKiln(kilnd, dir string, workers int, pictures []string) (*kilnRun, error) {
@@ -138,54 +138,6 @@ func (k *kilnRun) peakRSS() int64 {
 	return total
 }
 
-// sampleRSS reads the resident size of kilnd and its workers every 5 ms
-// until stop and returns the largest total seen at one moment: the
-// processes' own peaks (peakRSS) may fall at different moments.
-func (k *kilnRun) sampleRSS(stop chan struct{}) int64 {
-	pid := k.inst.PID()
-	var peak int64
-	kids := children(pid)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for n := 0; ; n++ {
-		select {
-		case <-stop:
-			return peak
-		case <-tick.C:
-		}
-		if n%20 == 0 {
-			kids = children(pid)
-		}
-		total, pss := rssOf(pid), int64(0)
-		for _, c := range kids {
-			total += rssOf(c)
-		}
-		peak = max(peak, total)
-		if n%4 == 0 { // smaps_rollup walks page tables: every 20 ms
-			pss = pssOf(pid)
-			for _, c := range kids {
-				pss += pssOf(c)
-			}
-			k.peakPSS = max(k.peakPSS, pss)
-		}
-	}
-}
-
-// pssOf is a process's proportional set size in bytes: shared pages (the
-// libraries every kiln process maps) count once across the processes.
-func pssOf(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
-			return atoi(f[1]) << 10
-		}
-	}
-	return 0
-}
-
-// rssOf is a process's resident size in bytes.
-func rssOf(pid int) int64 { return statusField(pid, "VmRSS:") }
-
 // statFields are /proc/PID/stat's fields after the command name.
 func statFields(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -287,15 +239,12 @@ func benchKiln(kilnd, dir, job string, workers int, idle []string, pictures []st
 		f.p50, f.p90 = percentile(times, 50), percentile(times, 90)
 	}
 	cpu0, daemon0 := k.cpu()
-	stopSampling := make(chan struct{})
-	sampled := make(chan int64)
-	go func() { sampled <- k.sampleRSS(stopSampling) }()
+	sampler := procstat.SampleTree(k.inst.PID(), pssPeriod)
 	t0 := time.Now()
 	_, err = k.submit(job, pictures)
 	wall := time.Since(t0)
-	close(stopSampling)
-	f.sampledRSSMiB = float64(<-sampled) / (1 << 20)
-	f.sampledPSSMiB = float64(k.peakPSS) / (1 << 20)
+	peak := sampler.Stop()
+	f.sampledRSSMiB, f.sampledPSSMiB = mib(peak.RSS), mib(peak.PSS)
 	if err != nil {
 		return f, err
 	}

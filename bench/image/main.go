@@ -5,8 +5,9 @@
 //   - kiln: a real kilnd with its image workers, 1 and 2 of them; pictures
 //     per second with every picture queued at once, one picture's time on
 //     an idle machine (submit to job end), CPU time of kilnd and its
-//     workers from /proc, their peak resident memory, and where a job's
-//     time goes;
+//     workers from /proc, their memory (PSS summed over kilnd and its
+//     workers, sampled under load, and at rest with 1, 2 and 4 idle
+//     workers), and where a job's time goes;
 //   - floor: one decode plus the same resizes and encodes in one process,
 //     one thread, nothing else (no files, no daemon);
 //   - per-output: how image servers work, each output its own
@@ -16,7 +17,9 @@
 //
 // Two jobs: "four", what an image server is asked for (1600 px JPEG q80,
 // 800 px JPEG q80, 800 px WebP q75, 200x200 attention-cropped JPEG), and
-// "standard", kiln's six variants.
+// "standard", kiln's six variants. Every system's memory is also counted
+// as kiln's is: the PSS of its process tree, summed and sampled while it
+// works.
 package main
 
 import (
@@ -31,10 +34,14 @@ import (
 	"syscall"
 	"time"
 
+	"kiln/bench/internal/procstat"
 	kimage "kiln/worker/image"
 )
 
 var jobNames = []string{"four", "standard"}
+
+// restCounts are the numbers of workers kilnd is weighed with at rest.
+var restCounts = []int{1, 2, 4}
 
 var jobs = map[string][]kimage.Variant{
 	"four": {
@@ -146,6 +153,17 @@ func main() {
 		if err != nil {
 			fail(fmt.Errorf("kiln: %w", err))
 		}
+		fmt.Fprintf(os.Stderr, "job %s: kiln at rest, %v workers\n", job, restCounts)
+		rest, err := benchRest(*kilnd, dir, job, restCounts, all)
+		if err != nil {
+			fail(err)
+		}
+		for _, r := range rest {
+			emit("job=%s system=kiln rest workers=%d started_pss_mib=%.1f idle_pss_mib=%.1f pss_per_worker_mib=%.1f", job, r.workers, r.startedMiB, r.idleMiB, r.perWorkerMiB())
+		}
+		first, last := rest[0], rest[len(rest)-1]
+		added := (last.idleMiB - first.idleMiB) / float64(max(1, last.workers-first.workers))
+		emit("job=%s system=kiln rest pss_per_added_worker_mib=%.1f (from %d to %d workers)", job, added, first.workers, last.workers)
 		emit("job=%s system=kiln workers=1 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_rss_mib=%.0f sampled_pss_mib=%.0f", job, k1.picturesPerS, k1.cpuMs, k1.peakRSSMiB, k1.sampledRSSMiB, k1.sampledPSSMiB)
 		emit("job=%s system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f kilnd_cpu_ms_per_picture=%.1f peak_rss_mib=%.0f sampled_rss_mib=%.0f sampled_pss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, k2.picturesPerS, k2.cpuMs, k2.daemonCPUMs, k2.peakRSSMiB, k2.sampledRSSMiB, k2.sampledPSSMiB, k2.p50, k2.p90)
 		var st []string
@@ -153,9 +171,10 @@ func main() {
 			st = append(st, fmt.Sprintf("%s=%.1f", k, k2.stages[k]))
 		}
 		emit("job=%s system=kiln stages=idle pictures_per_s=%.2f %s", job, 1000/k2.p50, strings.Join(st, " "))
-		emit("job=%s system=floor workers=1 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f", job, floor.PicturesPerS, floor.CPUMs, floor.PeakRSSMiB)
-		emit("job=%s system=per-output workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, po.PicturesPerS, po.CPUMs, max(po.PeakRSSMiB, poIdle.PeakRSSMiB), poIdle.P50, poIdle.P90)
-		emit("job=%s system=vips-cli workers=1 pictures_per_s=%.2f ms_per_picture=%.0f peak_rss_mib=%.0f", job, 1000/cli.ms, cli.ms, cli.rssMiB)
+		emit("job=%s system=floor workers=1 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_pss_mib=%.0f", job, floor.PicturesPerS, floor.CPUMs, floor.PeakRSSMiB, floor.PeakPSSMiB)
+		poPSS := max(po.PeakPSSMiB, poIdle.PeakPSSMiB)
+		emit("job=%s system=per-output workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_pss_mib=%.0f idle_p50_ms=%.0f idle_p90_ms=%.0f", job, po.PicturesPerS, po.CPUMs, max(po.PeakRSSMiB, poIdle.PeakRSSMiB), poPSS, poIdle.P50, poIdle.P90)
+		emit("job=%s system=vips-cli workers=1 pictures_per_s=%.2f ms_per_picture=%.0f peak_rss_mib=%.0f sampled_pss_mib=%.0f", job, 1000/cli.ms, cli.ms, cli.rssMiB, cli.pssMiB)
 		if job == "four" {
 			fmt.Fprintf(os.Stderr, "job %s: the 2560x1600 originals\n", job)
 			ko, err := benchKiln(*kilnd, filepath.Join(dir, "kilno"), job, 2, nil, c.Originals)
@@ -166,8 +185,8 @@ func main() {
 			if err != nil {
 				fail(err)
 			}
-			emit("job=%s corpus=originals system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f", job, ko.picturesPerS, ko.cpuMs, ko.peakRSSMiB)
-			emit("job=%s corpus=originals system=per-output workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f", job, poo.PicturesPerS, poo.CPUMs, poo.PeakRSSMiB)
+			emit("job=%s corpus=originals system=kiln workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_pss_mib=%.0f", job, ko.picturesPerS, ko.cpuMs, ko.peakRSSMiB, ko.sampledPSSMiB)
+			emit("job=%s corpus=originals system=per-output workers=2 pictures_per_s=%.2f cpu_ms_per_picture=%.0f peak_rss_mib=%.0f sampled_pss_mib=%.0f", job, poo.PicturesPerS, poo.CPUMs, poo.PeakRSSMiB, poo.PeakPSSMiB)
 			check := func(name string, ok bool, format string, args ...any) {
 				verdict := "met"
 				if !ok {
@@ -179,7 +198,8 @@ func main() {
 			check("throughput", k2.picturesPerS >= 1.6*po.PicturesPerS, "vs_per_output=%.2f (>= 1.60)", k2.picturesPerS/po.PicturesPerS)
 			check("idle", k2.p50 <= 0.8*poIdle.P50, "vs_per_output=%.2f (<= 0.80)", k2.p50/poIdle.P50)
 			check("cpu", k2.cpuMs <= 1.15*floor.CPUMs, "vs_floor=%.2f (<= 1.15)", k2.cpuMs/floor.CPUMs)
-			check("memory", k2.peakRSSMiB <= 130, "peak_rss_mib=%.0f (<= 130)", k2.peakRSSMiB)
+			check("memory", k2.sampledPSSMiB <= 0.4*poPSS, "sampled_pss_vs_per_output=%.2f (<= 0.40)", k2.sampledPSSMiB/poPSS)
+			check("worker-at-rest", added <= 15, "pss_per_added_worker_mib=%.1f (<= 15)", added)
 		}
 		fmt.Println()
 	}
@@ -228,8 +248,8 @@ func sortStrings(s []string) {
 }
 
 // inprocRun runs this program again as the floor or per-output contender,
-// with libvips on threads libvips threads and two malloc arenas, as kiln's
-// workers.
+// with libvips on threads libvips threads, two malloc arenas and GLib's
+// slices from malloc, as kiln's workers.
 func inprocRun(mode, job string, pictures []string, threads int) (inprocResult, error) {
 	var r inprocResult
 	self, err := os.Executable()
@@ -237,16 +257,32 @@ func inprocRun(mode, job string, pictures []string, threads int) (inprocResult, 
 		return r, err
 	}
 	cmd := exec.Command(self, append([]string{"-inproc", mode, "-job", job}, pictures...)...)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("VIPS_CONCURRENCY=%d", threads), "MALLOC_ARENA_MAX=2")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("VIPS_CONCURRENCY=%d", threads), "MALLOC_ARENA_MAX=2", "G_SLICE=always-malloc")
 	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		return r, fmt.Errorf("%s: %w", mode, err)
+	}
+	sampler := procstat.SampleTree(cmd.Process.Pid, pssPeriod)
+	err = cmd.Wait()
+	peak := sampler.Stop()
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", mode, err)
 	}
-	return r, json.Unmarshal(out, &r)
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return r, fmt.Errorf("%s: %w", mode, err)
+	}
+	r.PeakPSSMiB = mib(peak.PSS)
+	return r, nil
 }
 
-type cliFigures struct{ ms, rssMiB float64 }
+// pssPeriod is how often the process trees are weighed while they work.
+const pssPeriod = 20 * time.Millisecond
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+type cliFigures struct{ ms, rssMiB, pssMiB float64 }
 
 // benchCLI makes each picture's outputs with libvips' own commands, one
 // after another: vipsthumbnail for the resizes and the crop, vips for the
@@ -284,7 +320,13 @@ func benchCLI(job string, pictures []string, dir string) (cliFigures, error) {
 			cmd := exec.Command(c[0], c[1:]...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
-			if err := cmd.Run(); err != nil {
+			if err := cmd.Start(); err != nil {
+				return f, fmt.Errorf("%v: %v", c, err)
+			}
+			sampler := procstat.SampleTree(cmd.Process.Pid, 5*time.Millisecond)
+			err := cmd.Wait()
+			f.pssMiB = max(f.pssMiB, mib(sampler.Stop().PSS))
+			if err != nil {
 				return f, fmt.Errorf("%v: %v: %s", c, err, stderr.String())
 			}
 			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {

@@ -13,20 +13,21 @@ import (
 	kimage "kiln/worker/image"
 )
 
-// benchQuality has one kiln worker (kilnd -image-worker, its real
+// benchQuality has one kiln worker (the one kilnd would start, its real
 // protocol) render a picture and compares every output with the best a
 // resize can do from it: the full decode, no shrink-on-load, one Lanczos-3
 // resize straight to the output's size, not encoded. A cropped output is
 // compared with vips_thumbnail's crop of the same box. It returns one
 // key=value field per output: bytes and PSNR in dB (higher is closer).
 func benchQuality(kilnd, job, picture, dir string) (string, error) {
-	cmd := exec.Command(kilnd, "-image-worker")
-	cmd.Env = append(os.Environ(), "VIPS_CONCURRENCY=1", "MALLOC_ARENA_MAX=2")
+	worker := kimage.WorkerCommand(kilnd)
+	cmd := exec.Command(worker[0], worker[1:]...)
+	cmd.Env = append(os.Environ(), "VIPS_CONCURRENCY=1", "MALLOC_ARENA_MAX=2", "G_SLICE=always-malloc")
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start %s -image-worker: %w", kilnd, err)
+		return "", fmt.Errorf("start image worker %v: %w", worker, err)
 	}
 	defer func() { in.Close(); cmd.Wait() }()
 	limits := kimage.DefaultImagesConfig().InputLimits

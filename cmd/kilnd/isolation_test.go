@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -11,6 +13,7 @@ import (
 
 	"kiln/api"
 	"kiln/worker"
+	"kiln/worker/image"
 	"kiln/worker/image/imageapi"
 )
 
@@ -28,8 +31,10 @@ func workerPIDs(t *testing.T, kilnd int) []int {
 		if len(stat) < 2 || stat[1] != strconv.Itoa(kilnd) {
 			continue
 		}
+		// The worker binary beside kilnd, or kilnd with -image-worker.
 		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if strings.Contains(string(cmdline), "-image-worker") {
+		argv := strings.Split(string(cmdline), "\x00")
+		if filepath.Base(argv[0]) == image.WorkerBinary || slices.Contains(argv, image.WorkerArg) {
 			pids = append(pids, pid)
 		}
 	}

@@ -8,13 +8,13 @@ import (
 )
 
 // WorkerArg is the argument kilnd is run again with to become an image
-// worker process (ServeWorker): pictures are decoded in a process the
-// daemon can kill.
+// worker process (ServeWorker) when no worker binary is found
+// (WorkerCommand): pictures are decoded in a process the daemon can kill.
 const WorkerArg = "-image-worker"
 
 // Plugin returns the image plugin: the [images] and [pipelines] tables,
-// and the image kind, whose pictures are decoded in worker processes of
-// the running executable started with WorkerArg.
+// and the image kind, whose pictures are decoded in worker processes
+// started with WorkerCommand.
 func Plugin() worker.Plugin { return &plugin{} }
 
 type plugin struct {
@@ -40,7 +40,7 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 	}
 	p.host = &host
 	config := func() *Config { return host.Config().(*Config) }
-	p.workers = NewWorkers([]string{exe, WorkerArg}, func() ImagesConfig { return config().Images })
+	p.workers = NewWorkers(WorkerCommand(exe), func() ImagesConfig { return config().Images })
 	if o, ok := host.Observer.(WorkerObserver); ok {
 		p.workers.Observe(o)
 	}
