@@ -284,6 +284,7 @@ func (q *Queue) startPast(l *link) error {
 			}
 			q.mu.Unlock()
 			d.Ack(false)
+			q.waitForFlush()
 		}
 		// The connection was lost: the next one reads on from p.at.
 	}()

@@ -130,6 +130,10 @@ type Queue struct {
 	// dirty names the records changed since its last write.
 	store *recordStore
 	dirty map[string]struct{}
+	// flushed is closed and replaced at every write of the file;
+	// flushSoon asks for a write before the next tick (recordcache.go).
+	flushed   chan struct{}
+	flushSoon chan struct{}
 	// resident is how long a finished record stays in memory (residentFor;
 	// less in tests).
 	resident time.Duration
@@ -209,6 +213,8 @@ func Open(opts Options) (*Queue, error) {
 		wake:       make(chan struct{}),
 		records:    map[string]*record{},
 		dirty:      map[string]struct{}{},
+		flushed:    make(chan struct{}),
+		flushSoon:  make(chan struct{}, 1),
 		resident:   residentFor,
 		counts:     map[string]map[worker.State]int{},
 		waiting:    map[waitKey]map[string]*record{},

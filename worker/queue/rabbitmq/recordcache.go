@@ -112,8 +112,13 @@ func (q *Queue) flushLoop() {
 		case <-q.closing:
 			return
 		case <-tick.C:
-			q.flush()
+		case <-q.flushSoon:
 		}
+		q.flush()
+		q.mu.Lock()
+		close(q.flushed)
+		q.flushed = make(chan struct{})
+		q.mu.Unlock()
 	}
 }
 
@@ -252,4 +257,34 @@ func (q *Queue) inMemoryOrPurged(id string) bool {
 	_, resident := q.records[id]
 	_, gone := q.purged[id]
 	return resident || gone
+}
+
+// maxDirty bounds the records changed and not written to the file yet. A
+// reader that applies events faster than the file takes them (a long
+// history read at start, or the past behind a join) waits for a write
+// past it: a record leaves memory only once written, so without the wait
+// the records of the whole history pile up in memory.
+const maxDirty = 50_000
+
+// waitForFlush returns once the records changed and not written are
+// under maxDirty, asking for a write meanwhile.
+func (q *Queue) waitForFlush() {
+	for {
+		q.mu.Lock()
+		if q.store == nil || len(q.dirty) < maxDirty {
+			q.mu.Unlock()
+			return
+		}
+		written := q.flushed
+		q.mu.Unlock()
+		select {
+		case q.flushSoon <- struct{}{}:
+		default:
+		}
+		select {
+		case <-written:
+		case <-q.closing:
+			return
+		}
+	}
 }

@@ -89,6 +89,7 @@ func (q *Queue) readRecords(l *link) error {
 			q.offset = next
 			q.mu.Unlock()
 			d.Ack(false)
+			q.waitForFlush()
 		}
 	}()
 	return nil
