@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -60,9 +61,21 @@ func (d *daemon) leader() worker.Leader {
 	return l
 }
 
+// envEventsOff, set to 1, makes kilnd write no events: benchmarks set it
+// to print what the event log costs beside the same daemon with it.
+// Nothing else should, since event streams, webhooks and inbox results
+// then hear of nothing.
+const envEventsOff = "KILND_EVENTS_OFF"
+
 // configureEvents hands the [events] bounds to the backend, asked at each
 // commit so that a reload applies.
 func (d *daemon) configureEvents() error {
+	if os.Getenv(envEventsOff) == "1" {
+		if s, ok := any(d.queue).(interface{ OmitEvents() }); ok {
+			s.OmitEvents()
+			d.log.Warn("events are not written (" + envEventsOff + "=1): event streams, webhooks and inbox results hear of no job")
+		}
+	}
 	if s, ok := any(d.queue).(interface {
 		SetEventRetention(func() worker.EventRetention)
 	}); ok {

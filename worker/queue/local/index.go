@@ -58,6 +58,8 @@ type txn struct {
 	// counts gathers count changes until the commit, when each counter
 	// is written once (nil: written at once).
 	counts *countDeltas
+	// noEvents leaves the event log alone (see Store.OmitEvents).
+	noEvents bool
 }
 
 // appendFill is the fill of pages in buckets whose keys mostly grow at the

@@ -66,6 +66,7 @@ type Store struct {
 	maxQueued worker.MaxQueued
 
 	eventRetention atomic.Pointer[func() worker.EventRetention]
+	noEvents       atomic.Bool
 
 	mu             sync.Mutex
 	changed        chan struct{}
@@ -113,7 +114,9 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 
 // txn is a write transaction run by the commit goroutine, whose count
 // changes are written once at the commit.
-func (s *Store) txn(tx *bbolt.Tx) txn { return txn{tx: tx, counts: &s.deltas} }
+func (s *Store) txn(tx *bbolt.Tx) txn {
+	return txn{tx: tx, counts: &s.deltas, noEvents: s.noEvents.Load()}
+}
 
 func (s *Store) prepare(tx *bbolt.Tx) error {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
