@@ -210,8 +210,7 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 		}
 		start := buf.Len()
 		for i := range page.Events {
-			e := api.Event(page.Events[i])
-			writeSSE(&buf, strconv.FormatUint(e.ID, 10), api.EventTypeJob, &e)
+			writeJobSSE(&buf, (*api.Event)(&page.Events[i]))
 		}
 		if n := len(page.Events); n > 0 {
 			perRead = min(max(eventBytesPerRead/max((buf.Len()-start)/n, 1), minEventsPerRead), eventsPerRead)
@@ -247,6 +246,18 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 // endEventStreams ends every event stream; called at shutdown, maybe twice.
 func (s *controlServer) endEventStreams() {
 	s.streamsOnce.Do(func() { close(s.streamsEnd) })
+}
+
+// writeJobSSE appends one job event as writeSSE would, with the event's
+// own encoder: a stream writes one for every change of every job.
+func writeJobSSE(buf *bytes.Buffer, e *api.Event) {
+	b := buf.AvailableBuffer()
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, e.ID, 10)
+	b = append(b, "\nevent: "+api.EventTypeJob+"\ndata: "...)
+	b = e.AppendJSON(b)
+	b = append(b, "\n\n"...)
+	buf.Write(b)
 }
 
 // writeSSE appends one Server-Sent Event; data is JSON, on one line.
