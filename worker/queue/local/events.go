@@ -78,7 +78,16 @@ func (t txn) appendEvent(j *worker.JobRecord, from worker.State, now time.Time) 
 		e.Error = j.LastError
 	}
 	b.FillPercent = appendFill
-	return b.Put(binary.BigEndian.AppendUint64(nil, id), encodeEvent(&e))
+	if err := b.Put(binary.BigEndian.AppendUint64(nil, id), encodeEvent(&e)); err != nil {
+		return err
+	}
+	if t.written != nil {
+		// As the log on disk gives it back: to the nanosecond, no
+		// monotonic reading.
+		e.Time = time.Unix(0, now.UnixNano())
+		*t.written = append(*t.written, e)
+	}
+	return nil
 }
 
 // trimEvents deletes, oldest first, events past the count cap or the keep
@@ -104,6 +113,14 @@ func trimEvents(tx *bbolt.Tx, r worker.EventRetention, now time.Time, limit int)
 
 // Events implements worker.EventLog.
 func (s *Store) Events(ctx context.Context, after uint64, f worker.EventFilter, limit int) (worker.EventPage, error) {
+	if page, ok := s.recent.read(after, f, limit); ok {
+		return page, nil
+	}
+	return s.eventsOnDisk(after, f, limit)
+}
+
+// eventsOnDisk is Events read from the log on disk.
+func (s *Store) eventsOnDisk(after uint64, f worker.EventFilter, limit int) (worker.EventPage, error) {
 	page := worker.EventPage{Next: after}
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEvents)

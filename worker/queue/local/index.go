@@ -60,6 +60,9 @@ type txn struct {
 	counts *countDeltas
 	// noEvents leaves the event log alone (see Store.OmitEvents).
 	noEvents bool
+	// written gathers the events of the commit being built, for the
+	// store's events in memory once it is durable (nil: not gathered).
+	written *[]worker.Event
 }
 
 // appendFill is the fill of pages in buckets whose keys mostly grow at the
