@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -60,9 +61,21 @@ func (d *daemon) leader() worker.Leader {
 	return l
 }
 
+// envEventsOff, set to 1, makes kilnd write no events: benchmarks set it
+// to print what the event log costs beside the same daemon with it.
+// Nothing else should, since event streams, webhooks and inbox results
+// then hear of nothing.
+const envEventsOff = "KILND_EVENTS_OFF"
+
 // configureEvents hands the [events] bounds to the backend, asked at each
 // commit so that a reload applies.
 func (d *daemon) configureEvents() error {
+	if os.Getenv(envEventsOff) == "1" {
+		if s, ok := any(d.queue).(interface{ OmitEvents() }); ok {
+			s.OmitEvents()
+			d.log.Warn("events are not written (" + envEventsOff + "=1): event streams, webhooks and inbox results hear of no job")
+		}
+	}
 	if s, ok := any(d.queue).(interface {
 		SetEventRetention(func() worker.EventRetention)
 	}); ok {
@@ -197,8 +210,7 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 		}
 		start := buf.Len()
 		for i := range page.Events {
-			e := api.Event(page.Events[i])
-			writeSSE(&buf, strconv.FormatUint(e.ID, 10), api.EventTypeJob, &e)
+			writeJobSSE(&buf, (*api.Event)(&page.Events[i]))
 		}
 		if n := len(page.Events); n > 0 {
 			perRead = min(max(eventBytesPerRead/max((buf.Len()-start)/n, 1), minEventsPerRead), eventsPerRead)
@@ -234,6 +246,18 @@ func (s *controlServer) events(w http.ResponseWriter, r *http.Request) {
 // endEventStreams ends every event stream; called at shutdown, maybe twice.
 func (s *controlServer) endEventStreams() {
 	s.streamsOnce.Do(func() { close(s.streamsEnd) })
+}
+
+// writeJobSSE appends one job event as writeSSE would, with the event's
+// own encoder: a stream writes one for every change of every job.
+func writeJobSSE(buf *bytes.Buffer, e *api.Event) {
+	b := buf.AvailableBuffer()
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, e.ID, 10)
+	b = append(b, "\nevent: "+api.EventTypeJob+"\ndata: "...)
+	b = e.AppendJSON(b)
+	b = append(b, "\n\n"...)
+	buf.Write(b)
 }
 
 // writeSSE appends one Server-Sent Event; data is JSON, on one line.

@@ -16,6 +16,7 @@ import (
 // kilnSystem is kiln's local backend run in-process, exactly as kilnd runs
 // it: the bbolt store with group commit, and the worker pool.
 type kilnSystem struct {
+	label string
 	dir   string
 	store *local.Store
 	pool  *worker.Pool
@@ -35,12 +36,17 @@ func (n noop) Handle(ctx context.Context, j *worker.JobRecord) (json.RawMessage,
 	return nil, nil
 }
 
-func newKiln(dir string, concurrency int) (*kilnSystem, error) {
+// newKiln opens the store and starts the pool; with events false the
+// store writes no events, for the figures that say what they cost.
+func newKiln(label, dir string, concurrency int, events bool) (*kilnSystem, error) {
 	store, err := local.Open(filepath.Join(dir, "queue.db"), nil)
 	if err != nil {
 		return nil, err
 	}
-	k := &kilnSystem{dir: dir, store: store}
+	if !events {
+		store.OmitEvents()
+	}
+	k := &kilnSystem{label: label, dir: dir, store: store}
 	queues := map[string]worker.QueueConfig{"bench": {Concurrency: concurrency, MaxAttempts: 3}}
 	k.pool = worker.NewPool(store, worker.Kinds{"noop": noop{k}}, func() map[string]worker.QueueConfig { return queues }, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -56,7 +62,7 @@ func newKiln(dir string, concurrency int) (*kilnSystem, error) {
 	return k, nil
 }
 
-func (k *kilnSystem) name() string { return "kiln" }
+func (k *kilnSystem) name() string { return k.label }
 
 func (k *kilnSystem) submit(ctx context.Context, payload []byte) error {
 	_, err := k.store.Submit(ctx, &worker.JobRecord{Queue: "bench", Type: "noop", Payload: payload, MaxAttempts: 3})

@@ -26,11 +26,15 @@ var (
 // its workers. It pays the IPC a broker pays, which kiln's in-process
 // figure does not.
 type kilndSystem struct {
+	label  string
 	kiln   *instance.Instance
 	client *api.Client
 }
 
-func newKilnd(name, dir string, consumers int) (system, error) {
+// newKilnd starts a kilnd for the system name; with events false it
+// writes no events (KILND_EVENTS_OFF), so that the figures beside the
+// same daemon with them say what the event log costs.
+func newKilnd(name, dir string, consumers int, events bool) (system, error) {
 	kiln, err := instance.Prepare(dir, fmt.Sprintf("[queues.bench]\nconcurrency = %d\nkeep_succeeded = \"0s\"\n", consumers))
 	if err != nil {
 		return nil, err
@@ -40,15 +44,18 @@ func newKilnd(name, dir string, consumers int) (system, error) {
 		if err := os.MkdirAll(pdir, 0o755); err != nil {
 			return nil, err
 		}
-		kiln.Env = []string{"KILND_PROFILE_DIR=" + pdir}
+		kiln.Env = append(kiln.Env, "KILND_PROFILE_DIR="+pdir)
+	}
+	if !events {
+		kiln.Env = append(kiln.Env, "KILND_EVENTS_OFF=1")
 	}
 	if err := kiln.Start(*kilndBin, os.Stderr); err != nil {
 		return nil, fmt.Errorf("%w (make build)", err)
 	}
-	return &kilndSystem{kiln: kiln, client: kiln.Client()}, nil
+	return &kilndSystem{label: name, kiln: kiln, client: kiln.Client()}, nil
 }
 
-func (k *kilndSystem) name() string { return "kiln-daemon" }
+func (k *kilndSystem) name() string { return k.label }
 
 func (k *kilndSystem) servers() servers { return servers{kilnds: []*instance.Instance{k.kiln}} }
 

@@ -25,7 +25,7 @@ type kilndSubscribed struct {
 }
 
 func newKilndWithSubscriber(dir string, consumers int) (system, error) {
-	s, err := newKilnd("kiln-daemon-sse", dir, consumers)
+	s, err := newKilnd("kiln-daemon-sse", dir, consumers, true)
 	if err != nil {
 		return nil, err
 	}

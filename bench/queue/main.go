@@ -141,7 +141,7 @@ func main() {
 	producers := flag.Int("producers", 32, "concurrent submitters in the throughput run")
 	consumers := flag.Int("consumers", 256, "concurrent workers (prefetch for RabbitMQ)")
 	goqiteConsumers := flag.Int("goqite-consumers", 32, "concurrent workers for goqite, whose pollers contend for SQLite's one writer: 32 was its best here")
-	systems := flag.String("systems", "kiln,kiln-daemon,kiln-daemon-stream,kiln-daemon-sse,kiln-rabbitmq,kiln-rabbitmq-batch,kiln-rabbitmq-stream,kiln-rabbitmq-amqp,rabbitmq,rabbitmq-batch,rabbitmq-pipelined,goqite", "which systems to run")
+	systems := flag.String("systems", "kiln,kiln-noevents,kiln-daemon,kiln-daemon-noevents,kiln-daemon-stream,kiln-daemon-stream-noevents,kiln-daemon-sse,kiln-rabbitmq,kiln-rabbitmq-batch,kiln-rabbitmq-stream,kiln-rabbitmq-amqp,rabbitmq,rabbitmq-batch,rabbitmq-pipelined,goqite", "which systems to run")
 	hostsFlag := flag.String("hosts", "1", "kilnd processes sharing the broker for the kiln-rabbitmq systems: a list of counts, each measured (e.g. 1,2,4); jobs are submitted through the first host")
 	runs := flag.Int("runs", 1, "measurements of each system (and host count); the figures printed are their medians")
 	streams := flag.Int("streams", 4, "concurrent clients of the pipelined systems")
@@ -253,7 +253,9 @@ func parseCounts(s string) ([]int, error) {
 func openSystem(name, dir string, consumers, hosts int) (system, error) {
 	switch name {
 	case "kiln":
-		return newKiln(dir, consumers)
+		return newKiln(name, dir, consumers, true)
+	case "kiln-noevents":
+		return newKiln(name, dir, consumers, false)
 	case "rabbitmq":
 		return newRabbit(dir, consumers, 1)
 	case "rabbitmq-batch":
@@ -273,9 +275,17 @@ func openSystem(name, dir string, consumers, hosts int) (system, error) {
 	case "goqite":
 		return newGoqite(dir, consumers)
 	case "kiln-daemon":
-		return newKilnd(name, dir, consumers)
+		return newKilnd(name, dir, consumers, true)
+	case "kiln-daemon-noevents":
+		return newKilnd(name, dir, consumers, false)
 	case "kiln-daemon-stream":
-		s, err := newKilnd(name, dir, consumers)
+		s, err := newKilnd(name, dir, consumers, true)
+		if err != nil {
+			return nil, err
+		}
+		return streamed(s, s.(*kilndSystem).client, name), nil
+	case "kiln-daemon-stream-noevents":
+		s, err := newKilnd(name, dir, consumers, false)
 		if err != nil {
 			return nil, err
 		}
@@ -616,10 +626,38 @@ func report(results []result) {
 			continue
 		}
 		for _, peer := range []string{"rabbitmq", "rabbitmq-pipelined", "goqite"} {
-			if ps := byName[peer]; len(ps) > 0 && ps[0].jobsPerSec > 0 {
-				fmt.Printf("%s / %s: %.2fx jobs/s\n", mine, peer, ks[0].jobsPerSec/ps[0].jobsPerSec)
+			ps := byName[peer]
+			if len(ps) == 0 || ps[0].jobsPerSec == 0 {
+				continue
 			}
+			k, p := ks[0], ps[0]
+			fmt.Printf("%s / %s: %.2fx jobs/s", mine, peer, k.jobsPerSec/p.jobsPerSec)
+			// The server's side of a job where there is a server process
+			// on both sides: kilnd against the broker.
+			if k.hosts > 0 && p.hasBroker && p.cpuBroker > 0 {
+				fmt.Printf("; server CPU s/1k kilnd %.3f vs broker %.3f (%.2fx)", k.cpuKilnd, p.cpuBroker, k.cpuKilnd/p.cpuBroker)
+			}
+			fmt.Println()
 		}
+	}
+	// What the event log costs: each system beside itself writing no
+	// events, and with one event-stream subscriber beside none.
+	for _, pair := range [][2]string{{"kiln", "kiln-noevents"}, {"kiln-daemon", "kiln-daemon-noevents"}, {"kiln-daemon-stream", "kiln-daemon-stream-noevents"}, {"kiln-daemon-sse", "kiln-daemon"}} {
+		with, without := byName[pair[0]], byName[pair[1]]
+		if len(with) == 0 || len(without) == 0 || without[0].jobsPerSec == 0 {
+			continue
+		}
+		w, wo := with[0], without[0]
+		what := "events"
+		if pair[0] == "kiln-daemon-sse" {
+			what = "one SSE subscriber"
+		}
+		fmt.Printf("%s, %s / %s: %+.0f%% jobs/s; CPU s/1k all %.3f vs %.3f (%+.0f%%)", what, pair[0], pair[1],
+			100*(w.jobsPerSec/wo.jobsPerSec-1), w.cpuAll, wo.cpuAll, 100*(w.cpuAll/wo.cpuAll-1))
+		if w.hosts > 0 {
+			fmt.Printf(", kilnd %.3f vs %.3f", w.cpuKilnd, wo.cpuKilnd)
+		}
+		fmt.Println()
 	}
 	fmt.Println()
 	for _, r := range results {

@@ -58,13 +58,23 @@ func (n *Notifier) Run(ctx context.Context) error {
 	saved, savedAt := cursor, time.Now()
 	for {
 		changed := n.Events.EventsChanged()
-		page, err := n.Events.Events(ctx, cursor, worker.EventFilter{States: []worker.State{worker.StateSucceeded, worker.StateDead}}, eventsPerPage)
-		if err == nil && page.FirstKept > cursor+1 {
+		// Without a notify_url no event needs a look: the log's head is
+		// read alone and the cursor passes over everything before it.
+		enabled := n.Enabled()
+		limit := eventsPerPage
+		if !enabled {
+			limit = 0
+		}
+		page, err := n.Events.Events(ctx, cursor, worker.EventFilter{States: []worker.State{worker.StateSucceeded, worker.StateDead}}, limit)
+		if !enabled {
+			page.Next = max(page.Last, cursor)
+		}
+		if err == nil && enabled && page.FirstKept > cursor+1 {
 			n.Log.Error("webhooks: events were removed by retention before their deliveries were queued; those jobs are not announced",
 				"from_event", cursor+1, "to_event", page.FirstKept-1)
 		}
 		var deliveries []Payload
-		if err == nil && n.Enabled() {
+		if err == nil && enabled {
 			deliveries, err = n.deliveries(ctx, page.Events)
 		}
 		if err == nil && len(deliveries) > 0 {

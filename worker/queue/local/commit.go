@@ -104,6 +104,8 @@ func (s *Store) commit(batch []*writeRequest) {
 		s.announce.ready, s.announce.changed = false, false
 		clear(s.deltas)
 		wroteEvents := false
+		s.written = s.written[:0]
+		var last, firstKept uint64
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			seq := tx.Bucket(bucketEvents).Sequence()
 			for i, req := range batch {
@@ -120,6 +122,7 @@ func (s *Store) commit(batch []*writeRequest) {
 					return err
 				}
 			}
+			last, firstKept = logBounds(tx)
 			return s.txn(tx).flushCounts()
 		})
 		if failed >= 0 {
@@ -129,6 +132,9 @@ func (s *Store) commit(batch []*writeRequest) {
 		}
 		if err == nil {
 			s.commits.Add(1)
+			// Before the wake-up below, so that whoever it wakes finds
+			// the events in memory.
+			s.recent.add(s.written, last, firstKept)
 			if s.announce.ready {
 				s.signalReady()
 			}

@@ -146,3 +146,39 @@ func TestTrimEventsWhenQuiet(t *testing.T) {
 		t.Fatalf("after TrimEvents: %+v %v", page, err)
 	}
 }
+
+// A store told to omit events writes none, while its jobs go on as ever.
+func TestOmitEventsWritesNone(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "queue.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Submit(ctx, newJob("q")); err != nil {
+		t.Fatal(err)
+	}
+	s.OmitEvents()
+	j := newJob("q")
+	if _, err := s.Submit(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	leased, _, err := s.Lease(ctx, "q", 2, time.Minute)
+	if err != nil || len(leased) != 2 {
+		t.Fatalf("lease: %d jobs, %v", len(leased), err)
+	}
+	if err := s.Complete(ctx, j.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Events(ctx, 0, worker.EventFilter{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 1 || page.Last != 1 {
+		t.Fatalf("page = %+v, want only the event from before OmitEvents", page)
+	}
+	if got, err := s.Get(ctx, j.ID); err != nil || got.State != worker.StateSucceeded {
+		t.Fatalf("job after OmitEvents: %+v, %v", got, err)
+	}
+}

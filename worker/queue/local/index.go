@@ -58,6 +58,11 @@ type txn struct {
 	// counts gathers count changes until the commit, when each counter
 	// is written once (nil: written at once).
 	counts *countDeltas
+	// noEvents leaves the event log alone (see Store.OmitEvents).
+	noEvents bool
+	// written gathers the events of the commit being built, for the
+	// store's events in memory once it is durable (nil: not gathered).
+	written *[]worker.Event
 }
 
 // appendFill is the fill of pages in buckets whose keys mostly grow at the

@@ -66,6 +66,12 @@ type Store struct {
 	maxQueued worker.MaxQueued
 
 	eventRetention atomic.Pointer[func() worker.EventRetention]
+	noEvents       atomic.Bool
+	// recent are the newest events, for followers of the log; written
+	// gathers those of the commit being built (only the commit goroutine
+	// touches it).
+	recent  *eventRing
+	written []worker.Event
 
 	mu             sync.Mutex
 	changed        chan struct{}
@@ -106,6 +112,11 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
 	}
+	s.recent = newEventRing(eventsInMemory)
+	if err := db.View(func(tx *bbolt.Tx) error { s.recent.reset(tx); return nil }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open queue %s: %w", path, err)
+	}
 	s.wg.Add(1)
 	go s.commitLoop()
 	return s, nil
@@ -113,7 +124,9 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 
 // txn is a write transaction run by the commit goroutine, whose count
 // changes are written once at the commit.
-func (s *Store) txn(tx *bbolt.Tx) txn { return txn{tx: tx, counts: &s.deltas} }
+func (s *Store) txn(tx *bbolt.Tx) txn {
+	return txn{tx: tx, counts: &s.deltas, noEvents: s.noEvents.Load(), written: &s.written}
+}
 
 func (s *Store) prepare(tx *bbolt.Tx) error {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
