@@ -73,14 +73,14 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w)
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tRSS MB at READY\tPSS\tRSS MB after checks\tPSS\tkilnd CPU s to READY\tto right\tbroker CPU s to READY\tto right\t")
+	fmt.Fprintln(tw, "\tRSS MB at READY\tPSS\tRSS MB after checks\tPSS\tanon\tkilnd CPU s to READY\tto right\tbroker CPU s to READY\tto right\t")
 	for _, s := range r.starts {
 		kRight, bRight := fmt.Sprintf("%.2f", s.kilndCPUSettled), fmt.Sprintf("%.2f", s.brokerCPUSettled)
 		if s.emptyBroker {
 			kRight, bRight = "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%.2f\t%s\t\n", s.label,
-			mb(s.memReady.RSS), mb(s.memReady.PSS), mb(s.memAfter.RSS), mb(s.memAfter.PSS),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%.2f\t%s\t\n", s.label,
+			mb(s.memReady.RSS), mb(s.memReady.PSS), mb(s.memAfter.RSS), mb(s.memAfter.PSS), mb(s.memAfter.Anon),
 			s.kilndCPUReady, kRight, s.brokerCPUReady, bRight)
 	}
 	tw.Flush()

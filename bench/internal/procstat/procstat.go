@@ -151,9 +151,12 @@ func BrokerVM() (int, error) {
 }
 
 // Memory is a process's resident memory and its proportional share, in
-// bytes: PSS counts a page shared with n processes as 1/n of it.
+// bytes: PSS counts a page shared with n processes as 1/n of it. Anon is
+// the part of RSS that no file backs (heaps, stacks): what the process
+// itself holds, as against pages of files it maps (a records file's
+// pages are the kernel's page cache, dropped under memory pressure).
 type Memory struct {
-	RSS, PSS int64
+	RSS, PSS, Anon int64
 }
 
 // ReadMemory reads /proc/PID/smaps_rollup.
@@ -176,6 +179,8 @@ func ReadMemory(pid int) (Memory, error) {
 			into = &m.RSS
 		case "Pss:":
 			into = &m.PSS
+		case "Anonymous:":
+			into = &m.Anon
 		default:
 			continue
 		}
@@ -184,7 +189,9 @@ func ReadMemory(pid int) (Memory, error) {
 			return Memory{}, fmt.Errorf("read %s: %s: %w", path, f[0], err)
 		}
 		*into = kb << 10
-		seen++
+		if f[0] != "Anonymous:" {
+			seen++
+		}
 	}
 	if seen != 2 {
 		return Memory{}, fmt.Errorf("read %s: no Rss and Pss lines", path)

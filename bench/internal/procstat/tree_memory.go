@@ -36,6 +36,7 @@ func SumMemory(pids []int) Memory {
 		if m, err := ReadMemory(p); err == nil {
 			total.RSS += m.RSS
 			total.PSS += m.PSS
+			total.Anon += m.Anon
 		}
 	}
 	return total
@@ -73,6 +74,7 @@ func SampleTree(pid int, period time.Duration) *TreeSampler {
 			m := SumMemory(pids)
 			s.peak.RSS = max(s.peak.RSS, m.RSS)
 			s.peak.PSS = max(s.peak.PSS, m.PSS)
+			s.peak.Anon = max(s.peak.Anon, m.Anon)
 			select {
 			case <-s.stop:
 				return
