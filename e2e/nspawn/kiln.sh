@@ -49,6 +49,9 @@ cursor() { in_container journalctl -n 1 --show-cursor --no-pager -o cat | sed -n
 journal_since() {
 	local c=$1
 	shift
+	# journald takes in what a unit's processes write on its own time:
+	# --sync returns once what it has received is in the journal.
+	in_container journalctl --sync >/dev/null 2>&1 || true
 	in_container journalctl -u kiln --after-cursor="$c" --no-pager -o cat "$@"
 }
 

@@ -52,7 +52,10 @@ func offsetAfter(after uint64) int64 {
 
 // feedRingMessages bounds the messages the tail keeps; feedIdle is how long
 // it reads on after the last Events call.
+// feedRingEvents bounds them by their events too: under load a message
+// carries up to maxEventsPerMessage events, each with its job.
 const (
+	feedRingEvents   = 16384
 	feedRingMessages = 4096
 	feedIdle         = 2 * time.Minute
 	feedDedupKeys    = 100_000
@@ -72,11 +75,13 @@ type eventFeed struct {
 	q       *Queue
 	ringMax int // feedRingMessages, or fewer in tests
 
-	mu     sync.Mutex
-	ring   []feedMessage // contiguous reading of the stream, oldest first
-	tail   *link         // the link the tail reads on; nil: not reading
-	tailCh *amqp.Channel
-	next   int64 // the offset the tail reads next (0: none read yet)
+	mu   sync.Mutex
+	ring []feedMessage // contiguous reading of the stream, oldest first
+	// ringEvents counts the events of the ring.
+	ringEvents int
+	tail       *link // the link the tail reads on; nil: not reading
+	tailCh     *amqp.Channel
+	next       int64 // the offset the tail reads next (0: none read yet)
 	// start is the first offset from which the ring holds every message
 	// with events (-1 until the tail has read one message).
 	start    int64
@@ -116,6 +121,22 @@ func (q *Queue) EventsChanged() <-chan struct{} {
 // Events implements worker.EventLog on the records stream.
 func (q *Queue) Events(ctx context.Context, after uint64, filter worker.EventFilter, limit int) (worker.EventPage, error) {
 	f := q.feed
+	if limit <= 0 && !q.opts.NoRecords {
+		// The head alone: this host's records reader knows where the
+		// stream ends, and no tail needs to read and decode every event
+		// (webhooks without a notify_url ask this, on the leader).
+		q.mu.Lock()
+		next, synced := q.offset, q.synced
+		q.mu.Unlock()
+		if synced && next > 0 {
+			first, err := q.firstOffset(ctx)
+			if err != nil {
+				return worker.EventPage{}, err
+			}
+			last := endID(next - 1)
+			return worker.EventPage{Next: after, Last: last, FirstKept: eventID(first, 0)}, nil
+		}
+	}
 	if err := f.ensureTail(ctx); err != nil {
 		return worker.EventPage{}, err
 	}
@@ -325,8 +346,14 @@ func (f *eventFeed) take(d amqp.Delivery) {
 	m := feedMessage{offset: off, events: f.jobEventsLocked(off, evs)}
 	if len(m.events) > 0 {
 		f.ring = append(f.ring, m)
-		if len(f.ring) > f.ringMax {
-			f.ring = append(f.ring[:0:0], f.ring[len(f.ring)-f.ringMax:]...)
+		f.ringEvents += len(m.events)
+		drop := 0
+		for len(f.ring)-drop > f.ringMax || (f.ringEvents > feedRingEvents && len(f.ring)-drop > 1) {
+			f.ringEvents -= len(f.ring[drop].events)
+			drop++
+		}
+		if drop > 0 {
+			f.ring = append(f.ring[:0:0], f.ring[drop:]...)
 			f.start = f.ring[0].offset
 		}
 	}

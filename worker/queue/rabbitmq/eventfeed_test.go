@@ -88,3 +88,43 @@ func TestEvents_BackfillAndGap(t *testing.T) {
 	}
 	t.Logf("gap: after %d, first kept %d", live[0].ID, page.FirstKept)
 }
+
+// Asked for the head alone (as webhooks without a notify_url ask), a host
+// that reads the records answers from its reader's place in the stream
+// and starts no tail that would read and decode every event.
+func TestEvents_HeadAloneStartsNoTail(t *testing.T) {
+	needNode(t)
+	url := node.URL("")
+	q := openQueueWith(t, url, Options{URLs: []string{url}, Prefix: randomPrefix(), Queues: testQueues, Log: testLog(t)})
+	var ids []string
+	for i := range 3 {
+		j := &worker.JobRecord{Queue: "ev", Type: "test", Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+		if _, err := q.Submit(feedCtx, j); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	q.mu.Lock()
+	l := q.link
+	q.mu.Unlock()
+	if err := q.readToNow(l, "test", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	head, err := q.Events(feedCtx, 0, worker.EventFilter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.feed.mu.Lock()
+	tail := q.feed.tail
+	q.feed.mu.Unlock()
+	if tail != nil {
+		t.Fatal("the head alone started the tail reader")
+	}
+	all := queuetest.ReadEvents(t, q, head.FirstKept-1, worker.EventFilter{Queue: "ev"}, len(ids))
+	if last := all[len(all)-1]; last.Job != ids[len(ids)-1] || last.ID > head.Last {
+		t.Fatalf("last event %+v; the head said the log ends at %d", last, head.Last)
+	}
+	if head.FirstKept == 0 || head.FirstKept > all[0].ID {
+		t.Fatalf("head.FirstKept %d, first event %d", head.FirstKept, all[0].ID)
+	}
+}
