@@ -18,12 +18,7 @@ func TestTwoHostsShareOneQueue(t *testing.T) {
 	node, pics, prefix, a, b := twoHostsOnOneNode(t)
 	tl := follow(t, []string{node.URL("")}, prefix)
 
-	const n = 2000
-	ids := append(submitImages(t, a, pics, n/2), submitImages(t, b, pics, n/2)...)
-	waitFor(t, 5*time.Minute, "every job succeeded", func() (string, bool) {
-		done, all := tl.succeededAll(ids)
-		return fmt.Sprintf("%d of %d", done, n), all
-	})
+	ids := submitThroughBoth(t, tl, pics, a, b, 2000)
 
 	byHost := map[string]int{}
 	tl.mu.Lock()
@@ -81,11 +76,7 @@ func TestHostWithoutRecords(t *testing.T) {
 	tl := follow(t, urls, prefix)
 
 	const n = 400
-	ids := append(submitImages(t, a, pics, n/2), submitImages(t, b, pics, n/2)...)
-	waitFor(t, 5*time.Minute, "every job succeeded", func() (string, bool) {
-		done, all := tl.succeededAll(ids)
-		return fmt.Sprintf("%d of %d", done, n), all
-	})
+	ids := submitThroughBoth(t, tl, pics, a, b, n)
 	byHost := map[string]int{}
 	tl.mu.Lock()
 	for _, id := range ids {
@@ -119,4 +110,16 @@ func TestHostWithoutRecords(t *testing.T) {
 		t.Errorf("b's log does not say it keeps no records:\n%s", tail(logs, 20))
 	}
 	t.Logf("jobs per kilnd: %v; status on b:\n%s", byHost, st)
+}
+
+// submitThroughBoth submits n pictures, half through a and half through
+// b, and waits until the tally has seen every one succeed.
+func submitThroughBoth(t *testing.T, tl *tally, pics string, a, b *host, n int) []string {
+	t.Helper()
+	ids := append(submitImages(t, a, pics, n/2), submitImages(t, b, pics, n/2)...)
+	waitFor(t, 5*time.Minute, "every job succeeded", func() (string, bool) {
+		done, all := tl.succeededAll(ids)
+		return fmt.Sprintf("%d of %d", done, n), all
+	})
+	return ids
 }

@@ -88,16 +88,6 @@ func (q *Queue) runAdmission() {
 		<-q.closing
 		cancel()
 	}()
-	// Not before the first connection: a lead tried without one only
-	// fails, and says so in the log.
-	q.mu.Lock()
-	synced := q.syncCh
-	q.mu.Unlock()
-	select {
-	case <-synced:
-	case <-ctx.Done():
-		return
-	}
 	q.Lead(ctx, admissionLead, func(ctx context.Context, _ worker.LeadState) { q.serveAdmission(ctx) })
 }
 
@@ -122,7 +112,7 @@ func (q *Queue) declareAdmit(l *link) error {
 
 // serveAdmission answers admission requests while this process leads.
 func (q *Queue) serveAdmission(ctx context.Context) {
-	// runAdmission waited for the first sync before competing for the lead.
+	// Lead waited for the first sync before competing for the lead.
 	q.mu.Lock()
 	l := q.link
 	q.mu.Unlock()
@@ -139,21 +129,12 @@ func (q *Queue) serveAdmission(ctx context.Context) {
 		q.log.Warn("admission lead let go", "err", err)
 		return
 	}
-	ch, err := l.conn.Channel()
+	ch, requests, err := consumeRequests(l, q.names.admit(), 64)
 	if err != nil {
-		q.log.Warn("admission lead let go", "err", fmt.Errorf("open channel on %s: %w", l.url, err))
+		q.log.Warn("admission lead let go", "err", err)
 		return
 	}
 	defer ch.Close()
-	if err := ch.Qos(64, 0, false); err != nil {
-		q.log.Warn("admission lead let go", "err", fmt.Errorf("set prefetch on %s: %w", q.names.admit(), err))
-		return
-	}
-	requests, err := ch.Consume(q.names.admit(), "", false, false, false, false, nil)
-	if err != nil {
-		q.log.Warn("admission lead let go", "err", fmt.Errorf("consume %s on %s: %w", q.names.admit(), l.url, err))
-		return
-	}
 	q.admission.leading.Store(true)
 	defer q.admission.leading.Store(false)
 	for {
@@ -164,17 +145,8 @@ func (q *Queue) serveAdmission(ctx context.Context) {
 			if !ok {
 				return
 			}
-			answer := q.answerAdmission(ctx, d.Body, d.Redelivered)
-			if d.ReplyTo != "" {
-				// Not confirmed: the asker's wait covers a lost answer, and
-				// a request asked again is answered from the records.
-				if err := ch.PublishWithContext(ctx, "", d.ReplyTo, false, false, amqp.Publishing{
-					ContentType: "application/json", CorrelationId: d.CorrelationId, Body: answer,
-				}); err != nil {
-					q.log.Warn("admission answer not sent", "err", err)
-				}
-			}
-			d.Ack(false)
+			// A request asked again is answered from the records.
+			q.reply(ch, d, q.answerAdmission(ctx, d.Body, d.Redelivered))
 		}
 	}
 }

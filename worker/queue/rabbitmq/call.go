@@ -155,3 +155,36 @@ func (q *Queue) callWith(ctx context.Context, r *replies, queue string, body []b
 		return nil, errors.New("closing")
 	}
 }
+
+// consumeRequests opens a channel on l that consumes the requests on
+// queue, at most prefetch unanswered at a time.
+func consumeRequests(l *link, queue string, prefetch int) (*amqp.Channel, <-chan amqp.Delivery, error) {
+	ch, err := l.conn.Channel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("open channel on %s: %w", l.url, err)
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		ch.Close()
+		return nil, nil, fmt.Errorf("set prefetch on %s: %w", queue, err)
+	}
+	requests, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		ch.Close()
+		return nil, nil, fmt.Errorf("consume %s on %s: %w", queue, l.url, err)
+	}
+	return ch, requests, nil
+}
+
+// reply sends the answer to a request by direct reply-to and acks the
+// request. The answer is not confirmed: the asker's wait covers a lost
+// one.
+func (q *Queue) reply(ch *amqp.Channel, d amqp.Delivery, answer []byte) {
+	if d.ReplyTo != "" {
+		if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, amqp.Publishing{
+			ContentType: "application/json", CorrelationId: d.CorrelationId, Body: answer,
+		}); err != nil {
+			q.log.Warn("answer to another kilnd not sent", "queue", d.RoutingKey, "err", err)
+		}
+	}
+	d.Ack(false)
+}

@@ -317,23 +317,14 @@ func (q *Queue) serveHistory(l *link) {
 		q.log.Warn("history questions not served", "err", err)
 		return
 	}
-	ch, err := l.conn.Channel()
+	// Each question is answered on its own goroutine: a wait for a job's
+	// end holds its question for up to its wait.
+	ch, questions, err := consumeRequests(l, q.names.history(), historyInFlight)
 	if err != nil {
-		q.log.Warn("history questions not served", "err", fmt.Errorf("open channel on %s: %w", l.url, err))
+		q.log.Warn("history questions not served", "err", err)
 		return
 	}
 	defer ch.Close()
-	// Each question is answered on its own goroutine: a wait for a job's
-	// end holds its question for up to its wait.
-	if err := ch.Qos(historyInFlight, 0, false); err != nil {
-		q.log.Warn("history questions not served", "err", fmt.Errorf("set prefetch on %s: %w", q.names.history(), err))
-		return
-	}
-	questions, err := ch.Consume(q.names.history(), "", false, false, false, false, nil)
-	if err != nil {
-		q.log.Warn("history questions not served", "err", fmt.Errorf("consume %s on %s: %w", q.names.history(), l.url, err))
-		return
-	}
 	for {
 		select {
 		case <-q.closing:
@@ -342,18 +333,7 @@ func (q *Queue) serveHistory(l *link) {
 			if !ok {
 				return
 			}
-			go func() {
-				answer := q.answerHistory(l, d.Body)
-				if d.ReplyTo != "" {
-					// Not confirmed: the asker's wait covers a lost answer.
-					if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, amqp.Publishing{
-						ContentType: "application/json", CorrelationId: d.CorrelationId, Body: answer,
-					}); err != nil {
-						q.log.Warn("history answer not sent", "err", err)
-					}
-				}
-				d.Ack(false)
-			}()
+			go func() { q.reply(ch, d, q.answerHistory(l, d.Body)) }()
 		}
 	}
 }
