@@ -110,6 +110,32 @@ func TestHostWithoutRecords(t *testing.T) {
 		t.Errorf("b's log does not say it keeps no records:\n%s", tail(logs, 20))
 	}
 	t.Logf("jobs per kilnd: %v; status on b:\n%s", byHost, st)
+
+	// The bad day: kill -9 of the only host that keeps records. b takes
+	// and runs jobs on; its lookups answer 503 with the reason; once a is
+	// back, it has the records of the jobs b ran meanwhile, and b answers
+	// for them again.
+	a.kill()
+	alone := submitImages(t, b, pics, 20)
+	waitFor(t, 2*time.Minute, "the jobs submitted to b alone succeeded", func() (string, bool) {
+		done, all := tl.succeededAll(alone)
+		return fmt.Sprintf("%d of %d", done, len(alone)), all
+	})
+	if _, err := b.client().Job(ctx, alone[0], 0); err == nil || !strings.Contains(err.Error(), "keeps the job records") {
+		t.Errorf("kilnctl job on b with no host that keeps records: %v, want a 503 that says why", err)
+	} else {
+		t.Logf("b alone: %v", err)
+	}
+	a.start(t)
+	waitFor(t, time.Minute, "b answers again once a is back", func() (string, bool) {
+		for _, id := range append(alone, ids[0]) {
+			j, err := b.client().Job(ctx, id, 0)
+			if err != nil || j.State != "succeeded" {
+				return fmt.Sprintf("job %s on b: %v %v", id, j, err), false
+			}
+		}
+		return "", true
+	})
 }
 
 // submitThroughBoth submits n pictures, half through a and half through
