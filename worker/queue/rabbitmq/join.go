@@ -38,12 +38,15 @@ type pastRead struct {
 	live map[string]bool
 	// reading is set while an event of the past is applied.
 	reading bool
+	// first is the first offset the past's reader was handed (-1 before
+	// any): above 0, the stream's oldest segments are gone.
+	first int64
 }
 
 // joinAskWithin bounds the wait for a host that has read the whole past;
 // askWithin the wait for its answer to a question.
 const (
-	joinAskWithin = 3 * time.Second
+	joinAskWithin = 5 * time.Second
 	askWithin     = 10 * time.Second
 	askTTL        = 8 * time.Second
 )
@@ -51,7 +54,7 @@ const (
 // historyRequest is a question of a joining host to a host that has read
 // the whole past.
 type historyRequest struct {
-	Op     string        `json:"op"` // "hello", "get", "list", "stats" or "wait"
+	Op     string        `json:"op"` // "hello", "get", "list", "stats", "wait" or "records"
 	Wait   time.Duration `json:"wait,omitempty"`
 	ID     string        `json:"id,omitempty"`
 	Queue  string        `json:"queue,omitempty"`
@@ -63,12 +66,14 @@ type historyRequest struct {
 // historyAnswer is the answer: one record with its sequence numbers, a
 // page of a listing, or the counts.
 type historyAnswer struct {
-	Host   string                        `json:"host"`
-	Record *pastRecord                   `json:"record,omitempty"`
-	Jobs   []*worker.JobRecord           `json:"jobs,omitempty"`
-	Next   string                        `json:"next,omitempty"`
-	Stats  map[string]*worker.QueueStats `json:"stats,omitempty"`
-	Error  *wireError                    `json:"error,omitempty"`
+	Host   string      `json:"host"`
+	Record *pastRecord `json:"record,omitempty"`
+	// Records is a page of every record, with Next ("records").
+	Records []*pastRecord                 `json:"records,omitempty"`
+	Jobs    []*worker.JobRecord           `json:"jobs,omitempty"`
+	Next    string                        `json:"next,omitempty"`
+	Stats   map[string]*worker.QueueStats `json:"stats,omitempty"`
+	Error   *wireError                    `json:"error,omitempty"`
 }
 
 // pastRecord is a record as it travels to a joining host.
@@ -146,7 +151,7 @@ func (q *Queue) tryJoin(l *link) bool {
 		return false
 	}
 	q.mu.Lock()
-	q.past = &pastRead{live: map[string]bool{}}
+	q.past = &pastRead{live: map[string]bool{}, first: -1}
 	q.pastDone = make(chan struct{})
 	q.mu.Unlock()
 	q.log.Info("joining the fleet: reading the job history behind the live stream; until then its past is asked of a kilnd that has it", "from", ans.Host)
@@ -258,8 +263,22 @@ func (q *Queue) startPast(l *link) error {
 		started := time.Now()
 		for d := range deliveries {
 			off := headerInt(d.Headers, "x-stream-offset")
+			q.mu.Lock()
+			if p.first < 0 {
+				p.first = off
+			}
+			q.mu.Unlock()
 			if off >= until {
 				ch.Close()
+				if p.first > 0 {
+					// The stream no longer holds its start: the jobs whose
+					// every event is gone are known only to the hosts that
+					// read them in time.
+					if err := q.copyOlderRecords(); err != nil {
+						q.log.Error("job records older than the records stream not copied from another kilnd; this host goes on asking for the past", "err", err)
+						return
+					}
+				}
 				q.pastFinished(l, started)
 				return
 			}
@@ -361,6 +380,17 @@ func (q *Queue) answerHistory(l *link, body []byte) []byte {
 			ans.Jobs, ans.Next, err = q.ListAfter(ctx, req.Queue, req.State, req.Cursor, req.Limit)
 		case "stats":
 			ans.Stats, err = q.Stats(ctx)
+		case "records":
+			var page []*worker.JobRecord
+			if page, ans.Next, err = q.ListAfter(ctx, "", "", req.Cursor, req.Limit); err == nil {
+				q.mu.Lock()
+				for _, j := range page {
+					if r := q.recordLocked(j.ID); r != nil {
+						ans.Records = append(ans.Records, &pastRecord{Job: r.snapshot(), Seq: r.seq, Gen: r.gen, Copy: r.copy, Host: r.host})
+					}
+				}
+				q.mu.Unlock()
+			}
 		case "wait":
 			wctx, cancel := context.WithTimeout(ctx, min(req.Wait, maxAskedWait))
 			var j *worker.JobRecord
@@ -491,5 +521,38 @@ func (q *Queue) WaitFinished(ctx context.Context, id string) (*worker.JobRecord,
 		case <-ctx.Done():
 			return j, nil
 		}
+	}
+}
+
+// copyOlderRecords takes, from a host that has read the whole past, the
+// records this host has no record or tombstone of: those of jobs whose
+// events the records stream no longer holds (a record of its own is
+// newer). It asks a page at a time, and waits for the records file as
+// the past's reader does.
+func (q *Queue) copyOlderRecords() error {
+	copied, cursor := 0, ""
+	for {
+		ans, err := q.askHistory(context.Background(), historyRequest{Op: "records", Cursor: cursor, Limit: listPageSize}, askWithin)
+		if err != nil {
+			return fmt.Errorf("copy the records older than the stream: %w", err)
+		}
+		q.mu.Lock()
+		for _, r := range ans.Records {
+			if r.Job == nil || q.recordLocked(r.Job.ID) != nil {
+				continue
+			}
+			if _, purged := q.purgedGenLocked(r.Job.ID); purged {
+				continue
+			}
+			q.apply(&event{Kind: evJob, Host: r.Host, Seq: r.Seq, Gen: r.Gen, Copy: r.Copy, Job: r.Job})
+			copied++
+		}
+		q.mu.Unlock()
+		q.waitForFlush()
+		if ans.Next == "" {
+			q.log.Info("job records older than the records stream copied from another kilnd", "records", copied)
+			return nil
+		}
+		cursor = ans.Next
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,4 +188,86 @@ func TestJoin_NoOneToAskReadsThePastFirst(t *testing.T) {
 		t.Fatal("a host with no one to ask is ready before it read the past")
 	}
 	s.checkAnswers(t, b, "host alone")
+}
+
+// A host that joins after the records stream dropped its oldest segments
+// copies the records of the jobs whose events are gone from a host that
+// read them in time: alone afterwards, it still answers for every job.
+func TestJoin_StreamCutCopiesOlderRecords(t *testing.T) {
+	needNode(t)
+	url, prefix := node.URL(""), randomPrefix()
+	small := func() Options {
+		return Options{URLs: []string{url}, Prefix: prefix, Queues: testQueues, Log: testLog(t),
+			RecordsFile: filepath.Join(t.TempDir(), "records.db"), RecordsMaxBytes: 192 << 10, RecordsSegmentBytes: 64 << 10}
+	}
+	a := openQueueWith(t, url, small())
+	ctx := context.Background()
+	var ids []string
+	for round := 0; ; round++ {
+		var jobs []*worker.JobRecord
+		for i := 0; i < 50; i++ {
+			jobs = append(jobs, &worker.JobRecord{Queue: "q", Type: "test", Payload: json.RawMessage(`{"pad":"` + strings.Repeat("x", 200) + `"}`)})
+		}
+		if _, err := a.Submit(ctx, jobs...); err != nil {
+			t.Fatal(err)
+		}
+		for done := 0; done < len(jobs); {
+			got, _, err := a.Lease(ctx, "q", 50, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 {
+				t.Fatalf("round %d: leased %d of %d", round, done, len(jobs))
+			}
+			for _, j := range got {
+				if err := a.Complete(ctx, j.ID, nil); err != nil {
+					t.Fatal(err)
+				}
+				done++
+			}
+		}
+		for _, j := range jobs {
+			ids = append(ids, j.ID)
+		}
+		first, err := a.firstOffset(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first > 0 {
+			t.Logf("the stream starts at offset %d after %d jobs", first, len(ids))
+			break
+		}
+		if round == 100 {
+			t.Fatalf("the stream still starts at offset 0 after %d jobs", len(ids))
+		}
+	}
+	// The stream's first offset of a segment holds no message, which the
+	// reader takes a moment to be sure of: a has read up to now before b
+	// asks it.
+	a.mu.Lock()
+	l := a.link
+	a.mu.Unlock()
+	if err := a.readToNow(l, "test", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b := openQueueWith(t, url, small())
+	if !b.pastUnread() {
+		t.Fatal("the new host did not join: it read what is left of the stream before ready")
+	}
+	select {
+	case <-b.PastRead():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the joined host did not finish reading the past within 60 s")
+	}
+	a.Close()
+	for _, id := range ids {
+		j, err := b.Get(ctx, id)
+		if err != nil || j.State != worker.StateSucceeded {
+			t.Fatalf("alone, the joined host answers for job %s: %+v, %v; want succeeded", id, j, err)
+		}
+	}
+	st, err := b.Stats(ctx)
+	if err != nil || st["q"] == nil || st["q"].Counts[worker.StateSucceeded] != len(ids) {
+		t.Fatalf("alone, the joined host counts %+v, %v; want %d succeeded", st["q"], err, len(ids))
+	}
 }
