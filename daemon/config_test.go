@@ -151,6 +151,18 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 			want: []string{"webhooks.secret_file: must be set when a queue or pipeline has a notify_url"},
 		},
 		{
+			name: "keep_records without the rabbitmq backend",
+			edit: func(s string) string { return s + "\n[broker]\nkeep_records = false\n" },
+			want: []string{`broker.backend: must be "rabbitmq" when broker.urls, password_file, tls or keep_records are set`},
+		},
+		{
+			name: "keep_records not a boolean",
+			edit: func(s string) string {
+				return s + "\n[broker]\nbackend = \"rabbitmq\"\nurls = [\"amqp://kiln@localhost/\"]\nkeep_records = \"no\"\n"
+			},
+			want: []string{`broker.keep_records: must be true or false, not a string ("no")`},
+		},
+		{
 			name: "syntax error",
 			edit: func(s string) string { return strings.Replace(s, "[log]", "[log", 1) },
 			want: []string{": syntax error: expected '.' or ']' to end table name"},
