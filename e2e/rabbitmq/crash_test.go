@@ -92,7 +92,10 @@ func TestKillBrokerUnderLoad(t *testing.T) {
 
 	waitFor(t, 5*time.Minute, "every confirmed job succeeded", func() (string, bool) {
 		done, all := tl.succeededAll(accepted)
-		return fmt.Sprintf("%d of %d", done, len(accepted)), all
+		if all {
+			return "", true
+		}
+		return fmt.Sprintf("%d of %d; not seen succeeded in the stream: %s", done, len(accepted), tl.describeMissing(accepted, 3, a, b)), false
 	})
 	for i, h := range []*host{a, b} {
 		if !h.alive() || h.pid() != pids[i] {

@@ -345,6 +345,36 @@ func (tl *tally) succeededAll(ids []string) (int, bool) {
 	return n, n == len(ids)
 }
 
+// describeMissing names up to n jobs of ids the tally has not seen
+// succeed, with what each host says of them and the runs the tally saw:
+// what a failure needs to be understood.
+func (tl *tally) describeMissing(ids []string, n int, hosts ...*host) string {
+	tl.mu.Lock()
+	var missing []string
+	runs := map[string][]string{}
+	for _, id := range ids {
+		if tl.succeeded[id] == 0 && len(missing) < n {
+			missing = append(missing, id)
+			runs[id] = tl.runs[id]
+		}
+	}
+	tl.mu.Unlock()
+	var parts []string
+	for _, id := range missing {
+		part := fmt.Sprintf("%s (runs %v", id, runs[id])
+		for _, h := range hosts {
+			j, err := h.client().Job(context.Background(), id, 0)
+			if err != nil {
+				part += fmt.Sprintf("; %s: %v", h.name, err)
+			} else {
+				part += fmt.Sprintf("; %s: %s attempts %d", h.name, j.State, j.Attempts)
+			}
+		}
+		parts = append(parts, part+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
 // reruns counts the jobs of ids that ran more than once.
 func (tl *tally) reruns(ids []string) int {
 	tl.mu.Lock()

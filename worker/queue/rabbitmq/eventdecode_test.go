@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"kiln/worker"
 )
@@ -114,4 +115,71 @@ func TestEventGroups_KeepEachJobsOrder(t *testing.T) {
 			pos[id] = i
 		}
 	}
+}
+
+// A job message's body, as kiln writes it or as a producer's plain
+// object, is read directly, to what encoding/json reads; anything else
+// goes to encoding/json, errors included.
+func TestDecodeJobBody_AsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for i, body := range jobBodySamples() {
+		var mine worker.JobRecord
+		if err := readJobBody(body, &mine); err != nil {
+			t.Fatalf("body %d is not read directly: %v\n%s", i, err, body)
+		}
+		var std worker.JobRecord
+		if err := json.Unmarshal(body, &std); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(mine, std) {
+			t.Fatalf("body %d reads as\n%+v\nencoding/json reads\n%+v", i, mine, std)
+		}
+	}
+	for _, body := range []string{`{"Type":"x"}`, `{"type":null}`, `null`, `{"type":"x"`, `{"type":"x"} {}`, `{"type":"x","payload":{"a":}}`, `[]`} {
+		var got, std worker.JobRecord
+		err := decodeJobBody([]byte(body), &got)
+		serr := json.Unmarshal([]byte(body), &std)
+		if (err == nil) != (serr == nil) || !reflect.DeepEqual(got, std) {
+			t.Errorf("%s: %+v, %v; encoding/json %+v, %v", body, got, err, std, serr)
+		}
+	}
+}
+
+// jobBodySamples are job messages as kiln publishes them and as a
+// producer writes them.
+func jobBodySamples() [][]byte {
+	j := &worker.JobRecord{ID: "01ABC", Queue: "q", Type: "image", Payload: json.RawMessage(`{"input":"/srv/in/a b.jpg","n":[1,2.5,true,null]}`),
+		Priority: 5, MaxAttempts: 3, RunAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Errors: []worker.AttemptError{{Attempt: 1, At: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), Error: "broken"}}, LastError: "broken", UniqueKey: "k"}
+	msg, err := jobMessage(j, 1, 1, 1)
+	if err != nil {
+		panic(err)
+	}
+	return [][]byte{
+		msg.Body,
+		[]byte(`{"type":"noop","payload":{"n":1}}`),
+		[]byte(` { "type" : "noop" , "payload" : "x" } `),
+		[]byte(`{}`),
+	}
+}
+
+// Whatever the bytes, a body read directly reads the same with
+// encoding/json; otherwise the direct reading gives up.
+func FuzzDecodeJobBody(f *testing.F) {
+	for _, b := range jobBodySamples() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var mine worker.JobRecord
+		if readJobBody(body, &mine) != nil {
+			return
+		}
+		var std worker.JobRecord
+		if err := json.Unmarshal(body, &std); err != nil {
+			t.Fatalf("read directly, but encoding/json refuses it (%v):\n%q", err, body)
+		}
+		if !reflect.DeepEqual(mine, std) {
+			t.Fatalf("%q reads as\n%+v\nencoding/json reads\n%+v", body, mine, std)
+		}
+	})
 }

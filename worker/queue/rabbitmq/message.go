@@ -90,7 +90,7 @@ func decodeDelivery(d amqp.Delivery, queue string) (*delivered, error) {
 	if ct := d.ContentType; ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return nil, fmt.Errorf("content_type %q: jobs are application/json", ct)
 	}
-	if err := json.Unmarshal(d.Body, &j); err != nil {
+	if err := decodeJobBody(d.Body, &j); err != nil {
 		return nil, fmt.Errorf("body is not a job: %v", err)
 	}
 	if j.Type == "" {
