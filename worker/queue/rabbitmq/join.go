@@ -129,33 +129,33 @@ func (q *Queue) PastRead() <-chan struct{} {
 
 // tryJoin decides, on the first connection of a host without records,
 // whether it joins from a host that has read the whole past: it asks one.
-func (q *Queue) tryJoin(l *link) bool {
+// Joining sets q.past.
+func (q *Queue) tryJoin(l *link) {
 	q.mu.Lock()
 	fresh := !q.synced && q.offset == 0 && q.past == nil && !q.opts.NoRecords
 	q.mu.Unlock()
 	if !fresh {
-		return false
+		return
 	}
 	answering, err := q.declareHistory(l)
 	if err != nil {
 		q.log.Warn("joining: the question queue cannot be declared; reading the whole job history first", "err", err)
-		return false
+		return
 	}
 	if answering == 0 {
 		// No kilnd has read the whole past: this one does, before ready.
-		return false
+		return
 	}
 	ans, err := q.askHistoryOn(l, historyRequest{Op: "hello"}, joinAskWithin)
 	if err != nil {
 		q.log.Info("no kilnd of the fleet answers for the job history; reading it all before ready", "reason", err)
-		return false
+		return
 	}
 	q.mu.Lock()
 	q.past = &pastRead{live: map[string]bool{}, first: -1}
 	q.pastDone = make(chan struct{})
 	q.mu.Unlock()
 	q.log.Info("joining the fleet: reading the job history behind the live stream; until then its past is asked of a kilnd that has it", "from", ans.Host)
-	return true
 }
 
 // askHistory sends a question to a host that has read the whole past.
@@ -234,13 +234,6 @@ func (q *Queue) startPast(l *link) error {
 	if p == nil {
 		return nil
 	}
-	ch, err := l.conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open history channel on %s: %w", l.url, err)
-	}
-	if err := ch.Qos(1000, 0, false); err != nil {
-		return fmt.Errorf("set history prefetch on %s: %w", l.url, err)
-	}
 	q.mu.Lock()
 	var from any = "first"
 	if p.at > 0 {
@@ -248,9 +241,9 @@ func (q *Queue) startPast(l *link) error {
 	}
 	until := p.until
 	q.mu.Unlock()
-	deliveries, err := ch.Consume(q.names.records(), "", false, false, false, false, amqp.Table{"x-stream-offset": from})
+	ch, deliveries, err := readStream(l, q.names.records(), from)
 	if err != nil {
-		return fmt.Errorf("read the history of stream %s on %s: %w", q.names.records(), l.url, err)
+		return fmt.Errorf("read the past: %w", err)
 	}
 	go func() {
 		if q.opts.holdPast != nil {
@@ -363,7 +356,9 @@ func (q *Queue) answerHistory(l *link, body []byte) []byte {
 	var req historyRequest
 	ans := historyAnswer{Host: q.host}
 	err := json.Unmarshal(body, &req)
-	if err == nil {
+	if err == nil && req.Op != "hello" && req.Op != "records" {
+		// A hello needs no record, and the records older than the stream
+		// were read long ago: the others wait for this host's reader.
 		err = q.readToNow(l, "history", catchUpWithin)
 	}
 	ctx := context.Background()

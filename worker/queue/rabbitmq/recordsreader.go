@@ -24,14 +24,6 @@ import (
 // is such an entry, and read past. Events read twice are harmless: a
 // record takes only changes newer than its own.
 func (q *Queue) readRecords(l *link) error {
-	ch, err := l.conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open records channel on %s: %w", l.url, err)
-	}
-	// A stream consumer needs a prefetch: it is its credit.
-	if err := ch.Qos(1000, 0, false); err != nil {
-		return fmt.Errorf("set records prefetch on %s: %w", l.url, err)
-	}
 	q.mu.Lock()
 	var offset any = "first"
 	next := q.offset
@@ -43,9 +35,9 @@ func (q *Queue) readRecords(l *link) error {
 		offset = "last"
 	}
 	q.mu.Unlock()
-	deliveries, err := ch.Consume(q.followed(), "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
+	ch, deliveries, err := readStream(l, q.followed(), offset)
 	if err != nil {
-		return fmt.Errorf("read stream %s on %s: %w", q.followed(), l.url, err)
+		return err
 	}
 	go func() {
 		for d := range deliveries {
@@ -251,4 +243,24 @@ func (q *Queue) watchRecords(l *link) {
 		}
 		q.resendLost(l, sentAt)
 	}
+}
+
+// readStream opens a channel on l that reads stream from offset (a
+// number, "first", "last" or "next").
+func readStream(l *link, stream string, offset any) (*amqp.Channel, <-chan amqp.Delivery, error) {
+	ch, err := l.conn.Channel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("open a channel for stream %s on %s: %w", stream, l.url, err)
+	}
+	// A stream consumer needs a prefetch: it is its credit.
+	if err := ch.Qos(1000, 0, false); err != nil {
+		ch.Close()
+		return nil, nil, fmt.Errorf("set the prefetch for stream %s on %s: %w", stream, l.url, err)
+	}
+	deliveries, err := ch.Consume(stream, "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
+	if err != nil {
+		ch.Close()
+		return nil, nil, fmt.Errorf("read stream %s on %s: %w", stream, l.url, err)
+	}
+	return ch, deliveries, nil
 }
