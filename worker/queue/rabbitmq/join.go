@@ -294,9 +294,12 @@ func (q *Queue) startPast(l *link) error {
 				p.reading = false
 				p.at = off + 1
 			}
+			behind := q.behindFileLocked()
 			q.mu.Unlock()
 			d.Ack(false)
-			q.waitForFlush()
+			if behind {
+				q.waitForFlush()
+			}
 		}
 		// The connection was lost: the next one reads on from p.at.
 	}()

@@ -271,7 +271,7 @@ const maxDirty = 50_000
 func (q *Queue) waitForFlush() {
 	for {
 		q.mu.Lock()
-		if q.store == nil || len(q.dirty) < maxDirty {
+		if !q.behindFileLocked() {
 			q.mu.Unlock()
 			return
 		}
@@ -288,3 +288,8 @@ func (q *Queue) waitForFlush() {
 		}
 	}
 }
+
+// behindFileLocked reports whether the records changed and not written
+// have reached maxDirty; mu is held. Readers ask it under the lock they
+// hold anyway, and wait only then.
+func (q *Queue) behindFileLocked() bool { return q.store != nil && len(q.dirty) >= maxDirty }

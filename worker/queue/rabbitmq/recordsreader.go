@@ -79,9 +79,12 @@ func (q *Queue) readRecords(l *link) error {
 			}
 			next = off + 1
 			q.offset = next
+			behind := q.behindFileLocked()
 			q.mu.Unlock()
 			d.Ack(false)
-			q.waitForFlush()
+			if behind {
+				q.waitForFlush()
+			}
 		}
 	}()
 	return nil
