@@ -146,19 +146,19 @@ func (q *Queue) serveAdmission(ctx context.Context) {
 				return
 			}
 			// A request asked again is answered from the records.
-			q.reply(ch, d, q.answerAdmission(ctx, d.Body, d.Redelivered))
+			q.reply(ch, d, q.answerAdmission(d.Body, d.Redelivered))
 		}
 	}
 }
 
 // answerAdmission decides one request and encodes the answer.
-func (q *Queue) answerAdmission(ctx context.Context, body []byte, redelivered bool) []byte {
+func (q *Queue) answerAdmission(body []byte, redelivered bool) []byte {
 	var req admitRequest
 	ans := admitAnswer{Host: q.host}
 	if err := json.Unmarshal(body, &req); err != nil || len(req.Jobs) == 0 {
 		ans.Error = toWire(fmt.Errorf("admission request: %w: not a list of jobs", worker.ErrNotSupported))
 	} else {
-		dup, errs, err := q.admit(ctx, req.Jobs, req.Each, redelivered)
+		dup, errs, err := q.admit(req.Jobs, req.Each, redelivered)
 		ans.Jobs, ans.Duplicate, ans.Error = req.Jobs, dup, toWire(err)
 		for _, e := range errs {
 			ans.Errors = append(ans.Errors, toWire(e))
@@ -180,7 +180,7 @@ func (q *Queue) answerAdmission(ctx context.Context, body []byte, redelivered bo
 // Only a request the broker hands out again (its first leader died before
 // it acked) can name jobs already admitted: only then is each job looked
 // up, which for a job not in memory reads the records file.
-func (q *Queue) admit(ctx context.Context, jobs []*worker.JobRecord, each, redelivered bool) ([]bool, []error, error) {
+func (q *Queue) admit(jobs []*worker.JobRecord, each, redelivered bool) ([]bool, []error, error) {
 	q.admission.decide.Lock()
 	defer q.admission.decide.Unlock()
 	dup := make([]bool, len(jobs))
@@ -273,7 +273,7 @@ func (q *Queue) submitUnique(ctx context.Context, jobs []*worker.JobRecord, each
 		}
 	}
 	if q.admission.leading.Load() {
-		return q.admit(ctx, jobs, each, false)
+		return q.admit(jobs, each, false)
 	}
 	body, err := json.Marshal(admitRequest{Jobs: jobs, Each: each})
 	if err != nil {

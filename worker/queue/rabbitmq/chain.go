@@ -101,10 +101,7 @@ func (q *Queue) followUpMessages(l *link, parent string, followUps []*worker.Job
 		j.Priority, j.UniqueKey = 0, ""
 		q.fillNew(&j, t)
 		j.CreatedAt = t
-		msg, err := jobMessage(&j, 0, 1, 1)
-		if err != nil {
-			return newJobs{}, err
-		}
+		msg := jobMessage(&j, 0, 1, 1)
 		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
 		if err := q.ensureStep(l, step); err != nil {
 			return newJobs{}, err

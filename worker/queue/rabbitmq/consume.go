@@ -323,12 +323,9 @@ func (q *Queue) releaseHeldLocked(qs *queueState) bool {
 // hand once the new one is confirmed.
 func (q *Queue) relay(l *link, dv *delivered, used int) {
 	j := dv.job
-	msg, err := jobMessage(j, used, dv.gen, dv.copy)
+	c, err := q.jobCopy(l, j, used, dv.gen, dv.copy)
 	if err == nil {
-		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
-		if err = q.ensureStep(l, step); err == nil {
-			_, err = q.publishEach(l, []outgoing{{ex, key, msg}})
-		}
+		_, err = q.publishEach(l, []outgoing{c})
 	}
 	if err != nil {
 		q.log.Error("could not send an early job back to wait; it is delivered again", "job", j.ID, "err", err)
@@ -348,15 +345,12 @@ func (q *Queue) kill(l *link, dv *delivered, reason string) {
 	q.mu.Lock()
 	seq := q.nextSeqLocked(j.ID)
 	q.mu.Unlock()
-	msg, err := jobMessage(j, j.Attempts, dv.gen, seq)
+	ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: j}
+	err := q.publishWith(l, []outgoing{q.deadCopy(j, dv.gen, seq)}, ev)
 	if err == nil {
-		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: dv.gen, Copy: dv.copy, Job: j}
-		_, err = q.publishWith(l, []outgoing{{q.names.deadExchange(), j.Queue, msg}}, ev)
-		if err == nil {
-			q.mu.Lock()
-			q.applyOwnLocked(ev)
-			q.mu.Unlock()
-		}
+		q.mu.Lock()
+		q.applyOwnLocked(ev)
+		q.mu.Unlock()
 	}
 	if err != nil {
 		q.log.Error("could not dead-letter a job out of attempts; it is delivered again", "job", j.ID, "err", err)
@@ -396,13 +390,10 @@ func (q *Queue) adopt(l *link, dv *delivered) {
 	q.mu.Lock()
 	seq := q.nextSeqLocked(j.ID)
 	q.mu.Unlock()
-	msg, err := jobMessage(j, dv.interrupted, 1, seq)
+	ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: 1, Copy: seq, Job: j}
+	c, err := q.jobCopy(l, j, dv.interrupted, 1, seq)
 	if err == nil {
-		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
-		ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: 1, Copy: seq, Job: j}
-		if err = q.ensureStep(l, step); err == nil {
-			_, err = q.publishWith(l, []outgoing{{ex, key, msg}}, ev)
-		}
+		err = q.publishWith(l, []outgoing{c}, ev)
 		if err == nil {
 			q.mu.Lock()
 			q.applyOwnLocked(ev)

@@ -14,10 +14,7 @@ import (
 // queue, as a publish again after a crash would.
 func publishCopy(t *testing.T, q *Queue, j *worker.JobRecord) {
 	t.Helper()
-	msg, err := jobMessage(j, 0, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := jobMessage(j, 0, 1, 1)
 	publishConfirmed(t, q.names.jobsExchange(), j.Queue, msg)
 }
 

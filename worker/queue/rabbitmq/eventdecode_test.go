@@ -151,10 +151,7 @@ func jobBodySamples() [][]byte {
 	j := &worker.JobRecord{ID: "01ABC", Queue: "q", Type: "image", Payload: json.RawMessage(`{"input":"/srv/in/a b.jpg","n":[1,2.5,true,null]}`),
 		Priority: 5, MaxAttempts: 3, RunAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Errors: []worker.AttemptError{{Attempt: 1, At: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), Error: "broken"}}, LastError: "broken", UniqueKey: "k"}
-	msg, err := jobMessage(j, 1, 1, 1)
-	if err != nil {
-		panic(err)
-	}
+	msg := jobMessage(j, 1, 1, 1)
 	return [][]byte{
 		msg.Body,
 		[]byte(`{"type":"noop","payload":{"n":1}}`),

@@ -273,13 +273,13 @@ func (f *eventFeed) startTailLocked(l *link) error {
 			}
 		}()
 	}
-	go f.read(l, ch, deliveries)
+	go f.read(ch, deliveries)
 	return nil
 }
 
 // read appends what the tail delivers to the ring until the channel ends
 // or nobody has asked for events for feedIdle.
-func (f *eventFeed) read(l *link, ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
+func (f *eventFeed) read(ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
 	idle := time.NewTicker(feedIdle / 4)
 	defer idle.Stop()
 	for {

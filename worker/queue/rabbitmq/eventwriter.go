@@ -293,16 +293,14 @@ func (q *Queue) sendEventsLater(l *link, evs ...*event) {
 
 // publishWith publishes job messages in one pipelined window and, once the
 // broker confirmed them, events through the event writers, and returns once
-// those are confirmed too: per message whether the broker took it, and the
-// first problem. In that order, an event never names a copy the broker
+// those are confirmed too, with the first problem. In that order, an event never names a copy the broker
 // refused (a consumer would take the copy it replaces for stale and ack it
 // away); an event lost after its copy costs at most a second run.
-func (q *Queue) publishWith(l *link, msgs []outgoing, evs ...*event) ([]bool, error) {
-	acked, err := q.publishEach(l, msgs)
-	if err != nil {
-		return acked, err
+func (q *Queue) publishWith(l *link, msgs []outgoing, evs ...*event) error {
+	if _, err := q.publishEach(l, msgs); err != nil {
+		return err
 	}
-	return acked, q.sendEvents(l, evs...)
+	return q.sendEvents(l, evs...)
 }
 
 // fillFrom gives each job event the state its job had here before it:

@@ -43,7 +43,7 @@ const (
 )
 
 // jobMessage is a job as published to the work queue or the ladder.
-func jobMessage(j *worker.JobRecord, attemptsBefore, gen int, copy uint64) (amqp.Publishing, error) {
+func jobMessage(j *worker.JobRecord, attemptsBefore, gen int, copy uint64) amqp.Publishing {
 	body := appendJob(make([]byte, 0, 512+len(j.Payload)), j)
 	var priority uint8
 	if j.Priority > 0 {
@@ -62,7 +62,7 @@ func jobMessage(j *worker.JobRecord, attemptsBefore, gen int, copy uint64) (amqp
 		Type:         j.Type,
 		Headers:      amqp.Table{hdrAttempts: int64(attemptsBefore), hdrGen: int64(gen), hdrCopy: int64(copy)},
 		Body:         body,
-	}, nil
+	}
 }
 
 // highPriority is the AMQP priority of a job with a priority above 0.

@@ -244,7 +244,7 @@ func (q *Queue) answerWith(op string, ls *lease, r *record, l *link, j *worker.J
 	}
 	msgs = append(msgs, more.msgs...)
 	evs := append([]*event{ev}, more.evs...)
-	if _, err := q.publishWith(l, msgs, evs...); err != nil {
+	if err := q.publishWith(l, msgs, evs...); err != nil {
 		// The outcome could not be stored: the job goes back to the
 		// broker now, its attempt counted, rather than stay leased until
 		// its lease runs out.
@@ -319,11 +319,7 @@ func (q *Queue) Fail(ctx context.Context, id string, reason string, retryAt time
 		j.State, j.FinishedAt = worker.StateCancelled, t
 	case retryAt.IsZero():
 		j.State, j.FinishedAt = worker.StateDead, t
-		c, err := q.deadCopy(j, r.gen, r.seq+1)
-		if err != nil {
-			q.unclaim(id, ls)
-			return err
-		}
+		c := q.deadCopy(j, r.gen, r.seq+1)
 		copy = &c
 	default:
 		j.State, j.RunAt = worker.StateRetrying, retryAt
@@ -380,7 +376,7 @@ func (q *Queue) RecoverExpired(ctx context.Context) (int, error) {
 		var c outgoing
 		if j.Attempts >= j.MaxAttempts {
 			j.State, j.FinishedAt = worker.StateDead, at
-			c, err = q.deadCopy(j, r.gen, r.seq+1)
+			c = q.deadCopy(j, r.gen, r.seq+1)
 		} else {
 			j.State, j.RunAt = worker.StateQueued, at
 			c, err = q.jobCopy(l, j, j.Attempts, r.gen, r.seq+1)
@@ -489,7 +485,7 @@ func (q *Queue) retry(id string) (*worker.JobRecord, error) {
 		return nil, fmt.Errorf("retry job %s: %w", id, err)
 	}
 	ev := &event{Kind: evJob, Host: q.host, Seq: seq, Gen: gen, Copy: seq, Job: j}
-	if _, err := q.publishWith(l, []outgoing{c}, ev); err != nil {
+	if err := q.publishWith(l, []outgoing{c}, ev); err != nil {
 		return nil, fmt.Errorf("retry job %s: %w", id, err)
 	}
 	q.mu.Lock()

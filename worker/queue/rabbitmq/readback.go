@@ -36,10 +36,8 @@ type unreadMsg struct {
 }
 
 // stampMessage gives an event message its ID.
-func (q *Queue) stampMessage(msg *amqp.Publishing) string {
-	id := strconv.FormatUint(q.msgSeq.Add(1), 10)
-	msg.Headers[hdrMsg] = id
-	return id
+func (q *Queue) stampMessage(msg *amqp.Publishing) {
+	msg.Headers[hdrMsg] = strconv.FormatUint(q.msgSeq.Add(1), 10)
 }
 
 // expectMessages remembers event messages about to be published: before
@@ -77,16 +75,6 @@ func (q *Queue) settleMessages(msgs []outgoing, acked []bool) {
 			delete(q.unread, id)
 		}
 	}
-}
-
-// confirmedMessages remembers event messages the broker confirmed.
-func (q *Queue) confirmedMessages(msgs []outgoing) {
-	q.expectMessages(msgs)
-	acked := make([]bool, len(msgs))
-	for i := range acked {
-		acked[i] = true
-	}
-	q.settleMessages(msgs, acked)
 }
 
 // readBack forgets an own message the reader read; mu is held.

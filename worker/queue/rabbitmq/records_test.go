@@ -170,7 +170,9 @@ func TestRecords_LostEventMessageIsPublishedAgain(t *testing.T) {
 	msg := eventsMessages(a.Host(), []*event{ev})[0]
 	a.stampMessage(&msg)
 	// Confirmed, as far as a knows, and never in the stream.
-	a.confirmedMessages([]outgoing{{a.names.eventsExchange(), ev.routingKey(), msg}})
+	out := []outgoing{{a.names.eventsExchange(), ev.routingKey(), msg}}
+	a.expectMessages(out)
+	a.settleMessages(out, []bool{true})
 
 	deadline := time.Now().Add(4 * probeEvery)
 	for {

@@ -248,10 +248,7 @@ func (q *Queue) submitMessages(l *link, jobs []*worker.JobRecord) ([]outgoing, [
 	for _, j := range jobs {
 		q.fillNew(j, t)
 		j.CreatedAt = t
-		msg, err := jobMessage(j, 0, 1, 1)
-		if err != nil {
-			return nil, nil, err
-		}
+		msg := jobMessage(j, 0, 1, 1)
 		ex, key, step := q.route(j.Queue, j.RunAt, &msg)
 		if err := q.ensureStep(l, step); err != nil {
 			return nil, nil, fmt.Errorf("submit: %w", err)
@@ -334,10 +331,7 @@ func (q *Queue) waitingLocked(name string) int {
 
 // jobCopy is the message of a job's new copy, routed by when it is due.
 func (q *Queue) jobCopy(l *link, j *worker.JobRecord, attemptsBefore, gen int, copy uint64) (outgoing, error) {
-	msg, err := jobMessage(j, attemptsBefore, gen, copy)
-	if err != nil {
-		return outgoing{}, err
-	}
+	msg := jobMessage(j, attemptsBefore, gen, copy)
 	ex, key, step := q.route(j.Queue, j.RunAt, &msg)
 	if err := q.ensureStep(l, step); err != nil {
 		return outgoing{}, err
@@ -346,10 +340,6 @@ func (q *Queue) jobCopy(l *link, j *worker.JobRecord, attemptsBefore, gen int, c
 }
 
 // deadCopy is the message of a dead job, for its dead-letter queue.
-func (q *Queue) deadCopy(j *worker.JobRecord, gen int, copy uint64) (outgoing, error) {
-	msg, err := jobMessage(j, j.Attempts, gen, copy)
-	if err != nil {
-		return outgoing{}, err
-	}
-	return outgoing{q.names.deadExchange(), j.Queue, msg}, nil
+func (q *Queue) deadCopy(j *worker.JobRecord, gen int, copy uint64) outgoing {
+	return outgoing{q.names.deadExchange(), j.Queue, jobMessage(j, j.Attempts, gen, copy)}
 }
