@@ -14,6 +14,25 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+// connState is the connection to the broker and what was declared on it;
+// Queue.mu guards it.
+type connState struct {
+	link    *link // nil while disconnected
+	health  error // why the broker cannot be used now; nil when it can
+	blocked string
+	// declared names what was declared on the current link.
+	declared map[string]bool
+	stepsOn  map[string]*link // wait queue → the link it was declared on
+}
+
+func newConnState() connState {
+	return connState{
+		health:   errors.New("broker not connected yet"),
+		declared: map[string]bool{},
+		stepsOn:  map[string]*link{},
+	}
+}
+
 // Reconnect backoff: doubling from the first to the last wait, each with
 // up to half of it added at random so that many kilnd hosts that lost the
 // same broker do not come back in one wave.

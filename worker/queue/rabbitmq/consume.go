@@ -10,6 +10,27 @@ import (
 	"kiln/worker"
 )
 
+// deliveryState is this process's side of the queues it consumes and the
+// jobs it holds; Queue.mu guards it.
+type deliveryState struct {
+	queues map[string]*queueState
+	leased map[string]*lease
+	// changed is closed and replaced whenever a record changes (Changed);
+	// wake whenever a delivery arrives or a record changes, for a Lease
+	// waiting for a job it knows is coming.
+	changed chan struct{}
+	wake    chan struct{}
+}
+
+func newDeliveryState() deliveryState {
+	return deliveryState{
+		queues:  map[string]*queueState{},
+		leased:  map[string]*lease{},
+		changed: make(chan struct{}),
+		wake:    make(chan struct{}),
+	}
+}
+
 // queueState is this process's side of one kiln queue.
 type queueState struct {
 	name   string

@@ -8,6 +8,15 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+// depthCache is the last answer of Depths and of the oldest queued jobs;
+// Queue.mu guards it.
+type depthCache struct {
+	depths   map[string]int // the last answer of Depths
+	depthsAt time.Time
+	oldest   map[string]time.Time // per queue, the oldest queued job's creation, as of oldestAt
+	oldestAt time.Time
+}
+
 // How many jobs wait on the broker, per consumed queue, for the status.
 
 // depthsFresh is how long an answer of Depths is given again rather than

@@ -12,6 +12,19 @@ import (
 	"kiln/worker"
 )
 
+// joinState is a joining host's reading of the past and what it asked
+// of others meanwhile; Queue.mu guards it.
+type joinState struct {
+	// past is the reading of the stream's past, nil when there is none;
+	// pastDone is closed when none is left.
+	past     *pastRead
+	pastDone chan struct{}
+	// askedStats are the counts of a host that keeps records, as of
+	// askedStatsAt, for max_queued on a host that asks others.
+	askedStats   map[string]*worker.QueueStats
+	askedStatsAt time.Time
+}
+
 // Joining a fleet: a kilnd with no records of its own (a new host, or a
 // lost records file) does not read the whole records stream before it
 // says it is ready, which takes minutes at millions of jobs. If another

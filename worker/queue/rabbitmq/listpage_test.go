@@ -17,7 +17,7 @@ import (
 // records this process keeps.
 func TestListAfterPagesTheRecords(t *testing.T) {
 	t.Parallel()
-	q := &Queue{records: map[string]*record{}}
+	q := &Queue{recordSet: newRecordSet()}
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := 0; i < 30; i++ {
 		id := fmt.Sprintf("job-%02d", i)

@@ -17,10 +17,15 @@
 // x-delivery-count, so a job that kills its worker every time still ends
 // dead.
 //
-// What AMQP cannot give soundly is refused with worker.ErrNotSupported:
-// priorities (3.10 quorum queues have none) and exact unique keys (no
-// atomic check-and-publish across hosts). Cancel and pause are events on
-// the events exchange that every kilnd applies.
+// A host that keeps records writes them to its records file with the
+// stream offset they reflect, so a restart reads on from there; a new host
+// reads the stream from now and its past behind it, asking a host that
+// has read the past meanwhile (join.go); a host with keep_records = false
+// follows only the control events and asks the others (lighthost.go).
+// Unique keys are decided by one admission leader at a time
+// (admission.go). Priorities need RabbitMQ 4.0's quorum queue priorities;
+// an older broker refuses them with worker.ErrNotSupported. Cancel and
+// pause are events on the events exchange that every kilnd applies.
 package rabbitmq
 
 import (
@@ -33,7 +38,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"kiln/worker"
@@ -87,9 +91,14 @@ type Options struct {
 	holdPast <-chan struct{}
 }
 
-// Queue is the RabbitMQ backend. Its state is guarded by mu; the
-// connection's goroutines and the callers' take it briefly and never
-// across a broker round trip.
+// Queue is the RabbitMQ backend.
+//
+// Its state is in the embedded parts, each beside the code it is for, and
+// mu guards them all: reading one event changes records, counts, waiting
+// indexes and the jobs held or expected at once, and a Lease must never
+// see a job in none of those places (consume.go). The connection's
+// goroutines and the callers take mu briefly and never across a broker
+// round trip.
 type Queue struct {
 	opts  Options
 	names names
@@ -109,68 +118,15 @@ type Queue struct {
 	flushDone chan struct{}
 	storeOnce sync.Once
 
-	mu      sync.Mutex
-	link    *link // nil while disconnected
-	health  error // why the broker cannot be used now; nil when it can
-	blocked string
-	synced  bool // the records have been read up to the first connection
-	syncing bool // a connection is reading the records up to its start
-	syncCh  chan struct{}
-	// markers counts the sync markers published; markerSeen holds the
-	// channel closed when the records reader reads one back.
-	markers    int
-	markerSeen map[string]chan struct{}
-	changed    chan struct{}
-	// wake is closed and replaced whenever a delivery arrives or a record
-	// changes, for a Lease waiting for a job it knows is coming.
-	wake chan struct{}
-
-	records map[string]*record // those in memory; see store
-	// store keeps the records that left memory (nil: all stay in memory);
-	// dirty names the records changed since its last write.
-	store *recordStore
-	dirty map[string]struct{}
-	// flushed is closed and replaced at every write of the file;
-	// flushSoon asks for a write before the next tick (recordcache.go).
-	flushed   chan struct{}
-	flushSoon chan struct{}
-	// resident is how long a finished record stays in memory (residentFor;
-	// less in tests).
-	resident time.Duration
-	counts   map[string]map[worker.State]int // per queue, by state
-	// waiting indexes the records of the jobs that wait to run (queued,
-	// scheduled, retrying) by queue and state, so that Stats and Lease
-	// need not look at every record.
-	waiting   map[waitKey]map[string]*record
-	unique    map[uniqueRef]string // unique key → the unfinished job holding it (uniquekeys.go)
-	paused    map[string]bool
-	cancelled map[string]int // job ID → generation cancelled
-	purged    map[string]int // job ID → generation whose record was purged (not yet written to store)
-	notJobs   map[string]int // per queue, the dead letters that are not jobs
-	queues    map[string]*queueState
-	leased    map[string]*lease
-	offset    int64 // next records stream offset to read
-	// past is the reading of the stream's past by a host that joined the
-	// fleet (join.go), nil when there is none; pastDone is closed when
-	// none is left.
-	past     *pastRead
-	pastDone chan struct{}
-	// askedStats are the counts of a host that keeps records, as of
-	// askedStatsAt, for max_queued on a host that asks others.
-	askedStats   map[string]*worker.QueueStats
-	askedStatsAt time.Time
-	gap          [2]int64 // the last jump of the records reader's offsets
-	gapCount     int      // how many times it was seen
-	declared     map[string]bool
-	depths       map[string]int       // the last answer of Depths
-	oldest       map[string]time.Time // per queue, the oldest queued job's creation, as of oldestAt
-	oldestAt     time.Time
-	depthsAt     time.Time
-	// unread holds this process's confirmed event messages not read back
-	// from the records yet (readback.go); msgSeq numbers them.
-	unread  map[string]unreadMsg
-	msgSeq  atomic.Uint64
-	stepsOn map[string]*link // wait queue → the link it was declared on
+	mu            sync.Mutex
+	connState     // the broker connection (conn.go)
+	readerState   // where the records reader stands (recordsreader.go)
+	joinState     // a joining host's past (join.go)
+	recordSet     // the job records and their indexes (records.go)
+	recordFile    // the records file (recordcache.go)
+	deliveryState // consumed queues and held jobs (consume.go)
+	depthCache    // queue depths for the status (depths.go)
+	readbackState // own event messages not read back (readback.go)
 
 	admission admission // the admission lead (admission.go)
 	callers   callers   // requests to other kilnd (call.go)
@@ -197,37 +153,21 @@ func Open(opts Options) (*Queue, error) {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	q := &Queue{
-		opts:       opts,
-		names:      names{prefix: opts.Prefix},
-		host:       fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
-		log:        opts.Log,
-		ready:      make(chan struct{}, 1),
-		eventsIn:   make(chan eventBatch, 1024),
-		closing:    make(chan struct{}),
-		loopDone:   make(chan struct{}),
-		health:     errors.New("broker not connected yet"),
-		syncCh:     make(chan struct{}),
-		pastDone:   closedChan(),
-		markerSeen: map[string]chan struct{}{},
-		changed:    make(chan struct{}),
-		wake:       make(chan struct{}),
-		records:    map[string]*record{},
-		dirty:      map[string]struct{}{},
-		flushed:    make(chan struct{}),
-		flushSoon:  make(chan struct{}, 1),
-		resident:   residentFor,
-		counts:     map[string]map[worker.State]int{},
-		waiting:    map[waitKey]map[string]*record{},
-		unique:     map[uniqueRef]string{},
-		paused:     map[string]bool{},
-		cancelled:  map[string]int{},
-		purged:     map[string]int{},
-		notJobs:    map[string]int{},
-		unread:     map[string]unreadMsg{},
-		queues:     map[string]*queueState{},
-		leased:     map[string]*lease{},
-		declared:   map[string]bool{},
-		stepsOn:    map[string]*link{},
+		opts:          opts,
+		names:         names{prefix: opts.Prefix},
+		host:          fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:])),
+		log:           opts.Log,
+		ready:         make(chan struct{}, 1),
+		eventsIn:      make(chan eventBatch, 1024),
+		closing:       make(chan struct{}),
+		loopDone:      make(chan struct{}),
+		connState:     newConnState(),
+		readerState:   newReaderState(),
+		joinState:     joinState{pastDone: closedChan()},
+		recordSet:     newRecordSet(),
+		recordFile:    newRecordFile(),
+		deliveryState: newDeliveryState(),
+		readbackState: readbackState{unread: map[string]unreadMsg{}},
 	}
 	q.feed = newEventFeed(q)
 	if opts.RecordsFile != "" && !opts.NoRecords {

@@ -2,10 +2,18 @@ package rabbitmq
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
+
+// readbackState is this process's confirmed event messages not read back
+// from the records yet; Queue.mu guards unread, msgSeq is atomic.
+type readbackState struct {
+	unread map[string]unreadMsg
+	msgSeq atomic.Uint64 // numbers the messages
+}
 
 // A RabbitMQ stream can lose messages it has confirmed when its leader
 // fails over (rabbitmq-server issue 9457; seen here with 3.10 in a

@@ -11,6 +11,31 @@ import (
 	"kiln/worker"
 )
 
+// recordFile is the records file and what memory holds for it;
+// Queue.mu guards it.
+type recordFile struct {
+	// store keeps the records that left memory (nil: all stay in memory);
+	// dirty names the records changed since its last write.
+	store *recordStore
+	dirty map[string]struct{}
+	// flushed is closed and replaced at every write of the file;
+	// flushSoon asks for a write before the next tick.
+	flushed   chan struct{}
+	flushSoon chan struct{}
+	// resident is how long a finished record stays in memory (residentFor;
+	// less in tests).
+	resident time.Duration
+}
+
+func newRecordFile() recordFile {
+	return recordFile{
+		dirty:     map[string]struct{}{},
+		flushed:   make(chan struct{}),
+		flushSoon: make(chan struct{}, 1),
+		resident:  residentFor,
+	}
+}
+
 // This file moves records between memory and the records file
 // (recordstore.go): recordLocked finds a record wherever it is, flush
 // writes what changed and lets finished records leave memory.

@@ -7,6 +7,37 @@ import (
 	"kiln/worker"
 )
 
+// recordSet is what this process knows of jobs and queues from the events
+// it read, with the indexes kept beside the records; Queue.mu guards it.
+// Records of finished jobs may have left memory for the records file
+// (recordFile); recordLocked finds a record wherever it is.
+type recordSet struct {
+	records map[string]*record              // those in memory
+	counts  map[string]map[worker.State]int // per queue, by state
+	// waiting indexes the records of the jobs that wait to run (queued,
+	// scheduled, retrying) by queue and state, so that Stats and Lease
+	// need not look at every record.
+	waiting   map[waitKey]map[string]*record
+	unique    map[uniqueRef]string // unique key → the unfinished job holding it (uniquekeys.go)
+	paused    map[string]bool
+	cancelled map[string]int // job ID → generation cancelled
+	purged    map[string]int // job ID → generation whose record was purged (not yet written to the file)
+	notJobs   map[string]int // per queue, the dead letters that are not jobs (deadletters.go)
+}
+
+func newRecordSet() recordSet {
+	return recordSet{
+		records:   map[string]*record{},
+		counts:    map[string]map[worker.State]int{},
+		waiting:   map[waitKey]map[string]*record{},
+		unique:    map[uniqueRef]string{},
+		paused:    map[string]bool{},
+		cancelled: map[string]int{},
+		purged:    map[string]int{},
+		notJobs:   map[string]int{},
+	}
+}
+
 // Every job state change is an event on the events exchange, routed as
 // "<queue>.<state>" (applications may bind their own queues to follow
 // jobs); pause, resume, cancel and purge are control events routed as

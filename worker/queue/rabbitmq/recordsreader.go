@@ -8,6 +8,26 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+// readerState is where the records reader stands; Queue.mu guards it.
+type readerState struct {
+	offset int64 // next records stream offset to read
+	// gap is the last jump of the reader's offsets, seen gapCount times
+	// (gapSeen).
+	gap      [2]int64
+	gapCount int
+	synced   bool // the records have been read up to the first connection
+	syncing  bool // a connection is reading the records up to its start
+	syncCh   chan struct{}
+	// markers counts the sync markers published; markerSeen holds the
+	// channel closed when the reader reads one back (readToNow).
+	markers    int
+	markerSeen map[string]chan struct{}
+}
+
+func newReaderState() readerState {
+	return readerState{syncCh: make(chan struct{}), markerSeen: map[string]chan struct{}{}}
+}
+
 // The records reader: every kilnd follows the records stream and applies
 // its events to the job records, with the rules for offsets that jump and
 // a probe that remakes a reader that stopped.
