@@ -404,7 +404,7 @@ func follow(t *testing.T, urls []string, prefix string) *tally {
 	t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		defer close(done)
-		var offset int64
+		var pos streamPos
 		for i := 0; ctx.Err() == nil; i++ {
 			conn, err := amqp.Dial(urls[i%len(urls)])
 			if err != nil {
@@ -414,22 +414,47 @@ func follow(t *testing.T, urls []string, prefix string) *tally {
 				}
 				continue
 			}
-			readStream(ctx, conn, prefix+".records", &offset, tl)
+			readStream(ctx, conn, prefix+".records", &pos, tl)
 			conn.Close()
 		}
 	}()
 	return tl
 }
 
-func readStream(ctx context.Context, conn *amqp.Connection, stream string, offset *int64, tl *tally) {
+// streamPos is where a follower of the records stands: the next offset,
+// and the last jump of offsets it saw, with how many times in a row.
+type streamPos struct {
+	next     int64
+	jump     [2]int64
+	jumpSeen int
+}
+
+// jumpConfirmations is how many times in a row a follower sees the same
+// jump before it reads past it: the broker keeps an entry of its own at
+// the start of each stream segment, an offset that no consumer is
+// delivered, and a follower that took that for a lagging replica would
+// never get past the first segment.
+const jumpConfirmations = 3
+
+// readPast counts a jump from the next offset to off and reports whether
+// it has been seen often enough to be such an entry.
+func (p *streamPos) readPast(off int64) bool {
+	if p.jump != [2]int64{p.next, off} {
+		p.jump, p.jumpSeen = [2]int64{p.next, off}, 0
+	}
+	p.jumpSeen++
+	return p.jumpSeen >= jumpConfirmations
+}
+
+func readStream(ctx context.Context, conn *amqp.Connection, stream string, pos *streamPos, tl *tally) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return
 	}
 	ch.Qos(1000, 0, false)
 	var from any = "first"
-	if *offset > 0 {
-		from = *offset
+	if pos.next > 0 {
+		from = pos.next
 	}
 	ds, err := ch.Consume(stream, "", false, false, false, false, amqp.Table{"x-stream-offset": from})
 	if err != nil {
@@ -453,11 +478,15 @@ func readStream(ctx context.Context, conn *amqp.Connection, stream string, offse
 			}
 			off, _ := d.Headers["x-stream-offset"].(int64)
 			switch {
-			case *offset > 0 && off > *offset:
-				// Offsets are consecutive: a replica that was behind
-				// skipped some. Read them again on a new connection.
+			case pos.next > 0 && off > pos.next && !pos.readPast(off):
+				// A replica that was behind skipped some: read them again
+				// on a new connection, once it has had a moment to catch up.
+				select {
+				case <-ctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
 				return
-			case off < *offset:
+			case off < pos.next:
 				d.Ack(false) // a chunk is delivered from its start
 				continue
 			}
@@ -467,7 +496,7 @@ func readStream(ctx context.Context, conn *amqp.Connection, stream string, offse
 					tl.add(&evs[i])
 				}
 			}
-			*offset = off + 1
+			pos.next = off + 1
 			d.Ack(false)
 		}
 	}
