@@ -164,9 +164,12 @@ func (q *Queue) consume(l *link, name string) error {
 		return fmt.Errorf("consume %s on %s: %w", q.names.work(name), l.url, err)
 	}
 	go func() {
+		acks := newGroupedAcks(ch, q.log)
 		for d := range deliveries {
+			d.Acknowledger = acks
 			q.onDelivery(l, name, d)
 		}
+		acks.close()
 		// The channel ended while the connection lives on (the queue was
 		// deleted, or the broker closed the channel): start over on a new
 		// connection rather than run without a consumer.

@@ -2,11 +2,13 @@ package rabbitmq
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -218,6 +220,10 @@ func (s *recordStore) write(w *recordWrite) error {
 	if err != nil {
 		return err
 	}
+	// In key order, a write of new jobs appends to the B-trees' last
+	// pages (IDs and the index keys begin with a time) rather than
+	// inserting into the middle of a page at every record.
+	slices.SortFunc(w.put, func(a, b *record) int { return cmp.Compare(a.job.ID, b.job.ID) })
 	err = s.db.Update(func(tx *bbolt.Tx) error {
 		recs, fin, pur, open := tx.Bucket(bucketRecords), tx.Bucket(bucketFinished), tx.Bucket(bucketPurged), tx.Bucket(bucketOpen)
 		for _, r := range w.put {
