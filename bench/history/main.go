@@ -10,7 +10,8 @@
 //   - whether its answers are right once READY: the succeeded count of the
 //     bench queue against H, and the first and the last job of the history,
 //     asked at READY and then until right, with the time that took;
-//   - its RSS and PSS at READY and after the checks;
+//   - its RSS and PSS at READY, after the checks, and at rest (once the
+//     next STATUS= after the checks came, a few seconds later);
 //   - the CPU (utime+stime) the start cost kilnd and the broker's beam.smp.
 //
 // It uses the real kilnd from `make build` and Debian's rabbitmq-server.
@@ -393,6 +394,12 @@ func (b *bench) settle(s *start, since time.Time, a answers) error {
 	if s.settleTime >= 0 {
 		after, ok := s.host.notices.statusAfter(time.Now(), statusWait)
 		s.statusAfterRight, s.statusAfterRightCame = after, ok
+	}
+	// At rest: once that STATUS= came (or its wait ran out), seconds
+	// after the last job, when a host that ran a burst has had its
+	// records written and given back what the burst took.
+	if s.memRest, err = procstat.ReadMemory(s.host.pid()); err != nil {
+		return fmt.Errorf("%s memory at rest: %w", s.host.name, err)
 	}
 	s.statuses = s.host.notices.changes()
 	s.startedAt = s.host.startedAt

@@ -34,7 +34,7 @@ type start struct {
 	// within the settle time.
 	settleTime time.Duration
 
-	memReady, memAfter procstat.Memory
+	memReady, memAfter, memRest procstat.Memory
 
 	// CPU seconds: kilnd's since its start, the broker's since just
 	// before it; at READY=1 and once the answers were right.
@@ -73,14 +73,15 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w)
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tRSS MB at READY\tPSS\tRSS MB after checks\tPSS\tanon\tkilnd CPU s to READY\tto right\tbroker CPU s to READY\tto right\t")
+	fmt.Fprintln(tw, "\tRSS MB at READY\tPSS\tRSS MB after checks\tPSS\tanon\tRSS MB at rest\tanon\tkilnd CPU s to READY\tto right\tbroker CPU s to READY\tto right\t")
 	for _, s := range r.starts {
 		kRight, bRight := fmt.Sprintf("%.2f", s.kilndCPUSettled), fmt.Sprintf("%.2f", s.brokerCPUSettled)
 		if s.emptyBroker {
 			kRight, bRight = "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%.2f\t%s\t\n", s.label,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%.2f\t%s\t\n", s.label,
 			mb(s.memReady.RSS), mb(s.memReady.PSS), mb(s.memAfter.RSS), mb(s.memAfter.PSS), mb(s.memAfter.Anon),
+			mb(s.memRest.RSS), mb(s.memRest.Anon),
 			s.kilndCPUReady, kRight, s.brokerCPUReady, bRight)
 	}
 	tw.Flush()
@@ -88,7 +89,7 @@ func (r *report) print(w io.Writer) {
 	for _, s := range r.starts {
 		s.printStatuses(w)
 	}
-	fmt.Fprintln(w, "(a) started on an empty broker before the history: its READY, memory at READY and CPU to READY are of that start; its answers and memory after the checks are once every job has succeeded, and its \"right after\" counts from then.")
+	fmt.Fprintln(w, "(a) started on an empty broker before the history: its READY, memory at READY and CPU to READY are of that start; its answers and memory after the checks are once every job has succeeded, and its \"right after\" counts from then; memory at rest is once the next STATUS= after the checks came (a few seconds on).")
 	fmt.Fprintln(w, "\"right\": status counts exactly H succeeded in the bench queue and both jobs are found succeeded; CPU is utime+stime of kilnd since its start and of the broker's beam.smp since just before that start.")
 }
 

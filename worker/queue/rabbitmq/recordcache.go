@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -132,6 +133,7 @@ func (q *Queue) flushLoop() {
 	defer close(q.flushDone)
 	tick := time.NewTicker(flushEvery)
 	defer tick.Stop()
+	sinceRelease := 0
 	for {
 		select {
 		case <-q.closing:
@@ -139,7 +141,19 @@ func (q *Queue) flushLoop() {
 		case <-tick.C:
 		case <-q.flushSoon:
 		}
-		q.flush()
+		written, left := q.flush()
+		sinceRelease += written
+		if written == 0 && left == 0 && sinceRelease >= burstRecords {
+			// A burst of jobs has ended and its records have left memory:
+			// the heap it grew to (records waiting for the file and in
+			// memory after their end, their events, deliveries) is
+			// garbage now, and the runtime would give it back only
+			// gradually.
+			// Give it back at once, so that a host at rest after a burst
+			// holds what its rest needs.
+			debug.FreeOSMemory()
+			sinceRelease = 0
+		}
 		q.mu.Lock()
 		close(q.flushed)
 		q.flushed = make(chan struct{})
@@ -147,10 +161,15 @@ func (q *Queue) flushLoop() {
 	}
 }
 
+// burstRecords is how many records written since memory was last given
+// back make a burst whose end gives it back (flushLoop).
+const burstRecords = 10_000
+
 // flush writes the records changed since the last write, with the offset
 // and counts they go with, and lets the finished records that have not
-// changed for residentFor leave memory.
-func (q *Queue) flush() {
+// changed for residentFor leave memory. It returns how many it wrote,
+// and how many left memory.
+func (q *Queue) flush() (written, left int) {
 	q.mu.Lock()
 	offset := q.offset
 	if q.past != nil {
@@ -197,7 +216,7 @@ func (q *Queue) flush() {
 			}
 		}
 		q.mu.Unlock()
-		return
+		return 0, 0
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -211,12 +230,14 @@ func (q *Queue) flush() {
 			continue
 		}
 		delete(q.records, id)
+		left++
 		if gen, ok := q.cancelled[id]; ok && gen <= r.gen && r.copy > 0 {
 			// The finished record, which knows the job's copy, answers
 			// for the cancel now: a delivery of that copy is stale.
 			delete(q.cancelled, id)
 		}
 	}
+	return len(w.put), left
 }
 
 // listFrom returns, oldest first, up to limit (0: all) jobs of queue (""
