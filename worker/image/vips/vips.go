@@ -299,9 +299,14 @@ var (
 
 // startLibrary initialises libvips once per process, without setting its
 // loader policy: trying an encoder (Blank) reads no file, and must not fix
-// the policy of a process that goes on to decode.
-func startLibrary() error {
+// the policy of a process that goes on to decode. Unless withModules, and
+// whatever the first caller, libvips starts without its loadable modules
+// (modules.go), which are loaded as pictures and outputs need them.
+func startLibrary(withModules bool) error {
 	libraryOnce.Do(func() {
+		if !withModules {
+			holdBackModules()
+		}
 		if C.kiln_init() != 0 {
 			libraryErr = fmt.Errorf("start libvips: %s", lastError())
 		}
@@ -312,14 +317,28 @@ func startLibrary() error {
 // Start initialises libvips once per process and sets its loader policy,
 // once too: unless allowUntrusted, loaders libvips marks untrusted (SVG,
 // PDF, ...) are blocked: they are large attack surfaces for pictures from
-// strangers.
+// strangers. A process that allows them has every libvips module loaded;
+// one that blocks them only the trusted ones it needs, when it needs
+// them.
 func Start(allowUntrusted bool) error {
-	if err := startLibrary(); err != nil {
+	if err := startLibrary(allowUntrusted); err != nil {
 		return err
 	}
-	policyOnce.Do(func() { C.kiln_block_untrusted(b2i(!allowUntrusted)) })
+	policyOnce.Do(func() {
+		if allowUntrusted {
+			loadAllModules() // if an earlier Blank started libvips without them
+		}
+		modulesMu.Lock()
+		untrustedBlocked = !allowUntrusted
+		C.kiln_block_untrusted(b2i(untrustedBlocked))
+		modulesMu.Unlock()
+	})
 	return nil
 }
+
+// blockUntrusted blocks libvips' untrusted operations again, those of a
+// module loaded since included.
+func blockUntrusted() { C.kiln_block_untrusted(1) }
 
 // lastError takes libvips' error text. libvips keeps one buffer per
 // process; kiln decodes in worker processes of one job each, so the text is
@@ -361,7 +380,7 @@ func (i *Image) Close() {
 // Blank is a black sRGB picture of width x height, such as to try an
 // encoder on; it starts libvips if need be.
 func Blank(width, height int) (*Image, error) {
-	if err := startLibrary(); err != nil {
+	if err := startLibrary(false); err != nil {
 		return nil, err
 	}
 	return wrap(C.kiln_blank(C.int(width), C.int(height)))
@@ -451,6 +470,9 @@ func (e *BlockedError) Error() string {
 func ReadHeader(buf []byte) (Header, error) {
 	if len(buf) == 0 {
 		return Header{}, errors.New("empty file")
+	}
+	if isoMediaFile(buf) {
+		needOperation(heifModule, "heifload_buffer")
 	}
 	p, n := unsafe.Pointer(&buf[0]), C.size_t(len(buf))
 	loader := C.kiln_loader(p, n)
@@ -632,6 +654,9 @@ func (e *Encoded) Free() {
 // Encode writes the picture in the given format. The bytes stay in
 // libvips' memory (no copy into Go's heap); the caller frees them.
 func (i *Image) Encode(o EncodeOptions) (*Encoded, error) {
+	if o.Format == "avif" {
+		needOperation(heifModule, "heifsave_buffer")
+	}
 	q := C.int(o.Quality)
 	if q <= 0 {
 		q = 80
