@@ -43,6 +43,11 @@ type RenderRequest struct {
 	OutDir   string      `json:"out_dir"`
 	Variants []Variant   `json:"variants"`
 	Limits   InputLimits `json:"limits"`
+	// VariantsAtOnce is how many variants are made at the same time; 0
+	// is what the daemon says once the picture is decoded, in a worker
+	// process (ServeWorker), or one per CPU. The outputs do not depend on
+	// it, only the time and the memory they take (see renderAll).
+	VariantsAtOnce int `json:"variants_at_once,omitempty"`
 }
 
 // RenderError is a failed render; Permanent ones (a broken or refused
@@ -62,7 +67,13 @@ func permanent(format string, args ...any) error {
 // load to the largest size any variant needs), and writes every variant
 // atomically under OutDir. The same request always writes the same bytes to
 // the same paths.
-func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
+func Render(ctx context.Context, req RenderRequest) (*Result, error) {
+	return render(ctx, req, runtime.NumCPU)
+}
+
+// render is Render, asking atOnce how many variants to make at once
+// unless the request says.
+func render(ctx context.Context, req RenderRequest, atOnce func() int) (_ *Result, err error) {
 	defer func() { err = permanentIfUnwritable(err) }()
 	start := time.Now()
 	if err := vips.Start(req.Limits.AllowUntrustedLoaders); err != nil {
@@ -156,7 +167,12 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 	if err := <-dirDone; err != nil {
 		return nil, err
 	}
-	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, clock)
+	n := req.VariantsAtOnce
+	if n <= 0 {
+		n = atOnce()
+	}
+	clock.s.VariantsAtOnce = n
+	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, n, clock)
 	if err != nil {
 		return nil, err
 	}
@@ -166,19 +182,22 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 	return res, nil
 }
 
-// renderAll derives the variants from the shared, read-only base on as many
-// goroutines as there are CPUs, whatever libvips' own thread count: each
-// encoder runs on one thread, so a job alone on the machine would otherwise
-// leave CPUs idle, and while one output waits on its fsync another is
-// encoded. When every CPU already has a job, the extra goroutines cost
-// nothing but a little scheduling. Variants of the same size share one
-// resize, made by whichever variant needs it first; the costliest variants
-// start first. Outputs keep the pipeline's order, and their bytes do not
-// depend on the order in which they were made. Each output is written,
-// fsynced and renamed as soon as it is encoded; one fsync of the directory
-// at the end makes all the renames durable before the job is reported
-// done.
-func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string, clock *stageClock) ([]Output, error) {
+// renderAll derives the variants from the shared, read-only base, atOnce
+// of them at a time, whatever libvips' own thread count: each encoder runs
+// on one thread, so a job alone on the machine makes as many at once as
+// there are CPUs, or it would leave CPUs idle. When the other CPUs are
+// busy with other jobs, a variant more at once gains nothing and holds its
+// pipeline's buffers and its encoder's memory beside the others' (a
+// 1600-wide JPEG's optimised Huffman coding alone keeps all its
+// coefficients, 5.8 MiB): the daemon asks for fewer then. Variants of the
+// same size share one resize, made by whichever variant needs it first;
+// the costliest variants start first. Outputs keep the pipeline's order,
+// and their bytes do not depend on the order in which they were made, nor
+// on atOnce. Each output is written, fsynced and renamed as soon as it is
+// encoded, beside the encodes that follow, so that a CPU does not wait on
+// the disk; one fsync of the directory at the end makes all the renames
+// durable before the job is reported done.
+func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string, atOnce int, clock *stageClock) ([]Output, error) {
 	start := time.Now()
 	type sizedPicture struct {
 		once sync.Once
@@ -250,15 +269,32 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 		return cost(variants[order[a]], plans[order[a]]) > cost(variants[order[b]], plans[order[b]])
 	})
 	outs := make([]Output, len(variants))
-	err := parallel(ctx, len(variants), func(n int) error {
+	writeErrs := make([]error, len(variants))
+	var writes sync.WaitGroup
+	err := parallel(ctx, len(variants), atOnce, func(n int) error {
 		i := order[n]
 		img, err := sizedFor(i)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", variants[i].Name, err)
 		}
-		outs[i], err = finish(img, variants[i], srcFormat, outDir, start, clock)
-		return err
+		enc, out, err := encodeOutput(img, variants[i], srcFormat, clock)
+		if err != nil {
+			return err
+		}
+		writes.Add(1)
+		go func() {
+			defer writes.Done()
+			defer enc.Free()
+			outs[i], writeErrs[i] = writeOutput(enc, out, outDir, start, clock)
+		}()
+		return nil
 	})
+	writes.Wait()
+	for _, werr := range writeErrs {
+		if err == nil {
+			err = werr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -285,13 +321,13 @@ func cost(v Variant, p plan) float64 {
 	return w * float64(p.outW) * float64(p.outH)
 }
 
-// parallel runs do(0..n-1), in order, on as many goroutines as there are
-// CPUs, and returns the first error.
-func parallel(ctx context.Context, n int, do func(i int) error) error {
+// parallel runs do(0..n-1), in order, on k goroutines, and returns the
+// first error.
+func parallel(ctx context.Context, n, k int, do func(i int) error) error {
 	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range max(1, min(runtime.NumCPU(), n)) {
+	for range max(1, min(k, n)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -433,9 +469,9 @@ func geometry(base *vips.Image, v Variant, p plan, shared bool) (*vips.Image, er
 	return c.img, nil
 }
 
-// finish applies a variant's effects to its sized picture, encodes it and
-// writes it atomically.
-func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.Time, clock *stageClock) (Output, error) {
+// encodeOutput applies a variant's effects to its sized picture and encodes
+// it; the output is filled in but for its path and time.
+func encodeOutput(sized *vips.Image, v Variant, srcFormat string, clock *stageClock) (*vips.Encoded, Output, error) {
 	encodeStart := time.Now()
 	c := &chain{base: sized, img: sized}
 	defer c.close()
@@ -453,7 +489,7 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 		err = c.step("sharpen", (*vips.Image).Sharpen)
 	}
 	if err != nil {
-		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
+		return nil, Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
 	}
 	format := v.Format
 	if format == "" {
@@ -469,22 +505,24 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 		// config check could try: an encoder missing here is said as the
 		// check says it, and no retry can cure it.
 		if missing := canEncodeHere(format); missing != nil {
-			return Output{}, permanent("variant %s: %s", v.Name, encoderMissing(format, missing))
+			return nil, Output{}, permanent("variant %s: %s", v.Name, encoderMissing(format, missing))
 		}
-		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
+		return nil, Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
-	defer enc.Free()
-	data := enc.Bytes()
+	clock.add(func(s *Stages) { s.EncodeMS[v.Name] = ms(time.Since(encodeStart)) })
+	return enc, Output{Variant: v.Name, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: enc.Len()}, nil
+}
+
+// writeOutput writes an encoded variant atomically under outDir.
+func writeOutput(enc *vips.Encoded, out Output, outDir string, start time.Time, clock *stageClock) (Output, error) {
 	writeStart := time.Now()
-	path := filepath.Join(outDir, v.Name+"."+extension(format))
-	if err := durable.WriteFile(path, data, 0o644); err != nil {
-		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
+	out.Path = filepath.Join(outDir, out.Variant+"."+extension(out.Format))
+	if err := durable.WriteFile(out.Path, enc.Bytes(), 0o644); err != nil {
+		return Output{}, fmt.Errorf("variant %s: %w", out.Variant, err)
 	}
-	clock.add(func(s *Stages) {
-		s.EncodeMS[v.Name] = ms(writeStart.Sub(encodeStart))
-		s.WriteMS += ms(time.Since(writeStart))
-	})
-	return Output{Variant: v.Name, Path: path, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: len(data), ElapsedMS: time.Since(start).Milliseconds()}, nil
+	clock.add(func(s *Stages) { s.WriteMS += ms(time.Since(writeStart)) })
+	out.ElapsedMS = time.Since(start).Milliseconds()
+	return out, nil
 }
 
 // crop cuts w x h out of img where gravity says.

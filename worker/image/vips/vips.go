@@ -643,6 +643,9 @@ type Encoded struct {
 // Bytes are the encoded picture, valid until Free.
 func (e *Encoded) Bytes() []byte { return unsafe.Slice((*byte)(e.buf), e.n) }
 
+// Len is the encoded picture's size in bytes.
+func (e *Encoded) Len() int { return e.n }
+
 // Free releases the encoded bytes.
 func (e *Encoded) Free() {
 	if e.buf != nil {
