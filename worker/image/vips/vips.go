@@ -309,7 +309,9 @@ func startLibrary(withModules bool) error {
 		}
 		if C.kiln_init() != 0 {
 			libraryErr = fmt.Errorf("start libvips: %s", lastError())
+			return
 		}
+		setStripLines()
 	})
 	return libraryErr
 }
