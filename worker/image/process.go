@@ -44,14 +44,22 @@ type workerMessage struct {
 	Ask    string       `json:"ask,omitempty"`
 }
 
-// askVariantsAtOnce is a worker's question once its picture is decoded:
-// how many variants to make at once. The daemon answers with a
-// daemonReply line.
-const askVariantsAtOnce = "variants_at_once"
+// askCPUs is a worker's question before it decodes its picture and again
+// before it makes the variants: how many CPUs the picture has to itself.
+// The daemon answers with a daemonReply line.
+const askCPUs = "cpus"
 
 // daemonReply is the daemon's answer to a worker's question.
 type daemonReply struct {
-	VariantsAtOnce int `json:"variants_at_once"`
+	CPUs int `json:"cpus"`
+}
+
+// workerSide is what a worker process brings to a render: the question to
+// the daemon, and libvips' own thread count (VIPS_CONCURRENCY, from
+// threads_per_worker), which a decode may exceed when CPUs are free.
+type workerSide struct {
+	askCPUs func() int
+	threads int
 }
 
 // ServeWorker is a worker process's main loop.
@@ -72,17 +80,18 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 	// (about 5 % of its CPU time) to fault the same buffers in again.
 	var trim *time.Timer
 	// What malloc keeps is the high-water mark of the jobs since the last
-	// trim. A job that makes fewer variants at once than one of those did
-	// (the machine got busy) has it handed back first, or the worker would
-	// hold the buffers of variants it no longer makes side by side for as
-	// long as it stays busy.
-	keptFor := 0 // the most variants at once since the last trim
-	askAtOnce := func() int {
+	// trim. A picture with fewer CPUs to itself than one of those had (the
+	// machine got busy) has it handed back first, or the worker would hold
+	// the buffers of variants it no longer makes side by side for as long
+	// as it stays busy.
+	keptFor := 0 // the most CPUs a picture had since the last trim
+	side := &workerSide{threads: vips.Concurrency()}
+	side.askCPUs = func() int {
 		n := 1 // if the daemon cannot say, it is gone, and the answer will not get through
-		if err := enc.Encode(workerMessage{Ask: askVariantsAtOnce}); err == nil {
+		if err := enc.Encode(workerMessage{Ask: askCPUs}); err == nil {
 			var r daemonReply
 			if err := dec.Decode(&r); err == nil {
-				n = max(1, r.VariantsAtOnce)
+				n = max(1, r.CPUs)
 			}
 		}
 		if n < keptFor {
@@ -105,7 +114,7 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 			return fmt.Errorf("read request: %w", err)
 		}
 		var ans workerMessage
-		res, err := render(context.Background(), req, askAtOnce)
+		res, err := render(context.Background(), req, side)
 		if err != nil {
 			var re *RenderError
 			if !errors.As(err, &re) {
@@ -377,15 +386,15 @@ func (w *Workers) Render(ctx context.Context, req RenderRequest) (*Result, error
 }
 
 // reply answers a worker's question. Pictures rendered side by side share
-// the CPUs out: each makes as many variants at once as it has CPUs to
-// itself, at least one, so that a worker among busy ones holds one
-// variant's buffers rather than one per CPU (renderAll). The question
-// comes once the picture is decoded, by when the other jobs of a burst
-// have been handed out too.
+// the CPUs out: each has as many as the CPUs divided among them, at least
+// one, so that a worker among busy ones decodes on one libvips thread and
+// holds one variant's buffers rather than one per CPU (renderAll). The
+// question comes again once the picture is decoded, by when the other jobs
+// of a burst have been handed out too.
 func (w *Workers) reply(question string) daemonReply {
 	var r daemonReply
-	if question == askVariantsAtOnce {
-		r.VariantsAtOnce = max(1, runtime.NumCPU()/max(1, int(w.rendering.Load())))
+	if question == askCPUs {
+		r.CPUs = max(1, runtime.NumCPU()/max(1, int(w.rendering.Load())))
 	}
 	return r
 }

@@ -43,11 +43,13 @@ type RenderRequest struct {
 	OutDir   string      `json:"out_dir"`
 	Variants []Variant   `json:"variants"`
 	Limits   InputLimits `json:"limits"`
-	// VariantsAtOnce is how many variants are made at the same time; 0
-	// is what the daemon says once the picture is decoded, in a worker
-	// process (ServeWorker), or one per CPU. The outputs do not depend on
-	// it, only the time and the memory they take (see renderAll).
-	VariantsAtOnce int `json:"variants_at_once,omitempty"`
+	// CPUs is how many CPUs the picture has to itself: a worker process
+	// decodes it on as many libvips threads (or its own number, if more),
+	// and makes as many variants at once (see renderAll). 0 is what the
+	// daemon says when asked, in a worker process (ServeWorker), or every
+	// CPU. The outputs do not depend on it, only the time and the memory
+	// they take.
+	CPUs int `json:"cpus,omitempty"`
 }
 
 // RenderError is a failed render; Permanent ones (a broken or refused
@@ -68,12 +70,11 @@ func permanent(format string, args ...any) error {
 // atomically under OutDir. The same request always writes the same bytes to
 // the same paths.
 func Render(ctx context.Context, req RenderRequest) (*Result, error) {
-	return render(ctx, req, runtime.NumCPU)
+	return render(ctx, req, nil)
 }
 
-// render is Render, asking atOnce how many variants to make at once
-// unless the request says.
-func render(ctx context.Context, req RenderRequest, atOnce func() int) (_ *Result, err error) {
+// render is Render in a worker process (side), or in the caller's (nil).
+func render(ctx context.Context, req RenderRequest, side *workerSide) (_ *Result, err error) {
 	defer func() { err = permanentIfUnwritable(err) }()
 	start := time.Now()
 	if err := vips.Start(req.Limits.AllowUntrustedLoaders); err != nil {
@@ -84,6 +85,15 @@ func render(ctx context.Context, req RenderRequest, atOnce func() int) (_ *Resul
 		return nil, &RenderError{Msg: err.Error(), Permanent: errors.Is(err, errInputRefused)}
 	}
 	clock := &stageClock{s: Stages{EncodeMS: map[string]float64{}}}
+	cpus := func() int {
+		switch {
+		case req.CPUs > 0:
+			return req.CPUs
+		case side != nil:
+			return side.askCPUs()
+		}
+		return runtime.NumCPU()
+	}
 	readStart := time.Now()
 	in, err := vips.ReadFile(real)
 	if err != nil {
@@ -133,17 +143,18 @@ func render(ctx context.Context, req RenderRequest, atOnce func() int) (_ *Resul
 		}
 		jpegShrink = vips.JPEGShrink(hdr.Width, hdr.Height, storedW, storedH)
 	}
-	if jpegShrink > 1 {
-		// The base is libjpeg's shrunk decode itself, not resized: that
-		// decode is the part of a job that cannot be spread over CPUs, and
-		// the resizes from it run side by side (a 4000-wide picture: the
-		// decode at 2000, then the 1600 and the 800 at once, each in one
-		// resize). A second, smaller decode for the small variants, run
-		// beside the large one, was tried: a lone picture came out no
-		// sooner than this way, and every picture cost 20 ms more CPU,
-		// which a busy machine pays in throughput.
-		baseW, baseH = (srcW+jpegShrink-1)/jpegShrink, (srcH+jpegShrink-1)/jpegShrink
-	}
+	// The base is the largest variant's size, not libjpeg's shrunk decode:
+	// the resize from that decode runs in the decode's own pipeline, so
+	// that a 4000-wide JPEG going to 1600 and 800 is held at 1600 (5.5
+	// MiB), not at 2000 (8.6 MiB), while the variants are made from it;
+	// the largest variant is then the base as it is, and the others are
+	// resized from less. A picture with CPUs to itself decodes on as many
+	// libvips threads, which resize strips while libjpeg decodes the next
+	// ones: alone, it is done sooner than with the resize left to the
+	// variants. (A second, smaller decode for the small variants, run
+	// beside the large one, was tried: a lone picture came out no sooner,
+	// and every picture cost 20 ms more CPU, which a busy machine pays in
+	// throughput.)
 	// The output directory is made (and its parent synced) while the
 	// picture decodes.
 	dirDone := make(chan error, 1)
@@ -154,8 +165,13 @@ func render(ctx context.Context, req RenderRequest, atOnce func() int) (_ *Resul
 		}
 		dirDone <- err
 	}()
+	decodeThreads := 0 // libvips' own count
+	if side != nil {
+		decodeThreads = max(side.threads, cpus())
+	}
+	clock.s.DecodeThreads = decodeThreads
 	decodeStart := time.Now()
-	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge, vips.Decode{JPEGShrink: jpegShrink, ToSRGB: hdr.ICC || hdr.CMYK})
+	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge, vips.Decode{JPEGShrink: jpegShrink, ToSRGB: hdr.ICC || hdr.CMYK, Threads: decodeThreads})
 	in.Free() // the encoded input is not needed past the decode
 	if err != nil {
 		<-dirDone
@@ -167,12 +183,10 @@ func render(ctx context.Context, req RenderRequest, atOnce func() int) (_ *Resul
 	if err := <-dirDone; err != nil {
 		return nil, err
 	}
-	n := req.VariantsAtOnce
-	if n <= 0 {
-		n = atOnce()
-	}
-	clock.s.VariantsAtOnce = n
-	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, n, clock)
+	// Asked again: the jobs of a burst have all been handed out by now.
+	atOnce := cpus()
+	clock.s.VariantsAtOnce = atOnce
+	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, atOnce, clock)
 	if err != nil {
 		return nil, err
 	}

@@ -511,6 +511,11 @@ type Decode struct {
 	// ToSRGB converts through the picture's ICC profile (or from CMYK);
 	// a picture without one is taken to be sRGB already.
 	ToSRGB bool
+	// Threads, if more than 0, is how many libvips threads decode (and
+	// resize) the picture, in place of libvips' own number. libvips keeps
+	// one number for the whole process: a process that decodes while it
+	// makes variants of another picture must leave it at 0.
+	Threads int
 }
 
 // Thumbnail decodes buf once, shrinking on load to fit inside width x
@@ -529,6 +534,11 @@ func Thumbnail(buf []byte, width, height int, enlarge bool, how Decode) (*Image,
 	// one picture at a time anyway.)
 	decodeMu.Lock()
 	defer decodeMu.Unlock()
+	if how.Threads > 0 {
+		own := C.vips_concurrency_get()
+		C.vips_concurrency_set(C.int(how.Threads))
+		defer C.vips_concurrency_set(own)
+	}
 	C.kiln_warnings_clear()
 	im := C.kiln_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(width), C.int(height), e, C.int(how.JPEGShrink), b2i(how.ToSRGB))
 	runtime.KeepAlive(buf)
