@@ -31,16 +31,30 @@ static const char *kiln_warnings_get(void) { return kiln_warnings; }
 // One malloc arena for the whole process: libvips' buffers are few and
 // large, so its threads hardly contend for the lock, while with two arenas
 // each keeps its own high-water mark of freed buffers and a worker's peak
-// is about 15 MiB higher. (A fixed mmap threshold, which returns every
-// large buffer at once, saved as much again but cost 10 % more CPU in page
-// faults, faulting the same buffers in for every job.)
+// is about 15 MiB higher.
+//
+// Buffers of 1 MiB and more (the decoded picture, a variant kept in
+// memory, libjpeg's coefficients of a JPEG whose Huffman coding it
+// optimises, the encoded input) get mappings of their own, handed back as
+// they are freed. In the heap, where glibc would put them once the first
+// was freed, they leave holes that the next picture's fit only in part:
+// a worker that makes one variant at a time held about 20 MiB of heap for
+// 15 MiB of buffers, and now holds its buffers alone. The page faults of
+// mapping them again for every job cost no CPU that bench-image can tell
+// from noise (it did, 10 %, when the decoded picture was 2000 pixels wide
+// and two variants were made at once in every worker).
 //
 // glibc fixes the arena count the first time a second thread allocates,
 // before kiln's first job and before Go's main: so this runs as the
 // program is loaded (in kilnd too, which hardly uses malloc).
-__attribute__((constructor)) static void kiln_malloc_tune(void) { mallopt(M_ARENA_MAX, 1); }
+__attribute__((constructor)) static void kiln_malloc_tune(void) {
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+}
 
 static void kiln_trim(void) { malloc_trim(0); }
+
+static size_t kiln_malloc_mapped(void) { return mallinfo2().hblkhd; }
 
 static int kiln_init(void) {
 	if (VIPS_INIT("kilnd")) return -1;
@@ -451,6 +465,10 @@ func (in *Input) Free() {
 // Trim hands memory freed by libvips back to the kernel, for a worker
 // that has gone idle.
 func Trim() { C.kiln_trim() }
+
+// mallocMapped is how many bytes malloc holds in mappings of their own,
+// for the test of which buffers get one.
+func mallocMapped() int64 { return int64(C.kiln_malloc_mapped()) }
 
 // ErrUnknownFormat is the error of a picture no libvips loader here
 // recognises (wrapped with libvips' own words).
