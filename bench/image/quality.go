@@ -32,7 +32,8 @@ func benchQuality(kilnd, job, picture, dir string) (string, error) {
 	defer func() { in.Close(); cmd.Wait() }()
 	limits := kimage.DefaultImagesConfig().InputLimits
 	limits.AllowedInputRoots = []string{filepath.Dir(picture)}
-	req := kimage.RenderRequest{Input: picture, OutDir: filepath.Join(dir, "quality"), Variants: jobs[job], Limits: limits}
+	// One CPU, said in the request: the worker then asks nothing.
+	req := kimage.RenderRequest{Input: picture, OutDir: filepath.Join(dir, "quality"), Variants: jobs[job], Limits: limits, CPUs: 1}
 	if err := json.NewEncoder(in).Encode(req); err != nil {
 		return "", err
 	}

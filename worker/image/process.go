@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,9 +36,30 @@ const EnvWorkerMemoryMax = "KILN_IMAGE_WORKER_MEMORY_MAX"
 // starts, which is why a change needs new worker processes.
 const EnvAllowUntrustedLoaders = "KILN_IMAGE_ALLOW_UNTRUSTED_LOADERS"
 
-type workerAnswer struct {
+// workerMessage is a line a worker writes: its answer to the request, or
+// a question for the daemon while it renders.
+type workerMessage struct {
 	Result *Result      `json:"result,omitempty"`
 	Error  *RenderError `json:"error,omitempty"`
+	Ask    string       `json:"ask,omitempty"`
+}
+
+// askCPUs is a worker's question before it decodes its picture and again
+// before it makes the variants: how many CPUs the picture has to itself.
+// The daemon answers with a daemonReply line.
+const askCPUs = "cpus"
+
+// daemonReply is the daemon's answer to a worker's question.
+type daemonReply struct {
+	CPUs int `json:"cpus"`
+}
+
+// workerSide is what a worker process brings to a render: the question to
+// the daemon, and libvips' own thread count (VIPS_CONCURRENCY, from
+// threads_per_worker), which a decode may exceed when CPUs are free.
+type workerSide struct {
+	askCPUs func() int
+	threads int
 }
 
 // ServeWorker is a worker process's main loop.
@@ -56,6 +79,28 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 	// it back after every job costs each next job thousands of page faults
 	// (about 5 % of its CPU time) to fault the same buffers in again.
 	var trim *time.Timer
+	// What malloc keeps is the high-water mark of the jobs since the last
+	// trim. A picture with fewer CPUs to itself than one of those had (the
+	// machine got busy) has it handed back first, or the worker would hold
+	// the buffers of variants it no longer makes side by side for as long
+	// as it stays busy.
+	keptFor := 0 // the most CPUs a picture had since the last trim
+	side := &workerSide{threads: vips.Concurrency()}
+	side.askCPUs = func() int {
+		n := 1 // if the daemon cannot say, it is gone, and the answer will not get through
+		if err := enc.Encode(workerMessage{Ask: askCPUs}); err == nil {
+			var r daemonReply
+			if err := dec.Decode(&r); err == nil {
+				n = max(1, r.CPUs)
+			}
+		}
+		if n < keptFor {
+			vips.Trim()
+			keptFor = 0
+		}
+		keptFor = max(keptFor, n)
+		return n
+	}
 	for {
 		var req RenderRequest
 		err := dec.Decode(&req)
@@ -68,8 +113,8 @@ func ServeWorker(in io.Reader, out io.Writer) error {
 			}
 			return fmt.Errorf("read request: %w", err)
 		}
-		var ans workerAnswer
-		res, err := Render(context.Background(), req)
+		var ans workerMessage
+		res, err := render(context.Background(), req, side)
 		if err != nil {
 			var re *RenderError
 			if !errors.As(err, &re) {
@@ -109,6 +154,10 @@ type Workers struct {
 	command  []string
 	settings func() ImagesConfig // the current [images] table
 	observer WorkerObserver      // nil when nobody listens
+
+	// rendering counts the pictures being rendered, to share the CPUs
+	// out among them.
+	rendering atomic.Int64
 
 	mu     sync.Mutex
 	idle   []*workerProcess
@@ -276,6 +325,8 @@ func (p *workerProcess) kill() {
 func (w *Workers) Render(ctx context.Context, req RenderRequest) (*Result, error) {
 	ps := processSettingsOf(w.settings())
 	ps.allowUntrustedLoaders = req.Limits.AllowUntrustedLoaders
+	w.rendering.Add(1)
+	defer w.rendering.Add(-1)
 	p, err := w.get(ps)
 	if err != nil {
 		return nil, err
@@ -285,13 +336,27 @@ func (w *Workers) Render(ctx context.Context, req RenderRequest) (*Result, error
 		return nil, err
 	}
 	answered := make(chan error, 1)
-	var ans workerAnswer
+	var ans workerMessage
 	go func() {
 		if _, err := p.in.Write(append(buf, '\n')); err != nil {
 			answered <- err
 			return
 		}
-		answered <- p.out.Decode(&ans)
+		for {
+			ans = workerMessage{}
+			if err := p.out.Decode(&ans); err != nil || ans.Ask == "" {
+				answered <- err
+				return
+			}
+			reply, err := json.Marshal(w.reply(ans.Ask))
+			if err == nil {
+				_, err = p.in.Write(append(reply, '\n'))
+			}
+			if err != nil {
+				answered <- err
+				return
+			}
+		}
 	}()
 	select {
 	case <-ctx.Done():
@@ -318,6 +383,20 @@ func (w *Workers) Render(ctx context.Context, req RenderRequest) (*Result, error
 		return nil, ans.Error
 	}
 	return ans.Result, nil
+}
+
+// reply answers a worker's question. Pictures rendered side by side share
+// the CPUs out: each has as many as the CPUs divided among them, at least
+// one, so that a worker among busy ones decodes on one libvips thread and
+// holds one variant's buffers rather than one per CPU (renderAll). The
+// question comes again once the picture is decoded, by when the other jobs
+// of a burst have been handed out too.
+func (w *Workers) reply(question string) daemonReply {
+	var r daemonReply
+	if question == askCPUs {
+		r.CPUs = max(1, runtime.NumCPU()/max(1, int(w.rendering.Load())))
+	}
+	return r
 }
 
 // Close stops idle workers; busy ones stop when their job ends.

@@ -43,6 +43,13 @@ type RenderRequest struct {
 	OutDir   string      `json:"out_dir"`
 	Variants []Variant   `json:"variants"`
 	Limits   InputLimits `json:"limits"`
+	// CPUs is how many CPUs the picture has to itself: a worker process
+	// decodes it on as many libvips threads (or its own number, if more),
+	// and makes as many variants at once (see renderAll). 0 is what the
+	// daemon says when asked, in a worker process (ServeWorker), or every
+	// CPU. The outputs do not depend on it, only the time and the memory
+	// they take.
+	CPUs int `json:"cpus,omitempty"`
 }
 
 // RenderError is a failed render; Permanent ones (a broken or refused
@@ -62,7 +69,12 @@ func permanent(format string, args ...any) error {
 // load to the largest size any variant needs), and writes every variant
 // atomically under OutDir. The same request always writes the same bytes to
 // the same paths.
-func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
+func Render(ctx context.Context, req RenderRequest) (*Result, error) {
+	return render(ctx, req, nil)
+}
+
+// render is Render in a worker process (side), or in the caller's (nil).
+func render(ctx context.Context, req RenderRequest, side *workerSide) (_ *Result, err error) {
 	defer func() { err = permanentIfUnwritable(err) }()
 	start := time.Now()
 	if err := vips.Start(req.Limits.AllowUntrustedLoaders); err != nil {
@@ -73,6 +85,15 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 		return nil, &RenderError{Msg: err.Error(), Permanent: errors.Is(err, errInputRefused)}
 	}
 	clock := &stageClock{s: Stages{EncodeMS: map[string]float64{}}}
+	cpus := func() int {
+		switch {
+		case req.CPUs > 0:
+			return req.CPUs
+		case side != nil:
+			return side.askCPUs()
+		}
+		return runtime.NumCPU()
+	}
 	readStart := time.Now()
 	in, err := vips.ReadFile(real)
 	if err != nil {
@@ -122,17 +143,18 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 		}
 		jpegShrink = vips.JPEGShrink(hdr.Width, hdr.Height, storedW, storedH)
 	}
-	if jpegShrink > 1 {
-		// The base is libjpeg's shrunk decode itself, not resized: that
-		// decode is the part of a job that cannot be spread over CPUs, and
-		// the resizes from it run side by side (a 4000-wide picture: the
-		// decode at 2000, then the 1600 and the 800 at once, each in one
-		// resize). A second, smaller decode for the small variants, run
-		// beside the large one, was tried: a lone picture came out no
-		// sooner than this way, and every picture cost 20 ms more CPU,
-		// which a busy machine pays in throughput.
-		baseW, baseH = (srcW+jpegShrink-1)/jpegShrink, (srcH+jpegShrink-1)/jpegShrink
-	}
+	// The base is the largest variant's size, not libjpeg's shrunk decode:
+	// the resize from that decode runs in the decode's own pipeline, so
+	// that a 4000-wide JPEG going to 1600 and 800 is held at 1600 (5.5
+	// MiB), not at 2000 (8.6 MiB), while the variants are made from it;
+	// the largest variant is then the base as it is, and the others are
+	// resized from less. A picture with CPUs to itself decodes on as many
+	// libvips threads, which resize strips while libjpeg decodes the next
+	// ones: alone, it is done sooner than with the resize left to the
+	// variants. (A second, smaller decode for the small variants, run
+	// beside the large one, was tried: a lone picture came out no sooner,
+	// and every picture cost 20 ms more CPU, which a busy machine pays in
+	// throughput.)
 	// The output directory is made (and its parent synced) while the
 	// picture decodes.
 	dirDone := make(chan error, 1)
@@ -143,8 +165,13 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 		}
 		dirDone <- err
 	}()
+	decodeThreads := 0 // libvips' own count
+	if side != nil {
+		decodeThreads = max(side.threads, cpus())
+	}
+	clock.s.DecodeThreads = decodeThreads
 	decodeStart := time.Now()
-	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge, vips.Decode{JPEGShrink: jpegShrink, ToSRGB: hdr.ICC || hdr.CMYK})
+	base, err := vips.Thumbnail(buf, baseW, baseH, enlarge, vips.Decode{JPEGShrink: jpegShrink, ToSRGB: hdr.ICC || hdr.CMYK, Threads: decodeThreads})
 	in.Free() // the encoded input is not needed past the decode
 	if err != nil {
 		<-dirDone
@@ -156,7 +183,10 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 	if err := <-dirDone; err != nil {
 		return nil, err
 	}
-	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, clock)
+	// Asked again: the jobs of a burst have all been handed out by now.
+	atOnce := cpus()
+	clock.s.VariantsAtOnce = atOnce
+	outs, err := renderAll(ctx, base, req.Variants, plans, sourceFormat(hdr.Loader), req.OutDir, atOnce, clock)
 	if err != nil {
 		return nil, err
 	}
@@ -166,19 +196,22 @@ func Render(ctx context.Context, req RenderRequest) (_ *Result, err error) {
 	return res, nil
 }
 
-// renderAll derives the variants from the shared, read-only base on as many
-// goroutines as there are CPUs, whatever libvips' own thread count: each
-// encoder runs on one thread, so a job alone on the machine would otherwise
-// leave CPUs idle, and while one output waits on its fsync another is
-// encoded. When every CPU already has a job, the extra goroutines cost
-// nothing but a little scheduling. Variants of the same size share one
-// resize, made by whichever variant needs it first; the costliest variants
-// start first. Outputs keep the pipeline's order, and their bytes do not
-// depend on the order in which they were made. Each output is written,
-// fsynced and renamed as soon as it is encoded; one fsync of the directory
-// at the end makes all the renames durable before the job is reported
-// done.
-func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string, clock *stageClock) ([]Output, error) {
+// renderAll derives the variants from the shared, read-only base, atOnce
+// of them at a time, whatever libvips' own thread count: each encoder runs
+// on one thread, so a job alone on the machine makes as many at once as
+// there are CPUs, or it would leave CPUs idle. When the other CPUs are
+// busy with other jobs, a variant more at once gains nothing and holds its
+// pipeline's buffers and its encoder's memory beside the others' (a
+// 1600-wide JPEG's optimised Huffman coding alone keeps all its
+// coefficients, 5.8 MiB): the daemon asks for fewer then. Variants of the
+// same size share one resize, made by whichever variant needs it first;
+// the costliest variants start first. Outputs keep the pipeline's order,
+// and their bytes do not depend on the order in which they were made, nor
+// on atOnce. Each output is written, fsynced and renamed as soon as it is
+// encoded, beside the encodes that follow, so that a CPU does not wait on
+// the disk; one fsync of the directory at the end makes all the renames
+// durable before the job is reported done.
+func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string, atOnce int, clock *stageClock) ([]Output, error) {
 	start := time.Now()
 	type sizedPicture struct {
 		once sync.Once
@@ -250,15 +283,32 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 		return cost(variants[order[a]], plans[order[a]]) > cost(variants[order[b]], plans[order[b]])
 	})
 	outs := make([]Output, len(variants))
-	err := parallel(ctx, len(variants), func(n int) error {
+	writeErrs := make([]error, len(variants))
+	var writes sync.WaitGroup
+	err := parallel(ctx, len(variants), atOnce, func(n int) error {
 		i := order[n]
 		img, err := sizedFor(i)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", variants[i].Name, err)
 		}
-		outs[i], err = finish(img, variants[i], srcFormat, outDir, start, clock)
-		return err
+		enc, out, err := encodeOutput(img, variants[i], srcFormat, clock)
+		if err != nil {
+			return err
+		}
+		writes.Add(1)
+		go func() {
+			defer writes.Done()
+			defer enc.Free()
+			outs[i], writeErrs[i] = writeOutput(enc, out, outDir, start, clock)
+		}()
+		return nil
 	})
+	writes.Wait()
+	for _, werr := range writeErrs {
+		if err == nil {
+			err = werr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -285,13 +335,13 @@ func cost(v Variant, p plan) float64 {
 	return w * float64(p.outW) * float64(p.outH)
 }
 
-// parallel runs do(0..n-1), in order, on as many goroutines as there are
-// CPUs, and returns the first error.
-func parallel(ctx context.Context, n int, do func(i int) error) error {
+// parallel runs do(0..n-1), in order, on k goroutines, and returns the
+// first error.
+func parallel(ctx context.Context, n, k int, do func(i int) error) error {
 	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range max(1, min(runtime.NumCPU(), n)) {
+	for range max(1, min(k, n)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -433,9 +483,9 @@ func geometry(base *vips.Image, v Variant, p plan, shared bool) (*vips.Image, er
 	return c.img, nil
 }
 
-// finish applies a variant's effects to its sized picture, encodes it and
-// writes it atomically.
-func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.Time, clock *stageClock) (Output, error) {
+// encodeOutput applies a variant's effects to its sized picture and encodes
+// it; the output is filled in but for its path and time.
+func encodeOutput(sized *vips.Image, v Variant, srcFormat string, clock *stageClock) (*vips.Encoded, Output, error) {
 	encodeStart := time.Now()
 	c := &chain{base: sized, img: sized}
 	defer c.close()
@@ -453,7 +503,7 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 		err = c.step("sharpen", (*vips.Image).Sharpen)
 	}
 	if err != nil {
-		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
+		return nil, Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
 	}
 	format := v.Format
 	if format == "" {
@@ -469,22 +519,24 @@ func finish(sized *vips.Image, v Variant, srcFormat, outDir string, start time.T
 		// config check could try: an encoder missing here is said as the
 		// check says it, and no retry can cure it.
 		if missing := canEncodeHere(format); missing != nil {
-			return Output{}, permanent("variant %s: %s", v.Name, encoderMissing(format, missing))
+			return nil, Output{}, permanent("variant %s: %s", v.Name, encoderMissing(format, missing))
 		}
-		return Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
+		return nil, Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
-	defer enc.Free()
-	data := enc.Bytes()
+	clock.add(func(s *Stages) { s.EncodeMS[v.Name] = ms(time.Since(encodeStart)) })
+	return enc, Output{Variant: v.Name, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: enc.Len()}, nil
+}
+
+// writeOutput writes an encoded variant atomically under outDir.
+func writeOutput(enc *vips.Encoded, out Output, outDir string, start time.Time, clock *stageClock) (Output, error) {
 	writeStart := time.Now()
-	path := filepath.Join(outDir, v.Name+"."+extension(format))
-	if err := durable.WriteFile(path, data, 0o644); err != nil {
-		return Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
+	out.Path = filepath.Join(outDir, out.Variant+"."+extension(out.Format))
+	if err := durable.WriteFile(out.Path, enc.Bytes(), 0o644); err != nil {
+		return Output{}, fmt.Errorf("variant %s: %w", out.Variant, err)
 	}
-	clock.add(func(s *Stages) {
-		s.EncodeMS[v.Name] = ms(writeStart.Sub(encodeStart))
-		s.WriteMS += ms(time.Since(writeStart))
-	})
-	return Output{Variant: v.Name, Path: path, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: len(data), ElapsedMS: time.Since(start).Milliseconds()}, nil
+	clock.add(func(s *Stages) { s.WriteMS += ms(time.Since(writeStart)) })
+	out.ElapsedMS = time.Since(start).Milliseconds()
+	return out, nil
 }
 
 // crop cuts w x h out of img where gravity says.

@@ -56,6 +56,12 @@ type Stages struct {
 	ResizeMS float64            `json:"resize_ms"` // resizes and crops from a decoded picture
 	EncodeMS map[string]float64 `json:"encode_ms"` // per variant: effects and encoder
 	WriteMS  float64            `json:"write_ms"`  // write, fsync, rename, fsync of the directory
+	// DecodeThreads and VariantsAtOnce are the libvips threads the
+	// picture was decoded on (0: the worker's own number) and how many
+	// variants were made at the same time: as many as there were CPUs for
+	// this job alone.
+	DecodeThreads  int `json:"decode_threads,omitempty"`
+	VariantsAtOnce int `json:"variants_at_once,omitempty"`
 }
 
 // ParseResult decodes a job's result.

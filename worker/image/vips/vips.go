@@ -31,16 +31,30 @@ static const char *kiln_warnings_get(void) { return kiln_warnings; }
 // One malloc arena for the whole process: libvips' buffers are few and
 // large, so its threads hardly contend for the lock, while with two arenas
 // each keeps its own high-water mark of freed buffers and a worker's peak
-// is about 15 MiB higher. (A fixed mmap threshold, which returns every
-// large buffer at once, saved as much again but cost 10 % more CPU in page
-// faults, faulting the same buffers in for every job.)
+// is about 15 MiB higher.
+//
+// Buffers of 1 MiB and more (the decoded picture, a variant kept in
+// memory, libjpeg's coefficients of a JPEG whose Huffman coding it
+// optimises, the encoded input) get mappings of their own, handed back as
+// they are freed. In the heap, where glibc would put them once the first
+// was freed, they leave holes that the next picture's fit only in part:
+// a worker that makes one variant at a time held about 20 MiB of heap for
+// 15 MiB of buffers, and now holds its buffers alone. The page faults of
+// mapping them again for every job cost no CPU that bench-image can tell
+// from noise (it did, 10 %, when the decoded picture was 2000 pixels wide
+// and two variants were made at once in every worker).
 //
 // glibc fixes the arena count the first time a second thread allocates,
 // before kiln's first job and before Go's main: so this runs as the
 // program is loaded (in kilnd too, which hardly uses malloc).
-__attribute__((constructor)) static void kiln_malloc_tune(void) { mallopt(M_ARENA_MAX, 1); }
+__attribute__((constructor)) static void kiln_malloc_tune(void) {
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+}
 
 static void kiln_trim(void) { malloc_trim(0); }
+
+static size_t kiln_malloc_mapped(void) { return mallinfo2().hblkhd; }
 
 static int kiln_init(void) {
 	if (VIPS_INIT("kilnd")) return -1;
@@ -299,12 +313,19 @@ var (
 
 // startLibrary initialises libvips once per process, without setting its
 // loader policy: trying an encoder (Blank) reads no file, and must not fix
-// the policy of a process that goes on to decode.
-func startLibrary() error {
+// the policy of a process that goes on to decode. Unless withModules, and
+// whatever the first caller, libvips starts without its loadable modules
+// (modules.go), which are loaded as pictures and outputs need them.
+func startLibrary(withModules bool) error {
 	libraryOnce.Do(func() {
+		if !withModules {
+			holdBackModules()
+		}
 		if C.kiln_init() != 0 {
 			libraryErr = fmt.Errorf("start libvips: %s", lastError())
+			return
 		}
+		setStripLines()
 	})
 	return libraryErr
 }
@@ -312,14 +333,28 @@ func startLibrary() error {
 // Start initialises libvips once per process and sets its loader policy,
 // once too: unless allowUntrusted, loaders libvips marks untrusted (SVG,
 // PDF, ...) are blocked: they are large attack surfaces for pictures from
-// strangers.
+// strangers. A process that allows them has every libvips module loaded;
+// one that blocks them only the trusted ones it needs, when it needs
+// them.
 func Start(allowUntrusted bool) error {
-	if err := startLibrary(); err != nil {
+	if err := startLibrary(allowUntrusted); err != nil {
 		return err
 	}
-	policyOnce.Do(func() { C.kiln_block_untrusted(b2i(!allowUntrusted)) })
+	policyOnce.Do(func() {
+		if allowUntrusted {
+			loadAllModules() // if an earlier Blank started libvips without them
+		}
+		modulesMu.Lock()
+		untrustedBlocked = !allowUntrusted
+		C.kiln_block_untrusted(b2i(untrustedBlocked))
+		modulesMu.Unlock()
+	})
 	return nil
 }
+
+// blockUntrusted blocks libvips' untrusted operations again, those of a
+// module loaded since included.
+func blockUntrusted() { C.kiln_block_untrusted(1) }
 
 // lastError takes libvips' error text. libvips keeps one buffer per
 // process; kiln decodes in worker processes of one job each, so the text is
@@ -361,7 +396,7 @@ func (i *Image) Close() {
 // Blank is a black sRGB picture of width x height, such as to try an
 // encoder on; it starts libvips if need be.
 func Blank(width, height int) (*Image, error) {
-	if err := startLibrary(); err != nil {
+	if err := startLibrary(false); err != nil {
 		return nil, err
 	}
 	return wrap(C.kiln_blank(C.int(width), C.int(height)))
@@ -431,6 +466,10 @@ func (in *Input) Free() {
 // that has gone idle.
 func Trim() { C.kiln_trim() }
 
+// mallocMapped is how many bytes malloc holds in mappings of their own,
+// for the test of which buffers get one.
+func mallocMapped() int64 { return int64(C.kiln_malloc_mapped()) }
+
 // ErrUnknownFormat is the error of a picture no libvips loader here
 // recognises (wrapped with libvips' own words).
 var ErrUnknownFormat = errors.New("no libvips loader here knows its format")
@@ -451,6 +490,9 @@ func (e *BlockedError) Error() string {
 func ReadHeader(buf []byte) (Header, error) {
 	if len(buf) == 0 {
 		return Header{}, errors.New("empty file")
+	}
+	if isoMediaFile(buf) {
+		needOperation(heifModule, "heifload_buffer")
 	}
 	p, n := unsafe.Pointer(&buf[0]), C.size_t(len(buf))
 	loader := C.kiln_loader(p, n)
@@ -487,6 +529,11 @@ type Decode struct {
 	// ToSRGB converts through the picture's ICC profile (or from CMYK);
 	// a picture without one is taken to be sRGB already.
 	ToSRGB bool
+	// Threads, if more than 0, is how many libvips threads decode (and
+	// resize) the picture, in place of libvips' own number. libvips keeps
+	// one number for the whole process: a process that decodes while it
+	// makes variants of another picture must leave it at 0.
+	Threads int
 }
 
 // Thumbnail decodes buf once, shrinking on load to fit inside width x
@@ -505,6 +552,11 @@ func Thumbnail(buf []byte, width, height int, enlarge bool, how Decode) (*Image,
 	// one picture at a time anyway.)
 	decodeMu.Lock()
 	defer decodeMu.Unlock()
+	if how.Threads > 0 {
+		own := C.vips_concurrency_get()
+		C.vips_concurrency_set(C.int(how.Threads))
+		defer C.vips_concurrency_set(own)
+	}
 	C.kiln_warnings_clear()
 	im := C.kiln_thumbnail(unsafe.Pointer(&buf[0]), C.size_t(len(buf)), C.int(width), C.int(height), e, C.int(how.JPEGShrink), b2i(how.ToSRGB))
 	runtime.KeepAlive(buf)
@@ -621,6 +673,9 @@ type Encoded struct {
 // Bytes are the encoded picture, valid until Free.
 func (e *Encoded) Bytes() []byte { return unsafe.Slice((*byte)(e.buf), e.n) }
 
+// Len is the encoded picture's size in bytes.
+func (e *Encoded) Len() int { return e.n }
+
 // Free releases the encoded bytes.
 func (e *Encoded) Free() {
 	if e.buf != nil {
@@ -632,6 +687,9 @@ func (e *Encoded) Free() {
 // Encode writes the picture in the given format. The bytes stay in
 // libvips' memory (no copy into Go's heap); the caller frees them.
 func (i *Image) Encode(o EncodeOptions) (*Encoded, error) {
+	if o.Format == "avif" {
+		needOperation(heifModule, "heifsave_buffer")
+	}
 	q := C.int(o.Quality)
 	if q <= 0 {
 		q = 80
