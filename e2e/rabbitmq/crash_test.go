@@ -161,7 +161,10 @@ func TestClusterLeaderKilled(t *testing.T) {
 	}
 	waitFor(t, 3*time.Minute, "every confirmed job succeeded after the leader was killed", func() (string, bool) {
 		done, all := tl.succeededAll(accepted)
-		return fmt.Sprintf("%d of %d; hosts: %s", done, len(accepted), succeededOn(accepted, a, b)), all
+		if all {
+			return "", true
+		}
+		return fmt.Sprintf("%d of %d; hosts: %s; not seen succeeded in the stream: %s", done, len(accepted), succeededOn(accepted, a, b), tl.describeMissing(accepted, 3, a, b)), false
 	})
 	for _, id := range accepted {
 		if len(outputsOf(id, a, b)) == 0 {
