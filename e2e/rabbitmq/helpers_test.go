@@ -505,10 +505,14 @@ func readStream(ctx context.Context, conn *amqp.Connection, stream string, pos *
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() (string, bool)) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	start := time.Now()
+	deadline := start.Add(within)
 	for {
 		state, ok := cond()
 		if ok {
+			// How long each stage took tells a slow run's stall from a
+			// machine that was slow throughout.
+			t.Logf("%s: reached after %s", what, time.Since(start).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {

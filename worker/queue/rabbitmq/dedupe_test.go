@@ -3,6 +3,7 @@ package rabbitmq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -200,6 +201,49 @@ func TestDuplicate_RedeliveryOfARunningJobIsTakenOver(t *testing.T) {
 	}
 	if before := leaseToSentinel(t, q, "q"); len(before) != 0 {
 		t.Fatalf("leased %v after %s was completed: its message was not acked", before, j.ID)
+	}
+	if got, err := q.Get(ctx, j.ID); err != nil || got.State != worker.StateSucceeded {
+		t.Fatalf("job %s: %+v %v", j.ID, got, err)
+	}
+}
+
+// A running job whose answer cannot be stored, because the broker is out
+// of reach, is given up by this process (the pool says it will run again):
+// once the broker is back, the copy it hands back is leased again at once,
+// not taken for the running lease's dead delivery and held for an answer
+// that never comes until the lease runs out.
+func TestDuplicate_UnansweredAttemptRunsAgainAfterReconnect(t *testing.T) {
+	needNode(t)
+	t.Parallel()
+	ctx := context.Background()
+	path := newBrokerPath(t, node.URL(""))
+	q := openQueue(t, path.url, randomPrefix(), nil)
+	j := submitOne(t, q, "q")
+	if got := leaseWithin(t, q, "q", 30*time.Second); got.ID != j.ID {
+		t.Fatalf("leased %s, want %s", got.ID, j.ID)
+	}
+	path.cutOff()
+	deadline := time.Now().Add(30 * time.Second)
+	for q.Health() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue did not notice its connection was cut")
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the queue to notice
+	}
+	err := q.Complete(ctx, j.ID, nil)
+	if !errors.Is(err, worker.ErrUnavailable) {
+		t.Fatalf("complete with the broker out of reach: %v, want %v", err, worker.ErrUnavailable)
+	}
+	t.Logf("complete with the broker out of reach: %v", err)
+	path.mend()
+	// The lease was for a minute and nothing here recovers expired
+	// leases: only a copy judged anew is leased within the wait.
+	again := leaseWithin(t, q, "q", 30*time.Second)
+	if again.ID != j.ID {
+		t.Fatalf("leased %s after the reconnect, want %s again", again.ID, j.ID)
+	}
+	if err := q.Complete(ctx, j.ID, nil); err != nil {
+		t.Fatal(err)
 	}
 	if got, err := q.Get(ctx, j.ID); err != nil || got.State != worker.StateSucceeded {
 		t.Fatalf("job %s: %+v %v", j.ID, got, err)

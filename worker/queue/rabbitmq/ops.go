@@ -209,10 +209,15 @@ func (q *Queue) claim(op, id string) (*lease, *record, *link, error) {
 			return nil, nil, nil, fmt.Errorf("%s job %s: %w: job is %s", op, id, worker.ErrWrongState, r.job.State)
 		}
 	}
+	// The lease ends here whether or not the answer can be stored: a
+	// caller whose answer fails gives the attempt up (the pool logs that
+	// the job will run again). Kept, the lease would take the copy the
+	// broker hands back after a reconnect for its own dead delivery and
+	// hold it for an answer that never comes, until the lease ran out.
+	delete(q.leased, id)
 	if q.link == nil {
 		return nil, nil, nil, fmt.Errorf("%s job %s: %w: %v", op, id, worker.ErrUnavailable, q.health)
 	}
-	delete(q.leased, id)
 	r := *q.recordLocked(id)
 	return ls, &r, q.link, nil
 }
