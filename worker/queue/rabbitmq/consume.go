@@ -270,9 +270,15 @@ func (q *Queue) onDelivery(l *link, queue string, d amqp.Delivery) {
 	}
 	if due := j.RunAt; time.Until(due) > 0 {
 		if ladderStep(time.Until(due)) > 0 {
-			q.mu.Lock()
-			q.unexpectLocked(queue, j.ID)
-			q.mu.Unlock()
+			// A job due within expectFor stays expected while it is on
+			// the ladder: a Lease at its run_at then waits (leaseSettle)
+			// for the broker to bring it back, which a busy broker does
+			// later than holdMargin, rather than return without it.
+			if time.Until(due) > expectFor {
+				q.mu.Lock()
+				q.unexpectLocked(queue, j.ID)
+				q.mu.Unlock()
+			}
 			q.relay(l, dv, used)
 			return
 		}
