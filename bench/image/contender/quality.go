@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"kiln/bench/image/imagejob"
 	kimage "kiln/worker/image"
 )
 
@@ -33,7 +34,11 @@ func benchQuality(kilnd, job, picture, dir string) (string, error) {
 	limits := kimage.DefaultImagesConfig().InputLimits
 	limits.AllowedInputRoots = []string{filepath.Dir(picture)}
 	// One CPU, said in the request: the worker then asks nothing.
-	req := kimage.RenderRequest{Input: picture, OutDir: filepath.Join(dir, "quality"), Variants: jobs[job], Limits: limits, CPUs: 1}
+	var variants []kimage.Variant
+	for _, v := range imagejob.Jobs[job] {
+		variants = append(variants, kimage.Variant{Name: v.Name, Width: v.Width, Height: v.Height, Fit: v.Fit, Gravity: v.Gravity, Effect: v.Effect, Format: v.Format, Quality: v.Quality})
+	}
+	req := kimage.RenderRequest{Input: picture, OutDir: filepath.Join(dir, "quality"), Variants: variants, Limits: limits, CPUs: 1}
 	if err := json.NewEncoder(in).Encode(req); err != nil {
 		return "", err
 	}
@@ -53,7 +58,7 @@ func benchQuality(kilnd, job, picture, dir string) (string, error) {
 	}
 	var fields []string
 	for i, o := range ans.Result.Outputs {
-		v := jobs[job][i]
+		v := imagejob.Jobs[job][i]
 		data, err := os.ReadFile(o.Path)
 		if err != nil {
 			return "", err
