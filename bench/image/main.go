@@ -183,12 +183,23 @@ func main() {
 			check("throughput", k2.picturesPerS >= 1.6*po.PicturesPerS, "vs_per_output=%.2f (>= 1.60)", k2.picturesPerS/po.PicturesPerS)
 			check("idle", k2.p50 <= 0.8*poIdle.P50, "vs_per_output=%.2f (<= 0.80)", k2.p50/poIdle.P50)
 			check("cpu", k2.cpuMs <= 1.15*floor.CPUMs, "vs_floor=%.2f (<= 1.15)", k2.cpuMs/floor.CPUMs)
-			check("memory", k2.sampledPSSMiB <= 0.4*poPSS, "sampled_pss_vs_per_output=%.2f (<= 0.40)", k2.sampledPSSMiB/poPSS)
+			check("memory", k2.sampledPSSMiB <= memoryVsPerOutput*poPSS, "sampled_pss_vs_per_output=%.2f (<= %.2f)", k2.sampledPSSMiB/poPSS, memoryVsPerOutput)
 			check("worker-at-rest", added <= 15, "pss_per_added_worker_mib=%.1f (<= 15)", added)
 		}
 		fmt.Println()
 	}
 }
+
+// memoryVsPerOutput is the most kiln may weigh under the four-output load,
+// as a share of the per-output contender weighed in the same run. The
+// target is 0.4 of what imgproxy weighs under that load (216 MiB, about
+// 86 MiB), and imgproxy cannot run here; per-output is the same way of
+// working without imgproxy's server around it, and weighs about 104 MiB
+// here (PSS of its process, sampled as kiln's tree is, with nothing else
+// of this benchmark sharing its libraries): 86 MiB is 0.83 of that. 0.4 of
+// per-output itself (about 42 MiB) would be less than kilnd and one idle
+// worker weigh.
+const memoryVsPerOutput = 0.83
 
 // stageOrder lists the stages in the order a job goes through them.
 func stageOrder(m map[string]float64) []string {
