@@ -54,10 +54,10 @@ func DefaultImagesConfig() ImagesConfig {
 // ByteSize is a size written as "100MiB", "512KiB", "2GiB" or plain bytes.
 type ByteSize = kilntype.ByteSize
 
-// errInputRefused marks an input refused by a limit: never worth a retry.
-var errInputRefused = errors.New("input refused")
+// ErrInputRefused marks an input refused by a limit: never worth a retry.
+var ErrInputRefused = errors.New("input refused")
 
-// checkInput resolves an input path and checks it against the limits,
+// CheckInput resolves an input path and checks it against the limits,
 // before a byte of it is decoded. It returns the real path to read.
 //
 // A path outside allowed_input_roots is refused before the file is looked
@@ -65,9 +65,9 @@ var errInputRefused = errors.New("input refused")
 // picture or is missing: a submitter learns nothing about the files
 // outside the roots. Inside them, the answer may say why a file will not
 // do.
-func (l InputLimits) checkInput(input string) (string, error) {
+func (l InputLimits) CheckInput(input string) (string, error) {
 	refuse := func(format string, args ...any) (string, error) {
-		return "", fmt.Errorf("%w: %s", errInputRefused, fmt.Sprintf(format, args...))
+		return "", fmt.Errorf("%w: %s", ErrInputRefused, fmt.Sprintf(format, args...))
 	}
 	if !filepath.IsAbs(input) {
 		return refuse("%q must be an absolute path", input)

@@ -1,13 +1,15 @@
 // Package image is kiln's built-in job: one picture in, every variant of a
-// pipeline out, decoded once with libvips, in a worker process that the
-// daemon can kill.
+// pipeline out. This package is the daemon's part: the [images] and
+// [pipelines] tables, the job kind, and the pool of worker processes the
+// pictures are decoded in; it does not link libvips. The decoding, once
+// with libvips, is package render's, in kiln-image-worker, a process that
+// the daemon can kill.
 package image
 
 import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 
 	"kiln/worker"
 )
@@ -148,25 +150,10 @@ func (p *Pipeline) Check() []*PipelineError {
 	return problems
 }
 
-func extension(format string) string {
+// Extension is the file extension of a variant written in format.
+func Extension(format string) string {
 	if format == "jpeg" {
 		return "jpg"
 	}
 	return format
-}
-
-// sourceFormat is the output format that keeps a source's format, for
-// variants that name none. Formats kiln does not write become PNG, which
-// loses nothing.
-func sourceFormat(loader string) string {
-	l := strings.ToLower(loader) // e.g. VipsForeignLoadJpegBuffer
-	switch {
-	case strings.Contains(l, "jpeg"):
-		return "jpeg"
-	case strings.Contains(l, "webp"):
-		return "webp"
-	case strings.Contains(l, "heif"):
-		return "avif"
-	}
-	return "png"
 }

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 )
@@ -20,8 +19,8 @@ func TestUntrustedFormatNamesTheDocumentFormats(t *testing.T) {
 		"<?xml version=\"1.0\"?><html></html>": "",
 	}
 	for head, want := range cases {
-		if got := untrustedFormat([]byte(head)); got != want {
-			t.Errorf("untrustedFormat(%q) = %q, want %q", head, got, want)
+		if got := UntrustedFormat([]byte(head)); got != want {
+			t.Errorf("UntrustedFormat(%q) = %q, want %q", head, got, want)
 		}
 	}
 }
@@ -40,7 +39,7 @@ func TestUntrustedLoadersStayBlockedInLibvips(t *testing.T) {
 	if lim.AllowUntrustedLoaders {
 		t.Fatal("the test's limits allow untrusted loaders")
 	}
-	_, err := Render(context.Background(), RenderRequest{Input: svg, OutDir: filepath.Join(b.out, "svg"), Variants: []Variant{{Name: "a", Width: 100, Fit: "inside", Format: "jpeg"}}, Limits: lim})
+	_, err := renderInWorker(t, RenderRequest{Input: svg, OutDir: filepath.Join(b.out, "svg"), Variants: []Variant{{Name: "a", Width: 100, Fit: "inside", Format: "jpeg"}}, Limits: lim})
 	want := svg + " is in SVG format, whose libvips loader is untrusted: blocked by [images] allow_untrusted_loaders = false"
 	var re *RenderError
 	if err == nil || err.Error() != want || !asRenderError(err, &re) || !re.Permanent {

@@ -21,14 +21,17 @@ import (
 // compared with vips_thumbnail's crop of the same box. It returns one
 // key=value field per output: bytes and PSNR in dB (higher is closer).
 func benchQuality(kilnd, job, picture, dir string) (string, error) {
-	worker := kimage.WorkerCommand(kilnd)
-	cmd := exec.Command(worker[0], worker[1:]...)
+	worker, err := kimage.FindWorker(kilnd)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(worker)
 	cmd.Env = append(os.Environ(), "VIPS_CONCURRENCY=1", "MALLOC_ARENA_MAX=2", "G_SLICE=always-malloc")
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start image worker %v: %w", worker, err)
+		return "", fmt.Errorf("start image worker %s: %w", worker, err)
 	}
 	defer func() { in.Close(); cmd.Wait() }()
 	limits := kimage.DefaultImagesConfig().InputLimits
