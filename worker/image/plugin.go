@@ -37,7 +37,7 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 	if err != nil {
 		return nil, err
 	}
-	if libvips, ok := workerAnswers.version(binary); ok {
+	if libvips, ok := workerAnswers.version(binary); ok && host.Log != nil {
 		host.Log.Info("image workers", "worker", binary, "libvips", libvips)
 	}
 	p.workers = NewWorkers([]string{binary}, func() ImagesConfig { return config().Images })
