@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"kiln/worker"
+	"kiln/worker/image/renderjob"
 )
 
 // Whether libvips can write a format is known only by writing it: a saver
@@ -84,31 +85,6 @@ func (a *encoderAnswers) version(binary string) (string, bool) {
 // workerAnswers are this daemon's answers from its worker binary.
 var workerAnswers encoderAnswers
 
-// EncoderMissing says that format cannot be written here, and what brings
-// its encoder. A running kilnd keeps its answer, so it finds a newly
-// installed encoder at a restart.
-func EncoderMissing(format string, err error) string {
-	msg := fmt.Sprintf("this host's libvips cannot write %s (encoding a test picture: %v)", formatName(format), err)
-	if pkg := encoderPackage(format, hostRelease()); pkg.name != "" {
-		return msg + fmt.Sprintf(": install the Debian package %s, %s (a running kilnd finds it at a restart)", pkg.name, pkg.brings)
-	}
-	return msg + ": install the libvips and libheif encoders of this system (a running kilnd finds them at a restart)"
-}
-
-func formatName(format string) string {
-	switch format {
-	case "jpeg":
-		return "JPEG"
-	case "png":
-		return "PNG"
-	case "webp":
-		return "WebP"
-	case "avif":
-		return "AVIF"
-	}
-	return format
-}
-
 // checkWorker reports what the workers of c could not do: a worker
 // binary that is missing (the start needs it for the pool, whatever the
 // pipelines) or does not run, and each variant whose format, named in the
@@ -145,7 +121,7 @@ func (c *Config) checkWorker(problems worker.Problems) {
 		for i, v := range c.Pipelines[name].Variants {
 			if err := answers[v.Format]; err != nil {
 				problems.Report(fmt.Sprintf("pipelines.%s.variants[%d].format", name, i),
-					fmt.Sprintf("output %q of pipeline %s is %s, but %s", v.Name, name, v.Format, EncoderMissing(v.Format, err)))
+					fmt.Sprintf("output %q of pipeline %s is %s, but %s", v.Name, name, v.Format, renderjob.EncoderMissing(v.Format, err)))
 			}
 		}
 	}

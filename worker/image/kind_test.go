@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"kiln/worker"
+	"kiln/worker/image/renderjob"
 )
 
 type imageBundle struct {
@@ -98,7 +99,7 @@ func TestVariantsHaveTheirSizesAndFormats(t *testing.T) {
 		if o.Width != w.w || o.Height != w.h || o.Format != w.format {
 			t.Errorf("%s: %dx%d %s, want %dx%d %s", name, o.Width, o.Height, o.Format, w.w, w.h, w.format)
 		}
-		if filepath.Dir(o.Path) != filepath.Join(b.out, "job") || !strings.HasSuffix(o.Path, "/"+name+"."+Extension(w.format)) {
+		if filepath.Dir(o.Path) != filepath.Join(b.out, "job") || !strings.HasSuffix(o.Path, "/"+name+"."+renderjob.Extension(w.format)) {
 			t.Errorf("%s written to %s", name, o.Path)
 		}
 		st, err := os.Stat(o.Path)

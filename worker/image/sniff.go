@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"kiln/worker/image/renderjob"
 )
 
 // sniff names the picture format from the first bytes of a file, or returns
@@ -37,8 +39,8 @@ func sniff(path string) (string, error) {
 	case len(head) >= 12 && string(head[4:8]) == "ftyp":
 		return "heif", nil
 	}
-	if f := UntrustedFormat(head); f != "" {
-		return "", fmt.Errorf("%s", BlockedFormat(path, f))
+	if f := renderjob.UntrustedFormat(head); f != "" {
+		return "", fmt.Errorf("%s", renderjob.BlockedFormat(path, f))
 	}
 	return "", fmt.Errorf("%s is not a picture kiln reads (JPEG, PNG, WebP, GIF, TIFF, HEIF)", path)
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	"kiln/worker/image"
+	"kiln/worker/image/renderjob"
 	"kiln/worker/image/vips"
 )
 
@@ -42,8 +42,8 @@ func tryEncoder(format string) error {
 }
 
 // probe answers the daemon's question about this process's libvips.
-func probe(req image.ProbeRequest) *image.ProbeAnswer {
-	ans := &image.ProbeAnswer{Libvips: vips.Version(), Formats: map[string]string{}}
+func probe(req renderjob.ProbeRequest) *renderjob.ProbeAnswer {
+	ans := &renderjob.ProbeAnswer{Libvips: vips.Version(), Formats: map[string]string{}}
 	for _, f := range req.Formats {
 		ans.Formats[f] = ""
 		if err := canEncodeHere(f); err != nil {

@@ -3,17 +3,15 @@ package render
 import (
 	"context"
 
-	"kiln/worker/image"
+	"kiln/worker/image/renderjob"
 )
 
-// InProcess renders in the calling process, as image.Renderer: for the
+// InProcess renders in the calling process, as the image kind's Renderer: for the
 // programs that weigh rendering against the workers' (bench-image) and
 // for tests. The daemon never does: it renders in worker processes.
 type InProcess struct{}
 
-var _ image.Renderer = InProcess{}
-
-// Render implements image.Renderer.
-func (InProcess) Render(ctx context.Context, req image.RenderRequest) (*image.Result, error) {
+// Render renders req here.
+func (InProcess) Render(ctx context.Context, req renderjob.RenderRequest) (*renderjob.Result, error) {
 	return Render(ctx, req)
 }

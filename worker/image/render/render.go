@@ -12,19 +12,19 @@ import (
 	"time"
 
 	"kiln/internal/durable"
-	"kiln/worker/image"
+	"kiln/worker/image/renderjob"
 	"kiln/worker/image/vips"
 )
 
 // stageClock adds up stage times from several goroutines.
 type stageClock struct {
 	mu sync.Mutex
-	s  image.Stages
+	s  renderjob.Stages
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func (c *stageClock) add(f func(s *image.Stages)) {
+func (c *stageClock) add(f func(s *renderjob.Stages)) {
 	c.mu.Lock()
 	f(&c.s)
 	c.mu.Unlock()
@@ -34,12 +34,12 @@ func (c *stageClock) add(f func(s *image.Stages)) {
 // load to the largest size any variant needs), and writes every variant
 // atomically under OutDir. The same request always writes the same bytes to
 // the same paths.
-func Render(ctx context.Context, req image.RenderRequest) (*image.Result, error) {
+func Render(ctx context.Context, req renderjob.RenderRequest) (*renderjob.Result, error) {
 	return render(ctx, req, nil)
 }
 
 // render is Render in a worker process (side), or in the caller's (nil).
-func render(ctx context.Context, req image.RenderRequest, side *workerSide) (_ *image.Result, err error) {
+func render(ctx context.Context, req renderjob.RenderRequest, side *workerSide) (_ *renderjob.Result, err error) {
 	defer func() { err = permanentIfUnwritable(err) }()
 	start := time.Now()
 	if err := vips.Start(req.Limits.AllowUntrustedLoaders); err != nil {
@@ -47,9 +47,9 @@ func render(ctx context.Context, req image.RenderRequest, side *workerSide) (_ *
 	}
 	real, err := req.Limits.CheckInput(req.Input)
 	if err != nil {
-		return nil, &image.RenderError{Msg: err.Error(), Permanent: errors.Is(err, image.ErrInputRefused)}
+		return nil, &renderjob.RenderError{Msg: err.Error(), Permanent: errors.Is(err, renderjob.ErrInputRefused)}
 	}
-	clock := &stageClock{s: image.Stages{EncodeMS: map[string]float64{}}}
+	clock := &stageClock{s: renderjob.Stages{EncodeMS: map[string]float64{}}}
 	cpus := func() int {
 		switch {
 		case req.CPUs > 0:
@@ -68,8 +68,8 @@ func render(ctx context.Context, req image.RenderRequest, side *workerSide) (_ *
 	buf := in.Bytes()
 	clock.s.ReadMS = ms(time.Since(readStart))
 	if !req.Limits.AllowUntrustedLoaders {
-		if f := image.UntrustedFormat(buf); f != "" {
-			return nil, image.Permanent("%s", image.BlockedFormat(req.Input, f))
+		if f := renderjob.UntrustedFormat(buf); f != "" {
+			return nil, renderjob.Permanent("%s", renderjob.BlockedFormat(req.Input, f))
 		}
 	}
 	hdr, err := vips.ReadHeader(buf)
@@ -77,15 +77,15 @@ func render(ctx context.Context, req image.RenderRequest, side *workerSide) (_ *
 		var blocked *vips.BlockedError
 		switch {
 		case errors.As(err, &blocked):
-			return nil, image.Permanent("%s", image.BlockedFormat(req.Input, loaderFormat(blocked.Loader)))
+			return nil, renderjob.Permanent("%s", renderjob.BlockedFormat(req.Input, loaderFormat(blocked.Loader)))
 		case errors.Is(err, vips.ErrUnknownFormat):
-			return nil, image.Permanent("%s is not a picture kiln reads: %s", req.Input, err)
+			return nil, renderjob.Permanent("%s is not a picture kiln reads: %s", req.Input, err)
 		}
-		return nil, image.Permanent("decode %s: %s", req.Input, err)
+		return nil, renderjob.Permanent("decode %s: %s", req.Input, err)
 	}
 	srcW, srcH := hdr.Width, hdr.Height
 	if pixels := int64(srcW) * int64(srcH); req.Limits.MaxPixels > 0 && pixels > req.Limits.MaxPixels {
-		return nil, image.Permanent("input %s is %dx%d = %d pixels, over max_pixels (%d)", req.Input, srcW, srcH, pixels, req.Limits.MaxPixels)
+		return nil, renderjob.Permanent("input %s is %dx%d = %d pixels, over max_pixels (%d)", req.Input, srcW, srcH, pixels, req.Limits.MaxPixels)
 	}
 	if hdr.Orientation >= 5 && hdr.Orientation <= 8 {
 		srcW, srcH = srcH, srcW // EXIF says the picture is turned a quarter
@@ -140,10 +140,10 @@ func render(ctx context.Context, req image.RenderRequest, side *workerSide) (_ *
 	in.Free() // the encoded input is not needed past the decode
 	if err != nil {
 		<-dirDone
-		return nil, image.Permanent("decode %s: %s", req.Input, err)
+		return nil, renderjob.Permanent("decode %s: %s", req.Input, err)
 	}
 	defer base.Close()
-	res := &image.Result{DecodeMS: time.Since(decodeStart).Milliseconds()}
+	res := &renderjob.Result{DecodeMS: time.Since(decodeStart).Milliseconds()}
 	clock.s.DecodeMS = ms(time.Since(decodeStart))
 	if err := <-dirDone; err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func render(ctx context.Context, req image.RenderRequest, side *workerSide) (_ *
 // encoded, beside the encodes that follow, so that a CPU does not wait on
 // the disk; one fsync of the directory at the end makes all the renames
 // durable before the job is reported done.
-func renderAll(ctx context.Context, base *vips.Image, variants []image.Variant, plans []plan, srcFormat, outDir string, atOnce int, clock *stageClock) ([]image.Output, error) {
+func renderAll(ctx context.Context, base *vips.Image, variants []renderjob.Variant, plans []plan, srcFormat, outDir string, atOnce int, clock *stageClock) ([]renderjob.Output, error) {
 	start := time.Now()
 	type sizedPicture struct {
 		once sync.Once
@@ -236,7 +236,7 @@ func renderAll(ctx context.Context, base *vips.Image, variants []image.Variant, 
 			}
 			t := time.Now()
 			sp.img, sp.err = geometry(from, variants[i], plans[i], readers[keyOf(variants[i], plans[i])] > 1)
-			clock.add(func(s *image.Stages) { s.ResizeMS += ms(time.Since(t)) })
+			clock.add(func(s *renderjob.Stages) { s.ResizeMS += ms(time.Since(t)) })
 		})
 		return sp.img, sp.err
 	}
@@ -247,7 +247,7 @@ func renderAll(ctx context.Context, base *vips.Image, variants []image.Variant, 
 	sort.SliceStable(order, func(a, b int) bool {
 		return cost(variants[order[a]], plans[order[a]]) > cost(variants[order[b]], plans[order[b]])
 	})
-	outs := make([]image.Output, len(variants))
+	outs := make([]renderjob.Output, len(variants))
 	writeErrs := make([]error, len(variants))
 	var writes sync.WaitGroup
 	err := parallel(ctx, len(variants), atOnce, func(n int) error {
@@ -281,13 +281,13 @@ func renderAll(ctx context.Context, base *vips.Image, variants []image.Variant, 
 	if err := durable.SyncDir(outDir); err != nil {
 		return nil, err
 	}
-	clock.add(func(s *image.Stages) { s.WriteMS += ms(time.Since(t)) })
+	clock.add(func(s *renderjob.Stages) { s.WriteMS += ms(time.Since(t)) })
 	return outs, nil
 }
 
 // cost ranks variants by how long they take to make, roughly: pixels out,
 // weighted by how slow the encoder is per pixel.
-func cost(v image.Variant, p plan) float64 {
+func cost(v renderjob.Variant, p plan) float64 {
 	w := 1.0
 	switch v.Format {
 	case "webp":
@@ -338,7 +338,7 @@ type plan struct {
 	hscale, vscale float64 // exact: per axis
 }
 
-func planVariant(v image.Variant, w, h int) plan {
+func planVariant(v renderjob.Variant, w, h int) plan {
 	fw, fh := float64(w), float64(h)
 	clamp := func(s float64) float64 {
 		if !v.Enlarge {
@@ -396,7 +396,7 @@ type geometryKey struct {
 	w, h         int
 }
 
-func keyOf(v image.Variant, p plan) geometryKey {
+func keyOf(v renderjob.Variant, p plan) geometryKey {
 	return geometryKey{fit: v.Fit, gravity: v.Gravity, w: p.outW, h: p.outH}
 }
 
@@ -404,7 +404,7 @@ func keyOf(v image.Variant, p plan) geometryKey {
 // A size that more than one variant reads (shared) is computed into memory
 // once; one read by a single variant stays a pipeline that its encoder
 // pulls from the base, without a picture-sized copy in between.
-func geometry(base *vips.Image, v image.Variant, p plan, shared bool) (*vips.Image, error) {
+func geometry(base *vips.Image, v renderjob.Variant, p plan, shared bool) (*vips.Image, error) {
 	c := &chain{base: base, img: base}
 	bw, bh := float64(base.Width()), float64(base.Height())
 	var err error
@@ -450,7 +450,7 @@ func geometry(base *vips.Image, v image.Variant, p plan, shared bool) (*vips.Ima
 
 // encodeOutput applies a variant's effects to its sized picture and encodes
 // it; the output is filled in but for its path and time.
-func encodeOutput(sized *vips.Image, v image.Variant, srcFormat string, clock *stageClock) (*vips.Encoded, image.Output, error) {
+func encodeOutput(sized *vips.Image, v renderjob.Variant, srcFormat string, clock *stageClock) (*vips.Encoded, renderjob.Output, error) {
 	encodeStart := time.Now()
 	c := &chain{base: sized, img: sized}
 	defer c.close()
@@ -468,7 +468,7 @@ func encodeOutput(sized *vips.Image, v image.Variant, srcFormat string, clock *s
 		err = c.step("sharpen", (*vips.Image).Sharpen)
 	}
 	if err != nil {
-		return nil, image.Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
+		return nil, renderjob.Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
 	}
 	format := v.Format
 	if format == "" {
@@ -484,22 +484,22 @@ func encodeOutput(sized *vips.Image, v image.Variant, srcFormat string, clock *s
 		// config check could try: an encoder missing here is said as the
 		// check says it, and no retry can cure it.
 		if missing := canEncodeHere(format); missing != nil {
-			return nil, image.Output{}, image.Permanent("variant %s: %s", v.Name, image.EncoderMissing(format, missing))
+			return nil, renderjob.Output{}, renderjob.Permanent("variant %s: %s", v.Name, renderjob.EncoderMissing(format, missing))
 		}
-		return nil, image.Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
+		return nil, renderjob.Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
-	clock.add(func(s *image.Stages) { s.EncodeMS[v.Name] = ms(time.Since(encodeStart)) })
-	return enc, image.Output{Variant: v.Name, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: enc.Len()}, nil
+	clock.add(func(s *renderjob.Stages) { s.EncodeMS[v.Name] = ms(time.Since(encodeStart)) })
+	return enc, renderjob.Output{Variant: v.Name, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: enc.Len()}, nil
 }
 
 // writeOutput writes an encoded variant atomically under outDir.
-func writeOutput(enc *vips.Encoded, out image.Output, outDir string, start time.Time, clock *stageClock) (image.Output, error) {
+func writeOutput(enc *vips.Encoded, out renderjob.Output, outDir string, start time.Time, clock *stageClock) (renderjob.Output, error) {
 	writeStart := time.Now()
-	out.Path = filepath.Join(outDir, out.Variant+"."+image.Extension(out.Format))
+	out.Path = filepath.Join(outDir, out.Variant+"."+renderjob.Extension(out.Format))
 	if err := durable.WriteFile(out.Path, enc.Bytes(), 0o644); err != nil {
-		return image.Output{}, fmt.Errorf("variant %s: %w", out.Variant, err)
+		return renderjob.Output{}, fmt.Errorf("variant %s: %w", out.Variant, err)
 	}
-	clock.add(func(s *image.Stages) { s.WriteMS += ms(time.Since(writeStart)) })
+	clock.add(func(s *renderjob.Stages) { s.WriteMS += ms(time.Since(writeStart)) })
 	out.ElapsedMS = time.Since(start).Milliseconds()
 	return out, nil
 }

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"kiln/worker/image"
+	"kiln/worker/image/renderjob"
 	"kiln/worker/image/vips"
 )
 
@@ -25,7 +25,7 @@ type workerSide struct {
 }
 
 // Serve is a worker process's main loop: it reads the daemon's requests
-// (image.WorkerRequest) from in, one per line, and writes each answer to
+// (renderjob.WorkerRequest) from in, one per line, and writes each answer to
 // out, until in ends.
 func Serve(in io.Reader, out io.Writer) error {
 	if err := limitWorkerMemory(); err != nil {
@@ -33,7 +33,7 @@ func Serve(in io.Reader, out io.Writer) error {
 	}
 	// Start libvips with the process's loader policy before any request:
 	// the requests' own setting can then only agree with it.
-	if err := vips.Start(os.Getenv(image.EnvAllowUntrustedLoaders) == "1"); err != nil {
+	if err := vips.Start(os.Getenv(renderjob.EnvAllowUntrustedLoaders) == "1"); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bufio.NewReader(in))
@@ -52,8 +52,8 @@ func Serve(in io.Reader, out io.Writer) error {
 	side := &workerSide{threads: vips.Concurrency()}
 	side.askCPUs = func() int {
 		n := 1 // if the daemon cannot say, it is gone, and the answer will not get through
-		if err := enc.Encode(image.WorkerMessage{Ask: image.AskCPUs}); err == nil {
-			var r image.DaemonReply
+		if err := enc.Encode(renderjob.WorkerMessage{Ask: renderjob.AskCPUs}); err == nil {
+			var r renderjob.DaemonReply
 			if err := dec.Decode(&r); err == nil {
 				n = max(1, r.CPUs)
 			}
@@ -66,7 +66,7 @@ func Serve(in io.Reader, out io.Writer) error {
 		return n
 	}
 	for {
-		var req image.WorkerRequest
+		var req renderjob.WorkerRequest
 		err := dec.Decode(&req)
 		if trim != nil {
 			trim.Stop()
@@ -77,13 +77,13 @@ func Serve(in io.Reader, out io.Writer) error {
 			}
 			return fmt.Errorf("read request: %w", err)
 		}
-		var ans image.WorkerMessage
+		var ans renderjob.WorkerMessage
 		if req.Probe != nil {
 			ans.Probe = probe(*req.Probe)
 		} else if res, err := render(context.Background(), req.RenderRequest, side); err != nil {
-			var re *image.RenderError
+			var re *renderjob.RenderError
 			if !errors.As(err, &re) {
-				re = &image.RenderError{Msg: err.Error()}
+				re = &renderjob.RenderError{Msg: err.Error()}
 			}
 			ans.Error = re
 		} else {
@@ -98,15 +98,15 @@ func Serve(in io.Reader, out io.Writer) error {
 }
 
 // limitWorkerMemory sets the address-space limit the daemon passed in
-// image.EnvWorkerMemoryMax, if any.
+// renderjob.EnvWorkerMemoryMax, if any.
 func limitWorkerMemory() error {
-	v := os.Getenv(image.EnvWorkerMemoryMax)
+	v := os.Getenv(renderjob.EnvWorkerMemoryMax)
 	if v == "" {
 		return nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%s=%q: %w", image.EnvWorkerMemoryMax, v, err)
+		return fmt.Errorf("%s=%q: %w", renderjob.EnvWorkerMemoryMax, v, err)
 	}
 	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
 		return fmt.Errorf("set address-space limit: %w", err)
