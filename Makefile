@@ -145,7 +145,7 @@ KILND_IMAGE_TESTS := ^(TestHostilePicturesThroughKilnd|TestCheckConfig|TestReloa
 # packages run even when the first fails.
 test-image-13:
 	@root=$$(tools/trixie-root) && status=0 && \
-	{ tools/in-root "$$root" go test -race -count=1 ./worker/image || status=1; } && \
+	{ tools/in-root "$$root" go test -race -count=1 ./worker/image ./worker/image/render || status=1; } && \
 	{ tools/in-root "$$root" go test -race -count=1 -run '$(KILND_IMAGE_TESTS)' ./cmd/kilnd || status=1; } && \
 	exit $$status
 

@@ -17,7 +17,7 @@ import (
 // problem of its line. Webhook deliveries are no step of a chain.
 func TestJobTypesReachEveryPlugin(t *testing.T) {
 	t.Parallel()
-	plugins := []worker.Plugin{image.Plugin(), webhook.Plugin(), command.Plugin()}
+	plugins := []worker.Plugin{image.PluginWithWorker(testWorkerBinary), webhook.Plugin(), command.Plugin()}
 	text := `[pipelines.web]
 output_dir = "/srv/web"
 then = ["upload"]

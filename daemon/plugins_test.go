@@ -9,7 +9,7 @@ import (
 // testPlugins are the plugins kilnd's main registers: the daemon's tests
 // read and run the same config files it does.
 func testPlugins() []worker.Plugin {
-	return []worker.Plugin{image.Plugin(), webhook.Plugin()}
+	return []worker.Plugin{image.PluginWithWorker(testWorkerBinary), webhook.Plugin()}
 }
 
 // imageConfig is the image plugin's part of cfg.

@@ -7,16 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"kiln/api"
+	"kiln/bench/image/imagejob"
 	"kiln/bench/internal/procstat"
 	"kiln/e2e/instance"
 	"kiln/worker"
-	kimage "kiln/worker/image"
 	"kiln/worker/image/imageapi"
 )
 
@@ -131,9 +130,9 @@ func (k *kilnRun) cpu() (all, daemon time.Duration) {
 // peakRSS adds the high-water resident sizes of kilnd and its workers.
 func (k *kilnRun) peakRSS() int64 {
 	pid := k.inst.PID()
-	total := hwm(pid)
+	total := imagejob.HWM(pid)
 	for _, c := range children(pid) {
-		total += hwm(c)
+		total += imagejob.HWM(c)
 	}
 	return total
 }
@@ -168,27 +167,6 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-// hwm is a process's peak resident size in bytes.
-func hwm(pid int) int64 { return statusField(pid, "VmHWM:") }
-
-// statusField is a size from /proc/PID/status, in bytes.
-func statusField(pid int, key string) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
-			return atoi(f[1]) << 10
-		}
-	}
-	return 0
-}
-
-func percentile(d []time.Duration, p int) float64 {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := (len(s)*p + 99) / 100
-	return float64(s[max(0, min(len(s)-1, i-1))]) / float64(time.Millisecond)
 }
 
 // kilnFigures is what one kilnd run measured.
@@ -230,13 +208,13 @@ func benchKiln(kilnd, dir, job string, workers int, idle []string, pictures []st
 			}
 			d := time.Since(t)
 			times = append(times, d)
-			var res kimage.Result
+			var res imageapi.Result
 			if err := json.Unmarshal(js[0].Result, &res); err != nil {
 				return f, fmt.Errorf("job result: %w", err)
 			}
 			addStages(f.stages, &res, d, len(idle))
 		}
-		f.p50, f.p90 = percentile(times, 50), percentile(times, 90)
+		f.p50, f.p90 = imagejob.Percentile(times, 50), imagejob.Percentile(times, 90)
 	}
 	cpu0, daemon0 := k.cpu()
 	sampler := procstat.SampleTree(k.inst.PID(), pssPeriod)
@@ -259,7 +237,7 @@ func benchKiln(kilnd, dir, job string, workers int, idle []string, pictures []st
 // addStages adds one job's stage times, as a share of n jobs. What the
 // worker did not account for (submit, queue, the hand-over to the worker
 // process and back, the job's own durable state changes) is daemon_ipc.
-func addStages(into map[string]float64, res *kimage.Result, waited time.Duration, n int) {
+func addStages(into map[string]float64, res *imageapi.Result, waited time.Duration, n int) {
 	add := func(k string, v float64) { into[k] += v / float64(n) }
 	add("worker_ms", float64(res.ElapsedMS))
 	add("daemon_ipc_ms", float64(waited.Milliseconds()-res.ElapsedMS))

@@ -1,15 +1,17 @@
 // Command kiln-image-worker is the process kilnd decodes pictures in: one
 // JSON request per line on its stdin, one answer per line on its stdout
-// (image.ServeWorker). It links only what rendering needs, so that each
-// worker process kilnd starts costs little memory: none of the daemon's
-// packages are loaded and relocated in it. Not for people to run.
+// (render.Serve). It is the only program of kiln that links libvips:
+// kilnd asks it, rather than libvips, what the pictures need, so that the
+// daemon carries none of libvips' memory. It links only what rendering
+// needs, so that each worker process kilnd starts costs little. Not for
+// people to run.
 package main
 
 import (
 	"fmt"
 	"os"
 
-	"kiln/worker/image"
+	"kiln/worker/image/render"
 )
 
 func main() {
@@ -17,7 +19,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kiln-image-worker: takes no arguments; kilnd starts it\n")
 		os.Exit(2)
 	}
-	if err := image.ServeWorker(os.Stdin, os.Stdout); err != nil {
+	if err := render.Serve(os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "kiln-image-worker: %v\n", err)
 		os.Exit(1)
 	}

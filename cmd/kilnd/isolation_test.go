@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,10 +30,10 @@ func workerPIDs(t *testing.T, kilnd int) []int {
 		if len(stat) < 2 || stat[1] != strconv.Itoa(kilnd) {
 			continue
 		}
-		// The worker binary beside kilnd, or kilnd with -image-worker.
+		// The worker binary beside kilnd.
 		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 		argv := strings.Split(string(cmdline), "\x00")
-		if filepath.Base(argv[0]) == image.WorkerBinary || slices.Contains(argv, image.WorkerArg) {
+		if filepath.Base(argv[0]) == image.WorkerBinary {
 			pids = append(pids, pid)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"kiln/daemon"
 	"kiln/internal/buildversion"
@@ -34,12 +33,6 @@ func main() {
 	fs.BoolVar(&opts.Detach, "daemon", false, "detach from the terminal (for hosts without systemd); exits once the daemon is ready")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	hashPassword := fs.Bool("hash-password", false, "read a dashboard password on stdin and print its field for the tokens file")
-	// kilnd runs itself with -image-worker to decode pictures in a process
-	// it can kill; not for people to use.
-	imageWorker := fs.Bool(strings.TrimPrefix(image.WorkerArg, "-"), false, "")
-	// And with -image-encoder-trial FORMAT,... to try encoders for its
-	// config check, so that libvips is never loaded into the daemon.
-	encoderTrial := fs.String(strings.TrimPrefix(image.EncoderTrialArg, "-"), "", "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(daemon.ExitUsage)
 	}
@@ -50,16 +43,6 @@ func main() {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "kilnd: unexpected argument %q\n", fs.Arg(0))
 		os.Exit(daemon.ExitUsage)
-	}
-	if *imageWorker {
-		if err := image.ServeWorker(os.Stdin, os.Stdout); err != nil {
-			fmt.Fprintf(os.Stderr, "kilnd image worker: %v\n", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if *encoderTrial != "" {
-		os.Exit(image.ServeEncoderTrial(*encoderTrial, os.Stdout))
 	}
 	if *hashPassword {
 		os.Exit(printPasswordHash())

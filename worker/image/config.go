@@ -15,6 +15,8 @@ import (
 type Config struct {
 	Images    ImagesConfig        `toml:"images"`
 	Pipelines map[string]Pipeline `toml:"pipelines"`
+
+	worker string // the worker binary; "" for FindWorker's
 }
 
 var (

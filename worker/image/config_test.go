@@ -107,7 +107,7 @@ func TestConfigTellsTheDaemonItsURLsPathsAndNames(t *testing.T) {
 // An image job is described by its pipeline and its picture.
 func TestJobKindDescribesAJob(t *testing.T) {
 	t.Parallel()
-	k := NewKind(func() Settings { return Settings{} }, InProcess{})
+	k := NewKind(func() Settings { return Settings{} }, testPool(t))
 	payload, _ := json.Marshal(Payload{Pipeline: "web", Input: "/srv/in/a.jpg"})
 	got := k.Describe(&worker.JobRecord{Type: JobType, Payload: payload})
 	if got != (worker.JobDescription{Summary: "pipeline web: /srv/in/a.jpg", Input: "/srv/in/a.jpg"}) {

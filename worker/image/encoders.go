@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"kiln/worker"
-	"kiln/worker/image/vips"
+	"kiln/worker/image/renderjob"
 )
 
 // Whether libvips can write a format is known only by writing it: a saver
@@ -17,117 +17,90 @@ import (
 // recommended), and without it heifsave is found, starts, and fails with
 // "Unsupported compression" on the first picture. So each format a config
 // names is tried on a tiny picture, once per process and format. The
-// daemon has the formats tried in a process of its own, started as a
-// worker process is (encodertrial.go), so that libvips is never loaded
-// into the daemon; a worker process whose encode failed tries the format
-// itself, to tell a missing encoder from a failure of that one picture.
+// daemon does not link libvips: it asks a worker process, started as the
+// workers are, with a probe request (probe.go); a worker process whose
+// encode failed tries the format itself (package render), to tell a
+// missing encoder from a failure of that one picture.
 
-// encoderAnswers are the answers a process has had so far, by format.
+// encoderAnswers are the answers of the worker binary so far, by format.
 type encoderAnswers struct {
-	mu    sync.Mutex
-	known map[string]error
+	mu      sync.Mutex
+	binary  string           // the worker binary that answered
+	known   map[string]error // by format
+	libvips string           // its libvips version; "" until it answered
 }
 
-// encoderTrialsRun counts the formats tried, for the test that each is
+// probesRun counts the probes of formats, for the test that each format is
 // tried once.
-var encoderTrialsRun atomic.Int64
+var probesRun atomic.Int64
 
-// answers returns the answer for each of formats: nil where it can be
-// written, else why not. The formats not known yet are tried, all at
-// once, by try, which returns an answer for each format it is given.
-func (a *encoderAnswers) answers(formats []string, try func([]string) map[string]error) map[string]error {
+// answers returns the answer of binary for each of formats: nil where its
+// libvips writes the format, else why not, and the version of that
+// libvips. The formats not known yet are tried, all at once, by probe
+// (probeWorker), which also runs once if none is to be tried, to find
+// that the binary runs at all. A probe that fails leaves no answer: the
+// next check tries again.
+func (a *encoderAnswers) answers(binary string, formats []string, probe func([]string) (*ProbeAnswer, error)) (map[string]error, string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.binary != binary {
+		a.binary, a.known, a.libvips = binary, map[string]error{}, ""
+	}
 	var untried []string
 	for _, f := range formats {
 		if _, ok := a.known[f]; !ok && !slices.Contains(untried, f) {
 			untried = append(untried, f)
 		}
 	}
-	if len(untried) > 0 {
-		encoderTrialsRun.Add(int64(len(untried)))
-		tried := try(untried)
-		if a.known == nil {
-			a.known = map[string]error{}
+	if len(untried) > 0 || a.libvips == "" {
+		probesRun.Add(1)
+		ans, err := probe(untried)
+		if err != nil {
+			return nil, "", err
 		}
 		for _, f := range untried {
-			a.known[f] = tried[f]
+			a.known[f] = nil
+			if msg, ok := ans.Formats[f]; !ok {
+				a.known[f] = errors.New("the worker did not answer for this format")
+			} else if msg != "" {
+				a.known[f] = errors.New(msg)
+			}
 		}
+		a.libvips = ans.Libvips
 	}
 	out := make(map[string]error, len(formats))
 	for _, f := range formats {
 		out[f] = a.known[f]
 	}
-	return out
+	return out, a.libvips, nil
 }
 
-var (
-	answersHere  encoderAnswers // this process's libvips (a worker process)
-	answersTried encoderAnswers // a trial process's (the daemon)
-)
-
-// canEncodeHere returns nil if this process's libvips writes format, else
-// libvips' error on a tiny picture in it.
-func canEncodeHere(format string) error {
-	return answersHere.answers([]string{format}, tryEncoders)[format]
+// version returns the libvips version binary answered with, if it has.
+func (a *encoderAnswers) version(binary string) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.libvips, a.binary == binary && a.libvips != ""
 }
 
-// tryEncoders tries each format in this process.
-func tryEncoders(formats []string) map[string]error {
-	out := map[string]error{}
-	for _, f := range formats {
-		out[f] = tryEncoder(f)
-	}
-	return out
-}
+// workerAnswers are this daemon's answers from its worker binary.
+var workerAnswers encoderAnswers
 
-func tryEncoder(format string) error {
-	img, err := vips.Blank(16, 16)
+// checkWorker reports what the workers of c could not do: a worker
+// binary that is missing (the start needs it for the pool, whatever the
+// pipelines) or does not run, and each variant whose format, named in the
+// file, the worker's libvips cannot write. A config without pipelines
+// makes no image job, and its worker is not run. A variant without a
+// format keeps its source's and names none; its job says so if it comes
+// to that.
+func (c *Config) checkWorker(problems worker.Problems) {
+	binary, err := c.workerBinary()
 	if err != nil {
-		return err
+		problems.Report("images", err.Error())
+		return
 	}
-	defer img.Close()
-	enc, err := img.Encode(vips.EncodeOptions{Format: format, Compression: -1})
-	if err != nil {
-		return err
+	if len(c.Pipelines) == 0 {
+		return
 	}
-	defer enc.Free()
-	if len(enc.Bytes()) == 0 {
-		return errors.New("the encoder wrote nothing")
-	}
-	return nil
-}
-
-// encoderMissing says that format cannot be written here, and what brings
-// its encoder. A running kilnd keeps its answer, so it finds a newly
-// installed encoder at a restart.
-func encoderMissing(format string, err error) string {
-	msg := fmt.Sprintf("this host's libvips cannot write %s (encoding a test picture: %v)", formatName(format), err)
-	if pkg := encoderPackage(format, hostRelease()); pkg.name != "" {
-		return msg + fmt.Sprintf(": install the Debian package %s, %s (a running kilnd finds it at a restart)", pkg.name, pkg.brings)
-	}
-	return msg + ": install the libvips and libheif encoders of this system (a running kilnd finds them at a restart)"
-}
-
-func formatName(format string) string {
-	switch format {
-	case "jpeg":
-		return "JPEG"
-	case "png":
-		return "PNG"
-	case "webp":
-		return "WebP"
-	case "avif":
-		return "AVIF"
-	}
-	return format
-}
-
-// checkEncoders reports each variant whose format, named in the file,
-// libvips cannot write in a worker process started under c. A variant
-// without a format keeps its source's and names none; its job says so if
-// it comes to that.
-func (c *Config) checkEncoders(problems worker.Problems) {
 	var named []string
 	for _, name := range c.pipelineNames() {
 		for _, v := range c.Pipelines[name].Variants {
@@ -136,23 +109,27 @@ func (c *Config) checkEncoders(problems worker.Problems) {
 			}
 		}
 	}
-	if len(named) == 0 {
+	ps := processSettingsOf(c.Images)
+	answers, _, err := workerAnswers.answers(binary, named, func(formats []string) (*ProbeAnswer, error) {
+		return probeWorker(binary, ps, formats)
+	})
+	if err != nil {
+		problems.Report("images", err.Error())
 		return
 	}
-	ps := processSettingsOf(c.Images)
-	answers := answersTried.answers(named, func(formats []string) map[string]error { return tryInTrialProcess(formats, ps) })
 	for _, name := range c.pipelineNames() {
 		for i, v := range c.Pipelines[name].Variants {
 			if err := answers[v.Format]; err != nil {
 				problems.Report(fmt.Sprintf("pipelines.%s.variants[%d].format", name, i),
-					fmt.Sprintf("output %q of pipeline %s is %s, but %s", v.Name, name, v.Format, encoderMissing(v.Format, err)))
+					fmt.Sprintf("output %q of pipeline %s is %s, but %s", v.Name, name, v.Format, renderjob.EncoderMissing(v.Format, err)))
 			}
 		}
 	}
 }
 
-// CheckStart implements worker.StartChecker: the formats the pipelines
-// name must be ones libvips here can write.
+// CheckStart implements worker.StartChecker: the pipelines' workers must
+// run, and the formats the pipelines name must be ones their libvips can
+// write.
 func (c *Config) CheckStart(_ *worker.ConfigView, problems worker.Problems) {
-	c.checkEncoders(problems)
+	c.checkWorker(problems)
 }

@@ -2,25 +2,24 @@ package image
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"kiln/worker/image/imagetest"
+	"kiln/worker/image/renderjob"
 )
 
 // Every format a variant may name is one this host's libvips writes, and
-// a config that names them all passes the start check: the trial encodes
-// succeed on libvips 8.14 and 8.16 alike, in this process and in a trial
-// process.
+// a config that names them all passes the start check: the worker probed
+// writes each, on libvips 8.14 and 8.16 alike.
 func TestEveryFormatIsWritableHere(t *testing.T) {
 	t.Parallel()
-	for _, f := range Formats {
-		if err := canEncodeHere(f); err != nil {
-			t.Errorf("canEncodeHere(%s): %v", f, err)
-		}
-	}
 	c := DefaultConfig()
+	c.worker = testWorkerBinary
 	c.Pipelines = map[string]Pipeline{"web": {Queue: "q", OutputDir: "/srv/out", Variants: []Variant{
 		{Name: "j", Width: 10, Format: "jpeg"}, {Name: "p", Width: 10, Format: "png"},
 		{Name: "w", Width: 10, Format: "webp"}, {Name: "a", Width: 10, Format: "avif"}, {Name: "same", Width: 10},
@@ -30,58 +29,66 @@ func TestEveryFormatIsWritableHere(t *testing.T) {
 	if len(problems) > 0 {
 		t.Errorf("CheckStart of every format: %v", problems)
 	}
+	if v, ok := workerAnswers.version(testWorkerBinary); !ok || !strings.HasPrefix(v, "8.") {
+		t.Errorf("the worker's libvips version after the check: %q, %v; want 8.x", v, ok)
+	}
 }
 
 // A format is tried once per process, whatever its answer, however many
-// variants and checks name it; a trial process's refusal comes back in
-// its words, and a format it was not asked about is not answered. (A
-// format kiln does not write, which no other test tries, is one no
-// parallel test can have tried first.)
+// variants and checks name it, all untried formats in one probe; a
+// worker's refusal comes back in its words, and a format it was not asked
+// about is not answered. (Formats kiln does not write, which no other test
+// tries, are ones no parallel test can have tried first.)
 func TestEachFormatIsTriedOncePerProcess(t *testing.T) {
-	before := encoderTrialsRun.Load()
 	ps := processSettingsOf(DefaultImagesConfig())
-	try := func(formats []string) map[string]error {
-		if len(formats) != 1 || formats[0] != "gif" {
-			t.Errorf("tried %v, want only gif", formats)
-		}
-		return tryInTrialProcess(formats, ps)
+	var asked [][]string
+	probe := func(formats []string) (*ProbeAnswer, error) {
+		asked = append(asked, formats)
+		return probeWorker(testWorkerBinary, ps, formats)
 	}
-	first := answersTried.answers([]string{"gif", "gif"}, try)["gif"]
-	second := answersTried.answers([]string{"gif"}, try)["gif"]
-	if n := encoderTrialsRun.Load() - before; n != 1 {
-		t.Errorf("two answers for gif took %d trials, want 1", n)
+	var answers encoderAnswers
+	first, v1, err1 := answers.answers(testWorkerBinary, []string{"gif", "png", "gif"}, probe)
+	second, v2, err2 := answers.answers(testWorkerBinary, []string{"gif", "png"}, probe)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("probes: %v, %v", err1, err2)
 	}
-	if first == nil || first != second || first.Error() != `unknown format "gif"` {
-		t.Errorf("the trial of gif said %v, then %v; want the same error twice, the trial process's own", first, second)
+	if len(asked) != 1 || !slices.Equal(asked[0], []string{"gif", "png"}) {
+		t.Errorf("probes asked %q, want gif and png once", asked)
 	}
-	both := tryInTrialProcess([]string{"png", "tiff"}, ps)
-	if len(both) != 2 || both["png"] != nil || both["tiff"] == nil || both["tiff"].Error() != `unknown format "tiff"` {
-		t.Errorf("one trial of png and tiff said %v, want png written and tiff unknown", both)
+	if first["gif"] == nil || first["gif"] != second["gif"] || first["gif"].Error() != `unknown format "gif"` {
+		t.Errorf("the probe of gif said %v, then %v; want the same error twice, the worker's own", first["gif"], second["gif"])
+	}
+	if first["png"] != nil || second["png"] != nil || len(first) != 2 || v1 == "" || v1 != v2 {
+		t.Errorf("answers %v then %v, libvips %q then %q; want png written and one version", first, second, v1, v2)
+	}
+	if _, _, err := answers.answers(testWorkerBinary, []string{"tiff"}, probe); err != nil || len(asked) != 2 || !slices.Equal(asked[1], []string{"tiff"}) {
+		t.Errorf("a format not tried yet: probes %q, %v; want tiff alone", asked, err)
 	}
 }
 
-func TestEncoderPackageFollowsTheDebianRelease(t *testing.T) {
+// A worker binary that is missing, or that is no worker, is said by the
+// check as such, naming the binary, and leaves no answer behind: the next
+// check asks again.
+func TestAWorkerThatCannotRunIsAConfigProblem(t *testing.T) {
 	t.Parallel()
-	bookworm := parseOSRelease("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n")
-	trixie := parseOSRelease("VERSION_ID=\"13\"\nVERSION_CODENAME=trixie\nID=debian\n")
-	sid := parseOSRelease("PRETTY_NAME=\"Debian GNU/Linux trixie/sid\"\nVERSION_CODENAME=trixie\nID=debian\n")
-	ubuntu := parseOSRelease("ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"24.04\"\n")
-	cases := []struct {
-		r      debianRelease
-		format string
-		want   string
-	}{
-		{bookworm, "avif", "libheif1"},
-		{trixie, "avif", "libheif-plugin-aomenc"},
-		{sid, "avif", "libheif-plugin-aomenc"},
-		{bookworm, "webp", "libvips42"},
-		{trixie, "jpeg", "libvips42t64"},
-		{ubuntu, "avif", ""},
-		{debianRelease{major: 14}, "avif", ""},
+	dir := t.TempDir()
+	notAWorker := filepath.Join(dir, "not-a-worker")
+	if err := os.WriteFile(notAWorker, []byte("#!/bin/sh\necho 'no such thing' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range cases {
-		if got := encoderPackage(c.format, c.r).name; got != c.want {
-			t.Errorf("encoderPackage(%s, Debian %d) = %q, want %q", c.format, c.r.major, got, c.want)
+	for binary, want := range map[string]string{
+		filepath.Join(dir, "missing"): "images: probe image worker " + filepath.Join(dir, "missing") + ": not found",
+		notAWorker:                    "images: probe image worker " + notAWorker + ": exit status 3: no such thing",
+	} {
+		c := DefaultConfig()
+		c.worker = binary
+		c.Pipelines = map[string]Pipeline{"web": {Queue: "q", OutputDir: "/srv/out", Variants: []Variant{{Name: "j", Width: 10, Format: "jpeg"}}}}
+		for range 2 {
+			var problems problemList
+			c.CheckStart(nil, &problems)
+			if len(problems) != 1 || problems[0] != want {
+				t.Errorf("CheckStart with worker %s: %q, want %q", binary, problems, want)
+			}
 		}
 	}
 }
@@ -119,10 +126,9 @@ func TestAVIFWithoutItsEncoderFailsNamingThePackage(t *testing.T) {
 	if err == nil || !asRenderError(err, &re) || !re.Permanent {
 		t.Fatalf("the AVIF kept as AVIF without the encoder: err = %v, want a permanent failure", err)
 	}
-	want := []string{"variant same: this host's libvips cannot write AVIF"}
-	if hostRelease().major == 13 {
-		want = append(want, "install the Debian package libheif-plugin-aomenc")
-	}
+	// The hint of this host's release (on Debian 13, the plug-in package).
+	hint := renderjob.EncoderMissing("avif", errors.New(""))
+	want := []string{"variant same: this host's libvips cannot write AVIF", hint[strings.Index(hint, "): ")+3:]}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q lacks %q", err, w)

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"kiln/worker/image/imagetest"
 	"os"
 	"path/filepath"
@@ -26,13 +27,21 @@ func FuzzRender(f *testing.F) {
 	limits.MaxPixels = 4_000_000 // keep each run quick
 	// Each input is written under the temporary directory.
 	limits.AllowedInputRoots = []string{os.TempDir()}
+	// Through worker processes, as kilnd renders: a crash is a worker
+	// dead, not a failed render, and fails the run.
+	w, _ := testWorkers(DefaultImagesConfig())
+	f.Cleanup(w.Close)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := filepath.Join(t.TempDir(), "input")
 		if err := os.WriteFile(in, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		out := filepath.Join(dir, "out")
-		res, err := Render(context.Background(), RenderRequest{Input: in, OutDir: out, Variants: variants, Limits: limits})
+		res, err := w.Render(context.Background(), RenderRequest{Input: in, OutDir: out, Variants: variants, Limits: limits})
+		var re *RenderError
+		if err != nil && !errors.As(err, &re) {
+			t.Fatalf("%v", err)
+		}
 		if err != nil {
 			return
 		}

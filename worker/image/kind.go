@@ -27,18 +27,10 @@ type Settings struct {
 	Images    ImagesConfig
 }
 
-// Renderer renders one picture; the daemon's is a pool of worker processes.
+// Renderer renders one picture; the daemon's is a pool of worker
+// processes (Workers), a test's may render in its own (render.InProcess).
 type Renderer interface {
 	Render(ctx context.Context, req RenderRequest) (*Result, error)
-}
-
-// InProcess renders in the calling process: for tests and for the worker
-// processes themselves.
-type InProcess struct{}
-
-// Render implements Renderer.
-func (InProcess) Render(ctx context.Context, req RenderRequest) (*Result, error) {
-	return Render(ctx, req)
 }
 
 // JobKind is the image job kind: it turns pictures into their pipeline's
@@ -93,9 +85,9 @@ func (k *JobKind) Admit(raw json.RawMessage) (string, error) {
 	case p.Input == "":
 		return "", &worker.FieldError{Field: "input", Msg: "is required"}
 	}
-	real, err := pl.inputLimits(s.Images.InputLimits).checkInput(p.Input)
+	real, err := pl.inputLimits(s.Images.InputLimits).CheckInput(p.Input)
 	if err != nil {
-		return "", &worker.FieldError{Field: "input", Msg: strings.TrimPrefix(err.Error(), errInputRefused.Error()+": ")}
+		return "", &worker.FieldError{Field: "input", Msg: strings.TrimPrefix(err.Error(), ErrInputRefused.Error()+": ")}
 	}
 	if !s.Images.AllowUntrustedLoaders {
 		if _, err := sniff(real); err != nil {

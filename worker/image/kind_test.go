@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"kiln/worker"
+	"kiln/worker/image/renderjob"
 )
 
 type imageBundle struct {
@@ -36,7 +37,7 @@ func setup(t *testing.T, variants ...Variant) *imageBundle {
 	// Pictures come from this test's temporary directories, of which dir
 	// is one: another bundle's outputs may be this one's inputs.
 	settings := Settings{Pipelines: map[string]Pipeline{"p": p}, Images: imagesFor(filepath.Dir(dir))}
-	b.kind = NewKind(func() Settings { return settings }, InProcess{})
+	b.kind = NewKind(func() Settings { return settings }, testPool(t))
 	return b
 }
 
@@ -98,7 +99,7 @@ func TestVariantsHaveTheirSizesAndFormats(t *testing.T) {
 		if o.Width != w.w || o.Height != w.h || o.Format != w.format {
 			t.Errorf("%s: %dx%d %s, want %dx%d %s", name, o.Width, o.Height, o.Format, w.w, w.h, w.format)
 		}
-		if filepath.Dir(o.Path) != filepath.Join(b.out, "job") || !strings.HasSuffix(o.Path, "/"+name+"."+extension(w.format)) {
+		if filepath.Dir(o.Path) != filepath.Join(b.out, "job") || !strings.HasSuffix(o.Path, "/"+name+"."+renderjob.Extension(w.format)) {
 			t.Errorf("%s written to %s", name, o.Path)
 		}
 		st, err := os.Stat(o.Path)
@@ -281,7 +282,7 @@ func TestBadPicturesFailPermanentlyWithTheReason(t *testing.T) {
 		if tc.limits != nil {
 			tc.limits(&lim)
 		}
-		_, err := Render(context.Background(), RenderRequest{Input: tc.input, OutDir: filepath.Join(b.out, "bad"), Variants: []Variant{{Name: "a", Width: 100, Fit: "inside", Format: "jpeg"}}, Limits: lim})
+		_, err := renderInWorker(t, RenderRequest{Input: tc.input, OutDir: filepath.Join(b.out, "bad"), Variants: []Variant{{Name: "a", Width: 100, Fit: "inside", Format: "jpeg"}}, Limits: lim})
 		var re *RenderError
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)

@@ -1,13 +1,8 @@
 package image
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-
 	"kiln/kilntype"
+	"kiln/worker/image/renderjob"
 )
 
 // ImagesConfig is the [images] table: what a picture may be, and how the worker
@@ -18,12 +13,7 @@ type ImagesConfig struct {
 }
 
 // InputLimits are checked before a picture is decoded.
-type InputLimits struct {
-	MaxInputBytes         ByteSize `toml:"max_input_bytes" json:"max_input_bytes"`
-	MaxPixels             int64    `toml:"max_pixels" json:"max_pixels"`
-	AllowedInputRoots     []string `toml:"allowed_input_roots" json:"allowed_input_roots"`
-	AllowUntrustedLoaders bool     `toml:"allow_untrusted_loaders" json:"allow_untrusted_loaders"`
-}
+type InputLimits = renderjob.InputLimits
 
 // WorkerSettings govern the worker processes. A process keeps the settings
 // it was started with; after a change, each is replaced once its current
@@ -54,83 +44,5 @@ func DefaultImagesConfig() ImagesConfig {
 // ByteSize is a size written as "100MiB", "512KiB", "2GiB" or plain bytes.
 type ByteSize = kilntype.ByteSize
 
-// errInputRefused marks an input refused by a limit: never worth a retry.
-var errInputRefused = errors.New("input refused")
-
-// checkInput resolves an input path and checks it against the limits,
-// before a byte of it is decoded. It returns the real path to read.
-//
-// A path outside allowed_input_roots is refused before the file is looked
-// at, with the same words whether it exists, cannot be read, is not a
-// picture or is missing: a submitter learns nothing about the files
-// outside the roots. Inside them, the answer may say why a file will not
-// do.
-func (l InputLimits) checkInput(input string) (string, error) {
-	refuse := func(format string, args ...any) (string, error) {
-		return "", fmt.Errorf("%w: %s", errInputRefused, fmt.Sprintf(format, args...))
-	}
-	if !filepath.IsAbs(input) {
-		return refuse("%q must be an absolute path", input)
-	}
-	for _, part := range strings.Split(input, "/") {
-		if part == ".." {
-			return refuse("%q contains \"..\"", input)
-		}
-	}
-	roots := l.resolvedRoots()
-	if !underAny(filepath.Clean(input), roots) {
-		return refuse("%s is outside allowed_input_roots %v", input, l.AllowedInputRoots)
-	}
-	real, err := filepath.EvalSymlinks(input)
-	if err != nil {
-		return refuse("%s: %v", input, unwrapPathError(err))
-	}
-	if !underAny(real, roots) {
-		return refuse("%s resolves to %s, outside allowed_input_roots %v", input, real, l.AllowedInputRoots)
-	}
-	st, err := os.Stat(real)
-	if err != nil {
-		return refuse("%s: %v", input, unwrapPathError(err))
-	}
-	if !st.Mode().IsRegular() {
-		return refuse("%s is not a regular file", input)
-	}
-	if l.MaxInputBytes > 0 && st.Size() > int64(l.MaxInputBytes) {
-		return refuse("%s is %d bytes, over max_input_bytes (%s)", input, st.Size(), l.MaxInputBytes)
-	}
-	return real, nil
-}
-
-// resolvedRoots lists each allowed root as written and, when it differs,
-// as its symlinks resolve: a path may name a root either way. A root that
-// does not exist (yet) counts as written.
-func (l InputLimits) resolvedRoots() []string {
-	roots := make([]string, 0, 2*len(l.AllowedInputRoots))
-	for _, root := range l.AllowedInputRoots {
-		root = filepath.Clean(root)
-		roots = append(roots, root)
-		if r, err := filepath.EvalSymlinks(root); err == nil && r != root {
-			roots = append(roots, r)
-		}
-	}
-	return roots
-}
-
-// underAny reports whether the clean absolute path is one of roots or lies
-// beneath one. No roots allow nothing.
-func underAny(path string, roots []string) bool {
-	for _, root := range roots {
-		if root == "/" || path == root || strings.HasPrefix(path, root+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
+// ErrInputRefused marks an input refused by a limit: never worth a retry.
+var ErrInputRefused = renderjob.ErrInputRefused

@@ -43,7 +43,7 @@ func TestOutsideTheRootsEveryPathGetsTheSameAnswer(t *testing.T) {
 		}
 	}
 	settings := Settings{Pipelines: map[string]Pipeline{"p": {Queue: "q", OutputDir: t.TempDir()}}, Images: imagesFor(uploads)}
-	kind := NewKind(func() Settings { return settings }, InProcess{})
+	kind := NewKind(func() Settings { return settings }, testPool(t))
 	answer := func(input string) string {
 		_, err := kind.Admit([]byte(`{"pipeline":"p","input":"` + input + `"}`))
 		if err == nil {
@@ -113,7 +113,7 @@ func TestAllowedInputRoots(t *testing.T) {
 	} {
 		lim := DefaultImagesConfig().InputLimits
 		lim.AllowedInputRoots = c.roots
-		_, err := lim.checkInput(c.input)
+		_, err := lim.CheckInput(c.input)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("roots %q, input %s: %v, want it allowed", c.roots, c.input, err)

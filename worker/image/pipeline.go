@@ -1,19 +1,23 @@
 // Package image is kiln's built-in job: one picture in, every variant of a
-// pipeline out, decoded once with libvips, in a worker process that the
-// daemon can kill.
+// pipeline out. This package is the daemon's part: the [images] and
+// [pipelines] tables, the job kind, and the pool of worker processes the
+// pictures are decoded in; it does not link libvips. The decoding, once
+// with libvips, is package render's, in kiln-image-worker, a process that
+// the daemon can kill; what the two write to each other is package
+// renderjob's.
 package image
 
 import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 
 	"kiln/worker"
+	"kiln/worker/image/renderjob"
 )
 
 // Formats are the output formats a variant may ask for.
-var Formats = []string{"jpeg", "png", "webp", "avif"}
+var Formats = renderjob.Formats
 
 // Fits are how a variant fills its box.
 var Fits = []string{"inside", "cover", "exact"}
@@ -26,23 +30,7 @@ var Gravities = []string{"centre", "center", "north", "south", "east", "west", "
 var Effects = []string{"grayscale", "sepia"}
 
 // Variant is one output of a pipeline.
-type Variant struct {
-	Name         string  `toml:"name" json:"name"`       // also the output file's base name
-	Width        int     `toml:"width" json:"width"`     // 0 = follow height
-	Height       int     `toml:"height" json:"height"`   // 0 = follow width
-	Fit          string  `toml:"fit" json:"fit"`         // inside (default) | cover | exact
-	Gravity      string  `toml:"gravity" json:"gravity"` // for cover; default centre
-	Effect       string  `toml:"effect" json:"effect"`   // "" | grayscale | sepia
-	Blur         float64 `toml:"blur" json:"blur"`       // gaussian sigma; 0 = off
-	Sharpen      bool    `toml:"sharpen" json:"sharpen"`
-	Format       string  `toml:"format" json:"format"`   // jpeg | png | webp | avif; "" = the source's
-	Quality      int     `toml:"quality" json:"quality"` // 1..100; 0 = the format's default
-	Progressive  bool    `toml:"progressive" json:"progressive"`
-	Compression  *int    `toml:"compression" json:"compression,omitempty"` // png, 0..9
-	Lossless     bool    `toml:"lossless" json:"lossless"`                 // webp
-	Enlarge      bool    `toml:"enlarge" json:"enlarge"`
-	KeepMetadata bool    `toml:"keep_metadata" json:"keep_metadata"`
-}
+type Variant = renderjob.Variant
 
 // Pipeline is a named set of variants written under one directory.
 type Pipeline struct {
@@ -146,27 +134,4 @@ func (p *Pipeline) Check() []*PipelineError {
 		}
 	}
 	return problems
-}
-
-func extension(format string) string {
-	if format == "jpeg" {
-		return "jpg"
-	}
-	return format
-}
-
-// sourceFormat is the output format that keeps a source's format, for
-// variants that name none. Formats kiln does not write become PNG, which
-// loses nothing.
-func sourceFormat(loader string) string {
-	l := strings.ToLower(loader) // e.g. VipsForeignLoadJpegBuffer
-	switch {
-	case strings.Contains(l, "jpeg"):
-		return "jpeg"
-	case strings.Contains(l, "webp"):
-		return "webp"
-	case strings.Contains(l, "heif"):
-		return "avif"
-	}
-	return "png"
 }

@@ -1,31 +1,28 @@
 package image
 
-import (
-	"fmt"
-	"os"
-
-	"kiln/worker"
-)
-
-// WorkerArg is the argument kilnd is run again with to become an image
-// worker process (ServeWorker) when no worker binary is found
-// (WorkerCommand): pictures are decoded in a process the daemon can kill.
-const WorkerArg = "-image-worker"
+import "kiln/worker"
 
 // Plugin returns the image plugin: the [images] and [pipelines] tables,
-// and the image kind, whose pictures are decoded in worker processes
-// started with WorkerCommand.
+// and the image kind, whose pictures are decoded in worker processes of
+// the worker binary beside the running executable or installed
+// (FindWorker).
 func Plugin() worker.Plugin { return &plugin{} }
 
+// PluginWithWorker is Plugin with its worker processes started from the
+// worker binary at path, wherever the running executable is (a test's).
+func PluginWithWorker(path string) worker.Plugin { return &plugin{worker: path} }
+
 type plugin struct {
+	worker  string       // the worker binary; "" for FindWorker's
 	workers *Workers     // nil until Start
 	host    *worker.Host // nil until Start
 }
 
 func (*plugin) Name() string { return "image" }
 
-func (*plugin) NewConfig() worker.PluginConfig {
+func (p *plugin) NewConfig() worker.PluginConfig {
 	c := DefaultConfig()
+	c.worker = p.worker
 	return &c
 }
 
@@ -34,13 +31,16 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 	if err := MakeUploadDir(host.View().StateDir); err != nil {
 		return nil, err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own executable for image workers: %w", err)
-	}
 	p.host = &host
 	config := func() *Config { return host.Config().(*Config) }
-	p.workers = NewWorkers(WorkerCommand(exe), func() ImagesConfig { return config().Images })
+	binary, err := config().workerBinary()
+	if err != nil {
+		return nil, err
+	}
+	if libvips, ok := workerAnswers.version(binary); ok && host.Log != nil {
+		host.Log.Info("image workers", "worker", binary, "libvips", libvips)
+	}
+	p.workers = NewWorkers([]string{binary}, func() ImagesConfig { return config().Images })
 	if o, ok := host.Observer.(WorkerObserver); ok {
 		p.workers.Observe(o)
 	}
@@ -48,11 +48,11 @@ func (p *plugin) Start(host worker.Host) ([]worker.Kind, error) {
 }
 
 // Reload takes any image config whose thens name running job types and
-// whose formats libvips here can write (checked as at start): every
+// whose formats the workers' libvips can write (checked as at start): every
 // setting applies to the next job and the next worker process (a then to
 // the next job that finishes), but for the inboxes, kept until a restart.
 func (p *plugin) Reload(next worker.PluginConfig, problems worker.Problems) []string {
-	next.(*Config).checkEncoders(problems)
+	next.(*Config).checkWorker(problems)
 	if p.host == nil {
 		return nil
 	}

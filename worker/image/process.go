@@ -15,139 +15,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
-
-	"kiln/worker/image/vips"
 )
 
-// Pictures from strangers are decoded in worker processes (kiln-image-worker,
-// or kilnd re-executed with -image-worker where that binary is not found,
-// see WorkerCommand): one JSON request per line on its stdin, one JSON
-// answer per line on its stdout. A decoder that hangs is killed on the job's
-// timeout; one that crashes takes only its attempt with it; libvips' memory
-// never accumulates in the daemon, and workers are recycled after a number
-// of jobs or above a resident size.
-
-// EnvWorkerMemoryMax carries the worker's address-space limit in bytes.
-const EnvWorkerMemoryMax = "KILN_IMAGE_WORKER_MEMORY_MAX"
-
-// EnvAllowUntrustedLoaders is "1" when the worker may use libvips' loaders
-// that are not fuzzed (SVG, PDF, ...). libvips takes this once, when it
-// starts, which is why a change needs new worker processes.
-const EnvAllowUntrustedLoaders = "KILN_IMAGE_ALLOW_UNTRUSTED_LOADERS"
-
-// workerMessage is a line a worker writes: its answer to the request, or
-// a question for the daemon while it renders.
-type workerMessage struct {
-	Result *Result      `json:"result,omitempty"`
-	Error  *RenderError `json:"error,omitempty"`
-	Ask    string       `json:"ask,omitempty"`
-}
-
-// askCPUs is a worker's question before it decodes its picture and again
-// before it makes the variants: how many CPUs the picture has to itself.
-// The daemon answers with a daemonReply line.
-const askCPUs = "cpus"
-
-// daemonReply is the daemon's answer to a worker's question.
-type daemonReply struct {
-	CPUs int `json:"cpus"`
-}
-
-// workerSide is what a worker process brings to a render: the question to
-// the daemon, and libvips' own thread count (VIPS_CONCURRENCY, from
-// threads_per_worker), which a decode may exceed when CPUs are free.
-type workerSide struct {
-	askCPUs func() int
-	threads int
-}
-
-// ServeWorker is a worker process's main loop.
-func ServeWorker(in io.Reader, out io.Writer) error {
-	if err := limitWorkerMemory(); err != nil {
-		return err
-	}
-	// Start libvips with the process's loader policy before any request:
-	// the requests' own setting can then only agree with it.
-	if err := vips.Start(os.Getenv(EnvAllowUntrustedLoaders) == "1"); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bufio.NewReader(in))
-	enc := json.NewEncoder(out)
-	// A worker that has had no job for a second hands what malloc kept
-	// from the last one back to the kernel. A busy worker keeps it: giving
-	// it back after every job costs each next job thousands of page faults
-	// (about 5 % of its CPU time) to fault the same buffers in again.
-	var trim *time.Timer
-	// What malloc keeps is the high-water mark of the jobs since the last
-	// trim. A picture with fewer CPUs to itself than one of those had (the
-	// machine got busy) has it handed back first, or the worker would hold
-	// the buffers of variants it no longer makes side by side for as long
-	// as it stays busy.
-	keptFor := 0 // the most CPUs a picture had since the last trim
-	side := &workerSide{threads: vips.Concurrency()}
-	side.askCPUs = func() int {
-		n := 1 // if the daemon cannot say, it is gone, and the answer will not get through
-		if err := enc.Encode(workerMessage{Ask: askCPUs}); err == nil {
-			var r daemonReply
-			if err := dec.Decode(&r); err == nil {
-				n = max(1, r.CPUs)
-			}
-		}
-		if n < keptFor {
-			vips.Trim()
-			keptFor = 0
-		}
-		keptFor = max(keptFor, n)
-		return n
-	}
-	for {
-		var req RenderRequest
-		err := dec.Decode(&req)
-		if trim != nil {
-			trim.Stop()
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil // the daemon closed our stdin: recycle
-			}
-			return fmt.Errorf("read request: %w", err)
-		}
-		var ans workerMessage
-		res, err := render(context.Background(), req, side)
-		if err != nil {
-			var re *RenderError
-			if !errors.As(err, &re) {
-				re = &RenderError{Msg: err.Error()}
-			}
-			ans.Error = re
-		} else {
-			res.WorkerPID = os.Getpid()
-			ans.Result = res
-		}
-		if err := enc.Encode(ans); err != nil {
-			return fmt.Errorf("write answer: %w", err)
-		}
-		trim = time.AfterFunc(time.Second, vips.Trim)
-	}
-}
-
-// limitWorkerMemory sets the address-space limit the daemon passed in
-// EnvWorkerMemoryMax, if any.
-func limitWorkerMemory() error {
-	v := os.Getenv(EnvWorkerMemoryMax)
-	if v == "" {
-		return nil
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%s=%q: %w", EnvWorkerMemoryMax, v, err)
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
-		return fmt.Errorf("set address-space limit: %w", err)
-	}
-	return nil
-}
+// Pictures from strangers are decoded in worker processes
+// (kiln-image-worker, package render, found by FindWorker): one JSON
+// request per line on its stdin, one JSON answer per line on its stdout
+// (protocol.go). A decoder that hangs is killed on the job's timeout; one
+// that crashes takes only its attempt with it; libvips is never loaded
+// into the daemon, and workers are recycled after a number of jobs or
+// above a resident size.
 
 // Workers is the daemon's pool of worker processes; it implements Renderer.
 type Workers struct {
@@ -183,8 +59,8 @@ type workerProcess struct {
 	settings processSettings
 }
 
-// NewWorkers returns a pool that starts workers with command (see
-// WorkerCommand) under the settings current at the time.
+// NewWorkers returns a pool that starts workers with command (the worker
+// binary, FindWorker) under the settings current at the time.
 func NewWorkers(command []string, settings func() ImagesConfig) *Workers {
 	return &Workers{command: command, settings: settings}
 }
@@ -336,14 +212,14 @@ func (w *Workers) Render(ctx context.Context, req RenderRequest) (*Result, error
 		return nil, err
 	}
 	answered := make(chan error, 1)
-	var ans workerMessage
+	var ans WorkerMessage
 	go func() {
 		if _, err := p.in.Write(append(buf, '\n')); err != nil {
 			answered <- err
 			return
 		}
 		for {
-			ans = workerMessage{}
+			ans = WorkerMessage{}
 			if err := p.out.Decode(&ans); err != nil || ans.Ask == "" {
 				answered <- err
 				return
@@ -388,12 +264,12 @@ func (w *Workers) Render(ctx context.Context, req RenderRequest) (*Result, error
 // reply answers a worker's question. Pictures rendered side by side share
 // the CPUs out: each has as many as the CPUs divided among them, at least
 // one, so that a worker among busy ones decodes on one libvips thread and
-// holds one variant's buffers rather than one per CPU (renderAll). The
+// holds one variant's buffers rather than one per CPU. The
 // question comes again once the picture is decoded, by when the other jobs
 // of a burst have been handed out too.
-func (w *Workers) reply(question string) daemonReply {
-	var r daemonReply
-	if question == askCPUs {
+func (w *Workers) reply(question string) DaemonReply {
+	var r DaemonReply
+	if question == AskCPUs {
 		r.CPUs = max(1, runtime.NumCPU()/max(1, int(w.rendering.Load())))
 	}
 	return r

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"image/gif"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,21 +15,29 @@ import (
 	"golang.org/x/image/tiff"
 )
 
-// The test binary doubles as an image worker process, so that the worker
-// pool is tested with real processes and the real protocol, and as the
-// encoder trial process of the config check.
+// testWorkerBinary is kiln-image-worker, built for these tests, so that
+// the pictures are rendered as kilnd renders them: in real worker
+// processes, over the real protocol, and the config check probes a real
+// worker.
+var testWorkerBinary string
+
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "-image-worker-for-test" {
-		if err := ServeWorker(os.Stdin, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+	dir, err := os.MkdirTemp("", "kiln-image-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	if len(os.Args) > 2 && os.Args[1] == EncoderTrialArg {
-		os.Exit(ServeEncoderTrial(os.Args[2], os.Stdout))
+	testWorkerBinary = filepath.Join(dir, WorkerBinary)
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", testWorkerBinary, "kiln/cmd/kiln-image-worker")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "build kiln-image-worker for the tests: %v\n", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // testWorkers is a pool of real worker processes under cfg, which the test
@@ -35,7 +45,20 @@ func TestMain(m *testing.M) {
 func testWorkers(cfg ImagesConfig) (*Workers, *atomic.Pointer[ImagesConfig]) {
 	current := &atomic.Pointer[ImagesConfig]{}
 	current.Store(&cfg)
-	return NewWorkers([]string{os.Args[0], "-image-worker-for-test"}, func() ImagesConfig { return *current.Load() }), current
+	return NewWorkers([]string{testWorkerBinary}, func() ImagesConfig { return *current.Load() }), current
+}
+
+// testPool is a pool of worker processes under the default [images]
+// table for t, stopped at its end; it starts none until it renders.
+func testPool(t testing.TB) *Workers {
+	w, _ := testWorkers(DefaultImagesConfig())
+	t.Cleanup(w.Close)
+	return w
+}
+
+// renderInWorker renders req in a worker process of a pool of its own.
+func renderInWorker(t testing.TB, req RenderRequest) (*Result, error) {
+	return testPool(t).Render(context.Background(), req)
 }
 
 // Workers are replaced after recycle_after jobs, and when their resident

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"kiln/worker/image/renderjob"
 )
 
 // sniff names the picture format from the first bytes of a file, or returns
 // an error saying why the file cannot be a picture kiln reads. It runs at
-// submit time, after InputLimits.checkInput has vetted the path, so it only
+// submit time, after InputLimits.CheckInput has vetted the path, so it only
 // looks at magic numbers and never decodes.
 func sniff(path string) (string, error) {
 	f, err := os.Open(path)
@@ -37,8 +39,8 @@ func sniff(path string) (string, error) {
 	case len(head) >= 12 && string(head[4:8]) == "ftyp":
 		return "heif", nil
 	}
-	if f := untrustedFormat(head); f != "" {
-		return "", fmt.Errorf("%s", blockedFormat(path, f))
+	if f := renderjob.UntrustedFormat(head); f != "" {
+		return "", fmt.Errorf("%s", renderjob.BlockedFormat(path, f))
 	}
 	return "", fmt.Errorf("%s is not a picture kiln reads (JPEG, PNG, WebP, GIF, TIFF, HEIF)", path)
 }

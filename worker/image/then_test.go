@@ -45,7 +45,7 @@ func TestThenCheck(t *testing.T) {
 func TestThenFollowUpsFollowTheConfigInEffect(t *testing.T) {
 	t.Parallel()
 	settings := Settings{Pipelines: map[string]Pipeline{"web": {Then: []string{"upload", "notify"}}, "plain": {}}}
-	k := NewKind(func() Settings { return settings }, InProcess{})
+	k := NewKind(func() Settings { return settings }, testPool(t))
 	job := func(pipeline string) *worker.JobRecord {
 		return &worker.JobRecord{ID: "j", Type: JobType, Payload: json.RawMessage(`{"pipeline":"` + pipeline + `","input":"/srv/a.jpg"}`)}
 	}
@@ -79,6 +79,7 @@ func TestThenReloadNeedsRunningTypes(t *testing.T) {
 		},
 	}}
 	next := DefaultConfig()
+	next.worker = testWorkerBinary
 	next.Pipelines = map[string]Pipeline{"web": {Then: []string{"noop", "added"}}}
 	var problems problemList
 	p.Reload(&next, &problems)

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -28,7 +27,7 @@ func TestReadOnlyOutputIsPermanent(t *testing.T) {
 		t.Fatalf("mount: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", ro).Run() })
-	_, err := Render(context.Background(), RenderRequest{Input: in, OutDir: filepath.Join(ro, "web", "job"),
+	_, err := renderInWorker(t, RenderRequest{Input: in, OutDir: filepath.Join(ro, "web", "job"),
 		Variants: []Variant{{Name: "a", Width: 10, Fit: "inside", Gravity: "centre", Format: "png"}}, Limits: imagesFor(dir).InputLimits})
 	var re *RenderError
 	if !errors.As(err, &re) || !re.Permanent || !strings.Contains(err.Error(), "read-only file system") || !strings.Contains(err.Error(), "ReadWritePaths=") {

@@ -14,6 +14,7 @@ import (
 
 	"kiln/worker"
 	"kiln/worker/image"
+	"kiln/worker/image/render"
 	"kiln/worker/inbox"
 	"kiln/worker/queue/local"
 )
@@ -60,7 +61,7 @@ func newHarness(t *testing.T) *harness {
 	images := image.DefaultImagesConfig()
 	images.AllowedInputRoots = []string{inbox.ProcessingDir(h.inbox)}
 	settings := image.Settings{Pipelines: map[string]image.Pipeline{"web": p}, Images: images}
-	h.kind = image.NewKind(func() image.Settings { return settings }, image.InProcess{})
+	h.kind = image.NewKind(func() image.Settings { return settings }, render.InProcess{})
 	if err := inbox.MakeDirs(h.inbox); err != nil {
 		t.Fatal(err)
 	}

@@ -369,6 +369,10 @@ func lastError() string {
 	return msg
 }
 
+// Version is the version of the libvips this process runs, such as
+// "8.14.1".
+func Version() string { return C.GoString(C.vips_version_string()) }
+
 // Concurrency is the number of threads libvips uses (VIPS_CONCURRENCY, or
 // one per CPU).
 func Concurrency() int { return int(C.kiln_concurrency()) }

@@ -1,18 +1,17 @@
-package image
+package renderjob
 
 import (
 	"bytes"
 	"fmt"
-	"strings"
 )
 
-// untrustedFormat names the format of a picture whose libvips loader is
+// UntrustedFormat names the format of a picture whose libvips loader is
 // one of those marked untrusted (not fuzzed, or parsing documents rather
 // than pictures), from its first bytes; "" for any other. kiln says itself
 // that such an input is blocked, rather than leave it to libvips: since
 // 8.16 libvips skips blocked loaders while sniffing, so its own error
 // ("buffer is not in a known format") no longer names the policy.
-func untrustedFormat(head []byte) string {
+func UntrustedFormat(head []byte) string {
 	if len(head) > 1024 {
 		head = head[:1024]
 	}
@@ -34,25 +33,7 @@ func untrustedFormat(head []byte) string {
 	return ""
 }
 
-// blockedFormat is the refusal of an input in an untrusted format.
-func blockedFormat(input, format string) string {
+// BlockedFormat is the refusal of an input in an untrusted format.
+func BlockedFormat(input, format string) string {
 	return fmt.Sprintf("%s is in %s format, whose libvips loader is untrusted: blocked by [images] allow_untrusted_loaders = false", input, format)
-}
-
-// loaderFormats name the formats of libvips' untrusted loaders, by the
-// start of the loader's nickname.
-var loaderFormats = map[string]string{
-	"svg": "SVG", "pdf": "PDF", "magick": "ImageMagick", "openslide": "OpenSlide", "fits": "FITS",
-	"openexr": "OpenEXR", "matrix": "matrix", "mat": "MATLAB", "csv": "CSV", "analyze": "Analyze",
-	"raw": "raw", "vips": "VIPS", "ppm": "PPM", "rad": "Radiance", "jxl": "JPEG XL",
-}
-
-// loaderFormat names the format a libvips loader (its nickname, such as
-// "svgload_buffer") reads.
-func loaderFormat(nickname string) string {
-	prefix, _, _ := strings.Cut(nickname, "load")
-	if name, ok := loaderFormats[prefix]; ok {
-		return name
-	}
-	return strings.ToUpper(prefix)
 }

@@ -1,4 +1,4 @@
-package image
+package render
 
 import (
 	"context"
@@ -12,79 +12,44 @@ import (
 	"time"
 
 	"kiln/internal/durable"
-	"kiln/worker/image/imageapi"
+	"kiln/worker/image/renderjob"
 	"kiln/worker/image/vips"
-)
-
-// Result, Output and Stages are the job's result as applications read it.
-type (
-	Result = imageapi.Result
-	Output = imageapi.Output
-	Stages = imageapi.Stages
 )
 
 // stageClock adds up stage times from several goroutines.
 type stageClock struct {
 	mu sync.Mutex
-	s  Stages
+	s  renderjob.Stages
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func (c *stageClock) add(f func(s *Stages)) {
+func (c *stageClock) add(f func(s *renderjob.Stages)) {
 	c.mu.Lock()
 	f(&c.s)
 	c.mu.Unlock()
-}
-
-// RenderRequest is one picture to turn into its variants.
-type RenderRequest struct {
-	Input    string      `json:"input"`
-	OutDir   string      `json:"out_dir"`
-	Variants []Variant   `json:"variants"`
-	Limits   InputLimits `json:"limits"`
-	// CPUs is how many CPUs the picture has to itself: a worker process
-	// decodes it on as many libvips threads (or its own number, if more),
-	// and makes as many variants at once (see renderAll). 0 is what the
-	// daemon says when asked, in a worker process (ServeWorker), or every
-	// CPU. The outputs do not depend on it, only the time and the memory
-	// they take.
-	CPUs int `json:"cpus,omitempty"`
-}
-
-// RenderError is a failed render; Permanent ones (a broken or refused
-// picture) are not worth a retry.
-type RenderError struct {
-	Msg       string `json:"error"`
-	Permanent bool   `json:"permanent"`
-}
-
-func (e *RenderError) Error() string { return e.Msg }
-
-func permanent(format string, args ...any) error {
-	return &RenderError{Msg: fmt.Sprintf(format, args...), Permanent: true}
 }
 
 // Render checks the input against the limits, decodes it once (shrinking on
 // load to the largest size any variant needs), and writes every variant
 // atomically under OutDir. The same request always writes the same bytes to
 // the same paths.
-func Render(ctx context.Context, req RenderRequest) (*Result, error) {
+func Render(ctx context.Context, req renderjob.RenderRequest) (*renderjob.Result, error) {
 	return render(ctx, req, nil)
 }
 
 // render is Render in a worker process (side), or in the caller's (nil).
-func render(ctx context.Context, req RenderRequest, side *workerSide) (_ *Result, err error) {
+func render(ctx context.Context, req renderjob.RenderRequest, side *workerSide) (_ *renderjob.Result, err error) {
 	defer func() { err = permanentIfUnwritable(err) }()
 	start := time.Now()
 	if err := vips.Start(req.Limits.AllowUntrustedLoaders); err != nil {
 		return nil, err
 	}
-	real, err := req.Limits.checkInput(req.Input)
+	real, err := req.Limits.CheckInput(req.Input)
 	if err != nil {
-		return nil, &RenderError{Msg: err.Error(), Permanent: errors.Is(err, errInputRefused)}
+		return nil, &renderjob.RenderError{Msg: err.Error(), Permanent: errors.Is(err, renderjob.ErrInputRefused)}
 	}
-	clock := &stageClock{s: Stages{EncodeMS: map[string]float64{}}}
+	clock := &stageClock{s: renderjob.Stages{EncodeMS: map[string]float64{}}}
 	cpus := func() int {
 		switch {
 		case req.CPUs > 0:
@@ -103,8 +68,8 @@ func render(ctx context.Context, req RenderRequest, side *workerSide) (_ *Result
 	buf := in.Bytes()
 	clock.s.ReadMS = ms(time.Since(readStart))
 	if !req.Limits.AllowUntrustedLoaders {
-		if f := untrustedFormat(buf); f != "" {
-			return nil, permanent("%s", blockedFormat(req.Input, f))
+		if f := renderjob.UntrustedFormat(buf); f != "" {
+			return nil, renderjob.Permanent("%s", renderjob.BlockedFormat(req.Input, f))
 		}
 	}
 	hdr, err := vips.ReadHeader(buf)
@@ -112,15 +77,15 @@ func render(ctx context.Context, req RenderRequest, side *workerSide) (_ *Result
 		var blocked *vips.BlockedError
 		switch {
 		case errors.As(err, &blocked):
-			return nil, permanent("%s", blockedFormat(req.Input, loaderFormat(blocked.Loader)))
+			return nil, renderjob.Permanent("%s", renderjob.BlockedFormat(req.Input, loaderFormat(blocked.Loader)))
 		case errors.Is(err, vips.ErrUnknownFormat):
-			return nil, permanent("%s is not a picture kiln reads: %s", req.Input, err)
+			return nil, renderjob.Permanent("%s is not a picture kiln reads: %s", req.Input, err)
 		}
-		return nil, permanent("decode %s: %s", req.Input, err)
+		return nil, renderjob.Permanent("decode %s: %s", req.Input, err)
 	}
 	srcW, srcH := hdr.Width, hdr.Height
 	if pixels := int64(srcW) * int64(srcH); req.Limits.MaxPixels > 0 && pixels > req.Limits.MaxPixels {
-		return nil, permanent("input %s is %dx%d = %d pixels, over max_pixels (%d)", req.Input, srcW, srcH, pixels, req.Limits.MaxPixels)
+		return nil, renderjob.Permanent("input %s is %dx%d = %d pixels, over max_pixels (%d)", req.Input, srcW, srcH, pixels, req.Limits.MaxPixels)
 	}
 	if hdr.Orientation >= 5 && hdr.Orientation <= 8 {
 		srcW, srcH = srcH, srcW // EXIF says the picture is turned a quarter
@@ -175,10 +140,10 @@ func render(ctx context.Context, req RenderRequest, side *workerSide) (_ *Result
 	in.Free() // the encoded input is not needed past the decode
 	if err != nil {
 		<-dirDone
-		return nil, permanent("decode %s: %s", req.Input, err)
+		return nil, renderjob.Permanent("decode %s: %s", req.Input, err)
 	}
 	defer base.Close()
-	res := &Result{DecodeMS: time.Since(decodeStart).Milliseconds()}
+	res := &renderjob.Result{DecodeMS: time.Since(decodeStart).Milliseconds()}
 	clock.s.DecodeMS = ms(time.Since(decodeStart))
 	if err := <-dirDone; err != nil {
 		return nil, err
@@ -211,7 +176,7 @@ func render(ctx context.Context, req RenderRequest, side *workerSide) (_ *Result
 // encoded, beside the encodes that follow, so that a CPU does not wait on
 // the disk; one fsync of the directory at the end makes all the renames
 // durable before the job is reported done.
-func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans []plan, srcFormat, outDir string, atOnce int, clock *stageClock) ([]Output, error) {
+func renderAll(ctx context.Context, base *vips.Image, variants []renderjob.Variant, plans []plan, srcFormat, outDir string, atOnce int, clock *stageClock) ([]renderjob.Output, error) {
 	start := time.Now()
 	type sizedPicture struct {
 		once sync.Once
@@ -271,7 +236,7 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 			}
 			t := time.Now()
 			sp.img, sp.err = geometry(from, variants[i], plans[i], readers[keyOf(variants[i], plans[i])] > 1)
-			clock.add(func(s *Stages) { s.ResizeMS += ms(time.Since(t)) })
+			clock.add(func(s *renderjob.Stages) { s.ResizeMS += ms(time.Since(t)) })
 		})
 		return sp.img, sp.err
 	}
@@ -282,7 +247,7 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 	sort.SliceStable(order, func(a, b int) bool {
 		return cost(variants[order[a]], plans[order[a]]) > cost(variants[order[b]], plans[order[b]])
 	})
-	outs := make([]Output, len(variants))
+	outs := make([]renderjob.Output, len(variants))
 	writeErrs := make([]error, len(variants))
 	var writes sync.WaitGroup
 	err := parallel(ctx, len(variants), atOnce, func(n int) error {
@@ -316,13 +281,13 @@ func renderAll(ctx context.Context, base *vips.Image, variants []Variant, plans 
 	if err := durable.SyncDir(outDir); err != nil {
 		return nil, err
 	}
-	clock.add(func(s *Stages) { s.WriteMS += ms(time.Since(t)) })
+	clock.add(func(s *renderjob.Stages) { s.WriteMS += ms(time.Since(t)) })
 	return outs, nil
 }
 
 // cost ranks variants by how long they take to make, roughly: pixels out,
 // weighted by how slow the encoder is per pixel.
-func cost(v Variant, p plan) float64 {
+func cost(v renderjob.Variant, p plan) float64 {
 	w := 1.0
 	switch v.Format {
 	case "webp":
@@ -373,7 +338,7 @@ type plan struct {
 	hscale, vscale float64 // exact: per axis
 }
 
-func planVariant(v Variant, w, h int) plan {
+func planVariant(v renderjob.Variant, w, h int) plan {
 	fw, fh := float64(w), float64(h)
 	clamp := func(s float64) float64 {
 		if !v.Enlarge {
@@ -431,7 +396,7 @@ type geometryKey struct {
 	w, h         int
 }
 
-func keyOf(v Variant, p plan) geometryKey {
+func keyOf(v renderjob.Variant, p plan) geometryKey {
 	return geometryKey{fit: v.Fit, gravity: v.Gravity, w: p.outW, h: p.outH}
 }
 
@@ -439,7 +404,7 @@ func keyOf(v Variant, p plan) geometryKey {
 // A size that more than one variant reads (shared) is computed into memory
 // once; one read by a single variant stays a pipeline that its encoder
 // pulls from the base, without a picture-sized copy in between.
-func geometry(base *vips.Image, v Variant, p plan, shared bool) (*vips.Image, error) {
+func geometry(base *vips.Image, v renderjob.Variant, p plan, shared bool) (*vips.Image, error) {
 	c := &chain{base: base, img: base}
 	bw, bh := float64(base.Width()), float64(base.Height())
 	var err error
@@ -485,7 +450,7 @@ func geometry(base *vips.Image, v Variant, p plan, shared bool) (*vips.Image, er
 
 // encodeOutput applies a variant's effects to its sized picture and encodes
 // it; the output is filled in but for its path and time.
-func encodeOutput(sized *vips.Image, v Variant, srcFormat string, clock *stageClock) (*vips.Encoded, Output, error) {
+func encodeOutput(sized *vips.Image, v renderjob.Variant, srcFormat string, clock *stageClock) (*vips.Encoded, renderjob.Output, error) {
 	encodeStart := time.Now()
 	c := &chain{base: sized, img: sized}
 	defer c.close()
@@ -503,7 +468,7 @@ func encodeOutput(sized *vips.Image, v Variant, srcFormat string, clock *stageCl
 		err = c.step("sharpen", (*vips.Image).Sharpen)
 	}
 	if err != nil {
-		return nil, Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
+		return nil, renderjob.Output{}, fmt.Errorf("variant %s: %w", v.Name, err)
 	}
 	format := v.Format
 	if format == "" {
@@ -519,22 +484,22 @@ func encodeOutput(sized *vips.Image, v Variant, srcFormat string, clock *stageCl
 		// config check could try: an encoder missing here is said as the
 		// check says it, and no retry can cure it.
 		if missing := canEncodeHere(format); missing != nil {
-			return nil, Output{}, permanent("variant %s: %s", v.Name, encoderMissing(format, missing))
+			return nil, renderjob.Output{}, renderjob.Permanent("variant %s: %s", v.Name, renderjob.EncoderMissing(format, missing))
 		}
-		return nil, Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
+		return nil, renderjob.Output{}, fmt.Errorf("variant %s: encode %s: %w", v.Name, format, err)
 	}
-	clock.add(func(s *Stages) { s.EncodeMS[v.Name] = ms(time.Since(encodeStart)) })
-	return enc, Output{Variant: v.Name, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: enc.Len()}, nil
+	clock.add(func(s *renderjob.Stages) { s.EncodeMS[v.Name] = ms(time.Since(encodeStart)) })
+	return enc, renderjob.Output{Variant: v.Name, Format: format, Width: c.img.Width(), Height: c.img.Height(), Bytes: enc.Len()}, nil
 }
 
 // writeOutput writes an encoded variant atomically under outDir.
-func writeOutput(enc *vips.Encoded, out Output, outDir string, start time.Time, clock *stageClock) (Output, error) {
+func writeOutput(enc *vips.Encoded, out renderjob.Output, outDir string, start time.Time, clock *stageClock) (renderjob.Output, error) {
 	writeStart := time.Now()
-	out.Path = filepath.Join(outDir, out.Variant+"."+extension(out.Format))
+	out.Path = filepath.Join(outDir, out.Variant+"."+renderjob.Extension(out.Format))
 	if err := durable.WriteFile(out.Path, enc.Bytes(), 0o644); err != nil {
-		return Output{}, fmt.Errorf("variant %s: %w", out.Variant, err)
+		return renderjob.Output{}, fmt.Errorf("variant %s: %w", out.Variant, err)
 	}
-	clock.add(func(s *Stages) { s.WriteMS += ms(time.Since(writeStart)) })
+	clock.add(func(s *renderjob.Stages) { s.WriteMS += ms(time.Since(writeStart)) })
 	out.ElapsedMS = time.Since(start).Milliseconds()
 	return out, nil
 }

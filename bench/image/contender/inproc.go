@@ -9,28 +9,19 @@ import (
 	"syscall"
 	"time"
 
-	kimage "kiln/worker/image"
+	"kiln/bench/image/imagejob"
 	"kiln/worker/image/vips"
 )
 
 // The floor and the per-output contender run in a process of their own
-// (this program again, with -inproc), so that their CPU time and peak
-// memory are theirs alone.
-
-// inprocResult is what an -inproc run prints.
-type inprocResult struct {
-	PicturesPerS float64 `json:"pictures_per_s"`
-	CPUMs        float64 `json:"cpu_ms_per_picture"`
-	PeakRSSMiB   float64 `json:"peak_rss_mib"`
-	P50, P90     float64 // one picture at a time, ms
-	PeakPSSMiB   float64 `json:"-"` // weighed from outside, by inprocRun
-}
+// (this program, which bench-image starts), so that their CPU time and
+// peak memory are theirs alone.
 
 func runInproc(mode, jobName string, pictures []string) error {
 	if err := vipsInit(); err != nil {
 		return err
 	}
-	variants := jobs[jobName]
+	variants := imagejob.Jobs[jobName]
 	// Pictures are read as they are done, so that the process holds one
 	// or two of them at a time, as a server would.
 	var pic func(buf []byte) error
@@ -56,7 +47,7 @@ func runInproc(mode, jobName string, pictures []string) error {
 	if err := one(bufs[0]); err != nil {
 		return err
 	}
-	var res inprocResult
+	var res imagejob.InprocResult
 	cpu0 := selfCPU()
 	t0 := time.Now()
 	if mode == "per-output" {
@@ -93,12 +84,12 @@ func runInproc(mode, jobName string, pictures []string) error {
 			}
 			times = append(times, time.Since(t))
 		}
-		res.P50, res.P90 = percentile(times, 50), percentile(times, 90)
+		res.P50, res.P90 = imagejob.Percentile(times, 50), imagejob.Percentile(times, 90)
 	}
 	wall := time.Since(t0)
 	res.PicturesPerS = float64(len(bufs)) / wall.Seconds()
 	res.CPUMs = float64(selfCPU()-cpu0) / float64(time.Millisecond) / float64(len(bufs))
-	res.PeakRSSMiB = float64(hwm(os.Getpid())) / (1 << 20)
+	res.PeakRSSMiB = float64(imagejob.HWM(os.Getpid())) / (1 << 20)
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
@@ -109,7 +100,7 @@ func selfCPU() time.Duration {
 }
 
 // scaleOf is the part of the source a variant needs.
-func scaleOf(v kimage.Variant, w, h int) float64 {
+func scaleOf(v imagejob.Variant, w, h int) float64 {
 	if v.Fit == "cover" {
 		return math.Max(float64(v.Width)/float64(w), float64(v.Height)/float64(h))
 	}
@@ -124,7 +115,7 @@ func scaleOf(v kimage.Variant, w, h int) float64 {
 // decode, shrinking on load as far as the largest output allows and
 // resizing to it, then each smaller size resized from that once, the
 // effects and the encodes; one thread, nothing written.
-func floorPicture(buf []byte, variants []kimage.Variant) error {
+func floorPicture(buf []byte, variants []imagejob.Variant) error {
 	hdr, err := vips.ReadHeader(buf)
 	if err != nil {
 		return err
@@ -205,7 +196,7 @@ func floorPicture(buf []byte, variants []kimage.Variant) error {
 }
 
 // encodeVariant applies a variant's effect and encodes it.
-func encodeVariant(im *vimage, v kimage.Variant) error {
+func encodeVariant(im *vimage, v imagejob.Variant) error {
 	var err error
 	switch v.Effect {
 	case "grayscale":
@@ -226,12 +217,12 @@ func encodeVariant(im *vimage, v kimage.Variant) error {
 // request that decodes the source again with vips_thumbnail. With
 // atOnce, all outputs of the picture run at the same time, as when a page
 // asks for them together.
-func perOutputPicture(buf []byte, variants []kimage.Variant, atOnce bool) error {
+func perOutputPicture(buf []byte, variants []imagejob.Variant, atOnce bool) error {
 	hdr, err := vips.ReadHeader(buf)
 	if err != nil {
 		return err
 	}
-	do := func(v kimage.Variant) error {
+	do := func(v imagejob.Variant) error {
 		h := v.Height
 		if h == 0 {
 			h = 10_000_000

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"kiln/bench/image/imagejob"
 	kimage "kiln/worker/image"
 )
 
@@ -20,20 +21,27 @@ import (
 // compared with vips_thumbnail's crop of the same box. It returns one
 // key=value field per output: bytes and PSNR in dB (higher is closer).
 func benchQuality(kilnd, job, picture, dir string) (string, error) {
-	worker := kimage.WorkerCommand(kilnd)
-	cmd := exec.Command(worker[0], worker[1:]...)
+	worker, err := kimage.FindWorker(kilnd)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(worker)
 	cmd.Env = append(os.Environ(), "VIPS_CONCURRENCY=1", "MALLOC_ARENA_MAX=2", "G_SLICE=always-malloc")
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start image worker %v: %w", worker, err)
+		return "", fmt.Errorf("start image worker %s: %w", worker, err)
 	}
 	defer func() { in.Close(); cmd.Wait() }()
 	limits := kimage.DefaultImagesConfig().InputLimits
 	limits.AllowedInputRoots = []string{filepath.Dir(picture)}
 	// One CPU, said in the request: the worker then asks nothing.
-	req := kimage.RenderRequest{Input: picture, OutDir: filepath.Join(dir, "quality"), Variants: jobs[job], Limits: limits, CPUs: 1}
+	var variants []kimage.Variant
+	for _, v := range imagejob.Jobs[job] {
+		variants = append(variants, kimage.Variant{Name: v.Name, Width: v.Width, Height: v.Height, Fit: v.Fit, Gravity: v.Gravity, Effect: v.Effect, Format: v.Format, Quality: v.Quality})
+	}
+	req := kimage.RenderRequest{Input: picture, OutDir: filepath.Join(dir, "quality"), Variants: variants, Limits: limits, CPUs: 1}
 	if err := json.NewEncoder(in).Encode(req); err != nil {
 		return "", err
 	}
@@ -53,7 +61,7 @@ func benchQuality(kilnd, job, picture, dir string) (string, error) {
 	}
 	var fields []string
 	for i, o := range ans.Result.Outputs {
-		v := jobs[job][i]
+		v := imagejob.Jobs[job][i]
 		data, err := os.ReadFile(o.Path)
 		if err != nil {
 			return "", err
