@@ -258,6 +258,8 @@ func (d *daemon) serve() int {
 
 	statusTick := time.NewTicker(statusEvery)
 	defer statusTick.Stop()
+	refresher := newStatusRefresher(d)
+	defer refresher.stop()
 	retention := newRetentionRunner(d)
 	retentionTick := time.NewTicker(retentionEvery)
 	defer retentionTick.Stop()
@@ -268,13 +270,14 @@ func (d *daemon) serve() int {
 			case syscall.SIGHUP:
 				_ = d.reload() // a refused config is logged; the old one runs on
 			case syscall.SIGUSR1:
-				d.log.Info("status", "summary", d.statusLine(context.Background()), "config", d.config().Source)
+				refresher.logUnlessRunning()
 			default:
 				d.log.Info("stopping", "signal", sig.String())
+				refresher.stop()
 				return d.stop(stopPool, poolDone)
 			}
 		case <-statusTick.C:
-			d.notify.status(d.statusLine(context.Background()))
+			refresher.refreshUnlessRunning()
 		case <-retentionTick.C:
 			retention.runUnlessRunning(poolCtx)
 		case err := <-poolDone:

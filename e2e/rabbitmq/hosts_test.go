@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,4 +149,51 @@ func submitThroughBoth(t *testing.T, tl *tally, pics string, a, b *host, n int) 
 		return fmt.Sprintf("%d of %d", done, n), all
 	})
 	return ids
+}
+
+// A host that keeps no records stops at once on SIGTERM while no host that
+// keeps them is up. Its status refresh asks such a host for the counts and
+// waits each question out; the main loop, which takes the signals, must
+// not wait behind it.
+func TestHostWithoutRecords_StopsWhileNoKeeperAnswers(t *testing.T) {
+	node := rabbitnode.StartT(t)
+	pics := picDir(t)
+	prefix := uniquePrefix(t)
+	urls := []string{brokerURL(node, "")}
+	a := startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
+	b := startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix, extra: "keep_records = false\n"})
+	a.kill()
+	// Once one refresh has said the counts are unavailable, the next is
+	// due within a tick, and would again wait out its question.
+	status := waitStatus(t, b, "status unavailable", 2*time.Minute)
+	t.Logf("b's status with no keeper up: %s", status)
+	start := time.Now()
+	b.proc.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.proc.Exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("kilnd b did not stop within a minute of SIGTERM; log:\n%s", tail(b.stderr.String(), 20))
+	}
+	took := time.Since(start)
+	if took > 5*time.Second {
+		t.Errorf("kilnd b took %s to stop after SIGTERM with no keeper up, want under 5s; log:\n%s", took.Round(time.Millisecond), tail(b.stderr.String(), 20))
+	}
+	t.Logf("kilnd b stopped %s after SIGTERM", took.Round(time.Millisecond))
+}
+
+// waitStatus waits until h's last STATUS= to systemd holds text, and
+// returns it.
+func waitStatus(t *testing.T, h *host, text string, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		// Reads what h sends for a second; no notice is that line.
+		h.proc.Notify.WaitFor("\x00", time.Second)
+		if s := h.proc.Notify.Status(); strings.Contains(s, text) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kilnd %s's status never held %q within %s (last %q)", h.name, text, within, h.proc.Notify.Status())
+		}
+	}
 }
