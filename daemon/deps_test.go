@@ -1,12 +1,11 @@
 package daemon
 
 import (
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"kiln/internal/golist"
 )
 
 // The daemon knows no job kind: the kinds are plugins that kilnd's main
@@ -14,15 +13,12 @@ import (
 // be wired here a second time, and every new kind a third.
 func TestDaemonImportsNoJobKind(t *testing.T) {
 	t.Parallel()
-	// The go command that runs this test, wherever PATH leads.
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goTool, "list", "-deps", "kiln/daemon").Output()
+	deps, err := golist.Deps("kiln/daemon")
 	if err != nil {
-		t.Fatalf("go list -deps kiln/daemon: %v", err)
+		t.Fatal(err)
 	}
-	deps := strings.Fields(string(out))
 	if len(deps) < 10 || !slices.Contains(deps, "kiln/worker") {
-		t.Fatalf("go list -deps kiln/daemon listed %d packages, not kiln/worker among them: %q", len(deps), out)
+		t.Fatalf("go list -deps kiln/daemon listed %d packages, not kiln/worker among them: %q", len(deps), deps)
 	}
 	for _, dep := range deps {
 		// Under kiln/worker/ are the kinds and the queue backends; the

@@ -1,14 +1,11 @@
 package daemon
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"kiln/worker/image"
+	"kiln/worker/image/imagetest"
 )
 
 // testWorkerBinary is kiln-image-worker, built for these tests: the image
@@ -18,20 +15,5 @@ import (
 var testWorkerBinary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kiln-daemon-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testWorkerBinary = filepath.Join(dir, image.WorkerBinary)
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", testWorkerBinary, "kiln/cmd/kiln-image-worker")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "build kiln-image-worker for the tests: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(imagetest.RunWithWorker(m, image.WorkerBinary, func(path string) { testWorkerBinary = path }))
 }

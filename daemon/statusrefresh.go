@@ -22,33 +22,38 @@ func newStatusRefresher(d *daemon) *statusRefresher {
 	return r
 }
 
-// refreshUnlessRunning starts a refresh, unless one is under way.
+// refreshUnlessRunning starts a refresh that sends its line to systemd,
+// unless one is under way.
 func (r *statusRefresher) refreshUnlessRunning() {
-	select {
-	case <-r.idle:
-		go func() {
-			defer func() { r.idle <- struct{}{} }()
-			line := r.d.statusLine(r.ctx)
-			if r.ctx.Err() == nil {
-				r.d.notify.status(line)
-			}
-		}()
-	default:
-	}
+	r.startUnlessRunning(r.d.notify.status)
 }
 
 // logUnlessRunning logs the status line (SIGUSR1), unless a refresh is
 // under way.
 func (r *statusRefresher) logUnlessRunning() {
+	logLine := func(line string) { r.d.log.Info("status", "summary", line, "config", r.d.config().Source) }
+	if !r.startUnlessRunning(logLine) {
+		logLine("a status refresh is under way; ask again")
+	}
+}
+
+// startUnlessRunning makes the status line in a goroutine and hands it to
+// use, unless a refresh is under way; it reports whether it started one.
+// A line made as the daemon stops is dropped.
+func (r *statusRefresher) startUnlessRunning(use func(line string)) bool {
 	select {
 	case <-r.idle:
-		go func() {
-			defer func() { r.idle <- struct{}{} }()
-			r.d.log.Info("status", "summary", r.d.statusLine(r.ctx), "config", r.d.config().Source)
-		}()
 	default:
-		r.d.log.Info("status", "summary", "a status refresh is under way; ask again", "config", r.d.config().Source)
+		return false
 	}
+	go func() {
+		defer func() { r.idle <- struct{}{} }()
+		line := r.d.statusLine(r.ctx)
+		if r.ctx.Err() == nil {
+			use(line)
+		}
+	}()
+	return true
 }
 
 // stop ends the refresh under way, if any, and keeps later ones from

@@ -2,12 +2,11 @@ package main
 
 import (
 	"debug/elf"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"kiln/internal/golist"
 )
 
 // kilnd does not link libvips: pictures are decoded in kiln-image-worker
@@ -17,15 +16,12 @@ import (
 // their relocated and private pages in every kilnd, busy or not.
 func TestKilndDoesNotLinkLibvips(t *testing.T) {
 	t.Parallel()
-	// The go command that runs this test, wherever PATH leads.
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goTool, "list", "-deps", "kiln/cmd/kilnd").Output()
+	deps, err := golist.Deps("kiln/cmd/kilnd")
 	if err != nil {
-		t.Fatalf("go list -deps kiln/cmd/kilnd: %v", err)
+		t.Fatal(err)
 	}
-	deps := strings.Fields(string(out))
 	if len(deps) < 10 || !slices.Contains(deps, "kiln/worker/image") {
-		t.Fatalf("go list -deps kiln/cmd/kilnd listed %d packages, not kiln/worker/image among them: %q", len(deps), out)
+		t.Fatalf("go list -deps kiln/cmd/kilnd listed %d packages, not kiln/worker/image among them: %q", len(deps), deps)
 	}
 	for _, dep := range deps {
 		if dep == "kiln/worker/image/vips" || dep == "kiln/worker/image/render" {

@@ -68,12 +68,7 @@ func TestTwoHostsShareOneQueue(t *testing.T) {
 // job, its own and the other host's, by asking the host that keeps the
 // records: kilnctl job, status and submit -wait on it are right.
 func TestHostWithoutRecords(t *testing.T) {
-	node := rabbitnode.StartT(t)
-	pics := picDir(t)
-	prefix := uniquePrefix(t)
-	urls := []string{brokerURL(node, "")}
-	a := startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
-	b := startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix, extra: "keep_records = false\n"})
+	urls, prefix, pics, a, b := keeperAndLightHost(t)
 	tl := follow(t, urls, prefix)
 
 	const n = 400
@@ -156,12 +151,7 @@ func submitThroughBoth(t *testing.T, tl *tally, pics string, a, b *host, n int) 
 // waits each question out; the main loop, which takes the signals, must
 // not wait behind it.
 func TestHostWithoutRecords_StopsWhileNoKeeperAnswers(t *testing.T) {
-	node := rabbitnode.StartT(t)
-	pics := picDir(t)
-	prefix := uniquePrefix(t)
-	urls := []string{brokerURL(node, "")}
-	a := startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
-	b := startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix, extra: "keep_records = false\n"})
+	_, _, _, a, b := keeperAndLightHost(t)
 	a.kill()
 	// Once one refresh has said the counts are unavailable, the next is
 	// due within a tick, and would again wait out its question.
@@ -196,4 +186,16 @@ func waitStatus(t *testing.T, h *host, text string, within time.Duration) string
 			t.Fatalf("kilnd %s's status never held %q within %s (last %q)", h.name, text, within, h.proc.Notify.Status())
 		}
 	}
+}
+
+// keeperAndLightHost starts a broker and two kilnd on it: a keeps the job
+// records, b keeps none (keep_records = false).
+func keeperAndLightHost(t *testing.T) (urls []string, prefix, pics string, a, b *host) {
+	node := rabbitnode.StartT(t)
+	pics = picDir(t)
+	prefix = uniquePrefix(t)
+	urls = []string{brokerURL(node, "")}
+	a = startHost(t, "a", pics, hostConfig{urls: urls, prefix: prefix})
+	b = startHost(t, "b", pics, hostConfig{urls: urls, prefix: prefix, extra: "keep_records = false\n"})
+	return urls, prefix, pics, a, b
 }

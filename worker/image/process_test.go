@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"image/gif"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"golang.org/x/image/tiff"
+	"kiln/worker/image/imagetest"
 )
 
 // testWorkerBinary is kiln-image-worker, built for these tests, so that
@@ -22,22 +21,7 @@ import (
 var testWorkerBinary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kiln-image-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testWorkerBinary = filepath.Join(dir, WorkerBinary)
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", testWorkerBinary, "kiln/cmd/kiln-image-worker")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "build kiln-image-worker for the tests: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(imagetest.RunWithWorker(m, WorkerBinary, func(path string) { testWorkerBinary = path }))
 }
 
 // testWorkers is a pool of real worker processes under cfg, which the test

@@ -1,0 +1,23 @@
+// Package golist asks the go command about the module's packages, for the
+// tests that hold the packages' dependencies to their rules.
+package golist
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// Deps lists pkg and every package it imports, directly or not, as
+// `go list -deps` does, with the go command of the toolchain that built
+// the caller (wherever PATH leads).
+func Deps(pkg string) ([]string, error) {
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -deps %s: %w", pkg, err)
+	}
+	return strings.Fields(string(out)), nil
+}
