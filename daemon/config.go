@@ -323,6 +323,14 @@ func (c *Config) validate(report func(key, msg string)) {
 		if q.MaxQueued < 0 {
 			report(key("max_queued"), "must not be negative (0 means unlimited)")
 		}
+		if q.Burst < 0 {
+			report(key("burst"), "must not be negative (0 means 1)")
+		} else if q.Burst > 0 && !q.Rate.Limited() {
+			report(key("burst"), "is the burst of a rate: set rate too, e.g. rate = \"50/s\"")
+		}
+		if q.MaxRunning < 0 {
+			report(key("max_running"), "must not be negative (0 means no limit beyond concurrency)")
+		}
 	}
 
 	c.HTTP.validate(report)

@@ -108,6 +108,21 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 			want: []string{`:12: queues.images.concurrency: must be an integer, not a string ("three")`},
 		},
 		{
+			name: "bad rate",
+			edit: func(s string) string { return strings.Replace(s, "concurrency = 3", `concurrency = 3`+"\n"+`rate = "50 per second"`, 1) },
+			want: []string{`:13: queues.images.rate: invalid rate "50 per second" (use a whole number of jobs per s, m or h, e.g. "50/s", "1000/h")`},
+		},
+		{
+			name: "burst without a rate",
+			edit: func(s string) string { return strings.Replace(s, "concurrency = 3", "concurrency = 3\nburst = 10", 1) },
+			want: []string{`:13: queues.images.burst: is the burst of a rate: set rate too, e.g. rate = "50/s"`},
+		},
+		{
+			name: "negative max_running",
+			edit: func(s string) string { return strings.Replace(s, "concurrency = 3", "concurrency = 3\nmax_running = -1", 1) },
+			want: []string{`:13: queues.images.max_running: must not be negative`},
+		},
+		{
 			name: "bad duration",
 			edit: func(s string) string { return strings.Replace(s, `"5s"`, `"soon"`, 1) },
 			want: []string{":6: daemon.shutdown_timeout:", `invalid duration "soon"`},

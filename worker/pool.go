@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,8 @@ type Pool struct {
 	completions chan completion
 	// chains is the queue when it can store follow-ups with a success.
 	chains ChainStore
+	// fleetRates is the queue when it keeps rates for all hosts together.
+	fleetRates FleetRates
 
 	running   atomic.Int64
 	succeeded atomic.Int64
@@ -45,6 +48,8 @@ type Pool struct {
 	cancels map[string]context.CancelCauseFunc // running jobs, by ID
 
 	progress progressBoard // what running jobs reported
+
+	heldByRate map[string]bool // queues whose rate holds back due jobs; mu guards it
 }
 
 // finishedJob tells the dispatch loop that a job's handler is done.
@@ -106,6 +111,7 @@ func NewPool(q Queue, kinds Kinds, queues func() map[string]QueueConfig, log *sl
 		p.completions = make(chan completion, maxCompletionBatch)
 	}
 	p.chains, _ = q.(ChainStore)
+	p.fleetRates, _ = q.(FleetRates)
 	return p
 }
 
@@ -123,13 +129,25 @@ type Stats struct {
 	Running, Succeeded, Failed int64
 	// Per second over the last minute, per queue.
 	SucceededPerSec, FailedPerSec map[string]float64
+	// HeldByRate names the queues that have due jobs and free slots but
+	// wait for their rate, in name order.
+	HeldByRate []string
 }
 
 // Stats returns counters for status lines.
 func (p *Pool) Stats() Stats {
 	ok, failed := p.rates.perSecond(time.Now())
+	p.mu.Lock()
+	var held []string
+	for q, h := range p.heldByRate {
+		if h {
+			held = append(held, q)
+		}
+	}
+	p.mu.Unlock()
+	slices.Sort(held)
 	return Stats{Running: p.running.Load(), Succeeded: p.succeeded.Load(), Failed: p.failed.Load(),
-		SucceededPerSec: ok, FailedPerSec: failed}
+		SucceededPerSec: ok, FailedPerSec: failed, HeldByRate: held}
 }
 
 // Cancel cancels the handler of a job running in this pool, and reports
@@ -150,6 +168,22 @@ type queueState struct {
 	running  int
 	dueCheck bool      // something may be due: ask the store
 	nextDue  time.Time // earliest known future job
+	// bucket keeps the queue's rate on this host; nil when it has none,
+	// or when the queue keeps it for the fleet.
+	bucket *tokenBucket
+	// tokenAt is when the rate allows the next start, while it holds
+	// due jobs back (zero when the fleet's tokens signal Ready).
+	tokenAt time.Time
+	held    bool // the rate holds due jobs back
+}
+
+// slots is how many jobs of a queue run at once on this host: its
+// concurrency, within its max_running.
+func slots(cfg QueueConfig) int {
+	if cfg.MaxRunning > 0 {
+		return min(cfg.Concurrency, cfg.MaxRunning)
+	}
+	return cfg.Concurrency
 }
 
 // Run dispatches until ctx is done, then drains. It returns an error only when
@@ -170,10 +204,12 @@ func (p *Pool) Run(ctx context.Context, opts RunOptions) error {
 			}
 			st.cfg = cfg
 			st.dueCheck = true
+			p.applyRate(name, st, time.Now())
 		}
 		for name, st := range states {
 			if _, ok := cfgs[name]; !ok {
 				st.cfg = QueueConfig{} // no new leases; running ones finish
+				p.applyRate(name, st, time.Now())
 			}
 		}
 	}
@@ -279,23 +315,27 @@ func (p *Pool) completeBatch(ctx context.Context, states map[string]*queueState,
 		for i, c := range cs {
 			done[i] = Completion{ID: c.job.ID, Result: c.result, FollowUps: c.followUps}
 		}
-		free := st.cfg.Concurrency - st.running + len(cs)
-		errs, jobs, next, err := p.finisher.CompleteAndLease(context.Background(), done, name, max(free, 0), leaseTime(st.cfg))
+		free := max(slots(st.cfg)-st.running+len(cs), 0)
+		allowed := p.takeTokens(name, st, free, time.Now())
+		errs, jobs, next, err := p.finisher.CompleteAndLease(context.Background(), done, name, allowed, leaseTime(st.cfg))
 		if err != nil {
 			// Nothing was stored: each handler reports its job as not
 			// completed, and its slot is freed the usual way.
+			p.returnTokens(name, st, allowed, 0)
 			for _, c := range cs {
 				c.done <- err
 			}
 			continue
 		}
+		p.returnTokens(name, st, allowed, len(jobs))
 		for i, c := range cs {
 			if errs[i] == nil {
 				st.running--
 			}
 			c.done <- errs[i]
 		}
-		st.dueCheck = len(jobs) == free
+		st.dueCheck = len(jobs) == allowed
+		p.setHeld(name, st, allowed < free && len(jobs) == allowed)
 		st.nextDue = next
 		p.start(ctx, st, jobs)
 	}
@@ -323,24 +363,36 @@ func leaseTime(cfg QueueConfig) time.Duration {
 // dispatch leases work for every queue with free slots and something due,
 // and returns when the loop should next look on its own.
 func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time.Time {
-	wake := time.Now().Add(time.Minute)
+	now := time.Now()
+	wake := now.Add(time.Minute)
 	for name, st := range states {
-		free := st.cfg.Concurrency - st.running
+		free := slots(st.cfg) - st.running
+		allowed := 0
 		if st.dueCheck && free > 0 {
-			jobs, next, err := p.queue.Lease(ctx, name, free, leaseTime(st.cfg))
+			allowed = p.takeTokens(name, st, free, now)
+		}
+		if allowed > 0 {
+			jobs, next, err := p.queue.Lease(ctx, name, allowed, leaseTime(st.cfg))
 			if err != nil {
 				// The store may be out of space or failing; try again soon
 				// rather than spin.
+				p.returnTokens(name, st, allowed, 0)
 				p.log.Error("lease failed", "queue", name, "err", err)
 				st.nextDue = time.Now().Add(time.Second)
 			} else {
-				st.dueCheck = len(jobs) == free // a full lease may have left more
+				p.returnTokens(name, st, allowed, len(jobs))
+				st.dueCheck = len(jobs) == allowed // a full lease may have left more
+				p.setHeld(name, st, allowed < free && len(jobs) == allowed)
 				st.nextDue = next
 				p.start(ctx, st, jobs)
 			}
 		}
 		if !st.nextDue.IsZero() && st.nextDue.Before(wake) {
 			wake = st.nextDue
+		}
+		// A queue its rate holds back looks again at its next token.
+		if st.dueCheck && !st.tokenAt.IsZero() && st.tokenAt.Before(wake) {
+			wake = st.tokenAt
 		}
 	}
 	return wake

@@ -18,6 +18,9 @@ type QueueConfig struct {
 	KeepSucceeded Duration `toml:"keep_succeeded"` // 0 = forever
 	KeepDead      Duration `toml:"keep_dead"`      // 0 = forever
 	NotifyURL     string   `toml:"notify_url"`     // POSTed a signed event when a job succeeds or goes dead; "" = none
+	Rate          Rate     `toml:"rate"`           // job starts per second, minute or hour; zero = unlimited
+	Burst         int      `toml:"burst"`          // starts a rate allows at once after an idle spell; 0 = 1
+	MaxRunning    int      `toml:"max_running"`    // jobs running at once on all hosts together; 0 = only concurrency per host
 }
 
 // DefaultQueueConfig is a queue's settings where its table says nothing.
