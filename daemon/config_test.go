@@ -109,7 +109,9 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		},
 		{
 			name: "bad rate",
-			edit: func(s string) string { return strings.Replace(s, "concurrency = 3", `concurrency = 3`+"\n"+`rate = "50 per second"`, 1) },
+			edit: func(s string) string {
+				return strings.Replace(s, "concurrency = 3", `concurrency = 3`+"\n"+`rate = "50 per second"`, 1)
+			},
 			want: []string{`:13: queues.images.rate: invalid rate "50 per second" (use a whole number of jobs per s, m or h, e.g. "50/s", "1000/h")`},
 		},
 		{
@@ -119,7 +121,9 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		},
 		{
 			name: "negative max_running",
-			edit: func(s string) string { return strings.Replace(s, "concurrency = 3", "concurrency = 3\nmax_running = -1", 1) },
+			edit: func(s string) string {
+				return strings.Replace(s, "concurrency = 3", "concurrency = 3\nmax_running = -1", 1)
+			},
 			want: []string{`:13: queues.images.max_running: must not be negative`},
 		},
 		{
