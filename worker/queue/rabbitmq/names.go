@@ -45,3 +45,6 @@ func (n names) lead(name string) string { return n.prefix + ".lead." + name }
 // admit is the queue of the requests to admit jobs with unique keys,
 // which the admission leader consumes.
 func (n names) admit() string { return n.prefix + ".admit" }
+
+// rate is the bucket of kiln queue q's rate tokens, shared by every host.
+func (n names) rate(q string) string { return n.prefix + ".rate." + q }

@@ -128,8 +128,9 @@ type Queue struct {
 	depthCache    // queue depths for the status (depths.go)
 	readbackState // own event messages not read back (readback.go)
 
-	admission admission // the admission lead (admission.go)
-	callers   callers   // requests to other kilnd (call.go)
+	admission admission  // the admission lead (admission.go)
+	rates     fleetRates // the buckets of the queues' rates (ratetokens.go)
+	callers   callers    // requests to other kilnd (call.go)
 }
 
 // Open starts a Queue. It returns at once, also when no broker is
@@ -266,6 +267,9 @@ func (q *Queue) wakeLocked() {
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() { close(q.closing) })
 	<-q.admission.done
+	q.rates.mu.Lock() // a rate bucket's start after this sees closing
+	q.rates.mu.Unlock()
+	q.rates.wg.Wait()
 	<-q.loopDone
 	var err error
 	q.storeOnce.Do(func() {
