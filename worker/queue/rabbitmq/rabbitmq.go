@@ -128,9 +128,10 @@ type Queue struct {
 	depthCache    // queue depths for the status (depths.go)
 	readbackState // own event messages not read back (readback.go)
 
-	admission admission  // the admission lead (admission.go)
-	rates     fleetRates // the buckets of the queues' rates (ratetokens.go)
-	callers   callers    // requests to other kilnd (call.go)
+	admission admission     // the admission lead (admission.go)
+	rates     fleetRates    // the buckets of the queues' rates (ratetokens.go)
+	shares    runningShares // the hosts sharing max_running (runningshare.go)
+	callers   callers       // requests to other kilnd (call.go)
 }
 
 // Open starts a Queue. It returns at once, also when no broker is
@@ -270,6 +271,9 @@ func (q *Queue) Close() error {
 	q.rates.mu.Lock() // a rate bucket's start after this sees closing
 	q.rates.mu.Unlock()
 	q.rates.wg.Wait()
+	q.shares.mu.Lock() // as does a count of hosts
+	q.shares.mu.Unlock()
+	q.shares.wg.Wait()
 	<-q.loopDone
 	var err error
 	q.storeOnce.Do(func() {

@@ -48,10 +48,8 @@ func (q *Queue) HeldRateTokens(queue string) int {
 	defer r.mu.Unlock()
 	h := r.buckets[queue]
 	if h == nil {
-		select {
-		case <-q.closing:
+		if q.isClosing() {
 			return 0 // Close waits for what was started, and no more
-		default:
 		}
 		if r.buckets == nil {
 			r.buckets = map[string]*rateHand{}

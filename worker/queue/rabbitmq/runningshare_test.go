@@ -1,0 +1,123 @@
+package rabbitmq
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"kiln/worker"
+)
+
+// heldKind is a job kind "t" whose jobs run until the test lets one go,
+// counting how many run at once on all hosts together.
+type heldKind struct {
+	active, peak *atomic.Int32
+	release      chan struct{}
+}
+
+func (k heldKind) Type() string                          { return "t" }
+func (k heldKind) Admit(json.RawMessage) (string, error) { return "", nil }
+func (k heldKind) Handle(ctx context.Context, _ *worker.JobRecord) (json.RawMessage, error) {
+	n := k.active.Add(1)
+	defer k.active.Add(-1)
+	for p := k.peak.Load(); n > p && !k.peak.CompareAndSwap(p, n); p = k.peak.Load() {
+	}
+	select {
+	case <-k.release:
+		return json.RawMessage(`{}`), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Two hosts share a queue with max_running 4 and a concurrency of 8 each:
+// together they run 4 of its jobs, and when one host goes the other runs
+// all 4.
+func TestRunningShare_TwoHostsHoldOneMaxRunning(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	queues := func() map[string]worker.QueueConfig {
+		cfg := worker.DefaultQueueConfig()
+		cfg.Concurrency, cfg.MaxRunning = 8, 4
+		return map[string]worker.QueueConfig{"q": cfg}
+	}
+	prefix := randomPrefix()
+	var active, peak atomic.Int32
+	kind := heldKind{&active, &peak, make(chan struct{})}
+	var hosts []*Queue
+	var stops []func()
+	for range 2 {
+		q := openQueueWith(t, node.URL(""), Options{URLs: []string{node.URL("")}, Prefix: prefix, Queues: queues, Log: testLog(t),
+			RecordsFile: filepath.Join(t.TempDir(), "records.db")})
+		hosts = append(hosts, q)
+		pool := worker.NewPool(q, worker.Kinds{"t": kind}, queues, testLog(t))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- pool.Run(ctx, worker.RunOptions{Drain: func() time.Duration { return 0 }}) }()
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				cancel()
+				<-done
+			})
+		}
+		stops = append(stops, stop)
+		t.Cleanup(stop)
+	}
+	submit := func(n int) {
+		for range n {
+			j := &worker.JobRecord{Queue: "q", Type: "t", Payload: json.RawMessage(`{}`)}
+			if _, err := hosts[0].Submit(context.Background(), j); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitActive := func(want int32, why string) {
+		t.Helper()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(30 * time.Second); active.Load() != want; <-tick.C {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d jobs running, want %d", why, active.Load(), want)
+			}
+		}
+	}
+	// A host that joins takes its share from the next jobs on: jobs that
+	// started before it came run on. So both count each other first.
+	tick := time.NewTicker(5 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); hosts[0].RunningShare("q", 4) != 2 || hosts[1].RunningShare("q", 4) != 2; <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatalf("shares of max_running 4: %d and %d, want 2 each", hosts[0].RunningShare("q", 4), hosts[1].RunningShare("q", 4))
+		}
+	}
+	tick.Stop()
+	submit(12)
+	for range 3 {
+		waitActive(4, "two hosts, max_running 4")
+		for range 4 {
+			kind.release <- struct{}{}
+		}
+	}
+	if p := peak.Load(); p != 4 {
+		t.Fatalf("two hosts ran %d jobs at once with max_running 4", p)
+	}
+	// Host b goes; a's share becomes the whole once it counts one host.
+	stops[1]()
+	hosts[1].Close()
+	submit(8)
+	waitActive(4, "one host left, max_running 4")
+	for range 4 {
+		kind.release <- struct{}{}
+	}
+	waitActive(4, "one host left, the next 4")
+	for range 4 {
+		kind.release <- struct{}{}
+	}
+	if p := peak.Load(); p != 4 {
+		t.Fatalf("ran %d jobs at once with max_running 4", p)
+	}
+}
