@@ -36,8 +36,10 @@ type Pool struct {
 	completions chan completion
 	// chains is the queue when it can store follow-ups with a success.
 	chains ChainStore
-	// fleetRates is the queue when it keeps rates for all hosts together.
-	fleetRates FleetRates
+	// fleetRates is the queue when it keeps rates for all hosts together,
+	// fleetRunning when it shares max_running among them.
+	fleetRates   FleetRates
+	fleetRunning FleetRunning
 
 	running   atomic.Int64
 	succeeded atomic.Int64
@@ -112,6 +114,7 @@ func NewPool(q Queue, kinds Kinds, queues func() map[string]QueueConfig, log *sl
 	}
 	p.chains, _ = q.(ChainStore)
 	p.fleetRates, _ = q.(FleetRates)
+	p.fleetRunning, _ = q.(FleetRunning)
 	return p
 }
 
@@ -177,13 +180,17 @@ type queueState struct {
 	held    bool // the rate holds due jobs back
 }
 
-// slots is how many jobs of a queue run at once on this host: its
-// concurrency, within its max_running.
-func slots(cfg QueueConfig) int {
-	if cfg.MaxRunning > 0 {
-		return min(cfg.Concurrency, cfg.MaxRunning)
+// slots is how many jobs of queue name run at once on this host: its
+// concurrency, within this host's share of its max_running.
+func (p *Pool) slots(name string, cfg QueueConfig) int {
+	if cfg.MaxRunning <= 0 {
+		return cfg.Concurrency
 	}
-	return cfg.Concurrency
+	share := cfg.MaxRunning
+	if p.fleetRunning != nil {
+		share = p.fleetRunning.RunningShare(name, cfg.MaxRunning)
+	}
+	return min(cfg.Concurrency, share)
 }
 
 // Run dispatches until ctx is done, then drains. It returns an error only when
@@ -315,7 +322,7 @@ func (p *Pool) completeBatch(ctx context.Context, states map[string]*queueState,
 		for i, c := range cs {
 			done[i] = Completion{ID: c.job.ID, Result: c.result, FollowUps: c.followUps}
 		}
-		free := max(slots(st.cfg)-st.running+len(cs), 0)
+		free := max(p.slots(name, st.cfg)-st.running+len(cs), 0)
 		allowed := p.takeTokens(name, st, free, time.Now())
 		errs, jobs, next, err := p.finisher.CompleteAndLease(context.Background(), done, name, allowed, leaseTime(st.cfg))
 		if err != nil {
@@ -366,7 +373,7 @@ func (p *Pool) dispatch(ctx context.Context, states map[string]*queueState) time
 	now := time.Now()
 	wake := now.Add(time.Minute)
 	for name, st := range states {
-		free := slots(st.cfg) - st.running
+		free := p.slots(name, st.cfg) - st.running
 		allowed := 0
 		if st.dueCheck && free > 0 {
 			allowed = p.takeTokens(name, st, free, now)
