@@ -44,9 +44,11 @@ const (
 
 // queueCharts is one queue's charts, ready for the page.
 type queueCharts struct {
-	Queue  string
-	Charts []template.HTML
-	Rows   []chartRow // the steps that hold anything, for the hidden table
+	Queue string
+	// Summary is the span in words, shown above the charts.
+	Summary string
+	Charts  []template.HTML
+	Rows    []chartRow // the steps that hold anything, for the hidden table
 }
 
 // chartRow is one step in words.
@@ -96,6 +98,10 @@ func renderQueue(name string, snap *chartstore.Snapshot, points []chartstore.Poi
 		if !p.Empty() {
 			qc.Rows = append(qc.Rows, rowOf(snap, p))
 		}
+	}
+	qc.Summary = fmt.Sprintf("%d done, %d failed; wait p95 up to %s; run p95 up to %s; queued at most %s", done, failed, humanDuration(waitMax), humanDuration(runMax), depthText(depthMax))
+	if len(qc.Rows) == 0 {
+		qc.Summary = "nothing in " + over
 	}
 	qc.Charts = []template.HTML{
 		c.bars("attempts", fmt.Sprintf("Attempts per %s of %s over %s: %d done, %d failed", per, name, over, done, failed)),

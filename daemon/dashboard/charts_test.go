@@ -152,6 +152,10 @@ func TestQueuesPage_DrawsTheChartsOfKnownData(t *testing.T) {
 		t.Errorf("the hidden table lacks %s", row)
 	}
 
+	if !strings.Contains(page, `<span class="meta summary">200 done, 3 failed; wait p95 up to 250 ms; run p95 up to 4.0 s; queued at most 17</span>`) ||
+		!strings.Contains(page, `<span class="meta summary">nothing in the last hour</span>`) {
+		t.Error("the summaries above the charts are not shown")
+	}
 	_, mailPoints := chartsOfQueue(t, page, "mail")
 	for kind, n := range mailPoints {
 		if n != "0" {
