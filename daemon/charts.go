@@ -162,8 +162,12 @@ type askedCharts struct {
 	spans map[chartstore.Span]askedSpan
 }
 
+// askedSpan is one answer, or the error of the question: with no host
+// that keeps records up, every refresh of the page would otherwise wait
+// out its own question.
 type askedSpan struct {
 	snap *chartstore.Snapshot
+	err  error
 	at   time.Time
 }
 
@@ -180,8 +184,20 @@ func (d *daemon) chartsOf(ctx context.Context, span chartstore.Span) (*chartstor
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if s, ok := a.spans[span]; ok && time.Since(s.at) < chartsFreshFor {
-		return s.snap, nil
+		return s.snap, s.err
 	}
+	snap, err := askCharts(ctx, fc, span)
+	if ctx.Err() != nil {
+		return nil, err // the page's request ended, not the question
+	}
+	if a.spans == nil {
+		a.spans = map[chartstore.Span]askedSpan{}
+	}
+	a.spans[span] = askedSpan{snap, err, time.Now()}
+	return snap, err
+}
+
+func askCharts(ctx context.Context, fc fleetCharts, span chartstore.Span) (*chartstore.Snapshot, error) {
 	b, err := fc.FleetCharts(ctx, string(span))
 	if err != nil {
 		return nil, err
@@ -190,9 +206,5 @@ func (d *daemon) chartsOf(ctx context.Context, span chartstore.Span) (*chartstor
 	if err := json.Unmarshal(b, &snap); err != nil {
 		return nil, fmt.Errorf("charts of the last %s: unreadable answer: %w", span, err)
 	}
-	if a.spans == nil {
-		a.spans = map[chartstore.Span]askedSpan{}
-	}
-	a.spans[span] = askedSpan{&snap, time.Now()}
 	return &snap, nil
 }
