@@ -190,7 +190,7 @@ packages-all: packages
 # page under var/screenshots/_artifacts/*/.
 screenshots: deps-test
 	rm -rf var/screenshots && mkdir -p var/screenshots
-	$(GO) test -count=1 -run 'TestDashboardInChromium' -v -artifacts -outputdir $(CURDIR)/var/screenshots ./cmd/kilnd
+	$(GO) test -count=1 -run 'TestDashboard(Charts)?InChromium' -v -artifacts -outputdir $(CURDIR)/var/screenshots ./cmd/kilnd
 
 # lintian --pedantic and rpmlint on what `make packages` built, with this
 # machine's tools: no error and no warning (rpmlint's expected findings are

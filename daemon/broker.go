@@ -193,6 +193,9 @@ func (d *daemon) openBroker() (worker.Queue, error) {
 			}
 		},
 	}
+	if d.charts != nil {
+		opts.Attempts, opts.Charts = d.charts, d.encodedCharts
+	}
 	if b.PasswordFile != "" {
 		pw, err := readPasswordFile(b.PasswordFile)
 		if err != nil {

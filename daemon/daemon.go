@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"kiln/daemon/chartstore"
 	"kiln/daemon/metrics"
 	"kiln/worker"
 )
@@ -63,6 +64,10 @@ type daemon struct {
 	server  *controlServer
 	metrics *metrics.Metrics
 	http    *httpListener // nil unless [http] listen is set
+	// charts is the store of the dashboard's charts, nil on a host that
+	// asks another for them (asked).
+	charts *chartstore.Store
+	asked  askedCharts
 	// stopPlugins ends the plugins' own work (worker.Runner); nil until
 	// it runs.
 	stopPlugins func()

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"kiln/api"
+	"kiln/daemon/chartstore"
 	"kiln/daemon/dashboard"
 	"kiln/worker"
 )
@@ -72,6 +73,11 @@ func (b dashboardBackend) Cancel(ctx context.Context, id string) error {
 		b.d.pool.Cancel(j.ID)
 	}
 	return err
+}
+
+// Charts are this host's store's, or those of a host that keeps them.
+func (b dashboardBackend) Charts(ctx context.Context, span chartstore.Span) (*chartstore.Snapshot, error) {
+	return b.d.chartsOf(ctx, span)
 }
 
 func (b dashboardBackend) LastEventID(ctx context.Context) uint64 {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"kiln/daemon/chartstore"
 	"kiln/worker"
 )
 
@@ -27,6 +28,9 @@ func (c *Config) writtenPaths() []namedPath {
 		{"daemon.pidfile", d.Pidfile, "daemon.pidfile"},
 		{"daemon.state_dir", d.StateDir, "daemon.state_dir"},
 		{"daemon.state_dir", c.StateLockPath(), "the state lock (" + stateLockName + " in daemon.state_dir)"},
+	}
+	if c.keepsCharts() {
+		out = append(out, namedPath{"daemon.state_dir", c.ChartsPath(), "the charts (" + chartstore.FileName + " in daemon.state_dir)"})
 	}
 	if c.Broker.Backend != backendRabbitMQ {
 		out = append(out, namedPath{"daemon.state_dir", c.StorePath(), "the queue store (queue.db in daemon.state_dir)"})

@@ -31,7 +31,7 @@ func (d *daemon) registerKinds() error {
 	}
 	d.kinds = registered
 	d.pool = worker.NewPool(d.queue, registered, d.queues, d.log)
-	d.pool.Observe(d.metrics)
+	d.pool.Observe(d.poolObserver())
 	return nil
 }
 

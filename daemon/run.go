@@ -104,6 +104,7 @@ func (d *daemon) start() (int, error) {
 		{ExitConfig, d.checkStart},
 		{ExitAlreadyRunning, d.lockPidfile},
 		{ExitAlreadyRunning, d.lockState},
+		{ExitFailure, d.openCharts},
 		{ExitFailure, d.openQueue},
 		{ExitFailure, d.configureEvents},
 		{ExitFailure, d.instrument},
@@ -254,6 +255,8 @@ func (d *daemon) serve() int {
 	if d.detached {
 		d.notify.detach()
 	}
+	stopCharts := d.runCharts()
+	defer stopCharts()
 	d.log.Info("ready", append(append([]any{"queues", len(cfg.Queues)}, cfg.nameCounts()...), "watchdog", wd)...)
 
 	statusTick := time.NewTicker(statusEvery)

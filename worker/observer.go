@@ -25,3 +25,16 @@ type PoolObserver interface {
 
 // Observe makes o hear of every attempt from now on; call it before Run.
 func (p *Pool) Observe(o PoolObserver) { p.observer = o }
+
+// AttemptObserver hears of attempts with the time each began or ended. A
+// backend shared by several hosts tells it of every host's attempts as it
+// learns of them, and again of past ones when it reads its history again
+// after a restart: the observer tells those apart by their times. Its
+// methods must not block.
+type AttemptObserver interface {
+	// AttemptBegan: waited is how long the job was due before at.
+	AttemptBegan(queue string, at time.Time, waited time.Duration)
+	// AttemptEnded: ran is the time from the attempt's start to at, or
+	// negative when it is not known.
+	AttemptEnded(queue string, at time.Time, outcome Outcome, ran time.Duration)
+}

@@ -4,7 +4,8 @@
 // stream. Everything it serves is built into the binary and it loads
 // nothing from elsewhere. Pages are rendered with html/template, so every
 // text a job carries is escaped; forms carry a per-session CSRF token; a
-// job's files are served only from inside its output root.
+// job's files are served only from inside its output root. The queues
+// page draws each queue's charts as inline SVG (charts.go).
 package dashboard
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/daemon/chartstore"
 	"kiln/worker"
 )
 
@@ -58,6 +60,9 @@ type Backend interface {
 	// LoginAttr is how a name typed in the login form is written to the
 	// log: a token or a password typed in the wrong field must not be.
 	LoginAttr(name string) slog.Attr
+	// Charts are the queues' charts of a span: the fleet's, on a backend
+	// shared by several hosts.
+	Charts(ctx context.Context, span chartstore.Span) (*chartstore.Snapshot, error)
 }
 
 // Dashboard serves the pages under /ui/.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/daemon/chartstore"
 	"kiln/kilntype"
 	"kiln/worker"
 )
@@ -94,6 +95,11 @@ type queueRow struct {
 }
 
 func (d *Dashboard) queuesPage(w http.ResponseWriter, r *http.Request) {
+	span, ok := chartstore.ParseSpan(r.URL.Query().Get("span"))
+	if !ok {
+		d.fail(w, r, http.StatusBadRequest, "span: "+strconv.Quote(r.URL.Query().Get("span"))+" is not hour or day")
+		return
+	}
 	st, err := d.backend.Status(r.Context())
 	if err != nil {
 		d.fail(w, r, http.StatusServiceUnavailable, err.Error())
@@ -110,11 +116,31 @@ func (d *Dashboard) queuesPage(w http.ResponseWriter, r *http.Request) {
 		}
 		return 1
 	})
+	names := make([]string, len(rows))
+	for i, q := range rows {
+		names[i] = q.Name
+	}
+	// The charts are drawn even when they cannot be had: the counts above
+	// them still can.
+	var charts []queueCharts
+	chartsErr := ""
+	if snap, err := d.backend.Charts(r.Context(), span); err != nil {
+		chartsErr = err.Error()
+	} else {
+		charts = chartsOf(snap, names)
+	}
+	per := "minute"
+	if span == chartstore.SpanDay {
+		per = "15 minutes"
+	}
 	d.render(w, r, "queues", pageData{Title: "Queues", Live: "follow=true", Data: struct {
-		Status *api.Status
-		Queues []queueRow
-		States []kilntype.State
-	}{st, rows, kilntype.States}})
+		Status      *api.Status
+		Queues      []queueRow
+		States      []kilntype.State
+		Span, Per   string
+		Charts      []queueCharts
+		ChartsError string
+	}{st, rows, kilntype.States, string(span), per, charts, chartsErr}})
 }
 
 // jobTable is what the job list template gets.

@@ -67,13 +67,14 @@ const (
 // historyRequest is a question of a joining host to a host that has read
 // the whole past.
 type historyRequest struct {
-	Op     string        `json:"op"` // "hello", "get", "list", "stats", "wait" or "records"
+	Op     string        `json:"op"` // "hello", "get", "list", "stats", "wait", "records" or "charts"
 	Wait   time.Duration `json:"wait,omitempty"`
 	ID     string        `json:"id,omitempty"`
 	Queue  string        `json:"queue,omitempty"`
 	State  worker.State  `json:"state,omitempty"`
 	Cursor string        `json:"cursor,omitempty"`
 	Limit  int           `json:"limit,omitempty"`
+	Span   string        `json:"span,omitempty"` // of the charts
 }
 
 // historyAnswer is the answer: one record with its sequence numbers, a
@@ -86,6 +87,7 @@ type historyAnswer struct {
 	Jobs    []*worker.JobRecord           `json:"jobs,omitempty"`
 	Next    string                        `json:"next,omitempty"`
 	Stats   map[string]*worker.QueueStats `json:"stats,omitempty"`
+	Charts  json.RawMessage               `json:"charts,omitempty"`
 	Error   *wireError                    `json:"error,omitempty"`
 }
 
@@ -302,7 +304,7 @@ func (q *Queue) startPast(l *link) error {
 					if (e.Kind == evPause || e.Kind == evResume) && p.live[e.Queue] {
 						continue
 					}
-					q.apply(e)
+					q.applyWatched(e)
 				}
 				p.reading = false
 				p.at = off + 1
@@ -372,7 +374,7 @@ func (q *Queue) answerHistory(l *link, body []byte) []byte {
 	var req historyRequest
 	ans := historyAnswer{Host: q.host}
 	err := json.Unmarshal(body, &req)
-	if err == nil && req.Op != "hello" && req.Op != "records" {
+	if err == nil && req.Op != "hello" && req.Op != "records" && req.Op != "charts" {
 		// A hello needs no record, and the records older than the stream
 		// were read long ago: the others wait for this host's reader.
 		err = q.readToNow(l, "history", catchUpWithin)
@@ -402,6 +404,8 @@ func (q *Queue) answerHistory(l *link, body []byte) []byte {
 				}
 				q.mu.Unlock()
 			}
+		case "charts":
+			ans.Charts, err = q.answerCharts(req.Span)
 		case "wait":
 			wctx, cancel := context.WithTimeout(ctx, min(req.Wait, maxAskedWait))
 			var j *worker.JobRecord

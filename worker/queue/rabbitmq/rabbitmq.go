@@ -33,6 +33,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,6 +86,12 @@ type Options struct {
 	// follows the control stream rather than the records stream, and asks
 	// a host that keeps records for lookups. RecordsFile is then unused.
 	NoRecords bool
+	// Attempts, if set, hears of the attempts of every host, on a host
+	// that keeps records (attempts.go), from the first event it reads.
+	Attempts worker.AttemptObserver
+	// Charts answers a host that keeps no records when it asks for the
+	// fleet's charts of a span (FleetCharts); nil: this host has none.
+	Charts func(span string) (json.RawMessage, error)
 
 	// holdPast, in tests, keeps a joining host from reading the past
 	// until it is closed.

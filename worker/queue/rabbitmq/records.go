@@ -134,11 +134,11 @@ func (q *Queue) applyLocked(e *event) {
 	if e.Host == q.host && q.synced && e.Kind != evSync {
 		return
 	}
-	q.apply(e)
+	q.applyWatched(e)
 }
 
 // applyOwnLocked applies an event this process published; mu is held.
-func (q *Queue) applyOwnLocked(e *event) { q.apply(e) }
+func (q *Queue) applyOwnLocked(e *event) { q.applyWatched(e) }
 
 // nextSeqLocked is the sequence number of a job's next change; mu is held.
 func (q *Queue) nextSeqLocked(id string) uint64 {
