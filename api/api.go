@@ -150,6 +150,9 @@ type QueueStatus struct {
 	SucceededPerSec  float64                `json:"succeeded_per_s"`
 	FailedPerSec     float64                `json:"failed_per_s"`
 	OldestQueuedAgeS float64                `json:"oldest_queued_age_s"`
+	// HeldByRate says the queue has due jobs and free slots on this host
+	// but waits for its rate.
+	HeldByRate bool `json:"held_by_rate,omitempty"`
 	// BrokerReady is how many messages the queue's broker queue holds
 	// ready for a consumer (rabbitmq backend only).
 	BrokerReady *int `json:"broker_ready,omitempty"`

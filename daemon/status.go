@@ -43,6 +43,9 @@ func (d *daemon) status(ctx context.Context) (*api.Status, error) {
 	for name, r := range ps.FailedPerSec {
 		get(name).FailedPerSec = r
 	}
+	for _, name := range ps.HeldByRate {
+		get(name).HeldByRate = true
+	}
 	if dq, ok := d.queue.(brokerDepths); ok {
 		if depths, err := dq.Depths(); err == nil {
 			for name, n := range depths {

@@ -58,6 +58,9 @@ func (c *statusCommand) Run(ctx context.Context, client *api.Client, stdout io.W
 	for _, n := range names {
 		q := s.Queues[n]
 		label := n
+		if q.HeldByRate {
+			label += " (held back by its rate)"
+		}
 		if q.Paused {
 			label += " (paused)"
 		}
