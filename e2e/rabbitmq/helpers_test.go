@@ -375,6 +375,19 @@ func (tl *tally) describeMissing(ids []string, n int, hosts ...*host) string {
 	return strings.Join(parts, ", ")
 }
 
+// firstRuns counts, per host, the jobs of ids whose first run was there.
+func (tl *tally) firstRuns(ids []string) map[string]int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	byHost := map[string]int{}
+	for _, id := range ids {
+		if runs := tl.runs[id]; len(runs) > 0 {
+			byHost[runs[0]]++
+		}
+	}
+	return byHost
+}
+
 // reruns counts the jobs of ids that ran more than once.
 func (tl *tally) reruns(ids []string) int {
 	tl.mu.Lock()

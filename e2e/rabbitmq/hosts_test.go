@@ -73,14 +73,7 @@ func TestHostWithoutRecords(t *testing.T) {
 
 	const n = 400
 	ids := submitThroughBoth(t, tl, pics, a, b, n)
-	byHost := map[string]int{}
-	tl.mu.Lock()
-	for _, id := range ids {
-		if runs := tl.runs[id]; len(runs) > 0 {
-			byHost[runs[0]]++
-		}
-	}
-	tl.mu.Unlock()
+	byHost := tl.firstRuns(ids)
 	if len(byHost) != 2 {
 		t.Errorf("jobs ran on %d hosts, want both: %v", len(byHost), byHost)
 	}

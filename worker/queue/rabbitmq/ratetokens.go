@@ -30,14 +30,11 @@ var _ worker.FleetRates = (*Queue)(nil)
 // fleetRates is this host's side of the rate buckets; its own mutex
 // guards it, never held with Queue.mu.
 type fleetRates struct {
-	mu      sync.Mutex
-	buckets map[string]*rateHand
-	wg      sync.WaitGroup // the consumers and fill leads, for Close
-}
-
-// rateHand is the token of a queue's bucket this host holds.
-type rateHand struct {
-	tokens []amqp.Delivery
+	mu sync.Mutex
+	// held is, per queue whose consumer and fill lead run, the tokens of
+	// its bucket this host holds.
+	held map[string][]amqp.Delivery
+	wg   sync.WaitGroup // the consumers and fill leads, for Close
 }
 
 // HeldRateTokens implements worker.FleetRates. The first ask for a queue
@@ -46,32 +43,31 @@ func (q *Queue) HeldRateTokens(queue string) int {
 	r := &q.rates
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h := r.buckets[queue]
-	if h == nil {
+	tokens, started := r.held[queue]
+	if !started {
 		if q.isClosing() {
 			return 0 // Close waits for what was started, and no more
 		}
-		if r.buckets == nil {
-			r.buckets = map[string]*rateHand{}
+		if r.held == nil {
+			r.held = map[string][]amqp.Delivery{}
 		}
-		h = &rateHand{}
-		r.buckets[queue] = h
+		r.held[queue] = nil
 		r.wg.Add(2)
 		go q.consumeRateTokens(queue)
 		go q.leadRateFill(queue)
 	}
-	return len(h.tokens)
+	return len(tokens)
 }
 
 // SpendRateTokens implements worker.FleetRates.
 func (q *Queue) SpendRateTokens(queue string, n int) {
 	r := &q.rates
 	r.mu.Lock()
-	h := r.buckets[queue]
-	var spent []amqp.Delivery
-	if h != nil {
-		n = min(n, len(h.tokens))
-		spent, h.tokens = h.tokens[:n], h.tokens[n:]
+	held, started := r.held[queue]
+	n = min(n, len(held))
+	spent := held[:n]
+	if started {
+		r.held[queue] = held[n:]
 	}
 	r.mu.Unlock()
 	for _, d := range spent {
@@ -102,7 +98,7 @@ func (q *Queue) consumeRateTokens(queue string) {
 	for {
 		err := q.consumeRateTokensOnce(queue)
 		q.rates.mu.Lock()
-		q.rates.buckets[queue].tokens = nil // they went back with the channel
+		q.rates.held[queue] = nil // they went back with the channel
 		q.rates.mu.Unlock()
 		if err != nil {
 			q.log.Debug("rate tokens: trying again", "queue", queue, "err", err)
@@ -146,8 +142,7 @@ func (q *Queue) consumeRateTokensOnce(queue string) error {
 				return fmt.Errorf("consume %s on %s: the channel closed", q.names.rate(queue), l.url)
 			}
 			q.rates.mu.Lock()
-			h := q.rates.buckets[queue]
-			h.tokens = append(h.tokens, d)
+			q.rates.held[queue] = append(q.rates.held[queue], d)
 			q.rates.mu.Unlock()
 			q.signalReady()
 		}

@@ -35,6 +35,25 @@ func (k startedKind) Handle(context.Context, *worker.JobRecord) (json.RawMessage
 	return json.RawMessage(`{}`), nil
 }
 
+// runPool runs a pool of kinds over q, as a kilnd does, until the
+// returned stop or the test's end.
+func runPool(t *testing.T, q *Queue, kinds worker.Kinds, queues func() map[string]worker.QueueConfig, opts worker.RunOptions) (stop func()) {
+	t.Helper()
+	pool := worker.NewPool(q, kinds, queues, testLog(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(ctx, opts) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
 // Two hosts share a queue limited to 20/s with a burst of 5: together
 // they start its jobs at that rate, each running a share.
 func TestFleetRates_TwoHostsHoldOneRate(t *testing.T) {
@@ -53,14 +72,7 @@ func TestFleetRates_TwoHostsHoldOneRate(t *testing.T) {
 		q := openQueueWith(t, node.URL(""), Options{URLs: []string{node.URL("")}, Prefix: prefix, Queues: queues, Log: testLog(t),
 			RecordsFile: filepath.Join(t.TempDir(), "records.db")})
 		hosts = append(hosts, q)
-		pool := worker.NewPool(q, worker.Kinds{"t": startedKind{name, log}}, queues, testLog(t))
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- pool.Run(ctx, worker.RunOptions{}) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
+		runPool(t, q, worker.Kinds{"t": startedKind{name, log}}, queues, worker.RunOptions{})
 	}
 	const n = 160
 	var ids []string

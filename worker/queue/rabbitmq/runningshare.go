@@ -30,10 +30,15 @@ const shareFresh = 2 * time.Second
 // its own mutex guards it, never held with Queue.mu.
 type runningShares struct {
 	mu     sync.Mutex
-	hosts  map[string]int // consumers of each queue's work queue, as last counted
-	at     map[string]time.Time
+	hosts  map[string]hostCount // per queue, the last count
 	asking map[string]bool
 	wg     sync.WaitGroup // the counts under way, for Close
+}
+
+// hostCount is how many consumers a queue's work queue had, and when.
+type hostCount struct {
+	n  int
+	at time.Time
 }
 
 // RunningShare implements worker.FleetRunning. Until the hosts are
@@ -41,20 +46,20 @@ type runningShares struct {
 func (q *Queue) RunningShare(queue string, limit int) int {
 	s := &q.shares
 	s.mu.Lock()
-	hosts, known := s.hosts[queue]
-	if (!known || time.Since(s.at[queue]) > shareFresh) && !s.asking[queue] && !q.isClosing() {
+	count, known := s.hosts[queue]
+	if (!known || time.Since(count.at) > shareFresh) && !s.asking[queue] && !q.isClosing() {
 		if s.asking == nil {
-			s.hosts, s.at, s.asking = map[string]int{}, map[string]time.Time{}, map[string]bool{}
+			s.hosts, s.asking = map[string]hostCount{}, map[string]bool{}
 		}
 		s.asking[queue] = true
 		s.wg.Add(1)
 		go q.countHosts(queue)
 	}
 	s.mu.Unlock()
-	if hosts < 1 {
+	if count.n < 1 {
 		return 1
 	}
-	return (limit + hosts - 1) / hosts
+	return (limit + count.n - 1) / count.n
 }
 
 func (q *Queue) isClosing() bool {
@@ -76,8 +81,8 @@ func (q *Queue) countHosts(queue string) {
 	s.asking[queue] = false
 	changed := false
 	if err == nil {
-		changed = s.hosts[queue] != n
-		s.hosts[queue], s.at[queue] = n, time.Now()
+		changed = s.hosts[queue].n != n
+		s.hosts[queue] = hostCount{n, time.Now()}
 	}
 	s.mu.Unlock()
 	if err != nil {

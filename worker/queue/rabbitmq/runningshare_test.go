@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,19 +53,7 @@ func TestRunningShare_TwoHostsHoldOneMaxRunning(t *testing.T) {
 		q := openQueueWith(t, node.URL(""), Options{URLs: []string{node.URL("")}, Prefix: prefix, Queues: queues, Log: testLog(t),
 			RecordsFile: filepath.Join(t.TempDir(), "records.db")})
 		hosts = append(hosts, q)
-		pool := worker.NewPool(q, worker.Kinds{"t": kind}, queues, testLog(t))
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- pool.Run(ctx, worker.RunOptions{Drain: func() time.Duration { return 0 }}) }()
-		var once sync.Once
-		stop := func() {
-			once.Do(func() {
-				cancel()
-				<-done
-			})
-		}
-		stops = append(stops, stop)
-		t.Cleanup(stop)
+		stops = append(stops, runPool(t, q, worker.Kinds{"t": kind}, queues, worker.RunOptions{Drain: func() time.Duration { return 0 }}))
 	}
 	submit := func(n int) {
 		for range n {
