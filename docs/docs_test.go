@@ -113,44 +113,58 @@ var (
 	scheme   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
 )
 
+// linkTargets returns the targets of a Markdown text's links with the
+// line each begins on. A link's text may run over a line's end; fenced
+// blocks and code spans hold no links.
+func linkTargets(text string) (targets []string, lines []int) {
+	all := strings.Split(text, "\n")
+	kept := prose(text)
+	for n := range all {
+		if _, ok := kept[n+1]; !ok {
+			all[n] = ""
+		}
+	}
+	masked := codeSpan.ReplaceAllStringFunc(strings.Join(all, "\n"), func(span string) string {
+		return regexp.MustCompile(`[^\n]`).ReplaceAllString(span, "x")
+	})
+	for _, m := range link.FindAllStringSubmatchIndex(masked, -1) {
+		targets = append(targets, masked[m[2]:m[3]])
+		lines = append(lines, 1+strings.Count(masked[:m[0]], "\n"))
+	}
+	return targets, lines
+}
+
 // Every relative link of the README and of docs/ leads to a file that is
 // there and, with a #fragment into a Markdown file, to one of its headings.
 func TestDocsLinksResolve(t *testing.T) {
 	t.Parallel()
 	checked := 0
 	for _, doc := range documents(t) {
-		text := readTop(t, doc)
-		lines := prose(text)
-		for n := 1; n <= len(strings.Split(text, "\n")); n++ {
-			line, ok := lines[n]
-			if !ok {
+		targets, lines := linkTargets(readTop(t, doc))
+		for k, target := range targets {
+			n := lines[k]
+			if scheme.MatchString(target) {
+				continue // a URL: not this tree's to check
+			}
+			checked++
+			path, frag, _ := strings.Cut(target, "#")
+			file := doc
+			if path != "" {
+				file = filepath.Join(filepath.Dir(doc), path)
+				if _, err := os.Stat(filepath.Join("..", file)); err != nil {
+					t.Errorf("%s:%d: link %s: %s is not there", doc, n, target, file)
+					continue
+				}
+			}
+			if frag == "" {
 				continue
 			}
-			for _, m := range link.FindAllStringSubmatch(codeSpan.ReplaceAllString(line, ""), -1) {
-				target := m[1]
-				if scheme.MatchString(target) {
-					continue // a URL: not this tree's to check
-				}
-				checked++
-				path, frag, _ := strings.Cut(target, "#")
-				file := doc
-				if path != "" {
-					file = filepath.Join(filepath.Dir(doc), path)
-					if _, err := os.Stat(filepath.Join("..", file)); err != nil {
-						t.Errorf("%s:%d: link %s: %s is not there", doc, n, target, file)
-						continue
-					}
-				}
-				if frag == "" {
-					continue
-				}
-				if !strings.HasSuffix(file, ".md") {
-					t.Errorf("%s:%d: link %s: a #fragment into %s, which is not Markdown", doc, n, target, file)
-					continue
-				}
-				if !anchors(readTop(t, file))[frag] {
-					t.Errorf("%s:%d: link %s: %s has no heading #%s", doc, n, target, file, frag)
-				}
+			if !strings.HasSuffix(file, ".md") {
+				t.Errorf("%s:%d: link %s: a #fragment into %s, which is not Markdown", doc, n, target, file)
+				continue
+			}
+			if !anchors(readTop(t, file))[frag] {
+				t.Errorf("%s:%d: link %s: %s has no heading #%s", doc, n, target, file, frag)
 			}
 		}
 	}
