@@ -66,25 +66,46 @@ func (d *daemon) reload() error {
 	return nil
 }
 
+// restartOnly are the settings that take effect only at a restart: the
+// files the daemon holds open, where it logs, its TCP listener and its
+// queue backend. A reload keeps their running values and names each one
+// it changed. docs/operating.md lists them for operators, and a test holds
+// that list to this one.
+var restartOnly = []restartOnlySetting{
+	{"daemon.state_dir", func(old, next *Config) bool { return keepValue(&old.Daemon.StateDir, &next.Daemon.StateDir) }},
+	{"daemon.pidfile", func(old, next *Config) bool { return keepValue(&old.Daemon.Pidfile, &next.Daemon.Pidfile) }},
+	{"daemon.socket", func(old, next *Config) bool { return keepValue(&old.Daemon.Socket, &next.Daemon.Socket) }},
+	{"log.target", func(old, next *Config) bool { return keepValue(&old.Log.Target, &next.Log.Target) }},
+	{"log.syslog_facility", func(old, next *Config) bool { return keepValue(&old.Log.SyslogFacility, &next.Log.SyslogFacility) }},
+	{"log.syslog_address", func(old, next *Config) bool { return keepValue(&old.Log.SyslogAddress, &next.Log.SyslogAddress) }},
+	{"http.listen", func(old, next *Config) bool { return keepValue(&old.HTTP.Listen, &next.HTTP.Listen) }},
+	{"http.tls_cert", func(old, next *Config) bool { return keepValue(&old.HTTP.TLSCert, &next.HTTP.TLSCert) }},
+	{"http.tls_key", func(old, next *Config) bool { return keepValue(&old.HTTP.TLSKey, &next.HTTP.TLSKey) }},
+	// net/http reads these once per server, when it is made at start.
+	{"limits.header_timeout", func(old, next *Config) bool { return keepValue(&old.Limits.HeaderTimeout, &next.Limits.HeaderTimeout) }},
+	{"limits.idle_timeout", func(old, next *Config) bool { return keepValue(&old.Limits.IdleTimeout, &next.Limits.IdleTimeout) }},
+	// The backend is opened once, with its connections and declarations.
+	{"broker", func(old, next *Config) bool { return keepValue(&old.Broker, &next.Broker) }},
+}
+
+// restartOnlySetting is one setting of restartOnly: its key as the log
+// names it, and keep, which puts the running value back into next and
+// reports whether next had changed it.
+type restartOnlySetting struct {
+	key  string
+	keep func(old, next *Config) bool
+}
+
 // keepRestartOnly puts back into next the settings that take effect only at
-// a restart (the files the daemon holds open, and where it logs), and
-// returns the keys of those the new file changed.
+// a restart (restartOnly), and returns the keys of those the new file
+// changed.
 func keepRestartOnly(old, next *Config) []string {
 	var changed []string
-	keepValue(&changed, "daemon.state_dir", &old.Daemon.StateDir, &next.Daemon.StateDir)
-	keepValue(&changed, "daemon.pidfile", &old.Daemon.Pidfile, &next.Daemon.Pidfile)
-	keepValue(&changed, "daemon.socket", &old.Daemon.Socket, &next.Daemon.Socket)
-	keepValue(&changed, "log.target", &old.Log.Target, &next.Log.Target)
-	keepValue(&changed, "log.syslog_facility", &old.Log.SyslogFacility, &next.Log.SyslogFacility)
-	keepValue(&changed, "log.syslog_address", &old.Log.SyslogAddress, &next.Log.SyslogAddress)
-	keepValue(&changed, "http.listen", &old.HTTP.Listen, &next.HTTP.Listen)
-	keepValue(&changed, "http.tls_cert", &old.HTTP.TLSCert, &next.HTTP.TLSCert)
-	keepValue(&changed, "http.tls_key", &old.HTTP.TLSKey, &next.HTTP.TLSKey)
-	// net/http reads these once per server, when it is made at start.
-	keepValue(&changed, "limits.header_timeout", &old.Limits.HeaderTimeout, &next.Limits.HeaderTimeout)
-	keepValue(&changed, "limits.idle_timeout", &old.Limits.IdleTimeout, &next.Limits.IdleTimeout)
-	// The backend is opened once, with its connections and declarations.
-	keepValue(&changed, "broker", &old.Broker, &next.Broker)
+	for _, s := range restartOnly {
+		if s.keep(old, next) {
+			changed = append(changed, s.key)
+		}
+	}
 	next.view.StateDir = next.Daemon.StateDir
 	return changed
 }
@@ -101,11 +122,12 @@ func loadReloadTokens(path string) (*tokenSet, error) {
 	return set, nil
 }
 
-// keepValue is keepRestartOnly's rule: a change is named and the running
-// value put back.
-func keepValue[T any](changed *[]string, key string, oldV, nextV *T) {
-	if !reflect.DeepEqual(*oldV, *nextV) {
-		*changed = append(*changed, key)
-		*nextV = *oldV
+// keepValue is restartOnly's rule: a changed value is put back to the
+// running one, and the change reported.
+func keepValue[T any](oldV, nextV *T) bool {
+	if reflect.DeepEqual(*oldV, *nextV) {
+		return false
 	}
+	*nextV = *oldV
+	return true
 }

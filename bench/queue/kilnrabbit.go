@@ -152,7 +152,7 @@ func (k *kilndRabbitSystem) close() error {
 
 // kilndRabbitAMQPSystem is kilnd on the rabbitmq backend with jobs
 // published straight to the broker, as a web application in any language
-// does (README, "Submit a job over AMQP"): each message with its own job ID,
+// does (docs/rabbitmq.md, "Submit a job over AMQP"): each message with its own job ID,
 // publisher confirms pipelined as in rabbitmq-pipelined. kilnd only
 // consumes: the figure is the worker daemon's cost, beside the raw
 // consumer's.

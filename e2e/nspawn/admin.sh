@@ -15,6 +15,10 @@ admin_checks() {
 	else
 		fail "Documentation=$doc"
 	fi
+	for file in $doc; do
+		[[ "$file" == file://* ]] || continue
+		check "Documentation= ${file#file://} is installed" in_container test -f "${file#file://}"
+	done
 	for page in 8:kilnd 1:kilnctl 5:kiln.toml; do
 		if man_shows "${page%%:*}" "${page#*:}"; then
 			pass "man ${page%%:*} ${page#*:}"

@@ -21,3 +21,14 @@ func Deps(pkg string) ([]string, error) {
 	}
 	return strings.Fields(string(out)), nil
 }
+
+// Packages lists the packages pattern matches (such as "kiln/..."), as
+// `go list` does, with the same go command as Deps.
+func Packages(pattern string) ([]string, error) {
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goTool, "list", pattern).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list %s: %w", pattern, err)
+	}
+	return strings.Fields(string(out)), nil
+}

@@ -12,8 +12,8 @@ import (
 	"kiln/worker"
 )
 
-// The AMQP message of a job, which any client may publish (README,
-// "Submit over AMQP"):
+// The AMQP message of a job, which any client may publish
+// (docs/rabbitmq.md, "Submit a job over AMQP"):
 //
 //   - exchange <prefix>.jobs, routing key = the kiln queue's name;
 //   - delivery_mode 2 (persistent), content_type application/json;
