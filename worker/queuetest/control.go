@@ -1,15 +1,18 @@
 package queuetest
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"kiln/worker"
 )
 
 // Control: what an operator or submitter decides about jobs — unique keys,
-// cancel, pause.
+// submits under a chosen ID, cancel, pause.
 
 func testUniqueKeys(t *testing.T, b Backend) {
 	q := b.Open(t, nil)
@@ -40,6 +43,73 @@ func testUniqueKeys(t *testing.T, b Backend) {
 	}
 	if duplicate[0] || again.ID == first.ID {
 		t.Fatal("a finished job's key still deduplicated")
+	}
+}
+
+// A job submitted once under its own ID is one job, however often and from
+// whichever host its ID is submitted again, while it waits, runs or after
+// it finished.
+func testSubmitOnce(t *testing.T, b Backend) {
+	q := b.Open(t, nil)
+	once, ok := q.(worker.OnceSubmitter)
+	if !ok {
+		t.Skip("skipped: the backend has no SubmitOnce")
+	}
+	others := []worker.OnceSubmitter{once}
+	if b.Peer != nil {
+		if peer, ok := b.Peer(t, q).(worker.OnceSubmitter); ok {
+			others = append(others, peer)
+		}
+	}
+	id := ulid.Make().String()
+	first := job("q")
+	first.ID = id
+	dup, err := once.SubmitOnce(ctx, first)
+	skipIfNotSupported(t, err)
+	if err != nil || dup || first.ID != id || first.State != worker.StateQueued {
+		t.Fatalf("first SubmitOnce of %s: duplicate=%v err=%v, job %s %s; want it stored, queued, under its ID", id, dup, err, first.ID, first.State)
+	}
+	again := func(when string, want worker.State) {
+		t.Helper()
+		for n, o := range others {
+			j := job("q")
+			j.ID, j.Payload = id, json.RawMessage(`{"again":true}`)
+			dup, err := o.SubmitOnce(ctx, j)
+			if err != nil || !dup || j.ID != id || j.State != want || string(j.Payload) != "{}" {
+				t.Fatalf("SubmitOnce of %s again %s (host %d): duplicate=%v err=%v, answered %s %s payload %s; want the job as it is, %s", id, when, n, dup, err, j.ID, j.State, j.Payload, want)
+			}
+		}
+	}
+	again("while it waits", worker.StateQueued)
+	got := lease(t, q, "q", 10)
+	if len(got) != 1 || got[0].ID != id {
+		t.Fatalf("leased %v, want only %s", ids(got), id)
+	}
+	again("while it runs", worker.StateRunning)
+	complete(t, q, id)
+	again("after it finished", worker.StateSucceeded)
+	other := job("q")
+	other.ID = ulid.Make().String()
+	if dup, err := once.SubmitOnce(ctx, other); err != nil || dup {
+		t.Fatalf("SubmitOnce of another ID: duplicate=%v err=%v, want a new job", dup, err)
+	}
+	// Any host may hold the new job's message: lease from each.
+	hosts := []worker.Queue{q}
+	for _, o := range others[1:] {
+		hosts = append(hosts, o.(worker.Queue))
+	}
+	var leased []string
+	for deadline := time.Now().Add(10 * time.Second); len(leased) == 0 && time.Now().Before(deadline); {
+		for _, h := range hosts {
+			leased = append(leased, ids(lease(t, h, "q", 10))...)
+		}
+	}
+	if len(leased) != 1 || leased[0] != other.ID {
+		t.Fatalf("leased %v after the other ID, want only %s: the first job must not run again", leased, other.ID)
+	}
+	noID := job("q")
+	if _, err := once.SubmitOnce(ctx, noID); err == nil {
+		t.Fatal("SubmitOnce of a job without an ID was taken")
 	}
 }
 

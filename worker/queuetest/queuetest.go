@@ -1,8 +1,9 @@
 // Package queuetest is the conformance suite every worker.Queue backend must
 // pass: at-least-once delivery, priority and run_at order, release, retries,
-// dead letters, unique keys, cancel, pause, limits, crash recovery, wake-ups,
-// the error each call answers, retention, chains of follow-ups, and the event log. A
-// backend's own test calls Run with a way to open it.
+// dead letters, unique keys, submits under a chosen ID, cancel, pause,
+// limits, crash recovery, wake-ups, the error each call answers, retention,
+// chains of follow-ups, and the event log. A backend's own test calls Run
+// with a way to open it.
 //
 // The cases are grouped by concern: delivery.go, failure.go, control.go,
 // limits.go, wakeups.go, errors.go, retention.go, chains.go and events.go. This file
@@ -50,6 +51,7 @@ var cases = []struct {
 	{"ExpiredLeases", testExpiredLeases},
 	// control.go
 	{"UniqueKeys", testUniqueKeys},
+	{"SubmitOnce", testSubmitOnce},
 	{"Cancel", testCancel},
 	{"Pause", testPause},
 	// limits.go

@@ -50,6 +50,9 @@ const admitDeliveries = 4
 type admitRequest struct {
 	Jobs []*worker.JobRecord `json:"jobs"`
 	Each bool                `json:"each,omitempty"`
+	// Once asks for SubmitOnce's rule: a job whose ID the records know
+	// is that job, a duplicate, and is not added again.
+	Once bool `json:"once,omitempty"`
 }
 
 // admitAnswer is the leader's answer: each job as admitted, or as the
@@ -158,7 +161,7 @@ func (q *Queue) answerAdmission(body []byte, redelivered bool) []byte {
 	if err := json.Unmarshal(body, &req); err != nil || len(req.Jobs) == 0 {
 		ans.Error = toWire(fmt.Errorf("admission request: %w: not a list of jobs", worker.ErrNotSupported))
 	} else {
-		dup, errs, err := q.admit(req.Jobs, req.Each, redelivered)
+		dup, errs, err := q.admit(req.Jobs, admitHow{each: req.Each, once: req.Once, redelivered: redelivered})
 		ans.Jobs, ans.Duplicate, ans.Error = req.Jobs, dup, toWire(err)
 		for _, e := range errs {
 			ans.Errors = append(ans.Errors, toWire(e))
@@ -178,9 +181,11 @@ func (q *Queue) answerAdmission(body []byte, redelivered bool) []byte {
 // the holder may have finished a moment ago on another host.
 //
 // Only a request the broker hands out again (its first leader died before
-// it acked) can name jobs already admitted: only then is each job looked
-// up, which for a job not in memory reads the records file.
-func (q *Queue) admit(jobs []*worker.JobRecord, each, redelivered bool) ([]bool, []error, error) {
+// it acked) can name jobs already admitted, and a SubmitOnce names its own
+// IDs: only then is each job looked up, which for a job not in memory
+// reads the records file.
+func (q *Queue) admit(jobs []*worker.JobRecord, how admitHow) ([]bool, []error, error) {
+	each := how.each
 	q.admission.decide.Lock()
 	defer q.admission.decide.Unlock()
 	dup := make([]bool, len(jobs))
@@ -213,7 +218,16 @@ func (q *Queue) admit(jobs []*worker.JobRecord, each, redelivered bool) ([]bool,
 			}
 			firstOf[ref] = i
 		}
-		if redelivered {
+		if how.once {
+			if known, gone := q.knownOrPurged(j.ID); known != nil || gone {
+				if known != nil {
+					*j = *known
+				}
+				dup[i] = true
+				continue
+			}
+		}
+		if how.redelivered {
 			if known := q.knownJob(j.ID); known != nil {
 				// Asked again (the leader that took it first died before
 				// it answered): admitted then.
@@ -252,6 +266,22 @@ func (q *Queue) uniqueHolder(ref uniqueRef) *worker.JobRecord {
 	return q.uniqueHolderLocked(ref)
 }
 
+// admitHow is how a request is decided: each job on its own (SubmitEach),
+// by SubmitOnce's rule, and whether the broker handed it out again.
+type admitHow struct{ each, once, redelivered bool }
+
+// knownOrPurged is the record of a job, or gone when the records knew it
+// and it was purged since.
+func (q *Queue) knownOrPurged(id string) (known *worker.JobRecord, gone bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if r := q.recordLocked(id); r != nil {
+		return r.snapshot(), false
+	}
+	_, gone = q.purgedGenLocked(id)
+	return nil, gone
+}
+
 // knownJob is the record of a job, nil if there is none.
 func (q *Queue) knownJob(id string) *worker.JobRecord {
 	q.mu.Lock()
@@ -266,6 +296,13 @@ func (q *Queue) knownJob(id string) *worker.JobRecord {
 // asking the leader. The admitted jobs go into this process's records at
 // once, so that a Get right after the submit knows them.
 func (q *Queue) submitUnique(ctx context.Context, jobs []*worker.JobRecord, each bool) ([]bool, []error, error) {
+	return q.submitAdmitted(ctx, jobs, admitHow{each: each})
+}
+
+// submitAdmitted has jobs admitted by the admission leader, decided as how
+// says.
+func (q *Queue) submitAdmitted(ctx context.Context, jobs []*worker.JobRecord, how admitHow) ([]bool, []error, error) {
+	each := how.each
 	t := now()
 	for _, j := range jobs {
 		if j.ID == "" {
@@ -273,9 +310,9 @@ func (q *Queue) submitUnique(ctx context.Context, jobs []*worker.JobRecord, each
 		}
 	}
 	if q.admission.leading.Load() {
-		return q.admit(jobs, each, false)
+		return q.admit(jobs, how)
 	}
-	body, err := json.Marshal(admitRequest{Jobs: jobs, Each: each})
+	body, err := json.Marshal(admitRequest{Jobs: jobs, Each: each, Once: how.once})
 	if err != nil {
 		return nil, nil, fmt.Errorf("submit: encode admission request: %w", err)
 	}
@@ -285,11 +322,11 @@ func (q *Queue) submitUnique(ctx context.Context, jobs []*worker.JobRecord, each
 	}
 	reply, err := q.call(ctx, q.names.admit(), body, admitWithin)
 	if err != nil {
-		return nil, nil, fmt.Errorf("submit with unique_key: %w: no answer from the admission leader: %v", worker.ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("submit %s: %w: no answer from the admission leader: %v", admittedWhat(how), worker.ErrUnavailable, err)
 	}
 	var ans admitAnswer
 	if err := json.Unmarshal(reply, &ans); err != nil || len(ans.Jobs) != len(jobs) && ans.Error == nil {
-		return nil, nil, fmt.Errorf("submit with unique_key: %w: the admission leader's answer does not read: %v", worker.ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("submit %s: %w: the admission leader's answer does not read: %v", admittedWhat(how), worker.ErrUnavailable, err)
 	}
 	if ans.Error != nil {
 		return nil, nil, ans.Error.err()
@@ -365,3 +402,11 @@ type remoteError struct {
 
 func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.kind }
+
+// admittedWhat names, for an error, what was asked to be admitted.
+func admittedWhat(how admitHow) string {
+	if how.once {
+		return "under a chosen ID"
+	}
+	return "with unique_key"
+}

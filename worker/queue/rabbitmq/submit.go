@@ -343,3 +343,21 @@ func (q *Queue) jobCopy(l *link, j *worker.JobRecord, attemptsBefore, gen int, c
 func (q *Queue) deadCopy(j *worker.JobRecord, gen int, copy uint64) outgoing {
 	return outgoing{q.names.deadExchange(), j.Queue, jobMessage(j, j.Attempts, gen, copy)}
 }
+
+// SubmitOnce implements worker.OnceSubmitter: the admission leader decides,
+// as it does for unique keys, from its records, which know every job it and
+// the leaders before it admitted; a purged job's ID stays known for as long
+// as the records keep its purge.
+func (q *Queue) SubmitOnce(ctx context.Context, job *worker.JobRecord) (bool, error) {
+	if job.ID == "" {
+		return false, fmt.Errorf("submit once to queue %q: the job has no ID", job.Queue)
+	}
+	if err := q.refusedFeature(job); err != nil {
+		return false, err
+	}
+	dup, _, err := q.submitAdmitted(ctx, []*worker.JobRecord{job}, admitHow{once: true})
+	if err != nil {
+		return false, err
+	}
+	return dup[0], nil
+}
