@@ -43,6 +43,8 @@ type Config struct {
 	Events EventsConfig                  `toml:"events"`
 	Broker BrokerConfig                  `toml:"broker"`
 	Limits LimitsConfig                  `toml:"limits"`
+	// Schedules are the periodic jobs, by name.
+	Schedules map[string]ScheduleConfig `toml:"schedules"`
 
 	// Source is the main file the config came from.
 	Source string `toml:"-"`
@@ -337,7 +339,7 @@ func (c *Config) validate(report func(key, msg string)) {
 	c.Events.validate(report)
 	c.Broker.validate(report)
 	c.Limits.validate(report)
-
+	c.validateSchedules(report)
 }
 
 // resolvePaths makes the daemon's relative paths absolute; the plugins'

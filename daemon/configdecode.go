@@ -28,8 +28,22 @@ type configDecoder struct {
 
 var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 
+// configValueDecoder is a value that takes its TOML value as it is, of
+// whichever type (a schedule's payload: a table or a string of JSON).
+type configValueDecoder interface {
+	DecodeConfigValue(v any) error
+}
+
+var valueDecoder = reflect.TypeOf((*configValueDecoder)(nil)).Elem()
+
 // decode sets dst (addressable) from v, the TOML value at key.
 func (d *configDecoder) decode(key string, v any, dst reflect.Value) {
+	if dst.CanAddr() && dst.Addr().Type().Implements(valueDecoder) {
+		if err := dst.Addr().Interface().(configValueDecoder).DecodeConfigValue(v); err != nil {
+			d.report(key, err.Error())
+		}
+		return
+	}
 	if dst.CanAddr() && dst.Addr().Type().Implements(textUnmarshaler) {
 		s, ok := v.(string)
 		if !ok {

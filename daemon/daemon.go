@@ -68,6 +68,8 @@ type daemon struct {
 	// asks another for them (asked).
 	charts *chartstore.Store
 	asked  askedCharts
+	// schedules runs the [schedules]; nil until the daemon serves.
+	schedules *scheduleRunner
 	// stopPlugins ends the plugins' own work (worker.Runner); nil until
 	// it runs.
 	stopPlugins func()

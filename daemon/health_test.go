@@ -35,7 +35,8 @@ func setupServerTCP(t *testing.T) (*serverBundle, string) {
 		if err := os.WriteFile(tokens, []byte("monitor read "+healthReadToken+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return serverConfig(dir, "\n[http]\nlisten = \""+addr+"\"\ntokens = \""+tokens+"\"\n")
+		return serverConfig(dir, "\n[http]\nlisten = \""+addr+"\"\ntokens = \""+tokens+"\"\n"+
+			"\n[schedules.hourly]\nevery = \"1h\"\ntype = \"noop\"\npayload = { x = 1 }\n")
 	}, testPlugins())
 	t.Cleanup(func() { b.d.http.shutdown(context.Background()) })
 	return b, "http://" + addr

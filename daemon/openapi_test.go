@@ -240,6 +240,10 @@ func TestOpenAPI_AnswersAreWhatTheDocumentSays(t *testing.T) {
 	c.want(http.StatusOK, "DELETE", "/v1/jobs?state=cancelled", "")
 	c.want(http.StatusBadRequest, "DELETE", "/v1/jobs?state=queued", "")
 	c.want(http.StatusOK, "GET", "/v1/status", "")
+	var sched api.Schedules
+	if err := json.Unmarshal(c.want(http.StatusOK, "GET", "/v1/schedules", ""), &sched); err != nil || len(sched.Schedules) != 1 || sched.Schedules[0].Name != "hourly" {
+		t.Errorf("schedules: %+v, %v; want the one schedule, hourly", sched, err)
+	}
 	c.want(http.StatusOK, "GET", "/v1/events?since=0&follow=false", "")
 	c.want(http.StatusBadRequest, "GET", "/v1/events?state=lost", "")
 	if doc := c.want(http.StatusOK, "GET", "/v1/openapi.json", ""); !bytes.Equal(doc, api.OpenAPI) {

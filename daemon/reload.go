@@ -54,6 +54,7 @@ func (d *daemon) reload() error {
 	// next step, are told now.
 	d.pool.ConfigChanged()
 	d.pluginsReloaded()
+	d.schedules.apply(next)
 	if d.http != nil {
 		// New tokens apply at once, and what the old ones allowed that
 		// the new ones do not ends.

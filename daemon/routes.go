@@ -40,6 +40,7 @@ func (s *controlServer) routes() []route {
 		f("GET "+v+"/status", s.status),
 		f("POST "+v+"/reload", s.reload),
 		f("GET "+v+"/events", s.events),
+		f("GET "+v+"/schedules", s.schedules),
 		f("GET "+api.OpenAPIPath, serveOpenAPI),
 		{pattern: "GET /metrics", handler: s.d.metrics.Handler()},
 		{pattern: "GET " + healthzPath, handler: http.HandlerFunc(s.healthz), open: true},

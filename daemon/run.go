@@ -110,6 +110,7 @@ func (d *daemon) start() (int, error) {
 		{ExitFailure, d.instrument},
 		{ExitFailure, d.registerKinds},
 		{ExitFailure, d.runPlugins},
+		{ExitFailure, d.openSchedules},
 		{ExitFailure, d.listenControl},
 		{ExitFailure, d.listenHTTP},
 	}
@@ -257,6 +258,8 @@ func (d *daemon) serve() int {
 	}
 	stopCharts := d.runCharts()
 	defer stopCharts()
+	d.schedules.apply(cfg)
+	defer d.schedules.stop()
 	d.log.Info("ready", append(append([]any{"queues", len(cfg.Queues)}, cfg.nameCounts()...), "watchdog", wd)...)
 
 	statusTick := time.NewTicker(statusEvery)
@@ -277,6 +280,7 @@ func (d *daemon) serve() int {
 			default:
 				d.log.Info("stopping", "signal", sig.String())
 				refresher.stop()
+				d.schedules.stop() // no tick goes in once the daemon stops
 				return d.stop(stopPool, poolDone)
 			}
 		case <-statusTick.C:

@@ -48,6 +48,7 @@ Commands:
   pause QUEUE | resume QUEUE              stop or restart starting jobs of a queue
   purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q]
   status [-json]                          queues: counts, rates, oldest waiting job
+  schedules [-json]                       schedules: next and last tick, the last tick's job
   events [-follow] [-since ID] [-queue Q] [-job ID] [-state S,...]
                                           job state changes; -follow resumes across restarts
   reload                                  make kilnd apply /etc/kiln/kiln.toml and conf.d again
@@ -73,18 +74,19 @@ const (
 
 // synopses is each command's first help line, shown by "kilnctl CMD -h".
 var synopses = map[string]string{
-	"submit":   "kilnctl submit -pipeline NAME [flags] FILE|DIR|- ...\n       kilnctl submit -type TYPE [-payload JSON] [flags]",
-	"job":      "kilnctl job [-json] ID",
-	"jobs":     "kilnctl jobs [-queue Q] [-state S] [-limit N] [-json]",
-	"retry":    "kilnctl retry [-json] ID\n       kilnctl retry -dead [-queue Q] [-json]",
-	"cancel":   "kilnctl cancel [-json] ID",
-	"pause":    "kilnctl pause [-json] QUEUE",
-	"resume":   "kilnctl resume [-json] QUEUE",
-	"purge":    "kilnctl purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q] [-json]",
-	"status":   "kilnctl status [-json]",
-	"reload":   "kilnctl reload [-json]",
-	"events":   "kilnctl events [-follow] [-since ID] [-queue Q] [-job ID] [-state S,...] [-json]",
-	"complete": "kilnctl complete queues|pipelines|jobs [-state S]",
+	"submit":    "kilnctl submit -pipeline NAME [flags] FILE|DIR|- ...\n       kilnctl submit -type TYPE [-payload JSON] [flags]",
+	"job":       "kilnctl job [-json] ID",
+	"jobs":      "kilnctl jobs [-queue Q] [-state S] [-limit N] [-json]",
+	"retry":     "kilnctl retry [-json] ID\n       kilnctl retry -dead [-queue Q] [-json]",
+	"cancel":    "kilnctl cancel [-json] ID",
+	"pause":     "kilnctl pause [-json] QUEUE",
+	"resume":    "kilnctl resume [-json] QUEUE",
+	"purge":     "kilnctl purge -dead|-succeeded|-cancelled [-older-than D] [-queue Q] [-json]",
+	"status":    "kilnctl status [-json]",
+	"schedules": "kilnctl schedules [-json]",
+	"reload":    "kilnctl reload [-json]",
+	"events":    "kilnctl events [-follow] [-since ID] [-queue Q] [-job ID] [-state S,...] [-json]",
+	"complete":  "kilnctl complete queues|pipelines|jobs [-state S]",
 }
 
 // command is one kilnctl subcommand.
@@ -115,6 +117,8 @@ func newCommand(name string, stderr io.Writer) command {
 		return &jobCommand{}
 	case "status":
 		return &statusCommand{}
+	case "schedules":
+		return &schedulesCommand{}
 	case "jobs":
 		return &jobsCommand{}
 	case "retry":

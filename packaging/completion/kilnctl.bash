@@ -49,7 +49,7 @@ _kilnctl() {
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "-socket -timeout -connect-timeout -version -h --help" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status events reload complete help" -- "$cur"))
+			COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status schedules events reload complete help" -- "$cur"))
 		fi
 		return
 	fi
@@ -83,6 +83,7 @@ _kilnctl() {
 		resume) flags="-json" ;;
 		purge) flags="-dead -succeeded -cancelled -older-than -queue -json" ;;
 		status) flags="-json" ;;
+		schedules) flags="-json" ;;
 		events) flags="-follow -since -queue -job -state -json" ;;
 		reload) flags="-json" ;;
 		complete) flags="-state -json" ;;
@@ -101,7 +102,7 @@ _kilnctl() {
 	retry) COMPREPLY=($(compgen -W "$(_kilnctl_names jobs dead,cancelled)" -- "$cur")) ;;
 	pause | resume) COMPREPLY=($(compgen -W "$(_kilnctl_names queues)" -- "$cur")) ;;
 	complete) COMPREPLY=($(compgen -W "queues pipelines jobs" -- "$cur")) ;;
-	help) COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status events reload complete" -- "$cur")) ;;
+	help) COMPREPLY=($(compgen -W "submit job jobs retry cancel pause resume purge status schedules events reload complete" -- "$cur")) ;;
 	esac
 }
 complete -o filenames -F _kilnctl kilnctl

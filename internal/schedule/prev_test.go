@@ -1,0 +1,31 @@
+package schedule
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPrev(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 3, 10, 7, 30, 0, time.UTC)
+	for _, c := range []struct {
+		every string
+		t     time.Time
+		want  time.Time
+	}{
+		{"1s", at, at},
+		{"1m", at, time.Date(2026, 12, 3, 10, 7, 0, 0, time.UTC)},
+		{"15m", at, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)},
+		{"15m", time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC), time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)},
+		{"24h", at, time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)},
+		{"720h", at, time.Unix(0, 0).Add(at.Sub(time.Unix(0, 0)) / (720 * time.Hour) * (720 * time.Hour))},
+	} {
+		spec, err := ParseEvery(c.every)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Prev(spec, c.t); !got.Equal(c.want) {
+			t.Errorf("Prev(every %s, %s) = %s, want %s", c.every, c.t, got, c.want)
+		}
+	}
+}
