@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"kiln/api"
-	"kiln/worker"
 	"kiln/internal/schedule"
+	"kiln/worker"
 )
 
 // ScheduleConfig is a [schedules.NAME] table: when the schedule ticks and

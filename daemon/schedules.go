@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"kiln/worker"
 	"kiln/internal/schedule"
+	"kiln/worker"
 )
 
 // Schedules submit a job at each tick. Every schedule runs under a lead of

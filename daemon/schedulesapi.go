@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/internal/schedule"
 	"kiln/kilntype"
 	"kiln/worker"
-	"kiln/internal/schedule"
 )
 
 // schedules is GET /v1/schedules. The last tick and its job are worked
