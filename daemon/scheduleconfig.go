@@ -60,12 +60,12 @@ var scheduleName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 const maxCatchUp = 1000
 
 // spec is when the schedule ticks; validate has checked it.
-func (s *ScheduleConfig) spec() (schedule.Spec, error) {
+func (s ScheduleConfig) spec() (schedule.Spec, error) {
 	return schedule.Parse(s.Every, s.Cron, s.Timezone)
 }
 
 // catchUp is the schedule's catch_up, "last" when unset.
-func (s *ScheduleConfig) catchUp() schedule.CatchUp {
+func (s ScheduleConfig) catchUp() schedule.CatchUp {
 	c, err := schedule.ParseCatchUp(s.CatchUp)
 	if err != nil {
 		return schedule.CatchUpLast
@@ -74,7 +74,7 @@ func (s *ScheduleConfig) catchUp() schedule.CatchUp {
 }
 
 // submitRequest is the submit each tick makes.
-func (s *ScheduleConfig) submitRequest() api.SubmitRequest {
+func (s ScheduleConfig) submitRequest() api.SubmitRequest {
 	req := api.SubmitRequest{Type: s.Type, Queue: s.Queue, Payload: s.Payload.JSON, Priority: s.Priority, MaxAttempts: s.MaxAttempts}
 	if s.Timeout > 0 {
 		req.Timeout = s.Timeout.Std().String()
