@@ -102,6 +102,16 @@ blur = 1.5
 
 [http]
 tokens = "tokens \"quoted\"\tand\ttabbed"
+
+[schedules.nightly]
+cron = "0 3 * * *"
+timezone = "Europe/Paris"
+type = "noop"
+payload = { path = "/srv/a \"b\".jpg", n = [1, 2] }
+
+[schedules.plain]
+every = "1h"
+type = "noop"
 `,
 	})
 	cfg, err := LoadConfig(path, testPlugins()...)

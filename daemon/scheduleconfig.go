@@ -36,6 +36,10 @@ type SchedulePayload struct{ JSON json.RawMessage }
 func (p *SchedulePayload) DecodeConfigValue(v any) error {
 	switch v := v.(type) {
 	case string:
+		if v == "" {
+			p.JSON = nil // none: the job gets {}
+			return nil
+		}
 		if !json.Valid([]byte(v)) {
 			return fmt.Errorf("the string is not JSON: write the payload as a table, payload = { path = \"/srv/in/a.jpg\" }, or as a JSON string")
 		}
@@ -51,6 +55,10 @@ func (p *SchedulePayload) DecodeConfigValue(v any) error {
 	}
 	return nil
 }
+
+// MarshalText writes the payload as its JSON, a string -print-config
+// shows and that reads back as the same payload.
+func (p SchedulePayload) MarshalText() ([]byte, error) { return p.JSON, nil }
 
 // scheduleName is what a schedule's name may hold: it names the schedule's
 // lead among hosts and goes into its tick jobs' IDs.
