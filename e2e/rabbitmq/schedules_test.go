@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"kiln/api"
 	"kiln/internal/rabbitnode"
 	"kiln/internal/schedule"
@@ -34,12 +32,8 @@ func scheduleTicks(t *testing.T, h *host, name string) (map[time.Time]*api.Job, 
 	}
 	out := map[time.Time]*api.Job{}
 	for _, j := range jobs {
-		id, err := ulid.ParseStrict(j.ID)
-		if err != nil {
-			continue
-		}
-		tick := time.UnixMilli(int64(id.Time()))
-		if schedule.TickID(name, tick) != j.ID {
+		tick, ok := schedule.TickOf(name, j.ID)
+		if !ok {
 			continue
 		}
 		if _, dup := out[tick]; dup {

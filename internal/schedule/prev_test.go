@@ -29,3 +29,18 @@ func TestPrev(t *testing.T) {
 		}
 	}
 }
+
+func TestTickOf(t *testing.T) {
+	t.Parallel()
+	tick := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	id := TickID("nightly", tick)
+	if got, ok := TickOf("nightly", id); !ok || !got.Equal(tick) {
+		t.Errorf("TickOf(nightly, %s) = %s, %v; want %s", id, got, ok, tick)
+	}
+	if _, ok := TickOf("other", id); ok {
+		t.Error("another schedule's tick ID taken for its own")
+	}
+	if _, ok := TickOf("nightly", "not-an-id"); ok {
+		t.Error("a string that is no ULID taken for a tick")
+	}
+}
