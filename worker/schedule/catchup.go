@@ -40,7 +40,8 @@ func ParseCatchUp(s string) (CatchUp, error) {
 // arithmetic and a cron spec by whole days, so a last far in the past costs
 // little. A cron spec counts over at most the 20 years before the grace
 // period, and a Spec of another package is followed for at most a million
-// ticks; beyond those, dropped is a lower bound.
+// ticks; beyond those, dropped is a lower bound. The on-time ticks are
+// listed one by one, so a grace should span few ticks of the spec.
 func Due(spec Spec, mode CatchUp, last, now time.Time, grace time.Duration, max int) (ticks []time.Time, dropped int) {
 	if last.IsZero() || !now.After(last) {
 		return nil, 0

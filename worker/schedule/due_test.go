@@ -171,3 +171,26 @@ func TestDue_OtherSpec(t *testing.T) {
 		t.Errorf("a walk limited to 100 ticks counted %d", n)
 	}
 }
+
+// TestDue_CenturyOutage has a cron last a century old: the count stops at
+// its horizon rather than walking every day since, and the newest ticks are
+// still the ones kept.
+func TestDue_CenturyOutage(t *testing.T) {
+	t.Parallel()
+	paris := loadZone(t, "Europe/Paris")
+	spec, err := ParseCron("0 * * * *", paris)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 5, 4, 10, 0, 30, 0, time.UTC)
+	ticks, dropped := Due(spec, CatchUpLast, time.Date(1926, 1, 1, 0, 0, 0, 0, time.UTC), now, time.Minute, 10)
+	want := []time.Time{time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC), time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)}
+	if !slices.EqualFunc(ticks, want, time.Time.Equal) {
+		t.Errorf("ticks %v; want %v", ticks, want)
+	}
+	// Hourly ticks over the 20-year horizon, give or take the hours of
+	// daylight saving changes.
+	if hours := int(countHorizon / time.Hour); dropped < hours-100 || dropped > hours {
+		t.Errorf("dropped %d; want about %d, the hours of the horizon", dropped, hours)
+	}
+}

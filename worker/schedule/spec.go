@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Spec is when a schedule ticks.
+// Spec is when a schedule ticks. The specs of this package are immutable,
+// so one may be shared by goroutines.
 type Spec interface {
 	// Next is the first tick strictly after t (zero time if there is none
 	// within 5 years, e.g. "0 0 30 2 *").
