@@ -117,6 +117,19 @@ func TestCron_NextInZone(t *testing.T) {
 	}
 }
 
+func TestCron_NextFixedZone(t *testing.T) {
+	t.Parallel()
+	minus330 := time.FixedZone("-0330", -(3*3600 + 30*60))
+	spec, err := ParseCron("15 22 * * *", minus330)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := spec.Next(time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC))
+	if want := time.Date(2026, 5, 4, 1, 45, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("22:15 at -03:30 after 2026-05-04 00:00 UTC: %s; want %s", got, want)
+	}
+}
+
 func loadZone(t testing.TB, name string) *time.Location {
 	t.Helper()
 	loc, err := time.LoadLocation(name)
