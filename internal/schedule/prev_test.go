@@ -44,3 +44,30 @@ func TestTickOf(t *testing.T) {
 		t.Error("a string that is no ULID taken for a tick")
 	}
 }
+
+func TestPrev_Cron(t *testing.T) {
+	t.Parallel()
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no zone Europe/Paris: %v", err)
+	}
+	at := time.Date(2026, 12, 3, 10, 7, 30, 0, paris)
+	for _, c := range []struct {
+		cron string
+		want time.Time
+	}{
+		{"* * * * *", time.Date(2026, 12, 3, 10, 7, 0, 0, paris)},
+		{"0 3 * * *", time.Date(2026, 12, 3, 3, 0, 0, 0, paris)},
+		{"0 12 * * *", time.Date(2026, 12, 2, 12, 0, 0, 0, paris)},
+		{"0 0 1 1 *", time.Date(2026, 1, 1, 0, 0, 0, 0, paris)},
+		{"0 12 29 2 *", time.Date(2024, 2, 29, 12, 0, 0, 0, paris)},
+	} {
+		spec, err := ParseCron(c.cron, paris)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Prev(spec, at); !got.Equal(c.want) {
+			t.Errorf("Prev(cron %s, %s) = %s, want %s", c.cron, at, got, c.want)
+		}
+	}
+}
