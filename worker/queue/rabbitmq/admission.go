@@ -348,6 +348,13 @@ func (q *Queue) submitAdmitted(ctx context.Context, jobs []*worker.JobRecord, ho
 			continue
 		}
 		*j = *ans.Jobs[i]
+		if dup[i] {
+			// The leader answers from its records; this host's may be
+			// a step ahead (it runs the job).
+			if mine := q.knownJob(j.ID); mine != nil && mine.UpdatedAt.After(j.UpdatedAt) {
+				*j = *mine
+			}
+		}
 		if !dup[i] && (j.State == worker.StateQueued || j.State == worker.StateScheduled) {
 			snap := *j
 			admitted = append(admitted, &event{Kind: evJob, Host: ans.Host, Seq: 1, Gen: 1, Copy: 1, Job: &snap})
