@@ -176,6 +176,9 @@ func TestRate_TwoHostsShareOneRate(t *testing.T) {
 		if q := st.Queues[ratedQueue]; q == nil || q.Counts["dead"] != 0 || q.Counts["retrying"] != 0 {
 			t.Errorf("status of %s: queue %s %+v, want none dead or retrying", h.name, ratedQueue, q)
 		}
+		if st.Failed != 0 {
+			t.Errorf("status of %s: %d failed attempts, want none: a rate holds jobs back, never fails one", h.name, st.Failed)
+		}
 	}
 
 	f := measureRate(ends, ratedPerSec, ratedBurst, rateSlack)

@@ -21,10 +21,10 @@ import (
 // Every host consumes the bucket with a prefetch of one and acks a token
 // when it starts a job on it. So the fleet starts at most burst jobs at
 // once (two more than the hosts, when the burst is less than that; see
-// bucketSize) and the rate after, however many hosts share the queue and whichever of
-// them has the jobs: a host with none holds one token and the broker
-// hands the rest to those that ask. A token in the hand of a host that
-// dies goes back to the bucket with its channel.
+// bucketSize) and the rate after, however many hosts share the queue
+// and whichever of them has the jobs: a host with none holds one token
+// and the broker hands the rest to those that ask. A token in the hand of
+// a host that dies goes back to the bucket with its channel.
 
 var _ worker.FleetRates = (*Queue)(nil)
 
