@@ -80,6 +80,10 @@ func (b dashboardBackend) Charts(ctx context.Context, span chartstore.Span) (*ch
 	return b.d.chartsOf(ctx, span)
 }
 
+func (b dashboardBackend) QueueRate(queue string) worker.Rate {
+	return b.d.config().Queues[queue].Rate
+}
+
 func (b dashboardBackend) LastEventID(ctx context.Context) uint64 {
 	if l := b.d.eventLog(); l != nil {
 		if page, err := l.Events(ctx, 0, worker.EventFilter{}, 0); err == nil {

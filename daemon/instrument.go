@@ -15,6 +15,9 @@ func (d *daemon) instrument() error {
 	if o, ok := d.queue.(worker.CommitObserver); ok {
 		o.ObserveCommits(d.metrics.Committed)
 	}
+	if err := d.metrics.ObserveHeldByRate(d.queuesHeldByRate); err != nil {
+		return err
+	}
 	if b, ok := d.queue.(brokerHealth); ok {
 		return d.metrics.ObserveBroker(b.Health)
 	}
@@ -34,4 +37,20 @@ func (d *daemon) queueStats(ctx context.Context) (map[string]*worker.QueueStats,
 		}
 	}
 	return stats, nil
+}
+
+// queuesHeldByRate says, for every configured queue, whether its rate holds
+// its due jobs back on this host: false for all until the pool is made.
+func (d *daemon) queuesHeldByRate() map[string]bool {
+	held := map[string]bool{}
+	for name := range d.config().Queues {
+		held[name] = false
+	}
+	if d.pool == nil {
+		return held
+	}
+	for _, name := range d.pool.Stats().HeldByRate {
+		held[name] = true
+	}
+	return held
 }

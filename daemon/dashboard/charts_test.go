@@ -16,6 +16,7 @@ import (
 	"kiln/api"
 	"kiln/daemon/chartstore"
 	"kiln/kilntype"
+	"kiln/worker"
 )
 
 // chartsBackend answers what the queues page asks, with known charts.
@@ -24,14 +25,24 @@ type chartsBackend struct {
 	Backend
 	snaps map[chartstore.Span]*chartstore.Snapshot
 	err   error
+	// heldByRate names the queues status says their rate holds back;
+	// rates are the queues' rates in the config.
+	heldByRate []string
+	rates      map[string]worker.Rate
 }
 
 func (b *chartsBackend) Status(context.Context) (*api.Status, error) {
-	return &api.Status{Version: "test", Queues: map[string]*api.QueueStatus{
+	st := &api.Status{Version: "test", Queues: map[string]*api.QueueStatus{
 		"images": {Counts: map[kilntype.State]int{kilntype.StateQueued: 4}, Concurrency: 2},
 		"mail":   {Counts: map[kilntype.State]int{}, Concurrency: 1},
-	}}, nil
+	}}
+	for _, q := range b.heldByRate {
+		st.Queues[q].HeldByRate = true
+	}
+	return st, nil
 }
+
+func (b *chartsBackend) QueueRate(queue string) worker.Rate { return b.rates[queue] }
 
 func (b *chartsBackend) Charts(_ context.Context, span chartstore.Span) (*chartstore.Snapshot, error) {
 	return b.snaps[span], b.err

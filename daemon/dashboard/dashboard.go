@@ -63,6 +63,10 @@ type Backend interface {
 	// Charts are the queues' charts of a span: the fleet's, on a backend
 	// shared by several hosts.
 	Charts(ctx context.Context, span chartstore.Span) (*chartstore.Snapshot, error)
+	// QueueRate is a queue's rate in the config in effect; the zero Rate
+	// when it has none. The queues page names it beside a queue it holds
+	// back.
+	QueueRate(queue string) worker.Rate
 }
 
 // Dashboard serves the pages under /ui/.

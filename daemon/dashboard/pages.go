@@ -92,6 +92,7 @@ type queueRow struct {
 	Name string
 	*api.QueueStatus
 	Waiting int
+	Rate    worker.Rate // shown when the rate holds the queue back
 }
 
 func (d *Dashboard) queuesPage(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +108,7 @@ func (d *Dashboard) queuesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	var rows []queueRow
 	for name, q := range st.Queues {
-		rows = append(rows, queueRow{Name: name, QueueStatus: q,
+		rows = append(rows, queueRow{Name: name, QueueStatus: q, Rate: d.backend.QueueRate(name),
 			Waiting: q.Counts[kilntype.StateQueued] + q.Counts[kilntype.StateScheduled] + q.Counts[kilntype.StateRetrying]})
 	}
 	slices.SortFunc(rows, func(a, b queueRow) int {

@@ -16,14 +16,15 @@ import (
 //
 // The holder of the lead "rate.Q" fills it: every fill interval it adds
 // the tokens the rate has earned since, up to the burst less the tokens
-// ready in the bucket, so that an idle queue's bucket stops at its burst
-// and a busy one gets the rate. Every host consumes the bucket with a
-// prefetch of one and acks a token when it starts a job on it. So the
-// fleet starts at most burst jobs at once (plus the one token each host
-// has in hand) and the rate after, however many hosts share the queue and
-// whichever of them has the jobs: a host with none holds one token and
-// the broker hands the rest to those that ask. A token in the hand of a
-// host that dies goes back to the bucket with its channel.
+// ready in the bucket and the one each consumer may hold in hand, so that
+// an idle queue's tokens stop at its burst and a busy one gets the rate.
+// Every host consumes the bucket with a prefetch of one and acks a token
+// when it starts a job on it. So the fleet starts at most burst jobs at
+// once (two more than the hosts, when the burst is less than that; see
+// bucketSize) and the rate after, however many hosts share the queue
+// and whichever of them has the jobs: a host with none holds one token
+// and the broker hands the rest to those that ask. A token in the hand of
+// a host that dies goes back to the bucket with its channel.
 
 var _ worker.FleetRates = (*Queue)(nil)
 
@@ -168,6 +169,17 @@ func fillInterval(r worker.Rate) time.Duration {
 	return min(max(d, 10*time.Millisecond), time.Second)
 }
 
+// bucketSize is how many tokens a bucket may hold ready so that the fleet
+// starts at most burst jobs at once: each consumer of the bucket holds a
+// token in hand besides (its prefetch of one), and those count toward the
+// burst too. A bucket always holds at least one, or with no more burst
+// than hosts none would ever start; with a burst less than two more than
+// the hosts, the fleet starts at most two more than the hosts at once
+// (the ready token, one in each hand, and the one on its way).
+func bucketSize(burst, consumers int) int {
+	return max(burst-consumers, 1)
+}
+
 // fillRate fills queue's bucket while this process leads its fill.
 func (q *Queue) fillRate(ctx context.Context, queue string) {
 	q.mu.Lock()
@@ -188,7 +200,8 @@ func (q *Queue) fillRate(ctx context.Context, queue string) {
 	defer ch.Close()
 	bucket := q.names.rate(queue)
 	last := time.Now()
-	earned := 0.0 // tokens the rate gave since the last fill, not yet added
+	earned := 0.0    // tokens the rate gave since the last fill, not yet added
+	wasFull := false // the last fill left the bucket full
 	for {
 		cfg := q.queueConfig(queue)
 		interval := time.Second
@@ -206,15 +219,25 @@ func (q *Queue) fillRate(ctx context.Context, queue string) {
 			earned, last = 0, now
 			continue
 		}
-		earned = min(earned+now.Sub(last).Seconds()*cfg.Rate.PerSecond(), float64(burst))
+		// A bucket the last fill left full may have been full until a
+		// moment ago: what the rate gave since then would join the burst
+		// of the jobs that emptied it. It earns again from this look.
+		if !wasFull {
+			earned = min(earned+now.Sub(last).Seconds()*cfg.Rate.PerSecond(), float64(burst))
+		}
 		last = now
 		st, err := ch.QueueDeclarePassive(bucket, true, false, false, false, nil)
 		if err != nil {
 			q.log.Warn("rate fill let go", "queue", queue, "err", fmt.Errorf("inspect %s on %s: %w", bucket, l.url, err))
 			return
 		}
-		room := burst - st.Messages
+		size := bucketSize(burst, st.Consumers)
+		room := size - st.Messages
 		n := max(min(int(earned), room), 0)
+		// A bucket of one is full after nearly every fill of a busy
+		// queue, its token on the way to a host: it keeps earning, or the
+		// queue would get half its rate.
+		wasFull = room-n <= 0 && size > 1
 		if n > 0 {
 			msgs := make([]outgoing, n)
 			for i := range msgs {
@@ -231,9 +254,8 @@ func (q *Queue) fillRate(ctx context.Context, queue string) {
 				}
 			}
 		}
-		// A full bucket earns no more, but for the token on its way to a
-		// host, so that a busy queue's rate is not lost to the time a
-		// token waits to be taken.
-		earned = min(earned, float64(max(room-n, 0))+1)
+		// A full bucket earns no more: a token earned beyond it would start
+		// a job more than the burst as soon as the jobs come.
+		earned = min(earned, float64(max(room-n, 0)))
 	}
 }
