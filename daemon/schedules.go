@@ -238,13 +238,16 @@ func cmpErr(a, b error) error {
 func (r *scheduleRunner) submitTick(ctx context.Context, name string, sc ScheduleConfig, tick time.Time) error {
 	j, err := r.d.buildJob(sc.submitRequest(), time.Now())
 	if err != nil {
+		r.d.metrics.ScheduleTick(name, tick, "failed")
 		return fmt.Errorf("tick %s: the job is refused: %w", tick.Format(time.RFC3339), err)
 	}
 	j.ID = schedule.TickID(name, tick)
 	dup, err := r.once.SubmitOnce(ctx, j)
 	if err != nil {
+		r.d.metrics.ScheduleTick(name, tick, "failed")
 		return fmt.Errorf("tick %s: submit job %s: %w", tick.Format(time.RFC3339), j.ID, err)
 	}
+	r.d.metrics.ScheduleTick(name, tick, map[bool]string{false: "submitted", true: "duplicate"}[dup])
 	if dup {
 		r.d.log.Info("schedule tick's job was submitted already", "schedule", name, "tick", tick.Format(time.RFC3339Nano), "job", j.ID, "state", string(j.State))
 		return nil

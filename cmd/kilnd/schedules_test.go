@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +111,24 @@ func TestSchedules_OneJobPerTickAcrossRestarts(t *testing.T) {
 	if ticks[0].UnixMilli()%1000 != 0 {
 		t.Errorf("first tick %s is not on a whole second", ticks[0])
 	}
+	// The metrics: schedule other's ticks counted, and its last tick's
+	// time one of its jobs', no older than those listed before.
+	before := tickJobs(t, e, "other")
+	metrics := e.metrics(t)
+	after := tickJobs(t, e, "other")
+	if !strings.Contains(metrics, `kiln_schedule_ticks_total{outcome="submitted",schedule="other"}`) {
+		t.Errorf("no kiln_schedule_ticks_total of schedule other in /metrics")
+	}
+	last, ok := metricValue(metrics, `kiln_schedule_last_tick_timestamp_seconds{schedule="other"}`)
+	lastTick := time.UnixMilli(int64(last*1000 + 0.5))
+	if !ok || after[lastTick] == nil {
+		t.Errorf("kiln_schedule_last_tick_timestamp_seconds of other is %v (%v), not a tick of its jobs", last, ok)
+	}
+	for tick := range before {
+		if tick.After(lastTick) {
+			t.Errorf("the last tick in /metrics, %s, is older than tick %s listed before", lastTick, tick)
+		}
+	}
 	t.Logf("%d ticks from %s to %s, one job each, through a restart, a kill -9 and a reload", len(ticks), ticks[0].Format(time.TimeOnly), ticks[len(ticks)-1].Format(time.TimeOnly))
 	e.kilnctl(t, "schedules")
 }
@@ -175,4 +197,34 @@ func TestSchedules_CatchUp(t *testing.T) {
 			t.Logf("catch_up %s: %d jobs\n%s", c.mode, len(ticks), r.stdout)
 		})
 	}
+}
+
+// metrics is kilnd's /metrics, read over its socket.
+func (e *env) metrics(t *testing.T) string {
+	t.Helper()
+	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
+	}}}
+	resp, err := c.Get("http://kilnd/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+// metricValue is the value of the series named (with its labels) in a
+// scrape.
+func metricValue(scrape, series string) (float64, bool) {
+	for _, line := range strings.Split(scrape, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }

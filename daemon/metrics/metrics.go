@@ -37,6 +37,7 @@ type Metrics struct {
 	workerDeaths  prometheus.Counter
 	commitLatency prometheus.Histogram
 	commitSize    prometheus.Histogram
+	schedules     *scheduleMetrics
 }
 
 // New registers every collector. stats is read at each scrape for the
@@ -104,6 +105,7 @@ func New(version string, stats StatsFunc, log *slog.Logger) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.schedules = newScheduleMetrics(m.reg)
 	return m
 }
 
