@@ -266,6 +266,9 @@ func (d *daemon) serve() int {
 	defer statusTick.Stop()
 	refresher := newStatusRefresher(d)
 	defer refresher.stop()
+	idle := newIdleMemory()
+	idleTick := time.NewTicker(idleEvery)
+	defer idleTick.Stop()
 	retention := newRetentionRunner(d)
 	retentionTick := time.NewTicker(retentionEvery)
 	defer retentionTick.Stop()
@@ -285,6 +288,10 @@ func (d *daemon) serve() int {
 			}
 		case <-statusTick.C:
 			refresher.refreshUnlessRunning()
+		case <-idleTick.C:
+			if freed := idle.tick(d.pool.Stats()); freed > 0 {
+				d.log.Debug("quiet: free heap handed back to the kernel", "bytes", freed)
+			}
 		case <-retentionTick.C:
 			retention.runUnlessRunning(poolCtx)
 		case err := <-poolDone:

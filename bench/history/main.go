@@ -191,8 +191,45 @@ func (b *bench) measure() error {
 	if err := b.check(joined); err != nil {
 		return err
 	}
+	if err := b.followPastRead(joined); err != nil {
+		return err
+	}
 	b.rep.starts = append(b.rep.starts, joined)
 	return nil
+}
+
+// pastReadLine is what kilnd logs once a host that joined has read the
+// history behind the stream's live part, or the whole of it at start.
+const pastReadLine = "job history read"
+
+// pastReadWithin bounds the wait for a joined host's read of the past.
+const pastReadWithin = 10 * time.Minute
+
+// followPastRead waits for the joined host to log that it has read the
+// past, sampling its memory meanwhile: how long the read took from the
+// host's start, and the most RSS it held while it read.
+func (b *bench) followPastRead(s *start) error {
+	deadline := time.Now().Add(pastReadWithin)
+	for {
+		if m, err := procstat.ReadMemory(s.host.pid()); err == nil && m.RSS > s.memPastPeak.RSS {
+			s.memPastPeak = m
+		}
+		log, err := os.ReadFile(s.host.logPath())
+		if err != nil {
+			return fmt.Errorf("read %s's log: %w", s.host.name, err)
+		}
+		if strings.Contains(string(log), pastReadLine) {
+			s.pastRead = time.Since(s.startedAt)
+			progress("history %d: %s read the past %s after its start (RSS at most %d MB meanwhile)", b.n, s.label, s.pastRead.Round(time.Millisecond), s.memPastPeak.RSS>>20)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			s.pastRead = -1
+			progress("history %d: %s has not read the past %s after its start", b.n, s.label, pastReadWithin)
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond) // sampling the host's memory as it reads
+	}
 }
 
 // newHost prepares a kilnd directory with the bench queue on the broker.

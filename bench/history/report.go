@@ -35,6 +35,12 @@ type start struct {
 	settleTime time.Duration
 
 	memReady, memAfter, memRest procstat.Memory
+	// pastRead is, for a host that joined, how long after its start it
+	// had read the history behind the stream's live part (-1: not within
+	// the wait; 0: not followed), and memPastPeak the most it held
+	// meanwhile.
+	pastRead    time.Duration
+	memPastPeak procstat.Memory
 
 	// CPU seconds: kilnd's since its start, the broker's since just
 	// before it; at READY=1 and once the answers were right.
@@ -85,6 +91,16 @@ func (r *report) print(w io.Writer) {
 			s.kilndCPUReady, kRight, s.brokerCPUReady, bRight)
 	}
 	tw.Flush()
+	fmt.Fprintln(w)
+	for _, s := range r.starts {
+		switch {
+		case s.pastRead > 0:
+			fmt.Fprintf(w, "%s read the history behind the live stream in the background: done %s after its start, at most %s MB RSS (%s MB anon) meanwhile\n",
+				strings.TrimSpace(s.label), secs(s.pastRead), mb(s.memPastPeak.RSS), mb(s.memPastPeak.Anon))
+		case s.pastRead < 0:
+			fmt.Fprintf(w, "%s had not read the history behind the live stream %s after its start (at most %s MB RSS meanwhile)\n", strings.TrimSpace(s.label), pastReadWithin, mb(s.memPastPeak.RSS))
+		}
+	}
 	fmt.Fprintln(w)
 	for _, s := range r.starts {
 		s.printStatuses(w)

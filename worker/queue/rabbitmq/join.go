@@ -256,7 +256,7 @@ func (q *Queue) startPast(l *link) error {
 	}
 	until := p.until
 	q.mu.Unlock()
-	ch, deliveries, err := readStream(l, q.names.records(), from)
+	ch, deliveries, err := readStream(l, q.names.records(), from, pastStreamCredit)
 	if err != nil {
 		return fmt.Errorf("read the past: %w", err)
 	}

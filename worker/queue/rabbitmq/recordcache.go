@@ -310,7 +310,7 @@ func (q *Queue) inMemoryOrPurged(id string) bool {
 // history read at start, or the past behind a join) waits for a write
 // past it: a record leaves memory only once written, so without the wait
 // the records of the whole history pile up in memory.
-const maxDirty = 50_000
+const maxDirty = 10_000
 
 // waitForFlush returns once the records changed and not written are
 // under maxDirty, asking for a write meanwhile.

@@ -55,7 +55,7 @@ func (q *Queue) readRecords(l *link) error {
 		offset = "last"
 	}
 	q.mu.Unlock()
-	ch, deliveries, err := readStream(l, q.followed(), offset)
+	ch, deliveries, err := readStream(l, q.followed(), offset, liveStreamCredit)
 	if err != nil {
 		return err
 	}
@@ -268,15 +268,26 @@ func (q *Queue) watchRecords(l *link) {
 	}
 }
 
+// The credit of a stream reader is the messages the broker may send it
+// ahead of its acks, which wait in this process's memory: an event message
+// holds up to 256 events. The live reader keeps up with the fleet's
+// submits; the reader of the past behind a join runs in the background and
+// waits for the records file, so a credit of the live reader's size held
+// about 100 MB of messages there.
+const (
+	liveStreamCredit = 1000
+	pastStreamCredit = 32
+)
+
 // readStream opens a channel on l that reads stream from offset (a
-// number, "first", "last" or "next").
-func readStream(l *link, stream string, offset any) (*amqp.Channel, <-chan amqp.Delivery, error) {
+// number, "first", "last" or "next"), with credit messages in flight.
+func readStream(l *link, stream string, offset any, credit int) (*amqp.Channel, <-chan amqp.Delivery, error) {
 	ch, err := l.conn.Channel()
 	if err != nil {
 		return nil, nil, fmt.Errorf("open a channel for stream %s on %s: %w", stream, l.url, err)
 	}
 	// A stream consumer needs a prefetch: it is its credit.
-	if err := ch.Qos(1000, 0, false); err != nil {
+	if err := ch.Qos(credit, 0, false); err != nil {
 		ch.Close()
 		return nil, nil, fmt.Errorf("set the prefetch for stream %s on %s: %w", stream, l.url, err)
 	}
