@@ -242,6 +242,15 @@ func (b *bench) newHost(name string) (*host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write %s config: %w", name, err)
 	}
+	// The log says when a joined host has read the past (pastReadLine),
+	// at level info: a drop-in raises the level the instance writes.
+	dropIns := filepath.Join(filepath.Dir(inst.Config), "conf.d")
+	if err := os.MkdirAll(dropIns, 0o755); err != nil {
+		return nil, fmt.Errorf("make %s drop-in directory: %w", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dropIns, "10-bench-log.toml"), []byte("[log]\nlevel = \"info\"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("write %s log drop-in: %w", name, err)
+	}
 	h := &host{name: name, inst: inst, client: inst.Client()}
 	b.hosts = append(b.hosts, h)
 	return h, nil

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -133,7 +132,6 @@ func (q *Queue) flushLoop() {
 	defer close(q.flushDone)
 	tick := time.NewTicker(flushEvery)
 	defer tick.Stop()
-	sinceRelease := 0
 	for {
 		select {
 		case <-q.closing:
@@ -141,29 +139,16 @@ func (q *Queue) flushLoop() {
 		case <-tick.C:
 		case <-q.flushSoon:
 		}
-		written, left := q.flush()
-		sinceRelease += written
-		if written == 0 && left == 0 && sinceRelease >= burstRecords {
-			// A burst of jobs has ended and its records have left memory:
-			// the heap it grew to (records waiting for the file and in
-			// memory after their end, their events, deliveries) is
-			// garbage now, and the runtime would give it back only
-			// gradually.
-			// Give it back at once, so that a host at rest after a burst
-			// holds what its rest needs.
-			debug.FreeOSMemory()
-			sinceRelease = 0
-		}
+		// The heap a burst's records took is garbage once they are
+		// written and have left memory; kilnd hands it back to the
+		// kernel when it is quiet (daemon/idlememory.go).
+		q.flush()
 		q.mu.Lock()
 		close(q.flushed)
 		q.flushed = make(chan struct{})
 		q.mu.Unlock()
 	}
 }
-
-// burstRecords is how many records written since memory was last given
-// back make a burst whose end gives it back (flushLoop).
-const burstRecords = 10_000
 
 // flush writes the records changed since the last write, with the offset
 // and counts they go with, and lets the finished records that have not
