@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"kiln/internal/schedule"
 	"kiln/worker"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	// them.
 	plugins []worker.PluginConfig
 	view    worker.ConfigView
+	// scheduleSpecs are the schedules' specs, parsed once per load for
+	// the runner and GET /v1/schedules (a zone is read from disk).
+	scheduleSpecs map[string]schedule.Spec
 }
 
 // DaemonConfig is the [daemon] table.
@@ -258,6 +262,7 @@ func (c *Config) fillDerived(baseDir string) {
 	for _, pc := range c.plugins {
 		pc.Fill(&c.view)
 	}
+	c.parseScheduleSpecs()
 }
 
 // notifyURLs are the notify_urls of the queues and of the plugins' tables,

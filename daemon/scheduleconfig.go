@@ -67,9 +67,20 @@ var scheduleName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // maxCatchUp bounds the missed ticks catch_up = "all" submits at once.
 const maxCatchUp = 1000
 
-// spec is when the schedule ticks; validate has checked it.
+// spec parses when the schedule ticks.
 func (s ScheduleConfig) spec() (schedule.Spec, error) {
 	return schedule.Parse(s.Every, s.Cron, s.Timezone)
+}
+
+// parseScheduleSpecs parses each schedule's spec once; one that does not
+// parse is left out, and validate reports it.
+func (c *Config) parseScheduleSpecs() {
+	c.scheduleSpecs = map[string]schedule.Spec{}
+	for name, s := range c.Schedules {
+		if spec, err := s.spec(); err == nil {
+			c.scheduleSpecs[name] = spec
+		}
+	}
 }
 
 // catchUp is the schedule's catch_up, "last" when unset.
@@ -112,7 +123,8 @@ func (c *Config) validateSchedules(report func(key, msg string)) {
 		if !scheduleName.MatchString(name) {
 			report("schedules."+name, "a schedule's name is 1 to 64 letters, digits, '-' and '_'")
 		}
-		if _, err := s.spec(); err != nil {
+		if _, parsed := c.scheduleSpecs[name]; !parsed {
+			_, err := s.spec()
 			report(specKey(name, err), err.Error())
 		}
 		if _, err := schedule.ParseCatchUp(s.CatchUp); err != nil {

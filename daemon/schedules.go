@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -43,64 +44,52 @@ type scheduleRunner struct {
 	stopped bool
 }
 
+// scheduleState is what GET /v1/schedules says of one schedule here.
+type scheduleState struct {
+	leading bool
+	lastErr string
+}
+
 // runningSchedule is one schedule as it runs on this host.
 type runningSchedule struct {
 	cfg    ScheduleConfig
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	leading bool
-	lastErr string
+	mu sync.Mutex
+	st scheduleState
 }
 
-func (rs *runningSchedule) setLeading(v bool) {
-	rs.mu.Lock()
-	rs.leading = v
-	rs.mu.Unlock()
-}
-
-func (rs *runningSchedule) setErr(err error) {
+// update changes the schedule's state under its lock.
+func (rs *runningSchedule) update(change func(st *scheduleState)) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	rs.lastErr = ""
-	if err != nil {
-		rs.lastErr = err.Error()
-	}
+	change(&rs.st)
 }
 
-func (rs *runningSchedule) state() (leading bool, lastErr string) {
+func (rs *runningSchedule) state() scheduleState {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	return rs.leading, rs.lastErr
+	return rs.st
 }
 
-// newScheduleRunner is the runner of d's schedules; a backend that cannot
-// submit a job once under its ID has none (every backend here can).
-func newScheduleRunner(d *daemon) (*scheduleRunner, error) {
+// openSchedules makes the runner of the schedules, which serve starts
+// once the daemon is ready; a backend that cannot submit a job once under
+// its ID has none (every backend here can).
+func (d *daemon) openSchedules() error {
 	once, ok := any(d.queue).(worker.OnceSubmitter)
 	if !ok {
-		return nil, fmt.Errorf("schedules: the %s backend cannot submit a job under a chosen ID", d.config().Broker.Backend)
+		return fmt.Errorf("schedules: the %s backend cannot submit a job under a chosen ID", d.config().Broker.Backend)
 	}
 	leader := d.leader()
 	if leader == nil {
 		l, err := openFileLeads(d.config().Daemon.StateDir)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		leader = l
 	}
-	return &scheduleRunner{d: d, leader: leader, once: once, running: map[string]*runningSchedule{}}, nil
-}
-
-// openSchedules makes the runner of the schedules, which serve starts
-// once the daemon is ready.
-func (d *daemon) openSchedules() error {
-	r, err := newScheduleRunner(d)
-	if err != nil {
-		return err
-	}
-	d.schedules = r
+	d.schedules = &scheduleRunner{d: d, leader: leader, once: once, running: map[string]*runningSchedule{}}
 	return nil
 }
 
@@ -132,20 +121,15 @@ func (r *scheduleRunner) apply(cfg *Config) {
 		if _, ok := r.running[name]; ok {
 			continue
 		}
-		spec, err := sc.spec()
-		if err != nil {
-			// validate refused such a config: not reached.
-			r.d.log.Error("schedule not started", "schedule", name, "err", err)
-			continue
-		}
+		spec := cfg.scheduleSpecs[name]
 		ctx, cancel := context.WithCancel(context.Background())
 		rs := &runningSchedule{cfg: sc, cancel: cancel, done: make(chan struct{})}
 		r.running[name] = rs
 		go func() {
 			defer close(rs.done)
 			r.leader.Lead(ctx, leadPrefix+name, func(ctx context.Context, state worker.LeadState) {
-				rs.setLeading(true)
-				defer rs.setLeading(false)
+				rs.update(func(st *scheduleState) { st.leading = true })
+				defer rs.update(func(st *scheduleState) { st.leading = false })
 				r.lead(ctx, name, rs, spec, state)
 			})
 		}()
@@ -201,21 +185,27 @@ func (r *scheduleRunner) lead(ctx context.Context, name string, rs *runningSched
 		}
 		if err := state.Save(ctx, uint64(handled.UnixMilli())); err != nil && ctx.Err() == nil {
 			log.Warn("schedule: could not save how far its ticks are handled; the next leader may submit a tick's job again, which is the same job", "err", err)
-			failed = cmpErr(failed, err)
+			failed = cmp.Or(failed, err)
 		}
-		rs.setErr(failed)
-		wait := time.Until(spec.Next(handled))
+		rs.update(func(st *scheduleState) {
+			st.lastErr = ""
+			if failed != nil {
+				st.lastErr = failed.Error()
+			}
+		})
+		next := spec.Next(handled)
+		if next.IsZero() {
+			log.Warn("schedule has no next tick within five years")
+			<-ctx.Done()
+			return
+		}
+		wait := time.Until(next)
 		if failed != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			log.Error("schedule: a tick's submit failed; trying again", "err", failed, "in", tickRetry)
 			wait = min(wait, tickRetry)
-		}
-		if next := spec.Next(handled); next.IsZero() {
-			log.Warn("schedule has no next tick within five years")
-			<-ctx.Done()
-			return
 		}
 		t := time.NewTimer(max(wait, 0))
 		select {
@@ -225,13 +215,6 @@ func (r *scheduleRunner) lead(ctx context.Context, name string, rs *runningSched
 		case <-t.C:
 		}
 	}
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // submitTick submits the job of one tick, checked as a submit is.
@@ -247,19 +230,14 @@ func (r *scheduleRunner) submitTick(ctx context.Context, name string, sc Schedul
 		r.d.metrics.ScheduleTick(name, tick, "failed")
 		return fmt.Errorf("tick %s: submit job %s: %w", tick.Format(time.RFC3339), j.ID, err)
 	}
-	r.d.metrics.ScheduleTick(name, tick, map[bool]string{false: "submitted", true: "duplicate"}[dup])
 	if dup {
+		r.d.metrics.ScheduleTick(name, tick, "duplicate")
 		r.d.log.Info("schedule tick's job was submitted already", "schedule", name, "tick", tick.Format(time.RFC3339Nano), "job", j.ID, "state", string(j.State))
 		return nil
 	}
+	r.d.metrics.ScheduleTick(name, tick, "submitted")
 	r.d.log.Info("schedule submitted its tick's job", "schedule", name, "tick", tick.Format(time.RFC3339Nano), "job", j.ID, "queue", j.Queue)
 	return nil
-}
-
-// scheduleState is what GET /v1/schedules says of one schedule here.
-type scheduleState struct {
-	leading bool
-	lastErr string
 }
 
 // states is each running schedule's state on this host.
@@ -271,8 +249,7 @@ func (r *scheduleRunner) states() map[string]scheduleState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name, rs := range r.running {
-		l, e := rs.state()
-		out[name] = scheduleState{leading: l, lastErr: e}
+		out[name] = rs.state()
 	}
 	return out
 }

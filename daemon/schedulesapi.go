@@ -20,11 +20,7 @@ func (s *controlServer) schedules(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	out := api.Schedules{Schedules: []api.Schedule{}}
 	for _, name := range sortedKeys(cfg.Schedules) {
-		sc := cfg.Schedules[name]
-		spec, err := sc.spec()
-		if err != nil {
-			continue // validate refused such a config
-		}
+		sc, spec := cfg.Schedules[name], cfg.scheduleSpecs[name]
 		st := states[name]
 		a := api.Schedule{Name: name, Spec: spec.String(), CatchUp: string(sc.catchUp()), Type: sc.Type, Queue: sc.Queue,
 			NextTick: spec.Next(now), LastTick: schedule.Prev(spec, now), Leading: st.leading, LastError: st.lastErr}

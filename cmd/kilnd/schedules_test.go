@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"kiln/api"
+	"kiln/e2e/instance"
 	"kiln/internal/schedule"
 )
 
@@ -114,12 +112,17 @@ func TestSchedules_OneJobPerTickAcrossRestarts(t *testing.T) {
 	// The metrics: schedule other's ticks counted, and its last tick's
 	// time one of its jobs', no older than those listed before.
 	before := tickJobs(t, e, "other")
-	metrics := e.metrics(t)
+	metrics, err := instance.Scrape(e.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
 	after := tickJobs(t, e, "other")
 	if !strings.Contains(metrics, `kiln_schedule_ticks_total{outcome="submitted",schedule="other"}`) {
 		t.Errorf("no kiln_schedule_ticks_total of schedule other in /metrics")
 	}
-	last, ok := metricValue(metrics, `kiln_schedule_last_tick_timestamp_seconds{schedule="other"}`)
+	value, ok := instance.MetricValue(metrics, `kiln_schedule_last_tick_timestamp_seconds{schedule="other"}`)
+	last, err := strconv.ParseFloat(value, 64)
+	ok = ok && err == nil
 	lastTick := time.UnixMilli(int64(last*1000 + 0.5))
 	if !ok || after[lastTick] == nil {
 		t.Errorf("kiln_schedule_last_tick_timestamp_seconds of other is %v (%v), not a tick of its jobs", last, ok)
@@ -197,34 +200,4 @@ func TestSchedules_CatchUp(t *testing.T) {
 			t.Logf("catch_up %s: %d jobs\n%s", c.mode, len(ticks), r.stdout)
 		})
 	}
-}
-
-// metrics is kilnd's /metrics, read over its socket.
-func (e *env) metrics(t *testing.T) string {
-	t.Helper()
-	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
-	}}}
-	resp, err := c.Get("http://kilnd/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
-}
-
-// metricValue is the value of the series named (with its labels) in a
-// scrape.
-func metricValue(scrape, series string) (float64, bool) {
-	for _, line := range strings.Split(scrape, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return f, err == nil
-		}
-	}
-	return 0, false
 }

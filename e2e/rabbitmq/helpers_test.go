@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,25 +204,15 @@ func (h *host) client() *api.Client { return api.NewClient(h.socket) }
 // over its socket.
 func (h *host) metric(t *testing.T, name string) string {
 	t.Helper()
-	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", h.socket)
-	}}}
-	resp, err := c.Get("http://kilnd/metrics")
+	scrape, err := instance.Scrape(h.socket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	v, ok := instance.MetricValue(scrape, name)
+	if !ok {
+		t.Fatalf("no %s in /metrics:\n%s", name, scrape)
 	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return v
-		}
-	}
-	t.Fatalf("no %s in /metrics:\n%s", name, body)
-	return ""
+	return v
 }
 
 func (h *host) pid() int { return h.proc.Cmd.Process.Pid }

@@ -275,10 +275,10 @@ type admitHow struct{ each, once, redelivered bool }
 func (q *Queue) knownOrPurged(id string) (known *worker.JobRecord, gone bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if r := q.recordLocked(id); r != nil {
+	r, gone := q.knownLocked(id)
+	if r != nil {
 		return r.snapshot(), false
 	}
-	_, gone = q.purgedGenLocked(id)
 	return nil, gone
 }
 

@@ -83,8 +83,8 @@ func (q *Queue) followUpMessages(l *link, parent string, followUps []*worker.Job
 	q.mu.Lock()
 	known := map[string]bool{}
 	for _, f := range followUps {
-		_, purged := q.purgedGenLocked(f.ID)
-		known[f.ID] = q.recordLocked(f.ID) != nil || purged
+		r, purged := q.knownLocked(f.ID)
+		known[f.ID] = r != nil || purged
 	}
 	q.mu.Unlock()
 	var out newJobs

@@ -119,6 +119,17 @@ func (q *Queue) recordLocked(id string) *record {
 	return r
 }
 
+// knownLocked is the record of a job, or gone when the records knew it
+// and it was purged since: a job whose ID must not be taken in again
+// either way; mu is held.
+func (q *Queue) knownLocked(id string) (r *record, gone bool) {
+	if r := q.recordLocked(id); r != nil {
+		return r, false
+	}
+	_, gone = q.purgedGenLocked(id)
+	return nil, gone
+}
+
 // purgedGenLocked returns the generation of a job whose record was
 // purged; mu is held.
 func (q *Queue) purgedGenLocked(id string) (int, bool) {
@@ -152,9 +163,8 @@ func (q *Queue) flushLoop() {
 
 // flush writes the records changed since the last write, with the offset
 // and counts they go with, and lets the finished records that have not
-// changed for residentFor leave memory. It returns how many it wrote,
-// and how many left memory.
-func (q *Queue) flush() (written, left int) {
+// changed for residentFor leave memory.
+func (q *Queue) flush() {
 	q.mu.Lock()
 	offset := q.offset
 	if q.past != nil {
@@ -201,7 +211,7 @@ func (q *Queue) flush() (written, left int) {
 			}
 		}
 		q.mu.Unlock()
-		return 0, 0
+		return
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -215,14 +225,12 @@ func (q *Queue) flush() (written, left int) {
 			continue
 		}
 		delete(q.records, id)
-		left++
 		if gen, ok := q.cancelled[id]; ok && gen <= r.gen && r.copy > 0 {
 			// The finished record, which knows the job's copy, answers
 			// for the cancel now: a delivery of that copy is stale.
 			delete(q.cancelled, id)
 		}
 	}
-	return len(w.put), left
 }
 
 // listFrom returns, oldest first, up to limit (0: all) jobs of queue (""
