@@ -100,7 +100,11 @@ type result struct {
 	// rerun is how many more jobs the hosts ran than there were: jobs the
 	// broker delivered again after a host lost them before the ack (the
 	// most of any run).
-	rerun           int
+	rerun int
+	// commits is host 1's store commits per 1,000 jobs in the throughput
+	// run, on the local backend (0 where it has none): what one fdatasync
+	// pair is shared by.
+	commits         float64
 	p50, p99        time.Duration // single submits, 1 submitter
 	p50at32, p99a32 time.Duration // single submits, 32 submitters
 }
@@ -331,6 +335,23 @@ func readCPU(srv servers) (cpuReading, error) {
 	return c, nil
 }
 
+// readCommits is how many store commits host 1 has made since it started
+// (0 for a system without kilnd, or on a backend with no local store).
+func readCommits(srv servers) (float64, error) {
+	if len(srv.kilnds) == 0 {
+		return 0, nil
+	}
+	scrape, err := instance.Scrape(srv.kilnds[0].Socket)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := instance.MetricValue(scrape, "kiln_store_commit_changes_count")
+	if !ok {
+		return 0, nil
+	}
+	return strconv.ParseFloat(v, 64)
+}
+
 // readRan is how many jobs each kilnd has run to success since it started.
 func readRan(ctx context.Context, srv servers) ([]int64, error) {
 	var out []int64
@@ -361,6 +382,10 @@ func measure(name, label string, open func() (system, error), payload []byte, jo
 		return r, err
 	}
 	before, err := readCPU(srv)
+	if err != nil {
+		return r, err
+	}
+	commitsBefore, err := readCommits(srv)
 	if err != nil {
 		return r, err
 	}
@@ -433,7 +458,12 @@ func measure(name, label string, open func() (system, error), payload []byte, jo
 	if err != nil {
 		return r, err
 	}
+	commitsAfter, err := readCommits(srv)
+	if err != nil {
+		return r, err
+	}
 	perK := func(seconds float64) float64 { return seconds * 1000 / float64(jobs) }
+	r.commits = perK(commitsAfter - commitsBefore)
 	r.cpuBench = perK(after.bench - before.bench)
 	r.cpuAll = perK(after.all - before.all)
 	r.cpuBroker = perK(after.broker - before.broker)
@@ -495,6 +525,7 @@ func median(runs []result) result {
 	out.cpuBroker = mid(func(r result) float64 { return r.cpuBroker })
 	out.cpuKilnd = mid(func(r result) float64 { return r.cpuKilnd })
 	out.cpuAll = mid(func(r result) float64 { return r.cpuAll })
+	out.commits = mid(func(r result) float64 { return r.commits })
 	out.hostCPU = make([]float64, len(runs[0].hostCPU))
 	out.hostRan = make([]float64, len(runs[0].hostRan))
 	for i := range out.hostCPU {
@@ -661,8 +692,8 @@ func report(results []result) {
 	}
 	fmt.Println()
 	for _, r := range results {
-		fmt.Printf("bench-queue: system=%s hosts=%d runs=%d jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s p99_32_ms=%s cpu_s_per_1k_jobs=%.3f client_cpu_s_per_1k=%.3f server_cpu_s_per_1k=%.3f broker_cpu_s_per_1k=%.3f kilnd_cpu_s_per_1k=%.3f\n",
-			r.system, r.hosts, r.runs, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p99a32), r.cpuAll, r.cpuBench, r.cpuAll-r.cpuBench, r.cpuBroker, r.cpuKilnd)
+		fmt.Printf("bench-queue: system=%s hosts=%d runs=%d jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s p99_32_ms=%s cpu_s_per_1k_jobs=%.3f client_cpu_s_per_1k=%.3f server_cpu_s_per_1k=%.3f broker_cpu_s_per_1k=%.3f kilnd_cpu_s_per_1k=%.3f store_commits_per_1k=%.0f\n",
+			r.system, r.hosts, r.runs, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p99a32), r.cpuAll, r.cpuBench, r.cpuAll-r.cpuBench, r.cpuBroker, r.cpuKilnd, r.commits)
 	}
 }
 

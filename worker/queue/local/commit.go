@@ -63,6 +63,9 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
 	batch := make([]*writeRequest, 0, maxWritesPerCommit)
+	var gathering commitGathering
+	company := time.NewTimer(time.Hour)
+	company.Stop()
 	for {
 		select {
 		case req := <-s.writes:
@@ -80,7 +83,22 @@ func (s *Store) commitLoop() {
 				break fill
 			}
 		}
-		s.commit(batch)
+		if want, wait := gathering.target(len(batch)); wait > 0 {
+			company.Reset(wait)
+		gather:
+			for len(batch) < want {
+				select {
+				case req := <-s.writes:
+					batch = append(batch, req)
+				case <-company.C:
+					break gather
+				case <-s.quit:
+					break gather
+				}
+			}
+			company.Stop()
+		}
+		gathering.committed(len(batch), s.commit(batch))
 	}
 }
 
@@ -96,7 +114,9 @@ func (s *Store) drainWrites() {
 	}
 }
 
-func (s *Store) commit(batch []*writeRequest) {
+// commit makes batch durable in one transaction, or as many as it takes
+// when members fail, and says how long the transaction took.
+func (s *Store) commit(batch []*writeRequest) time.Duration {
 	start := time.Now()
 	for len(batch) > 0 {
 		failed := -1
@@ -144,15 +164,19 @@ func (s *Store) commit(batch []*writeRequest) {
 			if wroteEvents {
 				s.signalEvents()
 			}
+		}
+		took := time.Since(start)
+		if err == nil {
 			if o := s.commitObserver.Load(); o != nil {
-				(*o)(time.Since(start), len(batch))
+				(*o)(took, len(batch))
 			}
 		}
 		for _, req := range batch {
 			req.finish(err)
 		}
-		return
+		return took
 	}
+	return time.Since(start)
 }
 
 // writeEach queues each fn as a change of its own, so that one's failure
