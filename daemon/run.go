@@ -224,6 +224,7 @@ func (d *daemon) listenControl() error {
 // serve runs the dispatch loop and owns the signals until the daemon stops.
 func (d *daemon) serve() int {
 	cfg := d.config()
+	defer startGCFloor()()
 	d.log.Info("starting", "version", d.opts.Version, "pid", os.Getpid(), "config", cfg.Source, "drop_ins", cfg.dropInList(),
 		"store", d.queueDescription(), "socket", cfg.Daemon.Socket, "log", d.logging.Target)
 	for _, w := range pathWarnings(cfg, false) {
