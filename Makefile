@@ -238,8 +238,9 @@ e2e: lint-packages-all
 # Fuzzes the decode-and-process entry point with 90,000 hostile inputs
 # (about a minute here), starting from the committed corpus in
 # worker/image/testdata/fuzz; then, coverage-guided, the one-pass JSON check
-# of the submit path against encoding/json (internal/jsonscan) and the
-# plain submit decode against the full one (about 20 s each). The coverage-guided mode of `go test -fuzz`
+# of the submit path against encoding/json (internal/jsonscan), the plain
+# submit decode against the full one, and the plain answer against
+# encoding/json's (about 20 s each). The coverage-guided mode of `go test -fuzz`
 # stalls after a few executions once libvips is loaded, so the fuzzer runs
 # unguided (random mutation) here. The budget is a count, not a time: with a
 # time, Go 1.26's fuzzing coordinator can report its own deadline as a
@@ -250,6 +251,7 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzValue$$' -fuzztime 300000x ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzPlainString$$' -fuzztime 300000x ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSubmitPlain$$' -fuzztime 300000x ./daemon
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendSubmittedPlain$$' -fuzztime 100000x ./daemon
 
 # 100 cycles of kill -9 at random moments while producers submit and workers
 # run; then every acknowledged job must have completed (about a minute).

@@ -116,7 +116,7 @@ func (s *controlServer) submit(w http.ResponseWriter, r *http.Request) {
 	} else if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.Info("job queued", "job", j.ID, "queue", j.Queue, "type", j.Type, "payload", string(j.Payload))
 	}
-	writeJSON(w, code, submitted(j, duplicate[0]))
+	writeSubmitted(w, code, submitted(j, duplicate[0]))
 }
 
 func (s *controlServer) submitBatch(w http.ResponseWriter, r *http.Request) {
