@@ -251,7 +251,7 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzValue$$' -fuzztime 300000x ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzPlainString$$' -fuzztime 300000x ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSubmitPlain$$' -fuzztime 300000x ./daemon
-	$(GO) test -run '^$$' -fuzz '^FuzzAppendSubmittedPlain$$' -fuzztime 100000x ./daemon
+	$(GO) test -run '^$$' -fuzz '^FuzzSubmittedAppendPlainJSON$$' -fuzztime 100000x ./api
 
 # 100 cycles of kill -9 at random moments while producers submit and workers
 # run; then every acknowledged job must have completed (about a minute).

@@ -2,95 +2,24 @@ package daemon
 
 import (
 	"net/http"
-	"strconv"
 	"sync"
-	"time"
 
 	"kiln/api"
 )
 
-// appendSubmittedPlain appends s as the JSON writeJSON would write (the
-// same fields in the same order, the newline included), for the answer
-// every one-job submit gets: a new job, with no errors, result, children,
-// progress or description yet. It reports false, having appended nothing,
-// for anything else; the caller then takes encoding/json. Reflection over
-// the job's twenty fields was a twentieth of kilnd's CPU at thousands of
-// submits a second.
-func appendSubmittedPlain(b []byte, s *api.Submitted) ([]byte, bool) {
-	j := &s.Job
-	if len(j.Payload) != 0 || len(j.Errors) != 0 || len(j.Result) != 0 || len(j.Children) != 0 || j.Progress != nil || j.Description != nil {
-		return b, false
-	}
-	for _, t := range [...]time.Time{j.RunAt, j.CreatedAt, j.UpdatedAt, j.FinishedAt} {
-		// encoding/json refuses years it cannot write in RFC 3339.
-		if y := t.Year(); y < 0 || y > 9999 {
-			return b, false
-		}
-	}
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, j.ID)
-	b = append(b, `,"queue":`...)
-	b = appendJSONString(b, j.Queue)
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, j.Type)
-	b = append(b, `,"priority":`...)
-	b = strconv.AppendInt(b, int64(j.Priority), 10)
-	b = append(b, `,"run_at":`...)
-	b = appendJSONTime(b, j.RunAt)
-	b = append(b, `,"attempts":`...)
-	b = strconv.AppendInt(b, int64(j.Attempts), 10)
-	b = append(b, `,"max_attempts":`...)
-	b = strconv.AppendInt(b, int64(j.MaxAttempts), 10)
-	if j.Timeout != 0 {
-		b = append(b, `,"timeout":`...)
-		b = appendJSONString(b, j.Timeout.Std().String())
-	}
-	b = appendOptionalString(b, `,"unique_key":`, j.UniqueKey)
-	b = append(b, `,"state":`...)
-	b = appendJSONString(b, string(j.State))
-	b = appendOptionalString(b, `,"last_error":`, j.LastError)
-	b = append(b, `,"created_at":`...)
-	b = appendJSONTime(b, j.CreatedAt)
-	b = append(b, `,"updated_at":`...)
-	b = appendJSONTime(b, j.UpdatedAt)
-	if !j.FinishedAt.IsZero() {
-		b = append(b, `,"finished_at":`...)
-		b = appendJSONTime(b, j.FinishedAt)
-	}
-	b = appendOptionalString(b, `,"parent":`, j.Parent)
-	if s.Duplicate {
-		b = append(b, `,"duplicate":true`...)
-	}
-	return append(b, "}\n"...), true
-}
-
-// appendOptionalString writes key and v, a field that omitempty leaves
-// out when v is "".
-func appendOptionalString(b []byte, key, v string) []byte {
-	if v == "" {
-		return b
-	}
-	return appendJSONString(append(b, key...), v)
-}
-
-// appendJSONTime writes t as time.Time's MarshalJSON does.
-func appendJSONTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
 var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// writeSubmitted answers a one-job submit.
+// writeSubmitted answers a one-job submit as writeJSON would, the plain
+// answer without encoding/json.
 func writeSubmitted(w http.ResponseWriter, code int, s *api.Submitted) {
 	buf := answerBuffers.Get().(*[]byte)
 	defer answerBuffers.Put(buf)
-	b, ok := appendSubmittedPlain((*buf)[:0], s)
+	b, ok := s.AppendPlainJSON((*buf)[:0])
 	if !ok {
 		writeJSON(w, code, s)
 		return
 	}
+	b = append(b, '\n') // as json.Encoder ends what it writes
 	*buf = b
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
