@@ -128,7 +128,11 @@ func hostsAtOneRate(t *testing.T, hosts, burst, atOnce int) {
 	if len(log.at) != n {
 		t.Fatalf("%d starts of %d jobs", len(log.at), n)
 	}
-	if err := queuetest.CheckRate(log.at, rate, atOnce, 0.1); err != nil {
+	// The slack bounds how far below the rate the fleet may fall: a
+	// start waits on the broker's round trips, which a loaded machine
+	// (two cores, the race detector, other suites) stretches. Above the
+	// rate there is no slack.
+	if err := queuetest.CheckRate(log.at, rate, atOnce, 0.25); err != nil {
 		t.Fatal(err)
 	}
 	if len(log.byHost) != hosts {
