@@ -125,6 +125,7 @@ func (s *Store) commit(batch []*writeRequest) time.Duration {
 		clear(s.deltas)
 		wroteEvents := false
 		s.written = s.written[:0]
+		s.pending.reset()
 		var last, firstKept uint64
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			seq := tx.Bucket(bucketEvents).Sequence()
@@ -133,6 +134,9 @@ func (s *Store) commit(batch []*writeRequest) time.Duration {
 					failed, failErr = i, err
 					return errBatchMemberFailed
 				}
+			}
+			if err := s.pending.store(tx); err != nil {
+				return err
 			}
 			// The log is trimmed in the transaction that grows it, so it
 			// never outgrows its bounds by more than one commit's events.

@@ -11,9 +11,12 @@ import (
 	"kiln/worker"
 )
 
-// The event log lives in bucket events, keyed by the event's ID (8 bytes,
-// big-endian, from the bucket's own sequence), so that it is written in the
-// transaction of the change it tells of and read back in ID order.
+// The event log lives in bucket events, written in the transaction of the
+// change it tells of. IDs come from the bucket's own sequence. The events
+// of one commit are stored as one value (eventgroup.go), keyed by the ID
+// of the first (8 bytes, big-endian), so that the log is read back in ID
+// order and a commit of many jobs adds one entry to the log's B+tree, not
+// three for each job.
 var bucketEvents = []byte("events")
 
 // maxEventsScanned bounds the events one read looks at, so a filter that
@@ -77,9 +80,16 @@ func (t txn) appendEvent(j *worker.JobRecord, from worker.State, now time.Time) 
 	if j.State == worker.StateRetrying || j.State == worker.StateDead || (j.State == worker.StateCancelled && from == worker.StateRunning) {
 		e.Error = j.LastError
 	}
-	b.FillPercent = appendFill
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, id), encodeEvent(&e)); err != nil {
-		return err
+	if t.events != nil {
+		t.events.add(id, &e)
+	} else {
+		// A change outside the commit loop (the recovery at open) stores
+		// its events one by one.
+		var g eventGroup
+		g.add(id, &e)
+		if err := g.store(t.tx); err != nil {
+			return err
+		}
 	}
 	if t.written != nil {
 		// As the log on disk gives it back: to the nanosecond, no
@@ -90,23 +100,28 @@ func (t txn) appendEvent(j *worker.JobRecord, from worker.State, now time.Time) 
 	return nil
 }
 
-// trimEvents deletes, oldest first, events past the count cap or the keep
-// time, at most limit of them.
+// trimEvents deletes, oldest first, the stored groups of events whose
+// newest is past the count cap or the keep time, until it has deleted
+// limit events or more. The log thus keeps up to one commit's events more
+// than its bounds say.
 func trimEvents(tx *bbolt.Tx, r worker.EventRetention, now time.Time, limit int) error {
 	b := tx.Bucket(bucketEvents)
 	last := b.Sequence()
 	c := b.Cursor()
 	for k, v := c.First(); k != nil && limit > 0; k, v = c.First() {
-		id := binary.BigEndian.Uint64(k)
-		overCount := r.Max > 0 && last-id+1 > uint64(r.Max)
-		expired := r.Keep > 0 && len(v) >= 9 && eventTime(v).Before(now.Add(-r.Keep))
+		newest, at, n, err := groupNewest(binary.BigEndian.Uint64(k), v)
+		if err != nil {
+			return fmt.Errorf("events from %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		overCount := r.Max > 0 && last-newest+1 > uint64(r.Max)
+		expired := r.Keep > 0 && at.Before(now.Add(-r.Keep))
 		if !overCount && !expired {
 			return nil
 		}
 		if err := c.Delete(); err != nil {
 			return err
 		}
-		limit--
+		limit -= n
 	}
 	return nil
 }
@@ -132,16 +147,38 @@ func (s *Store) eventsOnDisk(after uint64, f worker.EventFilter, limit int) (wor
 			page.FirstKept = page.Last + 1
 		}
 		scanned := 0
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && scanned < maxEventsScanned && len(page.Events) < limit; k, v = c.Next() {
-			scanned++
-			e, err := decodeEvent(v)
-			if err != nil {
-				return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+		from := after + 1
+		// The group that holds from starts at or before it.
+		k, v := c.Seek(binary.BigEndian.AppendUint64(nil, from))
+		if k == nil || binary.BigEndian.Uint64(k) > from {
+			if pk, pv := c.Prev(); pk != nil {
+				k, v = pk, pv
+			} else {
+				k, v = c.First()
 			}
-			e.ID = binary.BigEndian.Uint64(k)
-			page.Next = e.ID
-			if f.Match(e) {
-				page.Events = append(page.Events, *e)
+		}
+		for ; k != nil && scanned < maxEventsScanned && len(page.Events) < limit; k, v = c.Next() {
+			err := eachStoredEvent(binary.BigEndian.Uint64(k), v, func(id uint64, rec []byte) (bool, error) {
+				if id < from {
+					return true, nil
+				}
+				if scanned >= maxEventsScanned || len(page.Events) >= limit {
+					return false, nil
+				}
+				scanned++
+				e, err := decodeEvent(rec)
+				if err != nil {
+					return false, fmt.Errorf("decode event %d: %w", id, err)
+				}
+				e.ID = id
+				page.Next = id
+				if f.Match(e) {
+					page.Events = append(page.Events, *e)
+				}
+				return true, nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		return nil
@@ -154,9 +191,9 @@ func (s *Store) eventsOnDisk(after uint64, f worker.EventFilter, limit int) (wor
 
 // Event records: the time first (8 bytes, Unix nanoseconds, big-endian), so
 // that retention reads it without decoding the rest; then the fields as in
-// job records. The ID is the key.
-func encodeEvent(e *worker.Event) []byte {
-	b := make([]byte, 0, 96+len(e.Error))
+// job records. The ID is not in the record: it follows from where the
+// record is stored.
+func appendEventRecord(b []byte, e *worker.Event) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
 	b = appendString(b, e.Job)
 	b = appendString(b, e.Queue)

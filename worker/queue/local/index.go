@@ -63,6 +63,9 @@ type txn struct {
 	// written gathers the events of the commit being built, for the
 	// store's events in memory once it is durable (nil: not gathered).
 	written *[]worker.Event
+	// events gathers the same events to be stored as one group at the
+	// commit (nil: each is stored as it is made).
+	events *eventGroup
 }
 
 // appendFill is the fill of pages in buckets whose keys mostly grow at the

@@ -21,7 +21,12 @@ import (
 
 // formatVersion is stored in the file; a file written by a newer kiln is
 // refused rather than misread.
-const formatVersion = 4
+const formatVersion = 5
+
+// upgradableFrom is the oldest format this kiln takes over, by writing its
+// own version: format 5 stores a commit's events as one group, and reads
+// the single events format 4 stored as they are.
+const upgradableFrom = 4
 
 // promoteBatch bounds how many due scheduled jobs one lease moves to the
 // ready index, so that one transaction stays small under a huge backlog.
@@ -72,6 +77,9 @@ type Store struct {
 	// touches it).
 	recent  *eventRing
 	written []worker.Event
+	// pending is the event group of the commit being built (only the
+	// commit goroutine touches it).
+	pending eventGroup
 
 	mu             sync.Mutex
 	changed        chan struct{}
@@ -125,7 +133,7 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 // txn is a write transaction run by the commit goroutine, whose count
 // changes are written once at the commit.
 func (s *Store) txn(tx *bbolt.Tx) txn {
-	return txn{tx: tx, counts: &s.deltas, noEvents: s.noEvents.Load(), written: &s.written}
+	return txn{tx: tx, counts: &s.deltas, noEvents: s.noEvents.Load(), written: &s.written, events: &s.pending}
 }
 
 func (s *Store) prepare(tx *bbolt.Tx) error {
@@ -139,8 +147,12 @@ func (s *Store) prepare(tx *bbolt.Tx) error {
 		}
 		if got := binary.BigEndian.Uint64(v); got > formatVersion {
 			return fmt.Errorf("written by a newer kiln (format %d, this one reads up to %d); refusing to touch it", got, formatVersion)
+		} else if got < upgradableFrom {
+			return fmt.Errorf("written in format %d, which this kiln cannot read (it reads formats %d to %d)", got, upgradableFrom, formatVersion)
 		} else if got < formatVersion {
-			return fmt.Errorf("written in format %d, which this kiln cannot read (it reads format %d)", got, formatVersion)
+			if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, formatVersion)); err != nil {
+				return err
+			}
 		}
 	} else {
 		if tx.Bucket(bucketJobs) != nil {

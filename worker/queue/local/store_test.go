@@ -294,6 +294,24 @@ func TestRefusesNewerFormat(t *testing.T) {
 	}
 }
 
+func TestRefusesFormatTooOldToTakeOver(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bbolt.Tx) error {
+		b, _ := tx.CreateBucketIfNotExists(bucketMeta)
+		return b.Put(keyVersion, binary.BigEndian.AppendUint64(nil, upgradableFrom-1))
+	})
+	db.Close()
+	_, err = Open(path, nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot read") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open of a file in format %d: err = %v", upgradableFrom-1, err)
+	}
+}
+
 func TestRefusesCorruptFileAndLeavesItAlone(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "queue.db")
