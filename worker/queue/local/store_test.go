@@ -276,19 +276,31 @@ func TestFailedChangeDoesNotSpoilItsBatch(t *testing.T) {
 	}
 }
 
-func TestRefusesNewerFormat(t *testing.T) {
-	t.Parallel()
+// fileOfFormat is a store file that holds nothing but the format version v.
+func fileOfFormat(t *testing.T, v uint64) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "queue.db")
 	db, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Update(func(tx *bbolt.Tx) error {
-		b, _ := tx.CreateBucketIfNotExists(bucketMeta)
-		return b.Put(keyVersion, binary.BigEndian.AppendUint64(nil, formatVersion+1))
-	})
-	db.Close()
-	_, err = Open(path, nil)
+	defer db.Close()
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyVersion, binary.BigEndian.AppendUint64(nil, v))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRefusesNewerFormat(t *testing.T) {
+	t.Parallel()
+	path := fileOfFormat(t, formatVersion+1)
+	_, err := Open(path, nil)
 	if err == nil || !strings.Contains(err.Error(), "newer kiln") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("open of a newer file: err = %v", err)
 	}
@@ -296,17 +308,8 @@ func TestRefusesNewerFormat(t *testing.T) {
 
 func TestRefusesFormatTooOldToTakeOver(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "queue.db")
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Update(func(tx *bbolt.Tx) error {
-		b, _ := tx.CreateBucketIfNotExists(bucketMeta)
-		return b.Put(keyVersion, binary.BigEndian.AppendUint64(nil, upgradableFrom-1))
-	})
-	db.Close()
-	_, err = Open(path, nil)
+	path := fileOfFormat(t, upgradableFrom-1)
+	_, err := Open(path, nil)
 	if err == nil || !strings.Contains(err.Error(), "cannot read") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("open of a file in format %d: err = %v", upgradableFrom-1, err)
 	}
