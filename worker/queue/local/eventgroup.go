@@ -3,7 +3,6 @@ package local
 import (
 	"encoding/binary"
 	"errors"
-	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -76,16 +75,35 @@ func eachStoredEvent(first uint64, v []byte, fn func(id uint64, record []byte) (
 	return nil
 }
 
-// groupNewest reads the ID and time of the newest event of the value stored
-// at key first, and how many events it holds.
-func groupNewest(first uint64, v []byte) (id uint64, at time.Time, n int, err error) {
-	err = eachStoredEvent(first, v, func(i uint64, record []byte) (bool, error) {
-		if len(record) < 8 {
-			return false, errShortRecord
+// trimGroup counts the oldest events of the value stored at key first for
+// which past holds, at most limit of them, and returns what is left of the
+// value without them: nil when nothing is, the value itself when none is
+// past, else a new group (the value is the store's memory, valid only
+// until the transaction changes it).
+func trimGroup(first uint64, v []byte, past func(id uint64, record []byte) bool, limit int) (gone int, rest []byte, err error) {
+	if len(v) == 0 || v[0] != eventGroupMarker {
+		if limit > 0 && past(first, v) {
+			return 1, nil, nil
 		}
-		id, at = i, eventTime(record)
-		n++
-		return true, nil
-	})
-	return id, at, n, err
+		return 0, v, nil
+	}
+	body := v[1:]
+	for id := first; len(body) > 0 && gone < limit; id++ {
+		n, w := binary.Uvarint(body)
+		if w <= 0 || n > uint64(len(body)-w) {
+			return 0, nil, errBadEventGroup
+		}
+		if !past(id, body[w:w+int(n)]) {
+			break
+		}
+		body = body[w+int(n):]
+		gone++
+	}
+	switch {
+	case len(body) == 0:
+		return gone, nil, nil
+	case gone == 0:
+		return 0, v, nil
+	}
+	return gone, append([]byte{eventGroupMarker}, body...), nil
 }

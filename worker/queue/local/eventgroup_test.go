@@ -48,9 +48,32 @@ func TestEventGroup_RoundTrip(t *testing.T) {
 			t.Errorf("event %d: got %+v, want %+v", i, got[i], want)
 		}
 	}
-	id, at, n, err := groupNewest(g.first, g.value)
-	if err != nil || id != 42 || !at.Equal(events[2].Time) || n != 3 {
-		t.Errorf("groupNewest = %d, %v, %d, %v; want 42, %v, 3", id, at, n, err, events[2].Time)
+	// Trimming cuts through the group: what is left reads as the events
+	// after the cut, under the ID of the first of them.
+	gone, rest, err := trimGroup(g.first, g.value, func(id uint64, _ []byte) bool { return id < 41 }, 10)
+	if err != nil || gone != 1 || rest == nil {
+		t.Fatalf("trimGroup of the oldest: gone %d, rest %v, err %v", gone, rest != nil, err)
+	}
+	var left []uint64
+	_ = eachStoredEvent(41, rest, func(id uint64, rec []byte) (bool, error) {
+		e, err := decodeEvent(rec)
+		if err != nil || e.Job != events[id-40].Job || e.State != events[id-40].State {
+			t.Errorf("event %d after the trim: %+v, %v", id, e, err)
+		}
+		left = append(left, id)
+		return true, nil
+	})
+	if len(left) != 2 || left[0] != 41 || left[1] != 42 {
+		t.Errorf("after the trim the group holds %v, want [41 42]", left)
+	}
+	if gone, rest, _ := trimGroup(g.first, g.value, func(uint64, []byte) bool { return true }, 2); gone != 2 || rest == nil {
+		t.Errorf("a limit of 2: gone %d, rest %v", gone, rest != nil)
+	}
+	if gone, rest, _ := trimGroup(g.first, g.value, func(uint64, []byte) bool { return true }, 10); gone != 3 || rest != nil {
+		t.Errorf("all past: gone %d, rest %v", gone, rest != nil)
+	}
+	if gone, rest, _ := trimGroup(g.first, g.value, func(uint64, []byte) bool { return false }, 10); gone != 0 || len(rest) != len(g.value) {
+		t.Errorf("none past: gone %d, rest of %d bytes", gone, len(rest))
 	}
 	if err := eachStoredEvent(g.first, g.value[:len(g.value)-1], func(uint64, []byte) (bool, error) { return true, nil }); !errors.Is(err, errBadEventGroup) {
 		t.Errorf("a cut group: %v, want %v", err, errBadEventGroup)
@@ -139,5 +162,33 @@ func TestOpen_UpgradesFormat4Events(t *testing.T) {
 	page, err = s.eventsOnDisk(0, worker.EventFilter{}, 100)
 	if err != nil || page.FirstKept != 4 || len(page.Events) != 2 {
 		t.Fatalf("after trimming the hour-old events: first kept %d, %d events, %v", page.FirstKept, len(page.Events), err)
+	}
+}
+
+// The count cap holds exactly when one commit's group straddles it: the
+// group is stored again without its oldest events.
+func TestEventRetention_CutsThroughAGroup(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.store.SetEventRetention(func() worker.EventRetention { return worker.EventRetention{Max: 10} })
+	ctx := context.Background()
+	jobs := make([]*worker.JobRecord, 25)
+	for i := range jobs {
+		jobs[i] = newJob("q")
+	}
+	if _, err := b.store.Submit(ctx, jobs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, read := range []func(after uint64) (worker.EventPage, error){
+		func(after uint64) (worker.EventPage, error) { return b.store.eventsOnDisk(after, worker.EventFilter{}, 100) },
+		func(after uint64) (worker.EventPage, error) { return b.store.Events(ctx, after, worker.EventFilter{}, 100) },
+	} {
+		page, err := read(0)
+		if err != nil || page.FirstKept != 16 || page.Last != 25 || len(page.Events) != 10 || page.Events[0].ID != 16 || page.Events[0].Job != jobs[15].ID {
+			t.Fatalf("count cap 10 after one commit of 25 events: first kept %d, last %d, %d events, %v", page.FirstKept, page.Last, len(page.Events), err)
+		}
+		if page, err := read(20); err != nil || len(page.Events) != 5 || page.Events[0].ID != 21 {
+			t.Fatalf("after 20: %+v, %v", page.Events, err)
+		}
 	}
 }

@@ -100,28 +100,38 @@ func (t txn) appendEvent(j *worker.JobRecord, from worker.State, now time.Time) 
 	return nil
 }
 
-// trimEvents deletes, oldest first, the stored groups of events whose
-// newest is past the count cap or the keep time, until it has deleted
-// limit events or more. The log thus keeps up to one commit's events more
-// than its bounds say.
+// trimEvents deletes, oldest first, events past the count cap or the keep
+// time, at most limit of them. A group the bounds cut through is stored
+// again without its oldest events, so that the log holds no more than the
+// bounds say.
 func trimEvents(tx *bbolt.Tx, r worker.EventRetention, now time.Time, limit int) error {
 	b := tx.Bucket(bucketEvents)
 	last := b.Sequence()
+	cutoff := now.Add(-r.Keep)
+	past := func(id uint64, record []byte) bool {
+		overCount := r.Max > 0 && last-id+1 > uint64(r.Max)
+		expired := r.Keep > 0 && len(record) >= 8 && eventTime(record).Before(cutoff)
+		return overCount || expired
+	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil && limit > 0; k, v = c.First() {
-		newest, at, n, err := groupNewest(binary.BigEndian.Uint64(k), v)
+		first := binary.BigEndian.Uint64(k)
+		gone, rest, err := trimGroup(first, v, past, limit)
 		if err != nil {
-			return fmt.Errorf("events from %d: %w", binary.BigEndian.Uint64(k), err)
+			return fmt.Errorf("events from %d: %w", first, err)
 		}
-		overCount := r.Max > 0 && last-newest+1 > uint64(r.Max)
-		expired := r.Keep > 0 && at.Before(now.Add(-r.Keep))
-		if !overCount && !expired {
+		if gone == 0 {
 			return nil
 		}
 		if err := c.Delete(); err != nil {
 			return err
 		}
-		limit -= n
+		limit -= gone
+		if rest != nil {
+			// The cursor is done with: the group's newer events are the
+			// oldest kept now.
+			return b.Put(binary.BigEndian.AppendUint64(nil, first+uint64(gone)), rest)
+		}
 	}
 	return nil
 }
