@@ -180,8 +180,12 @@ func TestEventRetention_CutsThroughAGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, read := range []func(after uint64) (worker.EventPage, error){
-		func(after uint64) (worker.EventPage, error) { return b.store.eventsOnDisk(after, worker.EventFilter{}, 100) },
-		func(after uint64) (worker.EventPage, error) { return b.store.Events(ctx, after, worker.EventFilter{}, 100) },
+		func(after uint64) (worker.EventPage, error) {
+			return b.store.eventsOnDisk(after, worker.EventFilter{}, 100)
+		},
+		func(after uint64) (worker.EventPage, error) {
+			return b.store.Events(ctx, after, worker.EventFilter{}, 100)
+		},
 	} {
 		page, err := read(0)
 		if err != nil || page.FirstKept != 16 || page.Last != 25 || len(page.Events) != 10 || page.Events[0].ID != 16 || page.Events[0].Job != jobs[15].ID {
