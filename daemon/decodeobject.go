@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"kiln/api"
+	"kiln/internal/jsonscan"
 )
 
 // streamFields are the JSON names a stream line may hold; submitFields
@@ -65,42 +66,12 @@ func decodeObject[T any](data []byte, v *T, known []string) error {
 // them. data must be valid JSON; a key with escapes counts as unknown, so
 // that the strict decoder judges it.
 func onlyKnownKeys(data []byte, known []string) bool {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return false
-	}
-	i++
-	for {
-		i = skipSpace(data, i)
-		if i >= len(data) {
-			return false
+	return jsonscan.Object(data, func(name []byte, at int) (int, bool) {
+		if !knownKey(name, known) {
+			return 0, false
 		}
-		if data[i] == '}' {
-			return true
-		}
-		if data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
-		if i >= len(data) || data[i] != '"' {
-			return false
-		}
-		end := bytes.IndexByte(data[i+1:], '"')
-		if end < 0 {
-			return false
-		}
-		key := data[i+1 : i+1+end]
-		if bytes.IndexByte(key, '\\') >= 0 || !knownKey(key, known) {
-			return false
-		}
-		i = skipSpace(data, i+2+end)
-		if i >= len(data) || data[i] != ':' {
-			return false
-		}
-		i = skipValue(data, skipSpace(data, i+1))
-		if i < 0 {
-			return false
-		}
-	}
+		return jsonscan.Value(data, at)
+	})
 }
 
 func knownKey(key []byte, known []string) bool {
@@ -110,60 +81,4 @@ func knownKey(key []byte, known []string) bool {
 		}
 	}
 	return false
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index just past the JSON value starting at i, or
-// -1 if it does not end.
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return -1
-	}
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				if i = skipString(data, i); i < 0 {
-					return -1
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	}
-	// A number, true, false or null.
-	for i < len(data) && !strings.ContainsRune(",}] \t\r\n", rune(data[i])) {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the string starting at i, or -1.
-func skipString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
 }

@@ -101,7 +101,7 @@ func (t *gcFloorTuner) tune(now time.Time) {
 		return
 	}
 	live, allocated := t.sample[0].Value.Uint64(), t.sample[1].Value.Uint64()
-	p := t.percentAfter(live, allocated-t.allocated, now.Sub(t.at))
+	p := gcPercentAfter(live, allocated-t.allocated, now.Sub(t.at))
 	t.allocated, t.at = allocated, now
 	if p != t.percent {
 		t.percent = p
@@ -109,10 +109,10 @@ func (t *gcFloorTuner) tune(now time.Time) {
 	}
 }
 
-// percentAfter is the percentage for the next cycle, after one that found
+// gcPercentAfter is the percentage for the next cycle, after one that found
 // live bytes live, allocated bytes having been allocated in the time since
 // the cycle before.
-func (t *gcFloorTuner) percentAfter(live, allocated uint64, since time.Duration) int {
+func gcPercentAfter(live, allocated uint64, since time.Duration) int {
 	if since <= 0 || float64(allocated)/since.Seconds() < busyAllocRate {
 		return 100
 	}

@@ -10,7 +10,6 @@ import (
 
 func TestGCFloor_PercentAfter(t *testing.T) {
 	t.Parallel()
-	var tuner gcFloorTuner
 	cases := []struct {
 		name      string
 		live      uint64
@@ -27,8 +26,8 @@ func TestGCFloor_PercentAfter(t *testing.T) {
 		{name: "no time measured", live: 8 << 20, allocated: 64 << 20, since: 0, want: 100},
 	}
 	for _, c := range cases {
-		if got := tuner.percentAfter(c.live, c.allocated, c.since); got != c.want {
-			t.Errorf("%s: percentAfter(%d MiB live, %d MiB in %v) = %d, want %d", c.name, c.live>>20, c.allocated>>20, c.since, got, c.want)
+		if got := gcPercentAfter(c.live, c.allocated, c.since); got != c.want {
+			t.Errorf("%s: gcPercentAfter(%d MiB live, %d MiB in %v) = %d, want %d", c.name, c.live>>20, c.allocated>>20, c.since, got, c.want)
 		}
 	}
 	if got := gcPercentFor(0); got != maxGCPercent {

@@ -23,47 +23,37 @@ func decodeSubmitPlain(data []byte, req *api.SubmitRequest, tag *string) bool {
 	var out api.SubmitRequest
 	var outTag string
 	var seen uint16
-	i := jsonscan.SkipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return false
-	}
-	i = jsonscan.SkipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		i++
-	} else {
-		for {
-			key, end, ok := jsonscan.PlainString(data, i)
-			if !ok {
-				return false
-			}
-			i = jsonscan.SkipSpace(data, end)
-			if i >= len(data) || data[i] != ':' {
-				return false
-			}
-			i = jsonscan.SkipSpace(data, i+1)
-			field := submitFieldOf(string(key), tag != nil)
-			if field < 0 || seen&(1<<field) != 0 {
-				return false
-			}
-			seen |= 1 << field
-			if i, ok = decodeSubmitField(data, i, field, &out, &outTag); !ok {
-				return false
-			}
-			i = jsonscan.SkipSpace(data, i)
-			if i >= len(data) {
-				return false
-			}
-			if data[i] == '}' {
-				i++
-				break
-			}
-			if data[i] != ',' {
-				return false
-			}
-			i = jsonscan.SkipSpace(data, i+1)
+	ok := jsonscan.Object(data, func(name []byte, at int) (int, bool) {
+		bit, text, count, payload := submitFieldOf(string(name), &out, &outTag, tag != nil)
+		if bit < 0 || seen&(1<<bit) != 0 {
+			return 0, false
 		}
-	}
-	if jsonscan.SkipSpace(data, i) != len(data) {
+		seen |= 1 << bit
+		switch {
+		case payload:
+			end, ok := jsonscan.Value(data, at)
+			// A null payload is what encoding/json makes of it; leave it to it.
+			if !ok || data[at] == 'n' {
+				return 0, false
+			}
+			out.Payload = append(json.RawMessage(nil), data[at:end]...)
+			return end, true
+		case count != nil:
+			end, ok := jsonscan.Value(data, at)
+			if !ok {
+				return 0, false
+			}
+			n, ok := wholeNumber(data[at:end])
+			*count = n
+			return end, ok
+		}
+		// PlainString refuses what is not UTF-8, which encoding/json would
+		// replace.
+		s, end, ok := jsonscan.PlainString(data, at)
+		*text = string(s)
+		return end, ok
+	})
+	if !ok {
 		return false
 	}
 	*req = out
@@ -73,101 +63,35 @@ func decodeSubmitPlain(data []byte, req *api.SubmitRequest, tag *string) bool {
 	return true
 }
 
-// The fields decodeSubmitPlain reads, as bits of its seen set.
-const (
-	fieldType = iota
-	fieldPayload
-	fieldQueue
-	fieldPriority
-	fieldRunAt
-	fieldRunIn
-	fieldUniqueKey
-	fieldMaxAttempts
-	fieldTimeout
-	fieldTag
-)
-
-// submitFieldOf is the field a key names exactly, or -1.
-func submitFieldOf(key string, withTag bool) int {
-	switch key {
+// submitFieldOf is where the value of the member called name goes: its bit
+// in the set of members seen (-1 for a name that is no field, spelled as
+// the API spells it), and a string, a count, or the payload.
+func submitFieldOf(name string, req *api.SubmitRequest, tag *string, withTag bool) (bit int, text *string, count *int, payload bool) {
+	switch name {
 	case "type":
-		return fieldType
+		return 0, &req.Type, nil, false
 	case "payload":
-		return fieldPayload
+		return 1, nil, nil, true
 	case "queue":
-		return fieldQueue
+		return 2, &req.Queue, nil, false
 	case "priority":
-		return fieldPriority
+		return 3, nil, &req.Priority, false
 	case "run_at":
-		return fieldRunAt
+		return 4, &req.RunAt, nil, false
 	case "run_in":
-		return fieldRunIn
+		return 5, &req.RunIn, nil, false
 	case "unique_key":
-		return fieldUniqueKey
+		return 6, &req.UniqueKey, nil, false
 	case "max_attempts":
-		return fieldMaxAttempts
+		return 7, nil, &req.MaxAttempts, false
 	case "timeout":
-		return fieldTimeout
+		return 8, &req.Timeout, nil, false
 	case "tag":
 		if withTag {
-			return fieldTag
+			return 9, tag, nil, false
 		}
 	}
-	return -1
-}
-
-// decodeSubmitField reads the value of field at data[i] and returns the
-// index past it.
-func decodeSubmitField(data []byte, i, field int, req *api.SubmitRequest, tag *string) (int, bool) {
-	switch field {
-	case fieldPayload:
-		end, ok := jsonscan.Value(data, i)
-		// A null payload is what encoding/json makes of it; leave it to it.
-		if !ok || data[i] == 'n' {
-			return 0, false
-		}
-		req.Payload = append(json.RawMessage(nil), data[i:end]...)
-		return end, true
-	case fieldPriority, fieldMaxAttempts:
-		end, ok := jsonscan.Value(data, i)
-		if !ok {
-			return 0, false
-		}
-		n, ok := wholeNumber(data[i:end])
-		if !ok {
-			return 0, false
-		}
-		if field == fieldPriority {
-			req.Priority = n
-		} else {
-			req.MaxAttempts = n
-		}
-		return end, true
-	}
-	// PlainString refuses what is not UTF-8, which encoding/json would
-	// replace.
-	s, end, ok := jsonscan.PlainString(data, i)
-	if !ok {
-		return 0, false
-	}
-	v := string(s)
-	switch field {
-	case fieldType:
-		req.Type = v
-	case fieldQueue:
-		req.Queue = v
-	case fieldRunAt:
-		req.RunAt = v
-	case fieldRunIn:
-		req.RunIn = v
-	case fieldUniqueKey:
-		req.UniqueKey = v
-	case fieldTimeout:
-		req.Timeout = v
-	case fieldTag:
-		*tag = v
-	}
-	return end, true
+	return -1, nil, nil, false
 }
 
 // wholeNumber reads a JSON number that encoding/json would put in an int:

@@ -67,44 +67,29 @@ func (k *containerKinds) isObject(depth int) bool {
 func Value(b []byte, i int) (end int, ok bool) {
 	var kinds containerKinds
 	depth := 0
-	inObject := false // whether the innermost open container is an object
 	for {
 		// i is at the first byte of a value.
 		if uint(i) >= uint(len(b)) {
 			return i, false
 		}
 		switch b[i] {
-		case '{':
+		case '{', '[':
 			if depth == maxDepth {
 				return i, false
 			}
-			kinds.set(depth, true)
+			object := b[i] == '{'
+			kinds.set(depth, object)
 			depth++
-			inObject = true
 			i = SkipSpace(b, i+1)
-			if i < len(b) && b[i] == '}' {
+			if i < len(b) && b[i] == closer(object) {
 				i++
 				depth--
-				inObject = depth > 0 && kinds.isObject(depth-1)
 				break
 			}
-			if i, ok = memberName(b, i); !ok {
-				return i, false
-			}
-			continue
-		case '[':
-			if depth == maxDepth {
-				return i, false
-			}
-			kinds.set(depth, false)
-			depth++
-			inObject = false
-			i = SkipSpace(b, i+1)
-			if i < len(b) && b[i] == ']' {
-				i++
-				depth--
-				inObject = depth > 0 && kinds.isObject(depth-1)
-				break
+			if object {
+				if i, ok = memberName(b, i); !ok {
+					return i, false
+				}
 			}
 			continue
 		case '"':
@@ -138,30 +123,31 @@ func Value(b []byte, i int) (end int, ok bool) {
 			if i >= len(b) {
 				return i, false
 			}
-			if inObject {
-				if b[i] == ',' {
-					if i, ok = memberName(b, SkipSpace(b, i+1)); !ok {
+			object := kinds.isObject(depth - 1)
+			if b[i] == ',' {
+				i = SkipSpace(b, i+1)
+				if object {
+					if i, ok = memberName(b, i); !ok {
 						return i, false
 					}
-					break
 				}
-				if b[i] != '}' {
-					return i, false
-				}
-			} else {
-				if b[i] == ',' {
-					i = SkipSpace(b, i+1)
-					break
-				}
-				if b[i] != ']' {
-					return i, false
-				}
+				break
+			}
+			if b[i] != closer(object) {
+				return i, false
 			}
 			i++
 			depth--
-			inObject = depth > 0 && kinds.isObject(depth-1)
 		}
 	}
+}
+
+// closer is the byte that closes an object or an array.
+func closer(object bool) byte {
+	if object {
+		return '}'
+	}
+	return ']'
 }
 
 // memberName checks an object member's name and the colon after it,
@@ -234,3 +220,45 @@ func digitsEnd(b []byte, i int) int {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// Object reads b as one JSON object and nothing else but space, calling
+// member with each member's name and the index of its value; member
+// returns the index past the value, or false to stop the read. It reports
+// false for a text that is not such an object, and for a member name that
+// is not a PlainString (an escape, say), which a caller that matches names
+// byte for byte cannot judge.
+func Object(b []byte, member func(name []byte, at int) (end int, ok bool)) bool {
+	i := SkipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return SkipSpace(b, i+1) == len(b)
+	}
+	for {
+		name, end, ok := PlainString(b, i)
+		if !ok {
+			return false
+		}
+		i = SkipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		if i, ok = member(name, SkipSpace(b, i+1)); !ok {
+			return false
+		}
+		i = SkipSpace(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case '}':
+			return SkipSpace(b, i+1) == len(b)
+		case ',':
+			i = SkipSpace(b, i+1)
+		default:
+			return false
+		}
+	}
+}

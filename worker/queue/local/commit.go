@@ -123,26 +123,22 @@ func (s *Store) commit(batch []*writeRequest) time.Duration {
 		var failErr error
 		s.announce.ready, s.announce.changed = false, false
 		clear(s.deltas)
-		wroteEvents := false
 		s.written = s.written[:0]
-		s.pending.reset()
 		var last, firstKept uint64
 		err := s.db.Update(func(tx *bbolt.Tx) error {
-			seq := tx.Bucket(bucketEvents).Sequence()
 			for i, req := range batch {
 				if err := req.fn(tx); err != nil {
 					failed, failErr = i, err
 					return errBatchMemberFailed
 				}
 			}
-			if err := s.pending.store(tx); err != nil {
+			if err := s.events.store(tx, s.written); err != nil {
 				return err
 			}
 			// The log is trimmed in the transaction that grows it, so it
 			// never outgrows its bounds by more than one commit's events.
-			if written := tx.Bucket(bucketEvents).Sequence() - seq; written > 0 {
-				wroteEvents = true
-				if err := trimEvents(tx, s.retention(), start, int(written)+trimPerCommit); err != nil {
+			if len(s.written) > 0 {
+				if err := trimEvents(tx, s.retention(), start, len(s.written)+trimPerCommit); err != nil {
 					return err
 				}
 			}
@@ -165,7 +161,7 @@ func (s *Store) commit(batch []*writeRequest) time.Duration {
 			if s.announce.changed {
 				s.signalChanged()
 			}
-			if wroteEvents {
+			if len(s.written) > 0 {
 				s.signalEvents()
 			}
 		}

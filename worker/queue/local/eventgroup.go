@@ -15,49 +15,46 @@ import (
 // store written by that format reads on without a rewrite.
 const eventGroupMarker = 0xff
 
-// eventGroup gathers the events of one transaction, whose IDs follow one
-// another, into the one value it stores: the marker, then each event's
-// record, preceded by its length.
+// eventGroup is the room to write the events of one transaction, whose IDs
+// follow one another, as the one value stored for them: the marker, then
+// each event's record, preceded by its length. It is kept from commit to
+// commit so that the room is made once.
 type eventGroup struct {
-	first uint64 // the ID of the first event; meaningless while n is 0
-	n     int
-	value []byte
-	// record is room to write one event's record before its length.
-	record []byte
+	value  []byte
+	record []byte // one event's record, before its length is known
 }
 
-func (g *eventGroup) reset() { g.n, g.value = 0, g.value[:0] }
-
-// add appends e, whose ID id follows the group's last.
-func (g *eventGroup) add(id uint64, e *worker.Event) {
-	if g.n == 0 {
-		g.first = id
-		g.value = append(g.value[:0], eventGroupMarker)
-	}
-	g.record = appendEventRecord(g.record[:0], e)
-	g.value = binary.AppendUvarint(g.value, uint64(len(g.record)))
-	g.value = append(g.value, g.record...)
-	g.n++
-}
-
-// store puts the group into tx's event log. bbolt keeps the value until
-// the transaction commits, so the group must not change before then.
-func (g *eventGroup) store(tx *bbolt.Tx) error {
-	if g.n == 0 {
+// store puts events, oldest first, into tx's event log as one value, keyed
+// by the first's ID. bbolt keeps the value until the transaction commits,
+// so the group must not be stored again before then.
+func (g *eventGroup) store(tx *bbolt.Tx, events []worker.Event) error {
+	if len(events) == 0 {
 		return nil
 	}
 	b := tx.Bucket(bucketEvents)
 	b.FillPercent = appendFill
-	return b.Put(binary.BigEndian.AppendUint64(nil, g.first), g.value)
+	return b.Put(binary.BigEndian.AppendUint64(nil, events[0].ID), g.encode(events))
+}
+
+// encode writes the value of events in the group's room and returns it.
+func (g *eventGroup) encode(events []worker.Event) []byte {
+	g.value = append(g.value[:0], eventGroupMarker)
+	for i := range events {
+		g.record = appendEventRecord(g.record[:0], &events[i])
+		g.value = binary.AppendUvarint(g.value, uint64(len(g.record)))
+		g.value = append(g.value, g.record...)
+	}
+	return g.value
 }
 
 var errBadEventGroup = errors.New("event group is corrupt")
 
 // eachStoredEvent calls fn with each event record of the value stored at
-// key first, oldest first, until fn says to stop.
-func eachStoredEvent(first uint64, v []byte, fn func(id uint64, record []byte) (more bool, err error)) error {
+// key first, oldest first, and the records of the group after it (nil for
+// a lone record), until fn says to stop.
+func eachStoredEvent(first uint64, v []byte, fn func(id uint64, record, after []byte) (more bool, err error)) error {
 	if len(v) == 0 || v[0] != eventGroupMarker {
-		_, err := fn(first, v)
+		_, err := fn(first, v, nil)
 		return err
 	}
 	v = v[1:]
@@ -66,11 +63,12 @@ func eachStoredEvent(first uint64, v []byte, fn func(id uint64, record []byte) (
 		if w <= 0 || n > uint64(len(v)-w) {
 			return errBadEventGroup
 		}
-		more, err := fn(id, v[w:w+int(n)])
+		record, after := v[w:w+int(n)], v[w+int(n):]
+		more, err := fn(id, record, after)
 		if err != nil || !more {
 			return err
 		}
-		v = v[w+int(n):]
+		v = after
 	}
 	return nil
 }
@@ -81,29 +79,21 @@ func eachStoredEvent(first uint64, v []byte, fn func(id uint64, record []byte) (
 // past, else a new group (the value is the store's memory, valid only
 // until the transaction changes it).
 func trimGroup(first uint64, v []byte, past func(id uint64, record []byte) bool, limit int) (gone int, rest []byte, err error) {
-	if len(v) == 0 || v[0] != eventGroupMarker {
-		if limit > 0 && past(first, v) {
-			return 1, nil, nil
+	rest = v
+	err = eachStoredEvent(first, v, func(id uint64, record, after []byte) (bool, error) {
+		if gone == limit || !past(id, record) {
+			return false, nil
 		}
-		return 0, v, nil
-	}
-	body := v[1:]
-	for id := first; len(body) > 0 && gone < limit; id++ {
-		n, w := binary.Uvarint(body)
-		if w <= 0 || n > uint64(len(body)-w) {
-			return 0, nil, errBadEventGroup
-		}
-		if !past(id, body[w:w+int(n)]) {
-			break
-		}
-		body = body[w+int(n):]
-		gone++
-	}
+		gone, rest = gone+1, after
+		return true, nil
+	})
 	switch {
-	case len(body) == 0:
-		return gone, nil, nil
+	case err != nil:
+		return 0, nil, err
 	case gone == 0:
 		return 0, v, nil
+	case len(rest) == 0:
+		return gone, nil, nil
 	}
-	return gone, append([]byte{eventGroupMarker}, body...), nil
+	return gone, append([]byte{eventGroupMarker}, rest...), nil
 }

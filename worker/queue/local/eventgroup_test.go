@@ -24,12 +24,13 @@ func TestEventGroup_RoundTrip(t *testing.T) {
 		{Time: now.Add(time.Second), Job: "a", Queue: "q", Type: "noop", State: worker.StateDead, From: worker.StateRunning, Attempt: 3, Error: strings.Repeat("e", 20000)},
 		{Time: now.Add(2 * time.Second), Job: "b", Queue: "q", Type: "noop", State: worker.StateRunning, From: worker.StateQueued, Attempt: 1},
 	}
-	var g eventGroup
 	for i := range events {
-		g.add(uint64(40+i), &events[i])
+		events[i].ID = uint64(40 + i)
 	}
+	var g eventGroup
+	value := g.encode(events)
 	var got []worker.Event
-	err := eachStoredEvent(g.first, g.value, func(id uint64, rec []byte) (bool, error) {
+	err := eachStoredEvent(40, value, func(id uint64, rec, _ []byte) (bool, error) {
 		e, err := decodeEvent(rec)
 		if err != nil {
 			return false, err
@@ -50,12 +51,12 @@ func TestEventGroup_RoundTrip(t *testing.T) {
 	}
 	// Trimming cuts through the group: what is left reads as the events
 	// after the cut, under the ID of the first of them.
-	gone, rest, err := trimGroup(g.first, g.value, func(id uint64, _ []byte) bool { return id < 41 }, 10)
+	gone, rest, err := trimGroup(40, value, func(id uint64, _ []byte) bool { return id < 41 }, 10)
 	if err != nil || gone != 1 || rest == nil {
 		t.Fatalf("trimGroup of the oldest: gone %d, rest %v, err %v", gone, rest != nil, err)
 	}
 	var left []uint64
-	_ = eachStoredEvent(41, rest, func(id uint64, rec []byte) (bool, error) {
+	_ = eachStoredEvent(41, rest, func(id uint64, rec, _ []byte) (bool, error) {
 		e, err := decodeEvent(rec)
 		if err != nil || e.Job != events[id-40].Job || e.State != events[id-40].State {
 			t.Errorf("event %d after the trim: %+v, %v", id, e, err)
@@ -66,16 +67,16 @@ func TestEventGroup_RoundTrip(t *testing.T) {
 	if len(left) != 2 || left[0] != 41 || left[1] != 42 {
 		t.Errorf("after the trim the group holds %v, want [41 42]", left)
 	}
-	if gone, rest, _ := trimGroup(g.first, g.value, func(uint64, []byte) bool { return true }, 2); gone != 2 || rest == nil {
+	if gone, rest, _ := trimGroup(40, value, func(uint64, []byte) bool { return true }, 2); gone != 2 || rest == nil {
 		t.Errorf("a limit of 2: gone %d, rest %v", gone, rest != nil)
 	}
-	if gone, rest, _ := trimGroup(g.first, g.value, func(uint64, []byte) bool { return true }, 10); gone != 3 || rest != nil {
+	if gone, rest, _ := trimGroup(40, value, func(uint64, []byte) bool { return true }, 10); gone != 3 || rest != nil {
 		t.Errorf("all past: gone %d, rest %v", gone, rest != nil)
 	}
-	if gone, rest, _ := trimGroup(g.first, g.value, func(uint64, []byte) bool { return false }, 10); gone != 0 || len(rest) != len(g.value) {
+	if gone, rest, _ := trimGroup(40, value, func(uint64, []byte) bool { return false }, 10); gone != 0 || len(rest) != len(value) {
 		t.Errorf("none past: gone %d, rest of %d bytes", gone, len(rest))
 	}
-	if err := eachStoredEvent(g.first, g.value[:len(g.value)-1], func(uint64, []byte) (bool, error) { return true, nil }); !errors.Is(err, errBadEventGroup) {
+	if err := eachStoredEvent(40, value[:len(value)-1], func(uint64, []byte, []byte) (bool, error) { return true, nil }); !errors.Is(err, errBadEventGroup) {
 		t.Errorf("a cut group: %v, want %v", err, errBadEventGroup)
 	}
 }

@@ -80,23 +80,17 @@ func (t txn) appendEvent(j *worker.JobRecord, from worker.State, now time.Time) 
 	if j.State == worker.StateRetrying || j.State == worker.StateDead || (j.State == worker.StateCancelled && from == worker.StateRunning) {
 		e.Error = j.LastError
 	}
-	if t.events != nil {
-		t.events.add(id, &e)
-	} else {
+	// As the log on disk gives it back: to the nanosecond, no monotonic
+	// reading.
+	e.Time = time.Unix(0, now.UnixNano())
+	if t.written == nil {
 		// A change outside the commit loop (the recovery at open) stores
 		// its events one by one.
 		var g eventGroup
-		g.add(id, &e)
-		if err := g.store(t.tx); err != nil {
-			return err
-		}
+		return g.store(t.tx, []worker.Event{e})
 	}
-	if t.written != nil {
-		// As the log on disk gives it back: to the nanosecond, no
-		// monotonic reading.
-		e.Time = time.Unix(0, now.UnixNano())
-		*t.written = append(*t.written, e)
-	}
+	// The commit stores what it gathered as one group.
+	*t.written = append(*t.written, e)
 	return nil
 }
 
@@ -168,7 +162,7 @@ func (s *Store) eventsOnDisk(after uint64, f worker.EventFilter, limit int) (wor
 			}
 		}
 		for ; k != nil && scanned < maxEventsScanned && len(page.Events) < limit; k, v = c.Next() {
-			err := eachStoredEvent(binary.BigEndian.Uint64(k), v, func(id uint64, rec []byte) (bool, error) {
+			err := eachStoredEvent(binary.BigEndian.Uint64(k), v, func(id uint64, rec, _ []byte) (bool, error) {
 				if id < from {
 					return true, nil
 				}

@@ -60,12 +60,10 @@ type txn struct {
 	counts *countDeltas
 	// noEvents leaves the event log alone (see Store.OmitEvents).
 	noEvents bool
-	// written gathers the events of the commit being built, for the
-	// store's events in memory once it is durable (nil: not gathered).
+	// written gathers the events of the commit being built, which the
+	// commit stores as one group and then keeps in memory (nil: each event
+	// is stored as it is made).
 	written *[]worker.Event
-	// events gathers the same events to be stored as one group at the
-	// commit (nil: each is stored as it is made).
-	events *eventGroup
 }
 
 // appendFill is the fill of pages in buckets whose keys mostly grow at the

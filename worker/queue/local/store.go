@@ -77,9 +77,9 @@ type Store struct {
 	// touches it).
 	recent  *eventRing
 	written []worker.Event
-	// pending is the event group of the commit being built (only the
-	// commit goroutine touches it).
-	pending eventGroup
+	// events is the room to store a commit's events as one group (only
+	// the commit goroutine touches it).
+	events eventGroup
 
 	mu             sync.Mutex
 	changed        chan struct{}
@@ -133,7 +133,7 @@ func Open(path string, maxQueued worker.MaxQueued) (*Store, error) {
 // txn is a write transaction run by the commit goroutine, whose count
 // changes are written once at the commit.
 func (s *Store) txn(tx *bbolt.Tx) txn {
-	return txn{tx: tx, counts: &s.deltas, noEvents: s.noEvents.Load(), written: &s.written, events: &s.pending}
+	return txn{tx: tx, counts: &s.deltas, noEvents: s.noEvents.Load(), written: &s.written}
 }
 
 func (s *Store) prepare(tx *bbolt.Tx) error {
