@@ -125,7 +125,7 @@ func (s *Store) commit(batch []*writeRequest) time.Duration {
 		clear(s.deltas)
 		s.written = s.written[:0]
 		var last, firstKept uint64
-		err := s.db.Update(func(tx *bbolt.Tx) error {
+		err := s.update(func(tx *bbolt.Tx) error {
 			for i, req := range batch {
 				if err := req.fn(tx); err != nil {
 					failed, failErr = i, err
@@ -144,7 +144,7 @@ func (s *Store) commit(batch []*writeRequest) time.Duration {
 			}
 			last, firstKept = logBounds(tx)
 			return s.txn(tx).flushCounts()
-		})
+		}, func() { s.recent.addLocked(s.written, last, firstKept) })
 		if failed >= 0 {
 			batch[failed].finish(failErr)
 			batch = append(batch[:failed], batch[failed+1:]...)
@@ -152,9 +152,6 @@ func (s *Store) commit(batch []*writeRequest) time.Duration {
 		}
 		if err == nil {
 			s.commits.Add(1)
-			// Before the wake-up below, so that whoever it wakes finds
-			// the events in memory.
-			s.recent.add(s.written, last, firstKept)
 			if s.announce.ready {
 				s.signalReady()
 			}
@@ -177,6 +174,30 @@ func (s *Store) commit(batch []*writeRequest) time.Duration {
 		return took
 	}
 	return time.Since(start)
+}
+
+// update runs fn in a write transaction and commits it holding the events
+// in memory locked, and runs committed before it lets go of them: the
+// commit's changes are visible to readers from the moment bbolt writes
+// its meta page, inside Commit, and a reader that has seen them (a job
+// done, say) and then asks for the events must find this commit's events
+// in memory too, not the ones before it.
+func (s *Store) update(fn func(tx *bbolt.Tx) error, committed func()) error {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	s.recent.mu.Lock()
+	defer s.recent.mu.Unlock()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	committed()
+	return nil
 }
 
 // writeEach queues each fn as a change of its own, so that one's failure

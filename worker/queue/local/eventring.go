@@ -54,6 +54,11 @@ func logBounds(tx *bbolt.Tx) (last, firstKept uint64) {
 func (r *eventRing) add(events []worker.Event, last, firstKept uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.addLocked(events, last, firstKept)
+}
+
+// addLocked is add for a caller that holds r.mu.
+func (r *eventRing) addLocked(events []worker.Event, last, firstKept uint64) {
 	if len(events) > 0 && events[0].ID != r.last+1 {
 		r.start, r.n = 0, 0
 	}
