@@ -104,6 +104,10 @@ func (b *browser) eval(expr string) string {
 // screenshot saves the whole page as NAME.png in the test's artifact dir.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	// A form's POST answers with a redirect, so the page can be between two
+	// documents when the condition before this was seen; the capture needs
+	// a laid-out page ("Cannot take screenshot with 0 width" otherwise).
+	b.waitFor("page "+name+" laid out", `document.readyState === 'complete' && document.documentElement.getBoundingClientRect().width > 0`)
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
