@@ -141,27 +141,25 @@ func TestSchedules_OneJobPerTickAcrossRestarts(t *testing.T) {
 // schedules shows the last tick and its job.
 func TestSchedules_CatchUp(t *testing.T) {
 	t.Parallel()
-	now := time.Now()
-	newest := now.Truncate(time.Hour)
-	if now.Sub(newest) < 15*time.Second {
-		// The newest tick would be on time, not missed: wait it out.
-		time.Sleep(15*time.Second - now.Sub(newest))
-	}
-	handled := newest.Add(-4*time.Hour - 30*time.Minute)
-	missed := []time.Time{}
-	for h := 4; h >= 0; h-- {
-		missed = append(missed, newest.Add(-time.Duration(h)*time.Hour))
-	}
 	for _, c := range []struct {
 		mode string
-		want []time.Time
+		want func(missed []time.Time) []time.Time
 	}{
-		{"all", missed},
-		{"last", missed[4:]},
-		{"none", nil},
+		{"all", func(missed []time.Time) []time.Time { return missed }},
+		{"last", func(missed []time.Time) []time.Time { return missed[4:] }},
+		{"none", func([]time.Time) []time.Time { return nil }},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			t.Parallel()
+			// The hour is read here, as kilnd starts: a parallel test
+			// can wait long before it runs.
+			newest := awayFromTheHour(t).Truncate(time.Hour)
+			handled := newest.Add(-4*time.Hour - 30*time.Minute)
+			missed := []time.Time{}
+			for h := 4; h >= 0; h-- {
+				missed = append(missed, newest.Add(-time.Duration(h)*time.Hour))
+			}
+			want := c.want(missed)
 			e := newEnv(t)
 			e.writeConfig(t, e.configText("", scheduleTable("hourly", "1h", c.mode)))
 			if err := os.MkdirAll(e.state, 0o750); err != nil {
@@ -177,14 +175,14 @@ func TestSchedules_CatchUp(t *testing.T) {
 			} else {
 				d.waitLog(t, "schedule missed ticks while no kilnd ran it")
 			}
-			got := waitTicks(t, e, "hourly", len(c.want))
+			got := waitTicks(t, e, "hourly", len(want))
 			var ticks []time.Time
 			for tick := range got {
 				ticks = append(ticks, tick)
 			}
 			slices.SortFunc(ticks, time.Time.Compare)
-			if !slices.EqualFunc(ticks, c.want, time.Time.Equal) {
-				t.Errorf("catch_up %s submitted ticks %v, want %v", c.mode, ticks, c.want)
+			if !slices.EqualFunc(ticks, want, time.Time.Equal) {
+				t.Errorf("catch_up %s submitted ticks %v, want %v", c.mode, ticks, want)
 			}
 			r := e.kilnctl(t, "schedules")
 			if r.code != 0 || !strings.Contains(r.stdout, "hourly") || !strings.Contains(r.stdout, "every 1h") {
@@ -200,4 +198,20 @@ func TestSchedules_CatchUp(t *testing.T) {
 			t.Logf("catch_up %s: %d jobs\n%s", c.mode, len(ticks), r.stdout)
 		})
 	}
+}
+
+// awayFromTheHour returns the time once it is neither in the first 15 s
+// of an hour, where the hour's tick is on time rather than missed, nor in
+// the last 30 s, where the hour could turn before kilnd reads the clock.
+func awayFromTheHour(t *testing.T) time.Time {
+	t.Helper()
+	now := time.Now()
+	into := now.Sub(now.Truncate(time.Hour))
+	switch {
+	case into < 15*time.Second:
+		time.Sleep(15*time.Second - into) // the clock, not a condition, is waited for
+	case into > time.Hour-30*time.Second:
+		time.Sleep(time.Hour - into + 15*time.Second)
+	}
+	return time.Now()
 }

@@ -247,8 +247,15 @@ func TestInboxKill9MidBurstOnRabbitMQ(t *testing.T) {
 		ih.waitInbox(t)
 	}
 	waitFor(t, 3*time.Minute, "every picture in done/", func() (string, bool) {
-		d := len(ih.names(t, "done"))
-		return fmt.Sprintf("%d of %d; failed/ %v", d, n, ih.names(t, "failed")), d == n
+		done := ih.names(t, "done")
+		if len(done) == n {
+			return "", true
+		}
+		state := fmt.Sprintf("%d of %d; failed/ %v", len(done), n, ih.names(t, "failed"))
+		if len(done) >= n-5 { // a few stragglers: say where they are
+			state += ih.whereMissing(t, names, done)
+		}
+		return state, false
 	})
 	waitFor(t, 30*time.Second, ".processing empty", func() (string, bool) {
 		p := ih.names(t, ".processing")
@@ -262,4 +269,44 @@ func TestInboxKill9MidBurstOnRabbitMQ(t *testing.T) {
 	}
 	ih.checkOnce(t, names)
 	t.Logf("%d second messages of a job acked away", strings.Count(ih.stderr.String(), "a second message of a job that is held already"))
+}
+
+// whereMissing tells, for each picture not in done/, where each
+// is, whether it has a ticket, what kilnd says of its job and the last
+// lines of the log that name the job: what a failed wait needs to be read.
+func (ih *inboxHost) whereMissing(t *testing.T, names, done []string) string {
+	t.Helper()
+	var b strings.Builder
+	processing := ih.names(t, ".processing")
+	for _, name := range names {
+		if slices.Contains(done, name) {
+			continue
+		}
+		fmt.Fprintf(&b, "\n  %s:", name)
+		if slices.Contains(ih.names(t, ""), name) {
+			b.WriteString(" in the inbox")
+		}
+		for _, f := range processing {
+			key, rest, ok := strings.Cut(f, "_")
+			if !ok || rest != name {
+				continue
+			}
+			_, err := os.Stat(filepath.Join(inbox.ProcessingDir(ih.inbox), key+".job"))
+			id := inbox.DerivedID(inbox.UniqueKey("drop", key))
+			fmt.Fprintf(&b, " in .processing as %s (ticket: %v); job %s", f, err == nil, id)
+			if j, err := ih.client().Job(context.Background(), id, 0); err != nil {
+				fmt.Fprintf(&b, ": %v", err)
+			} else {
+				fmt.Fprintf(&b, " %s, attempts %d, updated %s", j.State, j.Attempts, j.UpdatedAt.Format(time.RFC3339Nano))
+			}
+			var lines []string
+			for _, l := range strings.Split(ih.stderr.String(), "\n") {
+				if strings.Contains(l, id) || strings.Contains(l, name) {
+					lines = append(lines, l)
+				}
+			}
+			fmt.Fprintf(&b, "; %d log lines name it, the last:\n    %s", len(lines), strings.Join(lines[max(0, len(lines)-4):], "\n    "))
+		}
+	}
+	return b.String()
 }

@@ -180,6 +180,9 @@ func (q *Queue) answerAdmission(body []byte, redelivered bool) []byte {
 // Before it calls a key held, the leader reads the records up to now, as
 // the holder may have finished a moment ago on another host.
 //
+// A job that is a duplicate of one whose message may never have been
+// published gets it published (unpublished.go).
+//
 // Only a request the broker hands out again (its first leader died before
 // it acked) can name jobs already admitted, and a SubmitOnce names its own
 // IDs: only then is each job looked up, which for a job not in memory
@@ -193,6 +196,7 @@ func (q *Queue) admit(jobs []*worker.JobRecord, how admitHow) ([]bool, []error, 
 	sameAs := map[int]int{}
 	var fresh []*worker.JobRecord
 	var at []int
+	var held []string // the jobs that some are duplicates of
 	readUp := false
 	for i, j := range jobs {
 		if j.UniqueKey != "" {
@@ -214,6 +218,7 @@ func (q *Queue) admit(jobs []*worker.JobRecord, how admitHow) ([]bool, []error, 
 			}
 			if holder != nil && holder.ID != j.ID {
 				*j, dup[i] = *holder, true
+				held = append(held, holder.ID)
 				continue
 			}
 			firstOf[ref] = i
@@ -222,6 +227,7 @@ func (q *Queue) admit(jobs []*worker.JobRecord, how admitHow) ([]bool, []error, 
 			if known, gone := q.knownOrPurged(j.ID); known != nil || gone {
 				if known != nil {
 					*j = *known
+					held = append(held, known.ID)
 				}
 				dup[i] = true
 				continue
@@ -247,6 +253,7 @@ func (q *Queue) admit(jobs []*worker.JobRecord, how admitHow) ([]bool, []error, 
 	} else {
 		err = q.publishNew(fresh)
 	}
+	q.publishUnpublished(held)
 	for i, first := range sameAs {
 		if (each && errs[first] != nil) || err != nil {
 			if each {

@@ -113,6 +113,9 @@ type record struct {
 	gen  int
 	copy uint64 // the current message copy of the job (seq when published)
 	host string // who made the last change
+	// resent is set once this process published the job's message again
+	// because it may never have been published (unpublished.go).
+	resent bool
 	// changed is when this process last applied a change to it: a
 	// finished job's record leaves memory residentFor after it.
 	changed time.Time
