@@ -252,6 +252,7 @@ fuzz: deps-build
 	$(GO) test -run '^$$' -fuzz '^FuzzPlainString$$' -fuzztime 300000x ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSubmitPlain$$' -fuzztime 300000x ./daemon
 	$(GO) test -run '^$$' -fuzz '^FuzzSubmittedAppendPlainJSON$$' -fuzztime 100000x ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzString$$' -fuzztime 200000x ./internal/jsonwrite
 
 # 100 cycles of kill -9 at random moments while producers submit and workers
 # run; then every acknowledged job must have completed (about a minute).

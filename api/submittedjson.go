@@ -3,6 +3,8 @@ package api
 import (
 	"strconv"
 	"time"
+
+	"kiln/internal/jsonwrite"
 )
 
 // AppendPlainJSON appends s as json.Marshal writes it, for the answer
@@ -23,34 +25,34 @@ func (s *Submitted) AppendPlainJSON(b []byte) ([]byte, bool) {
 		}
 	}
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, j.ID)
+	b = jsonwrite.String(b, j.ID)
 	b = append(b, `,"queue":`...)
-	b = appendJSONString(b, j.Queue)
+	b = jsonwrite.String(b, j.Queue)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, j.Type)
+	b = jsonwrite.String(b, j.Type)
 	b = append(b, `,"priority":`...)
 	b = strconv.AppendInt(b, int64(j.Priority), 10)
 	b = append(b, `,"run_at":`...)
-	b = appendJSONTime(b, j.RunAt)
+	b = jsonwrite.Time(b, j.RunAt)
 	b = append(b, `,"attempts":`...)
 	b = strconv.AppendInt(b, int64(j.Attempts), 10)
 	b = append(b, `,"max_attempts":`...)
 	b = strconv.AppendInt(b, int64(j.MaxAttempts), 10)
 	if j.Timeout != 0 {
 		b = append(b, `,"timeout":`...)
-		b = appendJSONString(b, j.Timeout.Std().String())
+		b = jsonwrite.String(b, j.Timeout.Std().String())
 	}
 	b = appendOptionalString(b, `,"unique_key":`, j.UniqueKey)
 	b = append(b, `,"state":`...)
-	b = appendJSONString(b, string(j.State))
+	b = jsonwrite.String(b, string(j.State))
 	b = appendOptionalString(b, `,"last_error":`, j.LastError)
 	b = append(b, `,"created_at":`...)
-	b = appendJSONTime(b, j.CreatedAt)
+	b = jsonwrite.Time(b, j.CreatedAt)
 	b = append(b, `,"updated_at":`...)
-	b = appendJSONTime(b, j.UpdatedAt)
+	b = jsonwrite.Time(b, j.UpdatedAt)
 	if !j.FinishedAt.IsZero() {
 		b = append(b, `,"finished_at":`...)
-		b = appendJSONTime(b, j.FinishedAt)
+		b = jsonwrite.Time(b, j.FinishedAt)
 	}
 	b = appendOptionalString(b, `,"parent":`, j.Parent)
 	if s.Duplicate {
@@ -65,5 +67,5 @@ func appendOptionalString(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendJSONString(append(b, key...), v)
+	return jsonwrite.String(append(b, key...), v)
 }

@@ -13,10 +13,11 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"kiln/api"
 	"kiln/worker"
+
+	"kiln/internal/jsonwrite"
 )
 
 const (
@@ -298,21 +299,21 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 // thousands of answers a second, encoding/json's reflection shows up.
 func encodeAck(b []byte, a *api.StreamAck) []byte {
 	b = append(b, `{"tag":`...)
-	b = appendJSONString(b, a.Tag)
+	b = jsonwrite.String(b, a.Tag)
 	if a.ID != "" {
 		b = append(b, `,"id":`...)
-		b = appendJSONString(b, a.ID)
+		b = jsonwrite.String(b, a.ID)
 		b = append(b, `,"queue":`...)
-		b = appendJSONString(b, a.Queue)
+		b = jsonwrite.String(b, a.Queue)
 		b = append(b, `,"state":`...)
-		b = appendJSONString(b, string(a.State))
+		b = jsonwrite.String(b, string(a.State))
 	}
 	if a.Duplicate {
 		b = append(b, `,"duplicate":true`...)
 	}
 	if a.Error != "" {
 		b = append(b, `,"error":`...)
-		b = appendJSONString(b, a.Error)
+		b = jsonwrite.String(b, a.Error)
 		b = append(b, `,"status":`...)
 		b = strconv.AppendInt(b, int64(a.Status), 10)
 	}
@@ -321,18 +322,4 @@ func encodeAck(b []byte, a *api.StreamAck) []byte {
 		b = strconv.AppendInt(b, a.Line, 10)
 	}
 	return append(b, "}\n"...)
-}
-
-// appendJSONString appends s as a JSON string; plain ASCII, the usual
-// case, is copied as is.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

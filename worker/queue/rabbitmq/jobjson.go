@@ -3,10 +3,10 @@ package rabbitmq
 import (
 	"encoding/json"
 	"strconv"
-	"time"
-	"unicode/utf8"
 
 	"kiln/worker"
+
+	"kiln/internal/jsonwrite"
 )
 
 // Job messages and events are written as JSON field by field: what
@@ -20,34 +20,34 @@ import (
 // appendJob appends j as a JSON object with worker.JobRecord's field names.
 func appendJob(b []byte, j *worker.JobRecord) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, j.ID)
+	b = jsonwrite.String(b, j.ID)
 	b = append(b, `,"queue":`...)
-	b = appendString(b, j.Queue)
+	b = jsonwrite.String(b, j.Queue)
 	b = append(b, `,"type":`...)
-	b = appendString(b, j.Type)
+	b = jsonwrite.String(b, j.Type)
 	b = append(b, `,"payload":`...)
 	b = appendRaw(b, j.Payload)
 	b = append(b, `,"priority":`...)
 	b = strconv.AppendInt(b, int64(j.Priority), 10)
 	b = append(b, `,"run_at":`...)
-	b = appendTime(b, j.RunAt)
+	b = jsonwrite.Time(b, j.RunAt)
 	b = append(b, `,"attempts":`...)
 	b = strconv.AppendInt(b, int64(j.Attempts), 10)
 	b = append(b, `,"max_attempts":`...)
 	b = strconv.AppendInt(b, int64(j.MaxAttempts), 10)
 	if j.Timeout != 0 {
 		b = append(b, `,"timeout":`...)
-		b = appendString(b, j.Timeout.Std().String())
+		b = jsonwrite.String(b, j.Timeout.Std().String())
 	}
 	if j.UniqueKey != "" {
 		b = append(b, `,"unique_key":`...)
-		b = appendString(b, j.UniqueKey)
+		b = jsonwrite.String(b, j.UniqueKey)
 	}
 	b = append(b, `,"state":`...)
-	b = appendString(b, string(j.State))
+	b = jsonwrite.String(b, string(j.State))
 	if j.LastError != "" {
 		b = append(b, `,"last_error":`...)
-		b = appendString(b, j.LastError)
+		b = jsonwrite.String(b, j.LastError)
 	}
 	if len(j.Errors) > 0 {
 		b = append(b, `,"errors":[`...)
@@ -58,24 +58,24 @@ func appendJob(b []byte, j *worker.JobRecord) []byte {
 			b = append(b, `{"attempt":`...)
 			b = strconv.AppendInt(b, int64(e.Attempt), 10)
 			b = append(b, `,"at":`...)
-			b = appendTime(b, e.At)
+			b = jsonwrite.Time(b, e.At)
 			b = append(b, `,"error":`...)
-			b = appendString(b, e.Error)
+			b = jsonwrite.String(b, e.Error)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
 	b = append(b, `,"created_at":`...)
-	b = appendTime(b, j.CreatedAt)
+	b = jsonwrite.Time(b, j.CreatedAt)
 	b = append(b, `,"updated_at":`...)
-	b = appendTime(b, j.UpdatedAt)
+	b = jsonwrite.Time(b, j.UpdatedAt)
 	if !j.FinishedAt.IsZero() {
 		b = append(b, `,"finished_at":`...)
-		b = appendTime(b, j.FinishedAt)
+		b = jsonwrite.Time(b, j.FinishedAt)
 	}
 	if !j.LeaseUntil.IsZero() {
 		b = append(b, `,"lease_until":`...)
-		b = appendTime(b, j.LeaseUntil)
+		b = jsonwrite.Time(b, j.LeaseUntil)
 	}
 	if len(j.Result) > 0 {
 		b = append(b, `,"result":`...)
@@ -84,7 +84,7 @@ func appendJob(b []byte, j *worker.JobRecord) []byte {
 		} else {
 			// A handler's result that is not JSON must not spoil the
 			// message of every event sent with it.
-			b = appendString(b, string(j.Result))
+			b = jsonwrite.String(b, string(j.Result))
 		}
 	}
 	if j.CancelRequested {
@@ -92,7 +92,7 @@ func appendJob(b []byte, j *worker.JobRecord) []byte {
 	}
 	if j.Parent != "" {
 		b = append(b, `,"parent":`...)
-		b = appendString(b, j.Parent)
+		b = jsonwrite.String(b, j.Parent)
 	}
 	if len(j.Children) > 0 {
 		b = append(b, `,"children":[`...)
@@ -100,7 +100,7 @@ func appendJob(b []byte, j *worker.JobRecord) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, c)
+			b = jsonwrite.String(b, c)
 		}
 		b = append(b, ']')
 	}
@@ -110,9 +110,9 @@ func appendJob(b []byte, j *worker.JobRecord) []byte {
 // appendEvent appends e as a JSON object with event's field names.
 func appendEvent(b []byte, e *event) []byte {
 	b = append(b, `{"kind":`...)
-	b = appendString(b, e.Kind)
+	b = jsonwrite.String(b, e.Kind)
 	b = append(b, `,"host":`...)
-	b = appendString(b, e.Host)
+	b = jsonwrite.String(b, e.Host)
 	if e.Seq != 0 {
 		b = append(b, `,"seq":`...)
 		b = strconv.AppendUint(b, e.Seq, 10)
@@ -131,19 +131,19 @@ func appendEvent(b []byte, e *event) []byte {
 	}
 	if e.ID != "" {
 		b = append(b, `,"id":`...)
-		b = appendString(b, e.ID)
+		b = jsonwrite.String(b, e.ID)
 	}
 	if e.Queue != "" {
 		b = append(b, `,"queue":`...)
-		b = appendString(b, e.Queue)
+		b = jsonwrite.String(b, e.Queue)
 	}
 	if e.From != "" {
 		b = append(b, `,"from":`...)
-		b = appendString(b, string(e.From))
+		b = jsonwrite.String(b, string(e.From))
 	}
 	if e.Marker != "" {
 		b = append(b, `,"marker":`...)
-		b = appendString(b, e.Marker)
+		b = jsonwrite.String(b, e.Marker)
 	}
 	return append(b, '}')
 }
@@ -155,56 +155,4 @@ func appendRaw(b []byte, raw json.RawMessage) []byte {
 		return append(b, "null"...)
 	}
 	return append(b, raw...)
-}
-
-// appendTime appends t as encoding/json does: RFC 3339 with nanoseconds.
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string; bytes that are not UTF-8 become
-// U+FFFD, as encoding/json makes them.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"kiln/worker"
+
+	"kiln/internal/jsonwrite"
 )
 
 // The records a kilnd built from the records stream are kept in a file of
@@ -332,7 +334,7 @@ func encodeStored(r *record) []byte {
 	b = append(b, `,"copy":`...)
 	b = strconv.AppendUint(b, r.copy, 10)
 	b = append(b, `,"host":`...)
-	b = appendString(b, r.host)
+	b = jsonwrite.String(b, r.host)
 	return append(b, '}')
 }
 
