@@ -15,9 +15,8 @@ import (
 	"time"
 
 	"kiln/api"
-	"kiln/worker"
-
 	"kiln/internal/jsonwrite"
+	"kiln/worker"
 )
 
 const (

@@ -277,13 +277,14 @@ func TestInboxKill9MidBurstOnRabbitMQ(t *testing.T) {
 func (ih *inboxHost) whereMissing(t *testing.T, names, done []string) string {
 	t.Helper()
 	var b strings.Builder
-	processing := ih.names(t, ".processing")
+	processing, inInbox := ih.names(t, ".processing"), ih.names(t, "")
+	log := strings.Split(ih.stderr.String(), "\n")
 	for _, name := range names {
 		if slices.Contains(done, name) {
 			continue
 		}
 		fmt.Fprintf(&b, "\n  %s:", name)
-		if slices.Contains(ih.names(t, ""), name) {
+		if slices.Contains(inInbox, name) {
 			b.WriteString(" in the inbox")
 		}
 		for _, f := range processing {
@@ -300,7 +301,7 @@ func (ih *inboxHost) whereMissing(t *testing.T, names, done []string) string {
 				fmt.Fprintf(&b, " %s, attempts %d, updated %s", j.State, j.Attempts, j.UpdatedAt.Format(time.RFC3339Nano))
 			}
 			var lines []string
-			for _, l := range strings.Split(ih.stderr.String(), "\n") {
+			for _, l := range log {
 				if strings.Contains(l, id) || strings.Contains(l, name) {
 					lines = append(lines, l)
 				}

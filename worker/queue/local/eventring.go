@@ -48,16 +48,10 @@ func logBounds(tx *bbolt.Tx) (last, firstKept uint64) {
 	return last, firstKept
 }
 
-// add records a commit: its events, oldest first, and the log's bounds
-// after it. Events that do not follow on from those held (none should)
-// replace them rather than leave a hole.
-func (r *eventRing) add(events []worker.Event, last, firstKept uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.addLocked(events, last, firstKept)
-}
-
-// addLocked is add for a caller that holds r.mu.
+// addLocked records a commit: its events, oldest first, and the log's
+// bounds after it. Events that do not follow on from those held (none
+// should) replace them rather than leave a hole. r.mu is held: the commit
+// holds it across bbolt's Commit (Store.update).
 func (r *eventRing) addLocked(events []worker.Event, last, firstKept uint64) {
 	if len(events) > 0 && events[0].ID != r.last+1 {
 		r.start, r.n = 0, 0

@@ -4,9 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"kiln/worker"
-
 	"kiln/internal/jsonwrite"
+	"kiln/worker"
 )
 
 // Job messages and events are written as JSON field by field: what

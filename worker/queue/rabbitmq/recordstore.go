@@ -14,9 +14,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"kiln/worker"
-
 	"kiln/internal/jsonwrite"
+	"kiln/worker"
 )
 
 // The records a kilnd built from the records stream are kept in a file of

@@ -34,40 +34,58 @@ func (q *Queue) mayBeUnpublishedLocked(r *record) bool {
 		(r.job.State == worker.StateQueued || r.job.State == worker.StateScheduled)
 }
 
-// publishUnpublished publishes again the message of each job of ids that
-// may never have had one, once per job for this process.
+// publishUnpublished publishes again, in one window of confirms, the
+// message of each job of ids that may never have had one, once per job
+// for this process.
 func (q *Queue) publishUnpublished(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
 	q.mu.Lock()
 	l := q.link
-	var jobs []record
+	var suspects []record // copies: the records change under mu
 	for _, id := range ids {
 		if r := q.records[id]; r != nil && q.mayBeUnpublishedLocked(r) {
-			jobs = append(jobs, *r)
+			suspects = append(suspects, *r)
 		}
 	}
 	q.mu.Unlock()
-	for _, r := range jobs {
+	var msgs []outgoing
+	var sent []*record // the job of each of msgs
+	for i := range suspects {
+		r := &suspects[i]
 		msg, err := q.jobCopy(l, &r.job, r.job.Attempts, r.gen, r.copy)
-		if err == nil {
-			_, err = q.publishEach(l, []outgoing{msg})
-		}
 		if err != nil {
 			q.log.Warn("could not publish again the message of a job that may have none; the next duplicate of it tries again",
 				"job", r.job.ID, "queue", r.job.Queue, "err", err)
 			continue
 		}
-		q.log.Info("published again the message of a job that was queued by a process now gone and has not run, as that process may have died before publishing it",
-			"job", r.job.ID, "queue", r.job.Queue, "unique_key", r.job.UniqueKey, "queued_by", r.host)
-		q.mu.Lock()
+		msgs, sent = append(msgs, msg), append(sent, r)
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	acked, err := q.publishEach(l, msgs)
+	for k, r := range sent {
+		if k < len(acked) && acked[k] {
+			q.log.Info("published again the message of a job that was queued by a process now gone and has not run, as that process may have died before publishing it",
+				"job", r.job.ID, "queue", r.job.Queue, "unique_key", r.job.UniqueKey, "queued_by", r.host)
+		} else {
+			q.log.Warn("could not publish again the message of a job that may have none; the next duplicate of it tries again",
+				"job", r.job.ID, "queue", r.job.Queue, "err", err)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for k, r := range sent {
+		if k >= len(acked) || !acked[k] {
+			continue
+		}
 		if cur := q.records[r.job.ID]; cur != nil {
 			cur.resent = true
 		}
 		if r.job.State == worker.StateQueued {
 			q.queueState(r.job.Queue).expect[r.job.ID] = r.job.RunAt
 		}
-		q.mu.Unlock()
 	}
 }
