@@ -58,11 +58,12 @@ type pipelinedSystem interface {
 }
 
 // servers are the processes of a system whose CPU is told apart: the
-// broker's Erlang VM (0 when the system has no broker) and each kilnd,
-// host 1 first.
+// broker's Erlang VM (0 when the system has no broker), each kilnd, host 1
+// first, and the raw RabbitMQ peers' consumer process (0 for the others).
 type servers struct {
 	brokerVM int
 	kilnds   []*instance.Instance
+	consumer int
 }
 
 // serverSystem is a system that runs such processes.
@@ -90,9 +91,10 @@ type result struct {
 	// benchmark process (the clients, and the whole of an in-process
 	// system), the broker's Erlang VM, the kilnd processes summed, and
 	// everything (the benchmark process and every process below it:
-	// those, and the node's script and epmd).
-	cpuBench, cpuBroker, cpuKilnd, cpuAll float64
-	hasBroker                             bool
+	// those, and the node's script and epmd); for the raw RabbitMQ peers,
+	// their consumer process too.
+	cpuBench, cpuBroker, cpuKilnd, cpuConsumer, cpuAll float64
+	hasBroker, hasConsumer                             bool
 	// Per kilnd, host 1 first: its CPU seconds per 1,000 of all the jobs
 	// (they add up to cpuKilnd), and the jobs it ran to success in the
 	// throughput run (succeeded_since_start of its status).
@@ -108,6 +110,10 @@ type result struct {
 	p50, p99        time.Duration // single submits, 1 submitter
 	p50at32, p99a32 time.Duration // single submits, 32 submitters
 }
+
+// serverCPU is what the processes that run the jobs cost per 1,000 jobs:
+// the broker, every kilnd and the raw peers' consumer process.
+func (r result) serverCPU() float64 { return r.cpuBroker + r.cpuKilnd + r.cpuConsumer }
 
 // sharesBroker says whether a system is kilnd on the rabbitmq backend,
 // which -hosts runs on several kilnd processes.
@@ -152,6 +158,12 @@ func main() {
 	window := flag.Int("window", 256, "unconfirmed jobs per client of the pipelined systems")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *rawConsumerURL != "" {
+		if err := runRawConsumer(*rawConsumerURL, rabbitQueue, *consumers); err != nil {
+			fail(err)
+		}
+		return
+	}
 	hostCounts, err := parseCounts(*hostsFlag)
 	if err != nil {
 		fail(fmt.Errorf("-hosts %q: %w", *hostsFlag, err))
@@ -305,8 +317,8 @@ func openSystem(name, dir string, consumers, hosts int) (system, error) {
 // cpuReading is the CPU seconds spent so far by the processes of a
 // system, from /proc.
 type cpuReading struct {
-	bench, all, broker float64
-	kilnds             []float64
+	bench, all, broker, consumer float64
+	kilnds                       []float64
 }
 
 func readCPU(srv servers) (cpuReading, error) {
@@ -324,6 +336,13 @@ func readCPU(srv servers) (cpuReading, error) {
 			return c, fmt.Errorf("broker VM: %w", err)
 		}
 		c.broker = t
+	}
+	if srv.consumer != 0 {
+		t, err := procstat.OwnCPU(srv.consumer)
+		if err != nil {
+			return c, fmt.Errorf("raw consumer process: %w", err)
+		}
+		c.consumer = t
 	}
 	for i, k := range srv.kilnds {
 		t, err := procstat.OwnCPU(k.PID())
@@ -375,7 +394,7 @@ func measure(name, label string, open func() (system, error), payload []byte, jo
 	}
 	defer s.close()
 	srv := serversOf(s)
-	r.hosts, r.hasBroker = len(srv.kilnds), srv.brokerVM != 0
+	r.hosts, r.hasBroker, r.hasConsumer = len(srv.kilnds), srv.brokerVM != 0, srv.consumer != 0
 	// The status requests are outside the timed part, and so is their CPU.
 	ranBefore, err := readRan(ctx, srv)
 	if err != nil {
@@ -467,6 +486,7 @@ func measure(name, label string, open func() (system, error), payload []byte, jo
 	r.cpuBench = perK(after.bench - before.bench)
 	r.cpuAll = perK(after.all - before.all)
 	r.cpuBroker = perK(after.broker - before.broker)
+	r.cpuConsumer = perK(after.consumer - before.consumer)
 	for i := range srv.kilnds {
 		c := perK(after.kilnds[i] - before.kilnds[i])
 		r.hostCPU = append(r.hostCPU, c)
@@ -524,6 +544,7 @@ func median(runs []result) result {
 	out.cpuBench = mid(func(r result) float64 { return r.cpuBench })
 	out.cpuBroker = mid(func(r result) float64 { return r.cpuBroker })
 	out.cpuKilnd = mid(func(r result) float64 { return r.cpuKilnd })
+	out.cpuConsumer = mid(func(r result) float64 { return r.cpuConsumer })
 	out.cpuAll = mid(func(r result) float64 { return r.cpuAll })
 	out.commits = mid(func(r result) float64 { return r.commits })
 	out.hostCPU = make([]float64, len(runs[0].hostCPU))
@@ -588,28 +609,32 @@ func report(results []result) {
 	} else {
 		fmt.Println("Every figure is from one run (-runs 1).")
 	}
-	fmt.Printf("%-21s %5s %8s %13s %7s %7s %9s %9s | %-38s\n", "", "", "", "", "", "", "", "", "CPU s per 1,000 jobs (throughput run)")
-	fmt.Printf("%-21s %5s %8s %13s %7s %7s %9s %9s | %6s %6s %6s %7s %6s\n", "system", "hosts", "jobs/s", "range", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms", "bench", "broker", "kilnd", "br+kiln", "all")
+	fmt.Printf("%-21s %5s %8s %13s %7s %7s %9s %9s | %-45s\n", "", "", "", "", "", "", "", "", "CPU s per 1,000 jobs (throughput run)")
+	fmt.Printf("%-21s %5s %8s %13s %7s %7s %9s %9s | %6s %6s %6s %8s %6s %6s\n", "system", "hosts", "jobs/s", "range", "p50 ms", "p99 ms", "p50@32 ms", "p99@32 ms", "bench", "broker", "kilnd", "consumer", "server", "all")
 	for _, r := range results {
-		hosts, broker, kilnd, both := "-", "-", "-", "-"
+		hosts, broker, kilnd, consumer, server := "-", "-", "-", "-", "-"
 		if r.hosts > 0 {
 			hosts, kilnd = strconv.Itoa(r.hosts), fmt.Sprintf("%.3f", r.cpuKilnd)
 		}
 		if r.hasBroker {
 			broker = fmt.Sprintf("%.3f", r.cpuBroker)
 		}
-		if r.hosts > 0 && r.hasBroker {
-			both = fmt.Sprintf("%.3f", r.cpuBroker+r.cpuKilnd)
+		if r.hasConsumer {
+			consumer = fmt.Sprintf("%.3f", r.cpuConsumer)
+		}
+		if r.hosts > 0 || r.hasBroker {
+			server = fmt.Sprintf("%.3f", r.serverCPU())
 		}
 		spread := "-"
 		if r.runs > 1 {
 			spread = fmt.Sprintf("[%.0f-%.0f]", r.slowest, r.fastest)
 		}
-		fmt.Printf("%-21s %5s %8.0f %13s %7s %7s %9s %9s | %6.3f %6s %6s %7s %6.3f\n", r.system, hosts, r.jobsPerSec, spread,
-			ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32), r.cpuBench, broker, kilnd, both, r.cpuAll)
+		fmt.Printf("%-21s %5s %8.0f %13s %7s %7s %9s %9s | %6.3f %6s %6s %8s %6s %6.3f\n", r.system, hosts, r.jobsPerSec, spread,
+			ms(r.p50), ms(r.p99), ms(r.p50at32), ms(r.p99a32), r.cpuBench, broker, kilnd, consumer, server, r.cpuAll)
 	}
 	fmt.Println("(CPU from /proc, user+system: bench is the benchmark process, its clients and all of an in-process system;")
-	fmt.Println(" broker the node's beam.smp; kilnd every kilnd summed; all the benchmark process and every process below it.")
+	fmt.Println(" broker the node's beam.smp; kilnd every kilnd summed; consumer the raw RabbitMQ peers' consumer process;")
+	fmt.Println(" server broker + kilnd + consumer, what runs the jobs; all the benchmark process and every process below it.")
 	fmt.Println(" With several hosts, jobs are submitted through host 1 and run on all.)")
 	if *lightHosts {
 		fmt.Println("(-light-hosts: every host but host 1 keeps no job records, broker.keep_records = false.)")
@@ -646,9 +671,10 @@ func report(results []result) {
 		}
 		p := peers[0]
 		for _, k := range byName[pair[0]] {
-			fmt.Printf("%s, %s / %s: %.2fx jobs/s (overhead %.0f%%); CPU s/1k broker+kilnd %.3f vs broker %.3f, all %.3f vs %.3f (%.1fx)\n",
+			fmt.Printf("%s, %s / %s: %.2fx jobs/s (overhead %.0f%%); CPU s/1k server (broker+kilnd) %.3f vs server (broker+consumer) %.3f (%.2fx; vs the broker alone %.3f, %.2fx), all %.3f vs %.3f (%.2fx)\n",
 				pair[0], hostsText(k.hosts), pair[1], k.jobsPerSec/p.jobsPerSec, 100*(1-k.jobsPerSec/p.jobsPerSec),
-				k.cpuBroker+k.cpuKilnd, p.cpuBroker, k.cpuAll, p.cpuAll, k.cpuAll/p.cpuAll)
+				k.serverCPU(), p.serverCPU(), k.serverCPU()/p.serverCPU(), p.cpuBroker, k.serverCPU()/p.cpuBroker,
+				k.cpuAll, p.cpuAll, k.cpuAll/p.cpuAll)
 		}
 	}
 	for _, mine := range []string{"kiln", "kiln-daemon", "kiln-daemon-stream"} {
@@ -664,9 +690,11 @@ func report(results []result) {
 			k, p := ks[0], ps[0]
 			fmt.Printf("%s / %s: %.2fx jobs/s", mine, peer, k.jobsPerSec/p.jobsPerSec)
 			// The server's side of a job where there is a server process
-			// on both sides: kilnd against the broker.
+			// on both sides: kilnd (which runs the workers) against the
+			// broker and its consumer process, and the broker alone.
 			if k.hosts > 0 && p.hasBroker && p.cpuBroker > 0 {
-				fmt.Printf("; server CPU s/1k kilnd %.3f vs broker %.3f (%.2fx)", k.cpuKilnd, p.cpuBroker, k.cpuKilnd/p.cpuBroker)
+				fmt.Printf("; server CPU s/1k kilnd %.3f vs broker+consumer %.3f (%.2fx), vs broker alone %.3f (%.2fx)",
+					k.cpuKilnd, p.serverCPU(), k.cpuKilnd/p.serverCPU(), p.cpuBroker, k.cpuKilnd/p.cpuBroker)
 			}
 			fmt.Println()
 		}
@@ -692,8 +720,8 @@ func report(results []result) {
 	}
 	fmt.Println()
 	for _, r := range results {
-		fmt.Printf("bench-queue: system=%s hosts=%d runs=%d jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s p99_32_ms=%s cpu_s_per_1k_jobs=%.3f client_cpu_s_per_1k=%.3f server_cpu_s_per_1k=%.3f broker_cpu_s_per_1k=%.3f kilnd_cpu_s_per_1k=%.3f store_commits_per_1k=%.0f\n",
-			r.system, r.hosts, r.runs, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p99a32), r.cpuAll, r.cpuBench, r.cpuAll-r.cpuBench, r.cpuBroker, r.cpuKilnd, r.commits)
+		fmt.Printf("bench-queue: system=%s hosts=%d runs=%d jobs=%d jobs_per_s=%.0f p50_ms=%s p99_ms=%s p99_32_ms=%s cpu_s_per_1k_jobs=%.3f client_cpu_s_per_1k=%.3f server_cpu_s_per_1k=%.3f broker_cpu_s_per_1k=%.3f kilnd_cpu_s_per_1k=%.3f consumer_cpu_s_per_1k=%.3f store_commits_per_1k=%.0f\n",
+			r.system, r.hosts, r.runs, r.jobs, r.jobsPerSec, ms(r.p50), ms(r.p99), ms(r.p99a32), r.cpuAll, r.cpuBench, r.cpuAll-r.cpuBench, r.cpuBroker, r.cpuKilnd, r.cpuConsumer, r.commits)
 	}
 }
 

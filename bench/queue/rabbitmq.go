@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -19,7 +16,8 @@ import (
 // kiln/internal/rabbitnode (the tests use the same), and a quorum queue
 // used the durable way: persistent messages, publisher confirms, manual
 // acks after the (no-op) work, prefetch equal to the consumer concurrency.
-// With batch > 1 a submitter publishes batch messages and then waits for
+// The consumers run in a process of their own, as a deployment's workers
+// do (rawconsumer.go). With batch > 1 a submitter publishes batch messages and then waits for
 // all their confirms (pipelined confirms); otherwise it waits for each
 // message's confirm before it publishes the next.
 type rabbitSystem struct {
@@ -28,10 +26,9 @@ type rabbitSystem struct {
 	conn     *amqp.Connection
 	batch    int
 
-	pubs chan *amqp.Channel // one confirm-mode channel per concurrent publisher
-
-	acked atomic.Int64
-	wg    sync.WaitGroup
+	url      string
+	pubs     chan *amqp.Channel // one confirm-mode channel per concurrent publisher
+	consumer *rawConsumer
 }
 
 const rabbitQueue = "bench"
@@ -41,12 +38,12 @@ func newRabbit(dir string, consumers, batch int) (system, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &rabbitSystem{group: g, batch: batch}
+	r := &rabbitSystem{group: g, batch: batch, url: node.URL("")}
 	if r.brokerVM, err = procstat.BrokerVM(); err != nil {
 		g.Close()
 		return nil, err
 	}
-	if r.conn, err = amqp.Dial(node.URL("")); err != nil {
+	if r.conn, err = amqp.Dial(r.url); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("connect to the private broker: %w", err)
 	}
@@ -81,31 +78,9 @@ func (r *rabbitSystem) setUp(consumers int) error {
 		r.pubs <- pc
 	}
 
-	// Consumers: a few channels sharing the prefetch, each message acked
-	// after its (no-op) handler ran.
-	const consumerChannels = 4
-	for i := 0; i < consumerChannels; i++ {
-		cc, err := r.conn.Channel()
-		if err != nil {
-			return fmt.Errorf("open consumer channel %d: %w", i+1, err)
-		}
-		if err := cc.Qos(consumers/consumerChannels, 0, false); err != nil {
-			return fmt.Errorf("set the prefetch of consumer channel %d: %w", i+1, err)
-		}
-		deliveries, err := cc.Consume(rabbitQueue, "", false, false, false, false, nil)
-		if err != nil {
-			return fmt.Errorf("consume queue %s on channel %d: %w", rabbitQueue, i+1, err)
-		}
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			for d := range deliveries {
-				if err := d.Ack(false); err != nil {
-					return
-				}
-				r.acked.Add(1)
-			}
-		}()
+	// The consumers, in a process of their own (rawconsumer.go).
+	if r.consumer, err = startRawConsumer(r.url, consumers); err != nil {
+		return err
 	}
 	return nil
 }
@@ -119,7 +94,9 @@ func (r *rabbitSystem) name() string {
 
 func (r *rabbitSystem) batchSize() int { return r.batch }
 
-func (r *rabbitSystem) servers() servers { return servers{brokerVM: r.brokerVM} }
+func (r *rabbitSystem) servers() servers {
+	return servers{brokerVM: r.brokerVM, consumer: r.consumer.pid()}
+}
 
 func (r *rabbitSystem) submit(ctx context.Context, payload []byte) error {
 	return r.submitBatch(ctx, [][]byte{payload})
@@ -152,19 +129,15 @@ func (r *rabbitSystem) submitBatch(ctx context.Context, payloads [][]byte) error
 }
 
 func (r *rabbitSystem) waitDone(ctx context.Context, n int) error {
-	for r.acked.Load() < int64(n) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	return nil
+	return r.consumer.waitAcked(ctx, n)
 }
 
 func (r *rabbitSystem) close() error {
+	var err error
+	if r.consumer != nil {
+		err = r.consumer.close()
+	}
 	r.conn.Close()
-	r.wg.Wait()
 	r.group.Close()
-	return nil
+	return err
 }
