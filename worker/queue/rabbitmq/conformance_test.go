@@ -115,6 +115,20 @@ func openQueueWith(t *testing.T, url string, opts Options) *Queue {
 	return q
 }
 
+// declaredTopology lists the queues and exchanges q declared, so that a
+// test can delete them.
+func declaredTopology(q *Queue) (queues, exchanges []string) {
+	n := q.names
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for name := range q.declared {
+		queues = append(queues, name)
+	}
+	queues = append(queues, n.records())
+	exchanges = []string{n.jobsExchange(), n.deadExchange(), n.delayExchange(), n.eventsExchange()}
+	return queues, exchanges
+}
+
 func deleteTopology(t *testing.T, url string, q *Queue) {
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -122,7 +136,7 @@ func deleteTopology(t *testing.T, url string, q *Queue) {
 		return
 	}
 	defer conn.Close()
-	queues, exchanges := q.Declared()
+	queues, exchanges := declaredTopology(q)
 	for _, name := range queues {
 		if ch, err := conn.Channel(); err == nil {
 			ch.QueueDelete(name, false, false, false)

@@ -221,17 +221,3 @@ func (q *Queue) declareStep(l *link, step time.Duration) error {
 		return nil
 	})
 }
-
-// Declared lists the queues and exchanges this Queue declared, so that a
-// test can delete them.
-func (q *Queue) Declared() (queues, exchanges []string) {
-	n := q.names
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for name := range q.declared {
-		queues = append(queues, name)
-	}
-	queues = append(queues, n.records())
-	exchanges = []string{n.jobsExchange(), n.deadExchange(), n.delayExchange(), n.eventsExchange()}
-	return queues, exchanges
-}
