@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -202,7 +203,7 @@ func (q *Queue) dial(raw string) (*link, error) {
 		Locale:          "en_US",
 		TLSClientConfig: q.opts.TLS,
 		Properties:      amqp.Table{"connection_name": "kilnd " + q.host},
-		Dial:            amqp.DefaultDial(10 * time.Second),
+		Dial:            dialBatching,
 	}
 	conn, err := amqp.DialConfig(u.String(), cfg)
 	if err != nil {
@@ -228,6 +229,16 @@ func (q *Queue) dial(raw string) (*link, error) {
 	}
 	l.ev = ev
 	return l, nil
+}
+
+// dialBatching connects as the AMQP client's own dial does, and gathers
+// the connection's writes (batchingconn.go).
+func dialBatching(network, addr string) (net.Conn, error) {
+	c, err := amqp.DefaultDial(10*time.Second)(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return newBatchingConn(c), nil
 }
 
 // brokerMajor reads the major version from a broker's server properties
