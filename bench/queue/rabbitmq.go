@@ -17,16 +17,16 @@ import (
 // used the durable way: persistent messages, publisher confirms, manual
 // acks after the (no-op) work, prefetch equal to the consumer concurrency.
 // The consumers run in a process of their own, as a deployment's workers
-// do (rawconsumer.go). With batch > 1 a submitter publishes batch messages and then waits for
-// all their confirms (pipelined confirms); otherwise it waits for each
-// message's confirm before it publishes the next.
+// do (rawconsumer.go). With batch > 1 a submitter publishes batch
+// messages and then waits for all their confirms (pipelined confirms);
+// otherwise it waits for each message's confirm before it publishes the
+// next.
 type rabbitSystem struct {
 	group    *rabbitnode.Group
 	brokerVM int
 	conn     *amqp.Connection
 	batch    int
 
-	url      string
 	pubs     chan *amqp.Channel // one confirm-mode channel per concurrent publisher
 	consumer *rawConsumer
 }
@@ -38,16 +38,16 @@ func newRabbit(dir string, consumers, batch int) (system, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &rabbitSystem{group: g, batch: batch, url: node.URL("")}
+	r := &rabbitSystem{group: g, batch: batch}
 	if r.brokerVM, err = procstat.BrokerVM(); err != nil {
 		g.Close()
 		return nil, err
 	}
-	if r.conn, err = amqp.Dial(r.url); err != nil {
+	if r.conn, err = amqp.Dial(node.URL("")); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("connect to the private broker: %w", err)
 	}
-	if err := r.setUp(consumers); err != nil {
+	if err := r.setUp(node.URL(""), consumers); err != nil {
 		r.close()
 		return nil, err
 	}
@@ -55,8 +55,8 @@ func newRabbit(dir string, consumers, batch int) (system, error) {
 }
 
 // setUp declares the queue, opens the publishers' channels and starts the
-// consumers.
-func (r *rabbitSystem) setUp(consumers int) error {
+// consumer process on the broker at url.
+func (r *rabbitSystem) setUp(url string, consumers int) error {
 	ch, err := r.conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open a channel to declare queue %s: %w", rabbitQueue, err)
@@ -79,7 +79,7 @@ func (r *rabbitSystem) setUp(consumers int) error {
 	}
 
 	// The consumers, in a process of their own (rawconsumer.go).
-	if r.consumer, err = startRawConsumer(r.url, consumers); err != nil {
+	if r.consumer, err = startRawConsumer(url, consumers); err != nil {
 		return err
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -21,13 +20,13 @@ import (
 // workers of a RabbitMQ deployment do: what they cost is then the server
 // side's, beside kilnd (which runs its workers) and apart from the
 // benchmark's publishers. This binary is that process when started with
-// -raw-consumer; it speaks to its parent over its standard streams:
+// -raw-consumer; it speaks to its parent over its standard streams, so
+// that neither side polls (a poll would be CPU counted as the consumer's):
 //
-//	stdout: "ready" once every consumer is set up, then the count of
-//	        messages acked so far whenever it has grown (checked every
-//	        millisecond, so the parent's wait is not stretched by much)
-//	stdin:  closed by the parent when the run is over; the process then
-//	        closes its connection and exits
+//	stdout: "ready" once every consumer is set up
+//	stdin:  a count N: the process answers "N" on stdout once it has
+//	        acked N messages in all; at the end of stdin it closes its
+//	        connection and exits
 var rawConsumerURL = flag.String("raw-consumer", "", "run as the raw RabbitMQ peers' consumer process on this broker URL (the benchmark starts it so)")
 
 // rawConsumerChannels is how many channels share the prefetch.
@@ -41,8 +40,11 @@ func runRawConsumer(url, queue string, prefetch int) error {
 		return fmt.Errorf("raw consumer: connect to %s: %w", url, err)
 	}
 	defer conn.Close()
-	var acked atomic.Int64
-	var wg sync.WaitGroup
+	// target is the count asked for (0: none); the ack that reaches it
+	// says so on reached.
+	var acked, target atomic.Int64
+	reached := make(chan struct{}, 1)
+	var consuming sync.WaitGroup
 	for i := 0; i < rawConsumerChannels; i++ {
 		ch, err := conn.Channel()
 		if err != nil {
@@ -55,54 +57,56 @@ func runRawConsumer(url, queue string, prefetch int) error {
 		if err != nil {
 			return fmt.Errorf("raw consumer: consume queue %s on channel %d: %w", queue, i+1, err)
 		}
-		wg.Add(1)
+		consuming.Add(1)
 		go func() {
-			defer wg.Done()
+			defer consuming.Done()
 			for d := range deliveries {
 				if d.Ack(false) != nil {
 					return
 				}
-				acked.Add(1)
+				if n, t := acked.Add(1), target.Load(); t > 0 && n >= t {
+					select {
+					case reached <- struct{}{}:
+					default:
+					}
+				}
 			}
 		}()
 	}
-	out := bufio.NewWriter(os.Stdout)
-	fmt.Fprintln(out, "ready")
-	if err := out.Flush(); err != nil {
+	gone := make(chan struct{})
+	go func() {
+		consuming.Wait()
+		close(gone)
+	}()
+	if _, err := fmt.Println("ready"); err != nil {
 		return err
 	}
-	stop := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, os.Stdin)
-		close(stop)
-	}()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	var told int64
-	for {
-		select {
-		case <-stop:
-			conn.Close()
-			wg.Wait()
-			return nil
-		case <-tick.C:
+	asked := bufio.NewScanner(os.Stdin)
+	for asked.Scan() {
+		t, err := strconv.ParseInt(asked.Text(), 10, 64)
+		if err != nil {
+			return fmt.Errorf("raw consumer: asked %q, not a count", asked.Text())
 		}
-		if n := acked.Load(); n != told {
-			told = n
-			fmt.Fprintln(out, n)
-			if err := out.Flush(); err != nil {
-				return err
+		target.Store(t)
+		for acked.Load() < t {
+			select {
+			case <-reached:
+			case <-gone:
+				return fmt.Errorf("raw consumer: the deliveries ended after %d of %d acks", acked.Load(), t)
 			}
 		}
+		if _, err := fmt.Println(t); err != nil {
+			return err
+		}
 	}
+	return asked.Err()
 }
 
 // rawConsumer is the parent's handle on a consumer process.
 type rawConsumer struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	acked atomic.Int64
-	read  chan error // the end of its stdout: nil at EOF
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	answers chan string // its stdout's lines after "ready"; closed at its end
 }
 
 // startRawConsumer starts this binary as the consumer process of queue
@@ -125,22 +129,17 @@ func startRawConsumer(url string, prefetch int) (*rawConsumer, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the raw consumer process %s: %w", self, err)
 	}
-	c := &rawConsumer{cmd: cmd, stdin: stdin, read: make(chan error, 1)}
+	c := &rawConsumer{cmd: cmd, stdin: stdin, answers: make(chan string)}
 	lines := bufio.NewScanner(stdout)
 	if !lines.Scan() || lines.Text() != "ready" {
 		c.close()
 		return nil, fmt.Errorf("raw consumer process did not say it was ready (%v)", lines.Err())
 	}
 	go func() {
+		defer close(c.answers)
 		for lines.Scan() {
-			n, err := strconv.ParseInt(lines.Text(), 10, 64)
-			if err != nil {
-				c.read <- fmt.Errorf("raw consumer process said %q, not a count", lines.Text())
-				return
-			}
-			c.acked.Store(n)
+			c.answers <- lines.Text()
 		}
-		c.read <- lines.Err()
 	}()
 	return c, nil
 }
@@ -149,20 +148,21 @@ func (c *rawConsumer) pid() int { return c.cmd.Process.Pid }
 
 // waitAcked returns once the process has acked n messages in all.
 func (c *rawConsumer) waitAcked(ctx context.Context, n int) error {
-	for c.acked.Load() < int64(n) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-c.read:
-			c.read <- err
-			if c.acked.Load() >= int64(n) {
-				return nil
-			}
-			return errors.Join(errors.New("raw consumer process stopped before all were acked"), err)
-		case <-time.After(time.Millisecond):
-		}
+	if _, err := fmt.Fprintln(c.stdin, n); err != nil {
+		return fmt.Errorf("ask the raw consumer process for %d acks: %w", n, err)
 	}
-	return nil
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case answer, ok := <-c.answers:
+		if !ok {
+			return errors.New("raw consumer process stopped before all were acked")
+		}
+		if answer != strconv.Itoa(n) {
+			return fmt.Errorf("raw consumer process answered %q to %d", answer, n)
+		}
+		return nil
+	}
 }
 
 // close ends the process and waits for it.

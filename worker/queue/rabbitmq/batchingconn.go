@@ -27,7 +27,7 @@ type batchingConn struct {
 	work    sync.Cond // the sender waits here for pending bytes
 	room    sync.Cond // writers wait here while the pending buffer is full
 	pending []byte
-	err     error // the first failed send; every later Write returns it
+	err     error // the failed send, which ends the sender; every later Write returns it
 	closed  bool
 }
 
@@ -69,10 +69,10 @@ func (b *batchingConn) send() {
 	var spare []byte
 	for {
 		b.mu.Lock()
-		for len(b.pending) == 0 && !b.closed && b.err == nil {
+		for len(b.pending) == 0 && !b.closed {
 			b.work.Wait()
 		}
-		if b.closed || b.err != nil {
+		if b.closed {
 			b.mu.Unlock()
 			return
 		}
@@ -81,19 +81,15 @@ func (b *batchingConn) send() {
 		b.mu.Unlock()
 		b.room.Broadcast()
 
-		_, err := b.Conn.Write(out)
-
-		b.mu.Lock()
-		spare = out
-		if err != nil && b.err == nil {
+		if _, err := b.Conn.Write(out); err != nil {
+			b.mu.Lock()
 			b.err = err
-		}
-		b.mu.Unlock()
-		if err != nil {
+			b.mu.Unlock()
 			b.room.Broadcast()
 			b.Conn.Close()
 			return
 		}
+		spare = out
 	}
 }
 
