@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -203,7 +202,7 @@ func (q *Queue) dial(raw string) (*link, error) {
 		Locale:          "en_US",
 		TLSClientConfig: q.opts.TLS,
 		Properties:      amqp.Table{"connection_name": "kilnd " + q.host},
-		Dial:            dialBatching,
+		Dial:            amqp.DefaultDial(10 * time.Second),
 	}
 	conn, err := amqp.DialConfig(u.String(), cfg)
 	if err != nil {
@@ -229,16 +228,6 @@ func (q *Queue) dial(raw string) (*link, error) {
 	}
 	l.ev = ev
 	return l, nil
-}
-
-// dialBatching connects as the AMQP client's own dial does, and gathers
-// the connection's writes (batchingconn.go).
-func dialBatching(network, addr string) (net.Conn, error) {
-	c, err := amqp.DefaultDial(10*time.Second)(network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return newBatchingConn(c), nil
 }
 
 // brokerMajor reads the major version from a broker's server properties
