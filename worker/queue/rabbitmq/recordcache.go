@@ -243,10 +243,15 @@ func (q *Queue) listFrom(queue string, state worker.State, fromAt time.Time, fro
 	}
 	q.mu.Lock()
 	var out []*worker.JobRecord
+	// listed holds the IDs taken from memory: a record written and gone
+	// from memory between this lock and the file's scan below is in the
+	// file by then, and must not be listed twice.
+	listed := map[string]bool{}
 	for _, r := range q.records {
 		j := &r.job
 		if (queue == "" || j.Queue == queue) && (state == "" || j.State == state) && after(j) {
 			out = append(out, r.snapshot())
+			listed[j.ID] = true
 		}
 	}
 	q.mu.Unlock()
@@ -256,7 +261,7 @@ func (q *Queue) listFrom(queue string, state worker.State, fromAt time.Time, fro
 		var ids []string
 		err := q.store.finished(fromAt, fromID, func(id, jq string, js worker.State, _ time.Time) bool {
 			if (queue == "" || jq == queue) && (state == "" || js == state) {
-				if !q.inMemoryOrPurged(id) {
+				if !listed[id] && !q.inMemoryOrPurged(id) {
 					ids = append(ids, id)
 				}
 			}
